@@ -1,0 +1,63 @@
+# IAQverse: every target installs what it needs first, so a fresh checkout needs only Python 3.11.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+URL ?= http://localhost:$(or $(IAQ_PORT),8080)
+export IAQ_DATA_DIR ?= ./data
+
+.PHONY: help install install-dev run run-simulator test lint format health init-db backup clean clean-db bench
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed  ## create .venv and install the platform
+
+install-dev: $(VENV)/.installed-dev  ## install the platform and the test tools
+
+run: install  ## start the platform on http://localhost:8080 with embedded defaults and demo rooms
+	IAQ_DEMO=$${IAQ_DEMO:-1} $(PY) -m app
+
+run-simulator: install  ## feed a running platform with simulated rooms (URL=..., ROOMS=3)
+	$(PY) -m services.simulator --url $(URL) --rooms $(or $(ROOMS),3) --interval $(or $(INTERVAL),5)
+
+test: install-dev  ## run the whole test suite
+	$(BIN)/pytest
+
+lint: install-dev  ## check style and common bugs
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-dev  ## rewrite the code in the project's style
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+health:  ## ask a running platform for its health
+	@curl -fsS $(URL)/health && echo || (echo "platform at $(URL) is unhealthy or not running"; exit 1)
+
+init-db: install  ## create or upgrade the database (also done at every start)
+	$(PY) -m app.cli init-db
+
+backup: install  ## write a consistent copy of the database into $(IAQ_DATA_DIR)/backups
+	$(PY) -m app.cli backup
+
+bench: install-dev  ## run the ingestion benchmark (needs wrk)
+	$(PY) bench/ingest.py
+
+clean:  ## remove caches and build files (keeps data/ and .venv/)
+	rm -rf .pytest_cache .ruff_cache build *.egg-info
+	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+
+clean-db:  ## delete the local database (asks first)
+	@printf "Delete every reading and the configuration in $(IAQ_DATA_DIR)? [y/N] "; read ans; \
+	  [ "$$ans" = y ] && rm -f $(IAQ_DATA_DIR)/iaqverse.db* && echo deleted || echo kept

@@ -1,0 +1,31 @@
+"""`python -m app`: start the platform with the settings from the environment.
+
+NiceGUI's `user` test fixture runs this file too (with the server part simulated), which is why
+everything is built here and nothing at import time of other modules.
+"""
+
+import logging
+
+from nicegui import ui
+
+from app.main import setup, storage_secret
+from app.runtime import build_runtime
+from app.settings import Settings
+
+settings = Settings()
+logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+runtime = build_runtime(settings)
+setup(runtime)
+
+if __name__ in {"__main__", "__mp_main__"}:
+    ui.run(
+        host=settings.host,
+        port=settings.port,
+        title="IAQverse",
+        reload=False,  # one process: NiceGUI supports neither reload in production nor several workers
+        show=False,
+        storage_secret=storage_secret(settings),
+        favicon="🌿",
+        fastapi_docs=True,
+        uvicorn_logging_level="warning",
+    )

@@ -1,0 +1,62 @@
+"""`GET /api/iaq/data`: raw readings or aggregates over a time range, as in the original product."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from app.domain.metrics import canonical_name
+from app.domain.readings import FieldError, parse_timestamp
+from app.domain.timesteps import parse_step
+from app.runtime import Runtime
+
+
+def _time(value: str | None, field: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        ts = parse_timestamp(float(value) if value.replace(".", "", 1).isdigit() else value)
+    except ValueError as exc:
+        raise FieldError(field, str(exc)).as_error() from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def router(runtime: Runtime) -> APIRouter:
+    r = APIRouter(tags=["query"])
+
+    @r.get("/api/iaq/data")
+    async def iaq_data(
+        enseigne: Annotated[str | None, Query(description="site name")] = None,
+        salle: Annotated[str | None, Query(description="room name")] = None,
+        sensor_id: Annotated[str | None, Query()] = None,
+        start: Annotated[str | None, Query(description="ISO 8601 (UTC if no zone) or epoch seconds")] = None,
+        end: Annotated[str | None, Query(description="exclusive; default now")] = None,
+        hours: Annotated[float | None, Query(gt=0, le=24 * 3660, description="range ending at `end`")] = None,
+        step: Annotated[str | None, Query(description="aggregation step: 1min, 5min, 1h, 1d...")] = None,
+        raw: Annotated[bool, Query(description="raw readings instead of aggregates")] = False,
+        metrics: Annotated[str | None, Query(description="comma-separated metric names")] = None,
+        limit: Annotated[int, Query(ge=1, le=100_000, description="raw rows at most")] = 10_000,
+    ) -> dict[str, Any]:
+        """Readings of a site, a room or a sensor. Aggregates are mean, min, max and count per step;
+        steps of whole days follow the room's local midnights. Timestamps are UTC."""
+        step_s = None
+        if step is not None:
+            try:
+                step_s = parse_step(step)
+            except ValueError as exc:
+                raise FieldError("step", str(exc)).as_error() from None
+        wanted = None
+        if metrics:
+            wanted = []
+            for name in metrics.split(","):
+                canonical = canonical_name(name)
+                if canonical is None:
+                    raise FieldError("metrics", f"{name!r} is not a metric name").as_error()
+                wanted.append(canonical)
+        return await runtime.query.data(site=enseigne, room=salle, sensor_id=sensor_id, start=_time(start, "start"),
+                                        end=_time(end, "end"), hours=hours, step_s=step_s, raw=raw,
+                                        metrics=wanted, limit=limit)
+
+    return r

@@ -1,0 +1,131 @@
+"""`/ws`: live events for browsers and integrations, with the original protocol.
+
+The client sends `{"type": "subscribe", "topics": ["measurements", ...]}` (optionally `"enseigne"` and
+`"salle"` to narrow measurements); the server sends typed messages (`measurement`, `prediction`, `action`,
+`alert`, `module_state`). Each client has a bounded queue: one that cannot keep up is closed (code 1013)
+instead of slowing ingestion down or making the server hold unbounded memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from app.bus import TOPICS, Measurement, normalise_topic
+from app.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class _Client:
+    def __init__(self, runtime: Runtime):
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=runtime.settings.ws_queue_size)
+        self.topics: set[str] = set()
+        self.site: str | None = None
+        self.room: str | None = None
+        self.overflowed = asyncio.Event()
+
+    def push(self, message: dict[str, Any]) -> None:
+        if self.overflowed.is_set():
+            return
+        try:
+            self.queue.put_nowait(json.dumps(message, separators=(",", ":")))
+        except asyncio.QueueFull:
+            self.overflowed.set()
+
+    def on_measurements(self, batch: list[Measurement]) -> None:
+        if "measurements" not in self.topics:
+            return
+        for m in batch:
+            if (self.site is None or m.site == self.site) and (self.room is None or m.room == self.room):
+                self.push({"type": "measurement", "data": m.as_message()})
+
+    def forward(self, topic: str):
+        kind = TOPICS[topic]
+
+        def handler(payload: dict[str, Any]) -> None:
+            if topic in self.topics:
+                self.push({"type": kind, "data": payload})
+        return handler
+
+
+def router(runtime: Runtime) -> APIRouter:
+    r = APIRouter(tags=["live"])
+    bus, metrics = runtime.bus, runtime.metrics
+
+    @r.websocket("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        client = _Client(runtime)
+        handlers = [(bus.measurements, client.on_measurements)]
+        handlers += [(bus.topic(t), client.forward(t)) for t in TOPICS if t != "measurements"]
+        for event, handler in handlers:
+            event.subscribe(handler, unsubscribe_on_delete=False)
+        metrics.ws_subscribers.inc()
+
+        async def send() -> None:
+            while True:
+                await websocket.send_text(await client.queue.get())
+
+        async def receive() -> None:
+            while True:
+                try:
+                    message = json.loads(await websocket.receive_text())
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    client.push({"type": "error", "message": "send JSON messages"})
+                    continue
+                handle(client, message)
+
+        tasks = [asyncio.create_task(send()), asyncio.create_task(receive()),
+                 asyncio.create_task(client.overflowed.wait())]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if tasks[2] in done:
+                metrics.ws_dropped.inc()
+                await websocket.close(code=1013, reason="too slow: messages were piling up; reconnect")
+            for task in done:
+                if not task.cancelled() and task.exception() and not isinstance(
+                        task.exception(), WebSocketDisconnect | RuntimeError):
+                    log.warning("/ws client ended with %r", task.exception())
+        except WebSocketDisconnect:
+            pass
+        finally:
+            for task in tasks:
+                task.cancel()
+            for event, handler in handlers:
+                event.unsubscribe(handler)
+            metrics.ws_subscribers.dec()
+
+    return r
+
+
+def handle(client: _Client, message: Any) -> None:
+    if not isinstance(message, dict):
+        client.push({"type": "error", "message": "messages are JSON objects with a 'type'"})
+        return
+    kind = message.get("type")
+    if kind in {"subscribe", "unsubscribe"}:
+        names = message.get("topics") or []
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            client.push({"type": "error", "message": "topics must be a list of names"})
+            return
+        topics = {normalise_topic(n) for n in names}
+        unknown = [n for n in names if normalise_topic(n) is None]
+        if unknown:
+            client.push({"type": "error", "message": f"unknown topics {unknown}; known: {sorted(TOPICS)}"})
+        topics.discard(None)
+        if kind == "subscribe":
+            client.topics |= topics  # type: ignore[arg-type]
+            client.site = message.get("enseigne") if isinstance(message.get("enseigne"), str) else None
+            client.room = message.get("salle") if isinstance(message.get("salle"), str) else None
+        else:
+            client.topics -= topics  # type: ignore[arg-type]
+        client.push({"type": "subscribed", "topics": sorted(client.topics)})
+    elif kind == "ping":
+        client.push({"type": "pong"})
+    else:
+        client.push({"type": "error", "message": f"unknown message type {kind!r}; use subscribe, unsubscribe, ping"})

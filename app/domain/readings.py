@@ -1,0 +1,185 @@
+"""Validation of incoming readings, in the new format (`/api/ingest`) and the legacy flat one (`/iaq`).
+
+Everything here is pure: the caller resolves the site's time zone and the clock.
+Errors name the field (`values.co2`, `[3].timestamp`) and the problem, so a device maker can fix their side.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from .metrics import ALL_KNOWN, canonical_name, convert
+
+_ID_OK = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+NEW_FORMAT_FIELDS = {"sensor_id", "enseigne", "salle", "timestamp", "values", "units"}
+LEGACY_META_FIELDS = {"capteur_id", "sensor_id", "enseigne", "salle", "timestamp"}
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    problem: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "problem": self.problem}
+
+    def as_error(self) -> InvalidInput:
+        return InvalidInput([self])
+
+
+class InvalidInput(ValueError):
+    """One or more fields of a request (readings, configuration) are invalid; each error names its field."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = errors
+        super().__init__("; ".join(f"{e.field}: {e.problem}" for e in errors[:5]))
+
+
+@dataclass(slots=True)
+class ReadingDraft:
+    """A reading whose fields are valid; `ts` may still be naive (then it is in the site's local time)."""
+
+    sensor_id: str
+    site: str | None
+    room: str | None
+    ts: datetime | None
+    values: dict[str, float] = field(default_factory=dict)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _text(obj: dict, key: str, errors: list[FieldError], prefix: str, *, required: bool) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            errors.append(FieldError(prefix + key, "is required"))
+        return None
+    if not isinstance(value, str):
+        errors.append(FieldError(prefix + key, f"must be a string, got {type(value).__name__}"))
+        return None
+    value = value.strip()
+    if not _ID_OK.match(value):
+        errors.append(FieldError(prefix + key, "must be 1 to 128 printable characters"))
+        return None
+    return value
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """ISO 8601 text (with or without zone) or a number of seconds since 1970-01-01 UTC."""
+    if _is_number(value):
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number of seconds since 1970-01-01 UTC")
+        if value > 1e11:
+            raise ValueError("looks like milliseconds; send seconds since 1970-01-01 UTC or ISO 8601 text")
+        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"cannot read {value[:40]!r} as an ISO 8601 date and time") from None
+    raise ValueError(f"must be ISO 8601 text or a number, got {type(value).__name__}")
+
+
+def _values(raw: dict[str, Any], units: dict[str, str], errors: list[FieldError], prefix: str,
+            tvoc_factor: float) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in raw.items():
+        where = f"{prefix}{key}"
+        name = canonical_name(key) if isinstance(key, str) else None
+        if name is None:
+            errors.append(FieldError(where, "is not a valid metric name"))
+            continue
+        if name in out:
+            errors.append(FieldError(where, f"repeats metric {name!r}"))
+            continue
+        if value is None or isinstance(value, bool) or not _is_number(value):
+            kind = "null" if value is None else type(value).__name__
+            errors.append(FieldError(where, f"must be a number, got {kind}"))
+            continue
+        value = float(value)
+        if not math.isfinite(value):
+            errors.append(FieldError(where, f"must be a finite number, got {value}"))
+            continue
+        unit = units.get(name)
+        if unit is not None:
+            try:
+                value = convert(name, value, unit, tvoc_ugm3_per_ppb=tvoc_factor)
+            except ValueError as exc:
+                errors.append(FieldError(where, str(exc)))
+                continue
+        metric = ALL_KNOWN.get(name)
+        if metric is not None and not metric.low <= value <= metric.high:
+            errors.append(FieldError(
+                where, f"{value:g} {metric.unit} is outside the physical range {metric.low:g} to {metric.high:g}"))
+            continue
+        out[name] = value
+    return out
+
+
+def parse_reading(obj: Any, *, legacy: bool = False, prefix: str = "", tvoc_ugm3_per_ppb: float = 4.5
+                  ) -> ReadingDraft:
+    """Validate one reading object and return it in canonical names and units. Raises InvalidInput."""
+    errors: list[FieldError] = []
+    if not isinstance(obj, dict):
+        raise InvalidInput([FieldError(prefix.rstrip(".") or "body", "must be a JSON object")])
+    sensor_key = "capteur_id" if legacy and "capteur_id" in obj else "sensor_id"
+    sensor_id = _text(obj, sensor_key, errors, prefix, required=True)
+    site = _text(obj, "enseigne", errors, prefix, required=False)
+    room = _text(obj, "salle", errors, prefix, required=False)
+    ts = None
+    if obj.get("timestamp") is not None:
+        try:
+            ts = parse_timestamp(obj["timestamp"])
+        except ValueError as exc:
+            errors.append(FieldError(prefix + "timestamp", str(exc)))
+    units: dict[str, str] = {}
+    if legacy:
+        raw_values = {k: v for k, v in obj.items() if k not in LEGACY_META_FIELDS}
+        values_prefix = prefix
+    else:
+        unknown = set(obj) - NEW_FORMAT_FIELDS
+        for key in sorted(unknown, key=str):
+            errors.append(FieldError(prefix + str(key), "is not a known field (expected: "
+                                     + ", ".join(sorted(NEW_FORMAT_FIELDS)) + "; metrics go in values)"))
+        raw_values = obj.get("values")
+        values_prefix = prefix + "values."
+        if not isinstance(raw_values, dict):
+            errors.append(FieldError(prefix + "values", "is required and must be an object of metric: number"
+                                     if raw_values is None else "must be an object of metric: number"))
+            raw_values = {}
+        raw_units = obj.get("units") or {}
+        if not isinstance(raw_units, dict) or not all(isinstance(u, str) for u in raw_units.values()):
+            errors.append(FieldError(prefix + "units", "must be an object of metric: unit text"))
+        else:
+            units = {canonical_name(k) or k: v for k, v in raw_units.items()}
+    values = _values(raw_values, units, errors, values_prefix, tvoc_ugm3_per_ppb)
+    if not values and not errors:
+        errors.append(FieldError(values_prefix.rstrip(".") or "body", "holds no metric"))
+    if errors:
+        raise InvalidInput(errors)
+    assert sensor_id is not None
+    return ReadingDraft(sensor_id, site, room, ts, values)
+
+
+def check_time(ts_utc: datetime, now: datetime, max_future_s: float, where: str) -> FieldError | None:
+    """A reading far in the future or before 2000 comes from a wrong clock: reject it."""
+    if (ts_utc - now).total_seconds() > max_future_s:
+        return FieldError(where, f"{ts_utc.isoformat()} is more than {max_future_s:g} s in the future "
+                                 f"(server time {now.isoformat(timespec='seconds')})")
+    if ts_utc < EARLIEST:
+        return FieldError(where, f"{ts_utc.isoformat()} is before 2000-01-01")
+    return None
+
+
+def localise(ts: datetime, zone: tzinfo) -> datetime:
+    """Read a naive timestamp in `zone`; return every timestamp in UTC."""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=zone)
+    return ts.astimezone(UTC)

@@ -1,0 +1,71 @@
+"""Wires the runtime into NiceGUI's FastAPI app: routers, error handlers, middleware, pages, life cycle."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from nicegui import app as nicegui_app
+
+from app.api import config as config_api
+from app.api import health as health_api
+from app.api import ingest as ingest_api
+from app.api import query as query_api
+from app.api import ws as ws_api
+from app.api.common import install_error_handlers
+from app.runtime import Runtime
+from app.settings import Settings
+
+_API_PREFIXES = ("/api/", "/iaq", "/health", "/metrics", "/ws")
+
+
+class LatencyMiddleware:
+    """Pure ASGI (no per-request object churn): records latency per API route template."""
+
+    def __init__(self, asgi, runtime: Runtime):
+        self.asgi, self.histogram = asgi, runtime.metrics.request_latency
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith(_API_PREFIXES):
+            return await self.asgi(scope, receive, send)
+        started = time.perf_counter()
+        status = [500]
+
+        async def send_wrapper(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.asgi(scope, receive, send_wrapper)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.histogram.labels(scope["method"], route, str(status[0])).observe(time.perf_counter() - started)
+
+
+def storage_secret(settings: Settings) -> str:
+    """IAQ_STORAGE_SECRET, or one generated on first start and kept in the data folder."""
+    if settings.storage_secret:
+        return settings.storage_secret
+    path = settings.ensure_data_dir() / ".storage_secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def setup(runtime: Runtime) -> None:
+    """Register everything on NiceGUI's app. Called once per process (and once per test by the user fixture)."""
+    from pages import register_pages  # pages import NiceGUI UI code; keep the API importable without it
+
+    app = nicegui_app
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.add_middleware(LatencyMiddleware, runtime=runtime)
+    for module in (ingest_api, query_api, config_api, health_api):
+        app.include_router(module.router(runtime))
+    if runtime.settings.websocket_enabled:
+        app.include_router(ws_api.router(runtime))
+    register_pages(runtime)
+    app.on_startup(runtime.start)
+    app.on_shutdown(runtime.stop)

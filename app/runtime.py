@@ -1,0 +1,114 @@
+"""The composition root: builds every runtime object once and hands them to the API, pages and workers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.bus import EventBus
+from app.db.migrate import upgrade_to_head
+from app.db.session import make_engine, make_sessionmaker
+from app.observability import PlatformMetrics
+from app.settings import Settings
+from app.storage.sql import SqlTimeSeriesStore
+from app.workers import Worker
+from services.config import ConfigService
+from services.ingestion import IngestionService
+from services.query import QueryService
+from services.registry_index import RegistryIndex
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    store: SqlTimeSeriesStore
+    bus: EventBus
+    metrics: PlatformMetrics
+    index: RegistryIndex
+    ingestion: IngestionService
+    config: ConfigService
+    query: QueryService
+    workers: dict[str, Worker] = field(default_factory=dict)
+    started: bool = False
+    simulator: Any = None  # the demo simulator, when demo mode runs it
+
+    async def start(self) -> None:
+        """Migrate the database, start the writer, then the background workers."""
+        await asyncio.to_thread(upgrade_to_head, self.engine)
+        await self.ingestion.start()
+        if self.settings.workers_enabled and self.settings.demo:
+            self.workers["simulator"] = self._demo_worker()
+        for worker in self.workers.values():
+            worker.start()
+        self.started = True
+        log.info("IAQverse started: database %s, demo %s", self.engine.url.render_as_string(hide_password=True),
+                 "on" if self.settings.demo else "off")
+
+    async def stop(self) -> None:
+        for worker in self.workers.values():
+            await worker.stop()
+        await self.ingestion.stop()
+        self.engine.dispose()
+        self.started = False
+
+    def _demo_worker(self) -> Worker:
+        from services.simulator.demo import DemoSimulator  # only demo mode pays for importing it
+
+        async def sink(payloads: list[dict]) -> None:
+            await self.ingestion.ingest(payloads, source="simulator")
+
+        simulator = DemoSimulator(sink, interval_s=self.settings.demo_interval_s)
+
+        async def work() -> None:
+            if self.settings.demo_backfill_hours > 0 and await asyncio.to_thread(self.store.count) == 0:
+                await simulator.backfill(hours=self.settings.demo_backfill_hours)
+            await simulator.run()
+
+        self.simulator = simulator
+        return Worker("simulator", work)
+
+    async def health(self) -> dict:
+        """Status of the database, the ingestion writer and each worker; `ok` is False when degraded."""
+        checks: dict[str, dict] = {}
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self._ping_db), timeout=5)
+            checks["database"] = {"status": "ok"}
+        except Exception as exc:
+            checks["database"] = {"status": "down", "error": type(exc).__name__}
+        ingest_ok = self.ingestion.state == "running" and self.ingestion.last_error is None
+        checks["ingestion"] = {"status": "ok" if ingest_ok else "degraded", "state": self.ingestion.state}
+        for name, worker in self.workers.items():
+            checks[f"worker:{name}"] = {"status": "ok" if worker.healthy else "degraded", "state": worker.state,
+                                        "restarts": worker.restarts}
+            self.metrics.worker_up.labels(name).set(1 if worker.healthy else 0)
+        ok = all(c["status"] == "ok" for c in checks.values())
+        return {"status": "ok" if ok else "degraded", "checks": checks}
+
+    def _ping_db(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+
+def build_runtime(settings: Settings | None = None) -> Runtime:
+    settings = settings or Settings()
+    settings.ensure_data_dir()
+    engine = make_engine(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    sessions = make_sessionmaker(engine)
+    store = SqlTimeSeriesStore(engine)
+    bus = EventBus()
+    metrics = PlatformMetrics()
+    index = RegistryIndex(settings.default_timezone)
+    ingestion = IngestionService(engine=engine, store=store, bus=bus, settings=settings, metrics=metrics,
+                                 index=index)
+    config = ConfigService(sessions=sessions, index=index, bus=bus, default_timezone=settings.default_timezone)
+    query = QueryService(sessions=sessions, store=store)
+    return Runtime(settings, engine, sessions, store, bus, metrics, index, ingestion, config, query)

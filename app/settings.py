@@ -1,0 +1,90 @@
+"""All settings in one place, read from the environment (and an optional `.env` file).
+
+The original product's variable names are kept (`INFLUXDB_URL`, `MQTT_BROKER`, `ML_PREDICTOR_INTERVAL`, ...);
+new ones carry the `IAQ_` prefix. `.env.example` documents every one of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Every field maps to one environment variable (its alias)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    # -- web server
+    host: str = Field("0.0.0.0", validation_alias=_env("IAQ_HOST"))
+    port: int = Field(8080, ge=1, le=65535, validation_alias=_env("IAQ_PORT"))
+    data_dir: Path = Field(Path("./data"), validation_alias=_env("IAQ_DATA_DIR"))
+    storage_secret: str | None = Field(None, validation_alias=_env("IAQ_STORAGE_SECRET"))
+    log_level: str = Field("INFO", validation_alias=_env("IAQ_LOG_LEVEL"))
+
+    # -- demo and workers
+    demo: bool = Field(False, validation_alias=_env("IAQ_DEMO"))
+    demo_interval_s: float = Field(5.0, gt=0, validation_alias=_env("IAQ_DEMO_INTERVAL"))
+    demo_backfill_hours: float = Field(24.0, ge=0, validation_alias=_env("IAQ_DEMO_BACKFILL_HOURS"))
+    workers_enabled: bool = Field(True, validation_alias=_env("IAQ_WORKERS"))
+
+    # -- registry and embedded time series
+    database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL"))
+    sqlite_synchronous: str = Field("FULL", validation_alias=_env("IAQ_SQLITE_SYNCHRONOUS"))
+    default_timezone: str = Field("UTC", validation_alias=_env("IAQ_DEFAULT_TIMEZONE"))
+
+    # -- ingestion
+    auto_register: bool = Field(True, validation_alias=_env("IAQ_AUTO_REGISTER"))
+    max_batch_readings: int = Field(5000, ge=1, validation_alias=_env("IAQ_MAX_BATCH"))
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, validation_alias=_env("IAQ_MAX_BODY_BYTES"))
+    max_future_s: float = Field(300.0, ge=0, validation_alias=_env("IAQ_MAX_FUTURE_S"))
+    tvoc_ugm3_per_ppb: float = Field(4.5, gt=0, validation_alias=_env("IAQ_TVOC_UGM3_PER_PPB"))
+
+    # -- live updates
+    websocket_enabled: bool = Field(True, validation_alias=_env("WEBSOCKET_ENABLED"))
+    ws_queue_size: int = Field(2000, ge=10, validation_alias=_env("IAQ_WS_QUEUE"))
+
+    # -- kept from the original product; used by later capabilities
+    influxdb_enabled: bool = Field(False, validation_alias=_env("INFLUXDB_ENABLED"))
+    influxdb_url: str | None = Field(None, validation_alias=_env("INFLUXDB_URL"))
+    influxdb_token: str | None = Field(None, validation_alias=_env("INFLUXDB_TOKEN"))
+    influxdb_org: str = Field("iaqverse", validation_alias=_env("INFLUXDB_ORG"))
+    influxdb_bucket: str = Field("iaq_data", validation_alias=_env("INFLUXDB_BUCKET"))
+    mqtt_enabled: bool = Field(False, validation_alias=_env("MQTT_ENABLED"))
+    mqtt_broker: str | None = Field(None, validation_alias=_env("MQTT_BROKER"))
+    mqtt_port: int = Field(1883, ge=1, le=65535, validation_alias=_env("MQTT_PORT"))
+    ml_predictor_interval_s: float = Field(600, gt=0, validation_alias=_env("ML_PREDICTOR_INTERVAL"))
+    ml_trainer_interval_s: float = Field(86400, gt=0, validation_alias=_env("ML_TRAINER_INTERVAL"))
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from exc
+        return value
+
+    @field_validator("sqlite_synchronous")
+    @classmethod
+    def _sync_mode(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"FULL", "NORMAL", "EXTRA"}:
+            raise ValueError("IAQ_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA")
+        return value
+
+    @property
+    def db_url(self) -> str:
+        """The registry's SQLAlchemy URL: DATABASE_URL, or a SQLite file in the data folder."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'iaqverse.db').resolve()}"
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir

@@ -1,0 +1,1 @@
+"""Time-series storage: the port (`base`) and its adapters."""

@@ -1,0 +1,62 @@
+"""The time-series port: what every store (embedded SQL, InfluxDB) offers the services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy import Connection
+
+
+@dataclass(slots=True)
+class StoredReading:
+    """A validated reading bound to registry rows, ready to store."""
+
+    sensor_pk: int
+    room_id: int
+    ts_ms: int
+    values: dict[str, float]
+
+
+@dataclass(slots=True)
+class RawRow:
+    room_id: int
+    sensor_pk: int
+    ts_ms: int
+    values: dict[str, float]
+
+
+@dataclass(slots=True)
+class Bucket:
+    """Aggregates of one room over [ts_ms, ts_ms + step)."""
+
+    room_id: int
+    ts_ms: int
+    stats: dict[str, tuple[float, float, float, int]] = field(default_factory=dict)  # metric -> sum, min, max, count (sums merge, means do not)
+
+
+@dataclass(slots=True)
+class LatestValue:
+    room_id: int
+    metric: str
+    ts_ms: int
+    value: float
+    sensor_pk: int
+
+
+class TimeSeriesStore(Protocol):
+    def existing_keys(self, conn: Connection, keys: list[tuple[int, int]]) -> set[tuple[int, int]]:
+        """Which (sensor_pk, ts_ms) pairs are stored already (called inside the ingest transaction)."""
+
+    def stage(self, conn: Connection, readings: list[StoredReading]) -> None:
+        """Write readings inside the caller's transaction; they are durable when it commits."""
+
+    def query_raw(self, room_ids: list[int], start_ms: int, end_ms: int, *, sensor_pks: list[int] | None,
+                  limit: int) -> list[RawRow]: ...
+
+    def query_buckets(self, room_ids: list[int], start_ms: int, end_ms: int, step_ms: int, *,
+                      sensor_pks: list[int] | None, metrics: list[str]) -> list[Bucket]: ...
+
+    def latest(self, room_ids: list[int] | None = None) -> list[LatestValue]: ...
+
+    def count(self, room_ids: list[int] | None = None) -> int: ...

@@ -1,0 +1,275 @@
+"""Ingestion: validate readings, make them durable with group commit, then publish them.
+
+A request's readings are acknowledged only after the transaction holding them has committed.
+One writer thread commits for everybody: while it commits, new requests queue up and the next
+commit takes them all at once (group commit), so many concurrent sensors cost few disk syncs.
+A rejected request changes nothing: its readings are checked completely before anything is written,
+and a failing transaction rolls back every request of its group, which all get an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from app.bus import EventBus, Measurement
+from app.domain.readings import FieldError, ReadingDraft, InvalidInput, check_time, localise, parse_reading
+from app.domain.timesteps import to_ms
+from app.observability import PlatformMetrics
+from app.settings import Settings
+from app.storage.base import StoredReading, TimeSeriesStore
+
+from .registry_index import RegistryIndex, RoomInfo
+
+log = logging.getLogger(__name__)
+MAX_GROUP_READINGS = 20_000
+
+
+class BatchTooLarge(ValueError):
+    pass
+
+
+class IngestUnavailable(RuntimeError):
+    """The readings were not stored (storage failed or the platform is stopping); the client should retry."""
+
+
+@dataclass(slots=True)
+class IngestOutcome:
+    received: int
+    stored: int
+    duplicates: list[int]  # positions in the request of readings that were already stored
+
+
+@dataclass(slots=True)
+class _Pending:
+    drafts: list[ReadingDraft]
+    batch: bool
+    source: str
+    future: asyncio.Future
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+class IngestionService:
+    """Validates, stores and publishes readings. `start()` it before use, `stop()` it to drain."""
+
+    def __init__(self, *, engine: Engine, store: TimeSeriesStore, bus: EventBus, settings: Settings,
+                 metrics: PlatformMetrics, index: RegistryIndex,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        self.engine, self.store, self.bus, self.settings = engine, store, bus, settings
+        self.metrics, self.index, self.clock = metrics, index, clock
+        self._queue: asyncio.Queue[_Pending] | None = None
+        self._writer: asyncio.Task | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self.state = "stopped"
+        self.last_error: str | None = None
+
+    # -- life cycle
+    async def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iaq-writer")
+        self._writer = asyncio.create_task(self._write_loop(), name="iaq-ingest-writer")
+        self.state = "running"
+
+    async def stop(self) -> None:
+        """Stop accepting readings, commit what is queued, then stop the writer."""
+        if self._writer is None:
+            return
+        self.state = "stopping"
+        assert self._queue is not None
+        await self._queue.join()
+        self._writer.cancel()
+        try:
+            await self._writer
+        except asyncio.CancelledError:
+            pass
+        self._writer = None
+        if self._executor:
+            self._executor.shutdown(wait=True)
+        self.state = "stopped"
+
+    # -- the public entry points
+    def parse(self, body: Any, *, legacy: bool = False, source: str = "api") -> tuple[list[ReadingDraft], bool]:
+        """Validate a request body (one reading or a list). Returns the drafts and whether it was a list."""
+        factor = self.settings.tvoc_ugm3_per_ppb
+        if isinstance(body, list):
+            if not body:
+                raise InvalidInput([FieldError("body", "is an empty list; send at least one reading")])
+            limit = self.settings.max_batch_readings
+            if len(body) > limit:
+                raise BatchTooLarge(f"{len(body)} readings in one request exceed the limit of {limit}; "
+                                    "split them into several requests")
+            drafts, errors = [], []
+            for i, item in enumerate(body):
+                try:
+                    drafts.append(parse_reading(item, legacy=legacy, prefix=f"[{i}].", tvoc_ugm3_per_ppb=factor))
+                except InvalidInput as exc:
+                    errors.extend(exc.errors)
+            if errors:
+                self.metrics.readings_rejected.labels(source, "invalid").inc(len(body))
+                raise InvalidInput(errors)
+            return drafts, True
+        try:
+            return [parse_reading(body, legacy=legacy, tvoc_ugm3_per_ppb=factor)], False
+        except InvalidInput:
+            self.metrics.readings_rejected.labels(source, "invalid").inc()
+            raise
+
+    async def submit(self, drafts: list[ReadingDraft], *, batch: bool = False, source: str = "api"
+                     ) -> IngestOutcome:
+        """Store validated readings; returns once they are committed. Raises InvalidInput or IngestUnavailable."""
+        if self.state != "running" or self._queue is None:
+            raise IngestUnavailable("the platform is not accepting readings right now (starting or stopping)")
+        future = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(drafts, batch, source, future))
+        return await future
+
+    async def ingest(self, body: Any, *, legacy: bool = False, source: str = "api") -> IngestOutcome:
+        drafts, batch = self.parse(body, legacy=legacy, source=source)
+        return await self.submit(drafts, batch=batch, source=source)
+
+    # -- the writer
+    async def _write_loop(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            group = [await self._queue.get()]
+            size = len(group[0].drafts)
+            while size < MAX_GROUP_READINGS and not self._queue.empty():
+                group.append(self._queue.get_nowait())
+                size += len(group[-1].drafts)
+            try:
+                started = time.perf_counter()
+                outcomes, published = await loop.run_in_executor(self._executor, self._commit_group, group)
+                self.metrics.commit_seconds.observe(time.perf_counter() - started)
+                self.metrics.commit_batch.observe(size)
+                self.last_error = None
+            except Exception as exc:  # storage failure: nobody in the group is acknowledged
+                log.exception("group commit of %d readings failed", size)
+                self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                outcomes = [IngestUnavailable("the readings could not be stored; retry later")] * len(group)
+                published = []
+            for pending, outcome in zip(group, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    reason = "invalid" if isinstance(outcome, InvalidInput) else "unavailable"
+                    self.metrics.readings_rejected.labels(pending.source, reason).inc(len(pending.drafts))
+                    if not pending.future.done():
+                        pending.future.set_exception(outcome)
+                else:
+                    self.metrics.readings_accepted.labels(pending.source).inc(outcome.stored)
+                    self.metrics.readings_duplicate.labels(pending.source).inc(len(outcome.duplicates))
+                    if not pending.future.done():
+                        pending.future.set_result(outcome)
+                self._queue.task_done()
+            if published:
+                self.bus.measurements.emit(published)
+
+    def _commit_group(self, group: list[_Pending]) -> tuple[list[IngestOutcome | Exception], list[Measurement]]:
+        try:
+            return self._commit_once(group)
+        except Exception as exc:
+            self.index.mark_stale()  # ids registered in the rolled-back transaction are gone
+            if not isinstance(exc, IntegrityError):
+                raise
+        # another instance registered the same site, room or sensor first: reload and try once more
+        return self._commit_once(group)
+
+    def _commit_once(self, group: list[_Pending]) -> tuple[list[IngestOutcome | Exception], list[Measurement]]:
+        now = self.clock()
+        outcomes: list[IngestOutcome | Exception] = []
+        published: list[Measurement] = []
+        seen: set[tuple[int, int]] = set()
+        with self.engine.begin() as conn:
+            self.index.ensure_fresh(conn)
+            plans = []
+            for pending in group:
+                try:
+                    plans.append(self._check(pending, now))
+                except InvalidInput as exc:
+                    plans.append(exc)
+            to_store: list[StoredReading] = []
+            for pending, plan in zip(group, plans, strict=True):
+                if isinstance(plan, InvalidInput):
+                    outcomes.append(plan)
+                    continue
+                rows = [(i, self._bind(conn, pending.drafts[i], target), ts_ms) for i, target, ts_ms in plan]
+                keys = [(sensor_pk, ts_ms) for _, (sensor_pk, _room), ts_ms in rows]
+                existing = self.store.existing_keys(conn, keys)
+                duplicates = []
+                for (i, (sensor_pk, room), ts_ms), key in zip(rows, keys, strict=True):
+                    if key in existing or key in seen:
+                        duplicates.append(i)
+                        continue
+                    seen.add(key)
+                    values = pending.drafts[i].values
+                    to_store.append(StoredReading(sensor_pk, room.id, ts_ms, values))
+                    published.append(Measurement(pending.drafts[i].sensor_id, room.site.name, room.name, room.id,
+                                                 ts_ms, values))
+                outcomes.append(IngestOutcome(len(pending.drafts), len(rows) - len(duplicates), duplicates))
+            self.store.stage(conn, to_store)
+        return outcomes, published
+
+    def _check(self, pending: _Pending, now: datetime) -> list[tuple[int, tuple[str, str] | RoomInfo, int]]:
+        """Everything that can reject a reading, before anything is written. Returns (position, room, ts_ms)."""
+        errors: list[FieldError] = []
+        plan = []
+        auto = self.settings.auto_register
+        for i, draft in enumerate(pending.drafts):
+            prefix = f"[{i}]." if pending.batch else ""
+            sensor = self.index.sensors.get(draft.sensor_id)
+            target: tuple[str, str] | RoomInfo
+            if sensor is not None and sensor.room_id is not None and sensor.room_id in self.index.rooms_by_id:
+                target = room = self.index.rooms_by_id[sensor.room_id]  # the registry's assignment wins
+                zone = room.zone
+            else:
+                if not draft.site or not draft.room:
+                    missing = "enseigne" if not draft.site else "salle"
+                    errors.append(FieldError(prefix + missing, "is required for a sensor that is not assigned "
+                                                               "to a room yet"))
+                    continue
+                site = self.index.sites.get(draft.site)
+                room = self.index.rooms.get((site.id, draft.room)) if site else None
+                if not auto and sensor is None:
+                    errors.append(FieldError(prefix + "sensor_id", f"unknown sensor {draft.sensor_id!r}; register it "
+                                                                   "in Settings (automatic registration is off)"))
+                    continue
+                if not auto and room is None:
+                    what = f"site {draft.site!r}" if site is None else f"room {draft.room!r} of {draft.site!r}"
+                    errors.append(FieldError(prefix + ("enseigne" if site is None else "salle"),
+                                             f"unknown {what}; create it in Settings "
+                                             "(automatic registration is off)"))
+                    continue
+                target = room or (draft.site, draft.room)
+                zone = room.zone if room else (site.zone if site else self.index.default_zone)
+            ts = localise(draft.ts, zone) if draft.ts is not None else now
+            problem = check_time(ts, now, self.settings.max_future_s, prefix + "timestamp")
+            if problem:
+                errors.append(problem)
+                continue
+            plan.append((i, target, to_ms(ts)))
+        if errors:
+            raise InvalidInput(errors)
+        return plan
+
+    def _bind(self, conn, draft: ReadingDraft, target: tuple[str, str] | RoomInfo) -> tuple[int, RoomInfo]:
+        """Registry rows for a checked reading, registering what is new. Returns (sensor_pk, room)."""
+        if isinstance(target, RoomInfo):
+            room = target
+        else:
+            site_name, room_name = target
+            site = self.index.sites.get(site_name) or self.index.add_site(conn, site_name)
+            room = self.index.rooms.get((site.id, room_name)) or self.index.add_room(conn, site, room_name)
+        sensor = self.index.sensors.get(draft.sensor_id)
+        if sensor is None:
+            sensor = self.index.add_sensor(conn, draft.sensor_id, room)
+        elif sensor.room_id is None or sensor.room_id not in self.index.rooms_by_id:
+            self.index.assign_sensor(conn, sensor, room)
+        return sensor.pk, room

@@ -1,0 +1,40 @@
+"""Shared fixtures. Every test gets its own data folder; demo mode and background workers are off
+unless a test turns them on. Servers are real processes on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = ROOT.parent / "shared" / "datasets"
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    data = tmp_path / "data"
+    monkeypatch.setenv("IAQ_DATA_DIR", str(data))
+    monkeypatch.setenv("IAQ_DEMO", "0")
+    monkeypatch.setenv("IAQ_STORAGE_SECRET", "test-secret")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)  # a developer's .env in the project must not leak into tests
+    return data
+
+
+@pytest.fixture
+def runtime():
+    """The runtime the `user` fixture's app was built with (request `user` first)."""
+    from nicegui import app
+
+    return app.state.runtime
+
+
+def server_env(**overrides: str) -> dict[str, str]:
+    """Environment for a platform subprocess: this one, minus pytest's marker (NiceGUI changes behaviour
+    under pytest), plus the overrides."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(overrides)
+    return env

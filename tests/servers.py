@@ -1,0 +1,79 @@
+"""Start real servers for tests: the platform itself as a subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from .conftest import ROOT, server_env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PlatformProcess:
+    """`python -m app` on 127.0.0.1 with its own data folder."""
+
+    def __init__(self, data_dir: Path, **env: str):
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = server_env(IAQ_DATA_DIR=str(data_dir), IAQ_HOST="127.0.0.1", IAQ_PORT=str(self.port),
+                              IAQ_DEMO="0", IAQ_LOG_LEVEL="WARNING", **env)
+        self.proc: subprocess.Popen | None = None
+        self.log_path = data_dir.parent / f"platform-{self.port}.log"
+
+    def start(self, timeout_s: float = 30) -> PlatformProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=self.env, stdout=log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the platform exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code in (200, 503):
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"the platform did not answer within {timeout_s} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handler runs, as in a power cut of the process."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@contextmanager
+def platform(data_dir: Path, **env: str) -> Iterator[PlatformProcess]:
+    server = PlatformProcess(data_dir, **env).start()
+    try:
+        yield server
+    finally:
+        server.stop()

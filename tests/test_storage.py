@@ -1,0 +1,106 @@
+"""The embedded store on a real SQLite file: aggregation edge cases, local days, latest values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import insert
+
+from app.db.migrate import upgrade_to_head
+from app.db.models import Room, Sensor, Site
+from app.db.session import make_engine, make_sessionmaker
+from app.domain.timesteps import to_ms
+from app.storage.base import StoredReading
+from app.storage.sql import SqlTimeSeriesStore
+from services.query import QueryService, RoomRef, Scope
+
+H = 3600_000
+
+
+@pytest.fixture
+def store(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'ts.db'}")
+    upgrade_to_head(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(Site).values(id=1, name="Paris", timezone="Europe/Paris"))
+        conn.execute(insert(Room).values(id=1, site_id=1, name="A"))
+        conn.execute(insert(Room).values(id=2, site_id=1, name="B"))
+        conn.execute(insert(Sensor).values(id=1, sensor_id="s1", room_id=1))
+        conn.execute(insert(Sensor).values(id=2, sensor_id="s2", room_id=2))
+    yield SqlTimeSeriesStore(engine)
+    engine.dispose()
+
+
+def put(store, *rows: tuple[int, int, datetime, dict]) -> None:
+    with store.engine.begin() as conn:
+        store.stage(conn, [StoredReading(sensor, room, to_ms(ts), values) for sensor, room, ts, values in rows])
+
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def test_empty_range_gives_no_buckets(store):
+    assert store.query_buckets([1], to_ms(T0), to_ms(T0) + H, 300_000) == []
+    assert store.query_raw([1], to_ms(T0), to_ms(T0) + H) == []
+
+
+def test_buckets_hold_mean_min_max_count_and_gaps_stay_empty(store):
+    put(store, *[(1, 1, T0 + timedelta(minutes=m), {"co2": 400 + m}) for m in (0, 1, 2, 3, 4)],
+        *[(1, 1, T0 + timedelta(minutes=m), {"co2": 800}) for m in (20, 21)])
+    buckets = store.query_buckets([1], to_ms(T0), to_ms(T0) + H, 300_000, metrics=["co2"])
+    assert [b.ts_ms for b in buckets] == [to_ms(T0), to_ms(T0 + timedelta(minutes=20))]  # 5-15 min: a gap
+    total, lo, hi, n = buckets[0].stats["co2"]
+    assert (total / n, lo, hi, n) == (402, 400, 404, 5)
+
+
+def test_bucket_boundaries_start_inclusive_end_exclusive(store):
+    put(store, (1, 1, T0, {"co2": 500}), (1, 1, T0 + timedelta(minutes=5), {"co2": 600}),
+        (1, 1, T0 + timedelta(minutes=10), {"co2": 700}))
+    buckets = store.query_buckets([1], to_ms(T0), to_ms(T0 + timedelta(minutes=10)), 300_000)
+    assert [(b.ts_ms - to_ms(T0)) // 60_000 for b in buckets] == [0, 5]  # 10:10 is outside [10:00, 10:10)
+    assert [b.stats["co2"][3] for b in buckets] == [1, 1]
+
+
+def test_rooms_are_aggregated_separately(store):
+    put(store, (1, 1, T0, {"co2": 500}), (2, 2, T0, {"co2": 900}))
+    buckets = store.query_buckets([1, 2], to_ms(T0), to_ms(T0) + H, H)
+    assert {(b.room_id, b.stats["co2"][0]) for b in buckets} == {(1, 500), (2, 900)}
+
+
+def test_extra_metrics_are_stored_and_aggregated(store):
+    put(store, (1, 1, T0, {"co2": 500, "no2": 10}), (1, 1, T0 + timedelta(minutes=1), {"no2": 30}))
+    (bucket,) = store.query_buckets([1], to_ms(T0), to_ms(T0) + H, H, metrics=["no2", "co2"])
+    assert bucket.stats["no2"] == (40, 10, 30, 2)
+    assert bucket.stats["co2"] == (500, 500, 500, 1)
+    raw = store.query_raw([1], to_ms(T0), to_ms(T0) + H)
+    assert raw[1].values == {"no2": 30}
+
+
+def test_latest_value_is_not_replaced_by_an_older_late_reading(store):
+    put(store, (1, 1, T0 + timedelta(minutes=10), {"co2": 900}))
+    put(store, (1, 1, T0, {"co2": 400, "pm25": 3}))  # back-filled history arrives later
+    latest = {v.metric: v.value for v in store.latest([1])}
+    assert latest == {"co2": 900, "pm25": 3}
+
+
+def test_daily_buckets_follow_local_midnight_across_a_dst_change(store, tmp_path):
+    # Europe/Paris springs forward on 2026-03-29: that local day has 23 hours.
+    paris = ZoneInfo("Europe/Paris")
+    rows = []
+    day = datetime(2026, 3, 28, 0, 30, tzinfo=paris)
+    for hour in range(0, 72):
+        ts = (day.astimezone(UTC) + timedelta(hours=hour))
+        rows.append((1, 1, ts, {"co2": 500}))
+    put(store, *rows)
+    query = QueryService(sessions=make_sessionmaker(store.engine), store=store)
+    scope = Scope([RoomRef(1, "A", "Paris", paris)], None, {})
+    start = datetime(2026, 3, 28, tzinfo=paris)
+    buckets = query.buckets(scope, to_ms(start), to_ms(start + timedelta(days=3)), 86400)
+    starts = [datetime.fromtimestamp(b.ts_ms / 1000, paris) for b in buckets]
+    assert [s.strftime("%m-%d %H:%M %z") for s in starts] == ["03-28 00:00 +0100", "03-29 00:00 +0100",
+                                                             "03-30 00:00 +0200"]
+    counts = [b.stats["co2"][3] for b in buckets]
+    assert counts[1] == 23  # the short day holds 23 hourly readings, not 24
+    assert counts[0] == 24
