@@ -13,7 +13,9 @@ from app.runtime import build_runtime
 from app.settings import Settings
 
 settings = Settings()
-logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+logging.basicConfig(
+    level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+)
 runtime = build_runtime(settings)
 setup(runtime)
 

@@ -27,8 +27,13 @@ class Measurement:
     values: dict[str, float]
 
     def as_message(self) -> dict[str, Any]:
-        return {"sensor_id": self.sensor_id, "enseigne": self.site, "salle": self.room,
-                "timestamp": iso_ms(self.ts_ms), "values": self.values}
+        return {
+            "sensor_id": self.sensor_id,
+            "enseigne": self.site,
+            "salle": self.room,
+            "timestamp": iso_ms(self.ts_ms),
+            "values": self.values,
+        }
 
 
 # WebSocket topic names (the seed's plural names) -> message type

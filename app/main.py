@@ -40,7 +40,9 @@ class LatencyMiddleware:
             await self.asgi(scope, receive, send_wrapper)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.histogram.labels(scope["method"], route, str(status[0])).observe(time.perf_counter() - started)
+            self.histogram.labels(scope["method"], route, str(status[0])).observe(
+                time.perf_counter() - started
+            )
 
 
 def storage_secret(settings: Settings) -> str:
@@ -55,7 +57,7 @@ def storage_secret(settings: Settings) -> str:
 
 
 def setup(runtime: Runtime) -> None:
-    """Register everything on NiceGUI's app. Called once per process (and once per test by the user fixture)."""
+    """Register everything on NiceGUI's app: once per process (and once per test with the user fixture)."""
     from pages import register_pages  # pages import NiceGUI UI code; keep the API importable without it
 
     app = nicegui_app

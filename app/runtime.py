@@ -50,8 +50,11 @@ class Runtime:
         for worker in self.workers.values():
             worker.start()
         self.started = True
-        log.info("IAQverse started: database %s, demo %s", self.engine.url.render_as_string(hide_password=True),
-                 "on" if self.settings.demo else "off")
+        log.info(
+            "IAQverse started: database %s, demo %s",
+            self.engine.url.render_as_string(hide_password=True),
+            "on" if self.settings.demo else "off",
+        )
 
     async def stop(self) -> None:
         for worker in self.workers.values():
@@ -61,7 +64,7 @@ class Runtime:
         self.started = False
 
     def _demo_worker(self) -> Worker:
-        from services.simulator.demo import DemoSimulator  # only demo mode pays for importing it
+        from services.simulator.demo import DEMO_SITES, DemoSimulator  # only demo mode pays for importing it
 
         async def sink(payloads: list[dict]) -> None:
             await self.ingestion.ingest(payloads, source="simulator")
@@ -69,12 +72,33 @@ class Runtime:
         simulator = DemoSimulator(sink, interval_s=self.settings.demo_interval_s)
 
         async def work() -> None:
+            await self._register_demo_sites(DEMO_SITES)
             if self.settings.demo_backfill_hours > 0 and await asyncio.to_thread(self.store.count) == 0:
                 await simulator.backfill(hours=self.settings.demo_backfill_hours)
             await simulator.run()
 
         self.simulator = simulator
         return Worker("simulator", work)
+
+    async def _register_demo_sites(self, sites) -> None:
+        """Create the demo sites with their time zones and opening hours, unless they exist (then leave them:
+        an operator may have changed them)."""
+        existing = {s["name"] for s in await self.config.list_sites()}
+        weekdays = {day: [["08:00", "19:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
+        new = [
+            {
+                "name": site.name,
+                "timezone": site.tz,
+                "opening_hours": weekdays
+                if site.name == "Head office"
+                else {**weekdays, "sat": [["10:00", "19:00"]]},
+                "rooms": [{"name": room.name, "sensors": [room.sensor_id]} for room in site.rooms],
+            }
+            for site in sites
+            if site.name not in existing
+        ]
+        if new:
+            await self.config.import_config({"sites": new})
 
     async def health(self) -> dict:
         """Status of the database, the ingestion writer and each worker; `ok` is False when degraded."""
@@ -87,8 +111,11 @@ class Runtime:
         ingest_ok = self.ingestion.state == "running" and self.ingestion.last_error is None
         checks["ingestion"] = {"status": "ok" if ingest_ok else "degraded", "state": self.ingestion.state}
         for name, worker in self.workers.items():
-            checks[f"worker:{name}"] = {"status": "ok" if worker.healthy else "degraded", "state": worker.state,
-                                        "restarts": worker.restarts}
+            checks[f"worker:{name}"] = {
+                "status": "ok" if worker.healthy else "degraded",
+                "state": worker.state,
+                "restarts": worker.restarts,
+            }
             self.metrics.worker_up.labels(name).set(1 if worker.healthy else 0)
         ok = all(c["status"] == "ok" for c in checks.values())
         return {"status": "ok" if ok else "degraded", "checks": checks}
@@ -107,8 +134,11 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     bus = EventBus()
     metrics = PlatformMetrics()
     index = RegistryIndex(settings.default_timezone)
-    ingestion = IngestionService(engine=engine, store=store, bus=bus, settings=settings, metrics=metrics,
-                                 index=index)
-    config = ConfigService(sessions=sessions, index=index, bus=bus, default_timezone=settings.default_timezone)
+    ingestion = IngestionService(
+        engine=engine, store=store, bus=bus, settings=settings, metrics=metrics, index=index
+    )
+    config = ConfigService(
+        sessions=sessions, index=index, bus=bus, default_timezone=settings.default_timezone
+    )
     query = QueryService(sessions=sessions, store=store)
     return Runtime(settings, engine, sessions, store, bus, metrics, index, ingestion, config, query)

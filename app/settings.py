@@ -49,7 +49,7 @@ class Settings(BaseSettings):
 
     # -- live updates
     websocket_enabled: bool = Field(True, validation_alias=_env("WEBSOCKET_ENABLED"))
-    ws_queue_size: int = Field(2000, ge=10, validation_alias=_env("IAQ_WS_QUEUE"))
+    ws_queue_size: int = Field(20_000, ge=10, validation_alias=_env("IAQ_WS_QUEUE"))
 
     # -- kept from the original product; used by later capabilities
     influxdb_enabled: bool = Field(False, validation_alias=_env("INFLUXDB_ENABLED"))

@@ -29,24 +29,36 @@ EXPORT_FORMAT = "iaqverse-config"
 
 def site_dict(site: Site, counts: dict[int, int] | None = None) -> dict[str, Any]:
     return {
-        "id": site.id, "name": site.name, "timezone": site.timezone, "address": site.address,
-        "opening_hours": site.opening_hours, "external_id": site.external_id,
+        "id": site.id,
+        "name": site.name,
+        "timezone": site.timezone,
+        "address": site.address,
+        "opening_hours": site.opening_hours,
+        "external_id": site.external_id,
         "rooms": [room_dict(r, counts) for r in site.rooms],
     }
 
 
 def room_dict(room: Room, counts: dict[int, int] | None = None) -> dict[str, Any]:
-    out = {"id": room.id, "site_id": room.site_id, "name": room.name, "timezone": room.timezone,
-           "effective_timezone": room.effective_timezone, "kind": room.kind, "external_id": room.external_id,
-           "sensors": [s.sensor_id for s in sorted(room.sensors, key=lambda s: s.sensor_id)]}
+    out = {
+        "id": room.id,
+        "site_id": room.site_id,
+        "name": room.name,
+        "timezone": room.timezone,
+        "effective_timezone": room.effective_timezone,
+        "kind": room.kind,
+        "external_id": room.external_id,
+        "sensors": [s.sensor_id for s in sorted(room.sensors, key=lambda s: s.sensor_id)],
+    }
     if counts is not None:
         out["readings"] = counts.get(room.id, 0)
     return out
 
 
 class ConfigService:
-    def __init__(self, *, sessions: sessionmaker[Session], index: RegistryIndex, bus: EventBus,
-                 default_timezone: str):
+    def __init__(
+        self, *, sessions: sessionmaker[Session], index: RegistryIndex, bus: EventBus, default_timezone: str
+    ):
         self.sessions, self.index, self.bus = sessions, index, bus
         self.default_timezone = default_timezone
 
@@ -66,10 +78,14 @@ class ConfigService:
         def work(s: Session):
             counts = None
             if with_counts:
-                counts = dict(s.execute(select(readings.c.room_id, func.count()).group_by(readings.c.room_id)).all())
-            sites = s.scalars(select(Site).options(selectinload(Site.rooms).selectinload(Room.sensors))
-                              .order_by(Site.name)).all()
+                counts = dict(
+                    s.execute(select(readings.c.room_id, func.count()).group_by(readings.c.room_id)).all()
+                )
+            sites = s.scalars(
+                select(Site).options(selectinload(Site.rooms).selectinload(Room.sensors)).order_by(Site.name)
+            ).all()
             return [site_dict(site, counts) for site in sites]
+
         return await self._run(work, changes=False)
 
     async def get_site(self, site_id: int) -> dict[str, Any]:
@@ -79,13 +95,18 @@ class ConfigService:
         def work(s: Session):
             room = _get(s, Room, room_id, "room")
             return {**room_dict(room), "site": room.site.name}
+
         return await self._run(work, changes=False)
 
     async def list_sensors(self) -> list[dict[str, Any]]:
         def work(s: Session):
-            rows = s.scalars(select(Sensor).options(selectinload(Sensor.room).selectinload(Room.site))
-                             .order_by(Sensor.sensor_id)).all()
+            rows = s.scalars(
+                select(Sensor)
+                .options(selectinload(Sensor.room).selectinload(Room.site))
+                .order_by(Sensor.sensor_id)
+            ).all()
             return [_sensor_dict(x) for x in rows]
+
         return await self._run(work, changes=False)
 
     # -- sites
@@ -102,6 +123,7 @@ class ConfigService:
             s.add(site)
             s.flush()
             return site_dict(site)
+
         return await self._run(work, changes=True)
 
     async def update_site(self, site_id: int, data: dict[str, Any]) -> dict[str, Any]:
@@ -109,13 +131,17 @@ class ConfigService:
 
         def work(s: Session):
             site = _get(s, Site, site_id, "site")
-            if "name" in changes and changes["name"] != site.name and s.scalar(
-                    select(Site.id).where(Site.name == changes["name"])):
+            if (
+                "name" in changes
+                and changes["name"] != site.name
+                and s.scalar(select(Site.id).where(Site.name == changes["name"]))
+            ):
                 raise Conflict(f"a site named {changes['name']!r} exists already")
             for key, value in changes.items():
                 setattr(site, key, value)
             s.flush()
             return site_dict(site)
+
         return await self._run(work, changes=True)
 
     async def delete_site(self, site_id: int, *, cascade: bool = False) -> dict[str, Any]:
@@ -124,10 +150,13 @@ class ConfigService:
             room_ids = [r.id for r in site.rooms]
             n = _count_readings(s, room_ids)
             if room_ids and not cascade:
-                raise Conflict(f"site {site.name!r} has {len(room_ids)} room(s) and {n} reading(s); "
-                               "repeat with cascade=true to delete them all")
+                raise Conflict(
+                    f"site {site.name!r} has {len(room_ids)} room(s) and {n} reading(s); "
+                    "repeat with cascade=true to delete them all"
+                )
             s.delete(site)
             return {"deleted": "site", "name": site.name, "rooms": len(room_ids), "readings": n}
+
         return await self._run(work, changes=True)
 
     # -- rooms
@@ -144,6 +173,7 @@ class ConfigService:
             s.add(room)
             s.flush()
             return room_dict(room)
+
         return await self._run(work, changes=True)
 
     async def update_room(self, room_id: int, data: dict[str, Any]) -> dict[str, Any]:
@@ -164,6 +194,7 @@ class ConfigService:
                 setattr(room, key, value)
             s.flush()
             return room_dict(room)
+
         return await self._run(work, changes=True)
 
     async def delete_room(self, room_id: int, *, cascade: bool = False) -> dict[str, Any]:
@@ -171,9 +202,12 @@ class ConfigService:
             room = _get(s, Room, room_id, "room")
             n = _count_readings(s, [room.id])
             if n and not cascade:
-                raise Conflict(f"room {room.name!r} has {n} reading(s); repeat with cascade=true to delete them")
+                raise Conflict(
+                    f"room {room.name!r} has {n} reading(s); repeat with cascade=true to delete them"
+                )
             s.delete(room)
             return {"deleted": "room", "name": room.name, "readings": n}
+
         return await self._run(work, changes=True)
 
     # -- sensors
@@ -197,30 +231,47 @@ class ConfigService:
             s.flush()
             s.refresh(sensor)
             return _sensor_dict(sensor)
+
         return await self._run(work, changes=True)
 
     # -- import / export
     async def export_config(self) -> dict[str, Any]:
         def work(s: Session):
-            sites = s.scalars(select(Site).options(selectinload(Site.rooms).selectinload(Room.sensors))
-                              .order_by(Site.name)).all()
+            sites = s.scalars(
+                select(Site).options(selectinload(Site.rooms).selectinload(Room.sensors)).order_by(Site.name)
+            ).all()
             loose = s.scalars(select(Sensor).where(Sensor.room_id.is_(None)).order_by(Sensor.sensor_id)).all()
             return {
-                "format": EXPORT_FORMAT, "version": 1,
+                "format": EXPORT_FORMAT,
+                "version": 1,
                 "exported_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-                "sites": [{
-                    "name": site.name, "timezone": site.timezone, "address": site.address,
-                    "opening_hours": site.opening_hours, "external_id": site.external_id,
-                    "rooms": [{"name": r.name, "timezone": r.timezone, "kind": r.kind, "external_id": r.external_id,
-                               "sensors": [{"sensor_id": x.sensor_id, "label": x.label} for x in r.sensors]}
-                              for r in site.rooms],
-                } for site in sites],
+                "sites": [
+                    {
+                        "name": site.name,
+                        "timezone": site.timezone,
+                        "address": site.address,
+                        "opening_hours": site.opening_hours,
+                        "external_id": site.external_id,
+                        "rooms": [
+                            {
+                                "name": r.name,
+                                "timezone": r.timezone,
+                                "kind": r.kind,
+                                "external_id": r.external_id,
+                                "sensors": [{"sensor_id": x.sensor_id, "label": x.label} for x in r.sensors],
+                            }
+                            for r in site.rooms
+                        ],
+                    }
+                    for site in sites
+                ],
                 "unassigned_sensors": [{"sensor_id": x.sensor_id, "label": x.label} for x in loose],
             }
+
         return await self._run(work, changes=False)
 
     async def import_config(self, doc: Any) -> dict[str, Any]:
-        """Merge a configuration (ours, or the original product's `lieux.enseignes[].pieces[]`) into the registry.
+        """Merge a configuration (ours, or the original `lieux.enseignes[].pieces[]`) into the registry.
 
         Sites and rooms are matched by name and created or updated; nothing is deleted. The whole file is
         checked first: one invalid field and nothing is written.
@@ -228,8 +279,14 @@ class ConfigService:
         sites = _normalise_import(doc, self.default_timezone)
 
         def work(s: Session):
-            report = {"sites_created": 0, "sites_updated": 0, "rooms_created": 0, "rooms_updated": 0,
-                      "sensors_assigned": 0, "modules_ignored": 0}
+            report = {
+                "sites_created": 0,
+                "sites_updated": 0,
+                "rooms_created": 0,
+                "rooms_updated": 0,
+                "sensors_assigned": 0,
+                "modules_ignored": 0,
+            }
             for item in sites:
                 site = s.scalar(select(Site).where(Site.name == item["name"]))
                 if site is None:
@@ -266,6 +323,7 @@ class ConfigService:
                         report["sensors_assigned"] += 1
             s.flush()
             return report
+
         return await self._run(work, changes=True)
 
 
@@ -279,13 +337,20 @@ def _get(s: Session, model: type[T], pk: int, what: str) -> T:
 def _count_readings(s: Session, room_ids: list[int]) -> int:
     if not room_ids:
         return 0
-    return int(s.scalar(select(func.count()).select_from(readings).where(readings.c.room_id.in_(room_ids))) or 0)
+    return int(
+        s.scalar(select(func.count()).select_from(readings).where(readings.c.room_id.in_(room_ids))) or 0
+    )
 
 
 def _sensor_dict(sensor: Sensor) -> dict[str, Any]:
     room = sensor.room
-    return {"sensor_id": sensor.sensor_id, "label": sensor.label, "room_id": sensor.room_id,
-            "salle": room.name if room else None, "enseigne": room.site.name if room else None}
+    return {
+        "sensor_id": sensor.sensor_id,
+        "label": sensor.label,
+        "room_id": sensor.room_id,
+        "salle": room.name if room else None,
+        "enseigne": room.site.name if room else None,
+    }
 
 
 def _optional_text(value: Any, field: str, size: int) -> str | None:
@@ -324,13 +389,20 @@ def _normalise_import(doc: Any, default_tz: str) -> list[dict[str, Any]]:
 
     out: list[dict[str, Any]] = []
     if isinstance(doc.get("lieux"), dict):  # the original product's assets/config.json
-        items, base, site_key, room_key, rooms_key = doc["lieux"].get("enseignes"), "lieux.enseignes", "nom", \
-            "nom", "pieces"
+        items, base, site_key, room_key, rooms_key = (
+            doc["lieux"].get("enseignes"),
+            "lieux.enseignes",
+            "nom",
+            "nom",
+            "pieces",
+        )
     elif "sites" in doc:
         items, base, site_key, room_key, rooms_key = doc["sites"], "sites", "name", "name", "rooms"
     else:
-        raise FieldError("body", "expected a 'sites' list (IAQverse export) or 'lieux.enseignes' "
-                                 "(original IAQverse config.json)").as_error()
+        raise FieldError(
+            "body",
+            "expected a 'sites' list (IAQverse export) or 'lieux.enseignes' (original IAQverse config.json)",
+        ).as_error()
     if not isinstance(items, list):
         raise FieldError(base, "must be a list").as_error()
     seen_sites: set[str] = set()
@@ -345,10 +417,14 @@ def _normalise_import(doc: Any, default_tz: str) -> list[dict[str, Any]]:
         seen_sites.add(name)
         tz = guard(check_timezone, item["timezone"], f"{where}.timezone") if item.get("timezone") else None
         hours = guard(check_opening_hours, item.get("opening_hours"), f"{where}.opening_hours")
-        site = {"name": name, "timezone": tz or default_tz, "opening_hours": hours,
-                "address": item.get("address") or item.get("adresse"),
-                "external_id": str(item["id"]) if item.get("id") is not None else item.get("external_id"),
-                "rooms": []}
+        site = {
+            "name": name,
+            "timezone": tz or default_tz,
+            "opening_hours": hours,
+            "address": item.get("address") or item.get("adresse"),
+            "external_id": str(item["id"]) if item.get("id") is not None else item.get("external_id"),
+            "rooms": [],
+        }
         rooms = item.get(rooms_key) or []
         if not isinstance(rooms, list):
             errors.append(FieldError(f"{where}.{rooms_key}", "must be a list"))
@@ -361,7 +437,9 @@ def _normalise_import(doc: Any, default_tz: str) -> list[dict[str, Any]]:
                 continue
             rname = guard(check_name, r.get(room_key), f"{rwhere}.{room_key}")
             if rname in seen_rooms:
-                errors.append(FieldError(f"{rwhere}.{room_key}", f"room {rname!r} appears twice in this site"))
+                errors.append(
+                    FieldError(f"{rwhere}.{room_key}", f"room {rname!r} appears twice in this site")
+                )
             seen_rooms.add(rname)
             rtz = guard(check_timezone, r["timezone"], f"{rwhere}.timezone") if r.get("timezone") else None
             sensors = []
@@ -370,11 +448,16 @@ def _normalise_import(doc: Any, default_tz: str) -> list[dict[str, Any]]:
                 sid = guard(check_name, sid, f"{rwhere}.sensors[{k}]")
                 if sid:
                     sensors.append((sid, x.get("label") if isinstance(x, dict) else None))
-            site["rooms"].append({
-                "name": rname, "timezone": rtz, "kind": r.get("kind") or r.get("type"),
-                "external_id": str(r["id"]) if r.get("id") is not None else r.get("external_id"),
-                "sensors": sensors, "modules": len(r.get("modules") or []),
-            })
+            site["rooms"].append(
+                {
+                    "name": rname,
+                    "timezone": rtz,
+                    "kind": r.get("kind") or r.get("type"),
+                    "external_id": str(r["id"]) if r.get("id") is not None else r.get("external_id"),
+                    "sensors": sensors,
+                    "modules": len(r.get("modules") or []),
+                }
+            )
         out.append(site)
     if errors:
         raise InvalidInput(errors)

@@ -10,6 +10,7 @@ and a failing transaction rolls back every request of its group, which all get a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from app.bus import EventBus, Measurement
-from app.domain.readings import FieldError, ReadingDraft, InvalidInput, check_time, localise, parse_reading
+from app.domain.readings import FieldError, InvalidInput, ReadingDraft, check_time, localise, parse_reading
 from app.domain.timesteps import to_ms
 from app.observability import PlatformMetrics
 from app.settings import Settings
@@ -61,9 +62,17 @@ class _Pending:
 class IngestionService:
     """Validates, stores and publishes readings. `start()` it before use, `stop()` it to drain."""
 
-    def __init__(self, *, engine: Engine, store: TimeSeriesStore, bus: EventBus, settings: Settings,
-                 metrics: PlatformMetrics, index: RegistryIndex,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        store: TimeSeriesStore,
+        bus: EventBus,
+        settings: Settings,
+        metrics: PlatformMetrics,
+        index: RegistryIndex,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
         self.engine, self.store, self.bus, self.settings = engine, store, bus, settings
         self.metrics, self.index, self.clock = metrics, index, clock
         self._queue: asyncio.Queue[_Pending] | None = None
@@ -87,17 +96,17 @@ class IngestionService:
         assert self._queue is not None
         await self._queue.join()
         self._writer.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._writer
-        except asyncio.CancelledError:
-            pass
         self._writer = None
         if self._executor:
             self._executor.shutdown(wait=True)
         self.state = "stopped"
 
     # -- the public entry points
-    def parse(self, body: Any, *, legacy: bool = False, source: str = "api") -> tuple[list[ReadingDraft], bool]:
+    def parse(
+        self, body: Any, *, legacy: bool = False, source: str = "api"
+    ) -> tuple[list[ReadingDraft], bool]:
         """Validate a request body (one reading or a list). Returns the drafts and whether it was a list."""
         factor = self.settings.tvoc_ugm3_per_ppb
         if isinstance(body, list):
@@ -105,12 +114,16 @@ class IngestionService:
                 raise InvalidInput([FieldError("body", "is an empty list; send at least one reading")])
             limit = self.settings.max_batch_readings
             if len(body) > limit:
-                raise BatchTooLarge(f"{len(body)} readings in one request exceed the limit of {limit}; "
-                                    "split them into several requests")
+                raise BatchTooLarge(
+                    f"{len(body)} readings in one request exceed the limit of {limit}; "
+                    "split them into several requests"
+                )
             drafts, errors = [], []
             for i, item in enumerate(body):
                 try:
-                    drafts.append(parse_reading(item, legacy=legacy, prefix=f"[{i}].", tvoc_ugm3_per_ppb=factor))
+                    drafts.append(
+                        parse_reading(item, legacy=legacy, prefix=f"[{i}].", tvoc_ugm3_per_ppb=factor)
+                    )
                 except InvalidInput as exc:
                     errors.extend(exc.errors)
             if errors:
@@ -123,9 +136,10 @@ class IngestionService:
             self.metrics.readings_rejected.labels(source, "invalid").inc()
             raise
 
-    async def submit(self, drafts: list[ReadingDraft], *, batch: bool = False, source: str = "api"
-                     ) -> IngestOutcome:
-        """Store validated readings; returns once they are committed. Raises InvalidInput or IngestUnavailable."""
+    async def submit(
+        self, drafts: list[ReadingDraft], *, batch: bool = False, source: str = "api"
+    ) -> IngestOutcome:
+        """Store validated readings; returns once committed. Raises InvalidInput or IngestUnavailable."""
         if self.state != "running" or self._queue is None:
             raise IngestUnavailable("the platform is not accepting readings right now (starting or stopping)")
         future = asyncio.get_running_loop().create_future()
@@ -172,7 +186,9 @@ class IngestionService:
             if published:
                 self.bus.measurements.emit(published)
 
-    def _commit_group(self, group: list[_Pending]) -> tuple[list[IngestOutcome | Exception], list[Measurement]]:
+    def _commit_group(
+        self, group: list[_Pending]
+    ) -> tuple[list[IngestOutcome | Exception], list[Measurement]]:
         try:
             return self._commit_once(group)
         except Exception as exc:
@@ -182,7 +198,9 @@ class IngestionService:
         # another instance registered the same site, room or sensor first: reload and try once more
         return self._commit_once(group)
 
-    def _commit_once(self, group: list[_Pending]) -> tuple[list[IngestOutcome | Exception], list[Measurement]]:
+    def _commit_once(
+        self, group: list[_Pending]
+    ) -> tuple[list[IngestOutcome | Exception], list[Measurement]]:
         now = self.clock()
         outcomes: list[IngestOutcome | Exception] = []
         published: list[Measurement] = []
@@ -211,14 +229,17 @@ class IngestionService:
                     seen.add(key)
                     values = pending.drafts[i].values
                     to_store.append(StoredReading(sensor_pk, room.id, ts_ms, values))
-                    published.append(Measurement(pending.drafts[i].sensor_id, room.site.name, room.name, room.id,
-                                                 ts_ms, values))
+                    published.append(
+                        Measurement(
+                            pending.drafts[i].sensor_id, room.site.name, room.name, room.id, ts_ms, values
+                        )
+                    )
                 outcomes.append(IngestOutcome(len(pending.drafts), len(rows) - len(duplicates), duplicates))
             self.store.stage(conn, to_store)
         return outcomes, published
 
     def _check(self, pending: _Pending, now: datetime) -> list[tuple[int, tuple[str, str] | RoomInfo, int]]:
-        """Everything that can reject a reading, before anything is written. Returns (position, room, ts_ms)."""
+        """All that can reject a reading, before anything is written. Returns (position, room, ts_ms)."""
         errors: list[FieldError] = []
         plan = []
         auto = self.settings.auto_register
@@ -232,20 +253,33 @@ class IngestionService:
             else:
                 if not draft.site or not draft.room:
                     missing = "enseigne" if not draft.site else "salle"
-                    errors.append(FieldError(prefix + missing, "is required for a sensor that is not assigned "
-                                                               "to a room yet"))
+                    errors.append(
+                        FieldError(
+                            prefix + missing, "is required for a sensor that is not assigned to a room yet"
+                        )
+                    )
                     continue
                 site = self.index.sites.get(draft.site)
                 room = self.index.rooms.get((site.id, draft.room)) if site else None
                 if not auto and sensor is None:
-                    errors.append(FieldError(prefix + "sensor_id", f"unknown sensor {draft.sensor_id!r}; register it "
-                                                                   "in Settings (automatic registration is off)"))
+                    errors.append(
+                        FieldError(
+                            prefix + "sensor_id",
+                            f"unknown sensor {draft.sensor_id!r}; register it "
+                            "in Settings (automatic registration is off)",
+                        )
+                    )
                     continue
                 if not auto and room is None:
-                    what = f"site {draft.site!r}" if site is None else f"room {draft.room!r} of {draft.site!r}"
-                    errors.append(FieldError(prefix + ("enseigne" if site is None else "salle"),
-                                             f"unknown {what}; create it in Settings "
-                                             "(automatic registration is off)"))
+                    what = (
+                        f"site {draft.site!r}" if site is None else f"room {draft.room!r} of {draft.site!r}"
+                    )
+                    errors.append(
+                        FieldError(
+                            prefix + ("enseigne" if site is None else "salle"),
+                            f"unknown {what}; create it in Settings (automatic registration is off)",
+                        )
+                    )
                     continue
                 target = room or (draft.site, draft.room)
                 zone = room.zone if room else (site.zone if site else self.index.default_zone)

@@ -50,8 +50,9 @@ class QueryService:
         self.sessions, self.store = sessions, store
 
     # -- scope
-    def _scope(self, site: str | None, room: str | None, sensor_id: str | None,
-               room_id: int | None = None) -> Scope:
+    def _scope(
+        self, site: str | None, room: str | None, sensor_id: str | None, room_id: int | None = None
+    ) -> Scope:
         with self.sessions() as s:
             stmt = select(Room, Site).join(Site, Room.site_id == Site.id)
             if room_id is not None:
@@ -84,38 +85,77 @@ class QueryService:
             return dict(s.execute(select(Sensor.id, Sensor.sensor_id).where(Sensor.id.in_(pks))).all())
 
     # -- the API's /api/iaq/data
-    async def data(self, *, site: str | None = None, room: str | None = None, sensor_id: str | None = None,
-                   room_id: int | None = None, start: datetime | None = None, end: datetime | None = None,
-                   hours: float | None = None, step_s: int | None = None, raw: bool = False,
-                   metrics: list[str] | None = None, limit: int = 10_000, now: datetime | None = None
-                   ) -> dict[str, Any]:
-        return await asyncio.to_thread(self._data, site, room, sensor_id, room_id, start, end, hours, step_s,
-                                       raw, metrics, limit, now or datetime.now(UTC))
+    async def data(
+        self,
+        *,
+        site: str | None = None,
+        room: str | None = None,
+        sensor_id: str | None = None,
+        room_id: int | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        hours: float | None = None,
+        step_s: int | None = None,
+        raw: bool = False,
+        metrics: list[str] | None = None,
+        limit: int = 10_000,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        return await asyncio.to_thread(
+            self._data,
+            site,
+            room,
+            sensor_id,
+            room_id,
+            start,
+            end,
+            hours,
+            step_s,
+            raw,
+            metrics,
+            limit,
+            now or datetime.now(UTC),
+        )
 
     def _data(self, site, room, sensor_id, room_id, start, end, hours, step_s, raw, metrics, limit, now):
-        end = end or now + timedelta(minutes=5)  # sensors with a clock slightly ahead are still shown
         if start is None:
-            start = end - timedelta(hours=hours if hours is not None else 24)
+            start = (end or now) - timedelta(hours=hours if hours is not None else 24)
+        end = end or now + timedelta(minutes=5)  # sensors with a clock slightly ahead are still shown
         if start >= end:
             raise FieldError("start", "must be before end").as_error()
         scope = self._scope(site, room, sensor_id, room_id)
         rooms = {r.id: r for r in scope.rooms}
-        head = {"enseigne": site, "salle": room, "sensor_id": sensor_id,
-                "start": iso_ms(to_ms(start)), "end": iso_ms(to_ms(end))}
+        head = {
+            "enseigne": site,
+            "salle": room,
+            "sensor_id": sensor_id,
+            "start": iso_ms(to_ms(start)),
+            "end": iso_ms(to_ms(end)),
+        }
         if raw:
-            rows = self.store.query_raw(list(rooms), to_ms(start), to_ms(end), sensor_pks=scope.sensor_pks,
-                                        limit=limit + 1)
+            rows = self.store.query_raw(
+                list(rooms), to_ms(start), to_ms(end), sensor_pks=scope.sensor_pks, limit=limit + 1
+            )
             names = scope.sensor_names or self._sensor_names({r.sensor_pk for r in rows})
-            data = [{"timestamp": iso_ms(r.ts_ms), "enseigne": rooms[r.room_id].site,
-                     "salle": rooms[r.room_id].name, "sensor_id": names.get(r.sensor_pk),
-                     **({k: v for k, v in r.values.items() if k in metrics} if metrics else r.values)}
-                    for r in rows[:limit]]
+            data = [
+                {
+                    "timestamp": iso_ms(r.ts_ms),
+                    "enseigne": rooms[r.room_id].site,
+                    "salle": rooms[r.room_id].name,
+                    "sensor_id": names.get(r.sensor_pk),
+                    **({k: v for k, v in r.values.items() if k in metrics} if metrics else r.values),
+                }
+                for r in rows[:limit]
+            ]
             return {**head, "raw": True, "count": len(data), "truncated": len(rows) > limit, "data": data}
         span_s = (end - start).total_seconds()
         step_s = step_s or auto_step_s(span_s)
         if span_s / step_s > MAX_POINTS:
-            raise FieldError("step", f"{format_step(step_s)} over {span_s / 3600:g} h gives more than "
-                                     f"{MAX_POINTS} points; choose a larger step").as_error()
+            raise FieldError(
+                "step",
+                f"{format_step(step_s)} over {span_s / 3600:g} h gives more than "
+                f"{MAX_POINTS} points; choose a larger step",
+            ).as_error()
         buckets = self.buckets(scope, to_ms(start), to_ms(end), step_s, metrics)
         data = []
         for b in buckets:
@@ -129,17 +169,20 @@ class QueryService:
             data.append(record)
         return {**head, "raw": False, "step": format_step(step_s), "count": len(data), "data": data}
 
-    def buckets(self, scope: Scope, start_ms: int, end_ms: int, step_s: int,
-                metrics: list[str] | None = None) -> list[Bucket]:
+    def buckets(
+        self, scope: Scope, start_ms: int, end_ms: int, step_s: int, metrics: list[str] | None = None
+    ) -> list[Bucket]:
         """Aggregates per room and step. Steps of whole days follow each room's local midnights."""
         room_ids = [r.id for r in scope.rooms]
         step_ms = step_s * 1000
         if step_s % 86400:
-            return self.store.query_buckets(room_ids, start_ms, end_ms, step_ms, sensor_pks=scope.sensor_pks,
-                                            metrics=metrics)
+            return self.store.query_buckets(
+                room_ids, start_ms, end_ms, step_ms, sensor_pks=scope.sensor_pks, metrics=metrics
+            )
         days = step_s // 86400
-        fine = self.store.query_buckets(room_ids, start_ms, end_ms, FINE_STEP_MS, sensor_pks=scope.sensor_pks,
-                                        metrics=metrics)
+        fine = self.store.query_buckets(
+            room_ids, start_ms, end_ms, FINE_STEP_MS, sensor_pks=scope.sensor_pks, metrics=metrics
+        )
         zones = {r.id: r.zone for r in scope.rooms}
         merged: dict[tuple[int, int], Bucket] = {}
         for b in fine:
@@ -155,8 +198,11 @@ class QueryService:
 
     def _overview(self) -> list[dict[str, Any]]:
         with self.sessions() as s:
-            rows = s.execute(select(Site.id, Site.name, Site.timezone, Room.id, Room.name)
-                             .outerjoin(Room, Room.site_id == Site.id).order_by(Site.name, Room.name)).all()
+            rows = s.execute(
+                select(Site.id, Site.name, Site.timezone, Room.id, Room.name)
+                .outerjoin(Room, Room.site_id == Site.id)
+                .order_by(Site.name, Room.name)
+            ).all()
         latest: dict[int, dict[str, tuple[float, int]]] = {}
         for v in self.store.latest():
             latest.setdefault(v.room_id, {})[v.metric] = (v.value, v.ts_ms)
@@ -165,15 +211,20 @@ class QueryService:
             site = sites.setdefault(site_id, {"id": site_id, "name": site_name, "timezone": tz, "rooms": []})
             if room_id is not None:
                 values = latest.get(room_id, {})
-                site["rooms"].append({
-                    "id": room_id, "name": room_name,
-                    "values": {m: v for m, (v, _) in values.items()},
-                    "updated_ms": max((ts for _, ts in values.values()), default=None),
-                })
+                site["rooms"].append(
+                    {
+                        "id": room_id,
+                        "name": room_name,
+                        "values": {m: v for m, (v, _) in values.items()},
+                        "updated_ms": max((ts for _, ts in values.values()), default=None),
+                    }
+                )
         return list(sites.values())
 
-    async def room_series(self, room_id: int, *, hours: float, step_s: int | None,
-                          now: datetime | None = None) -> dict[str, Any]:
+    async def room_series(
+        self, room_id: int, *, hours: float, step_s: int | None, now: datetime | None = None
+    ) -> dict[str, Any]:
         """For the room chart: raw points for short ranges, mean/min/max buckets for long ones."""
-        return await self.data(room_id=room_id, hours=hours, step_s=step_s, raw=step_s is None,
-                               limit=50_000, now=now)
+        return await self.data(
+            room_id=room_id, hours=hours, step_s=step_s, raw=step_s is None, limit=50_000, now=now
+        )

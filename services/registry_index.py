@@ -54,16 +54,22 @@ class RegistryIndex:
         if not self._stale:
             return
         self._stale = False  # before loading: a change during the load marks it stale again
-        sites = {row.id: SiteInfo(row.id, row.name, _zone(row.timezone, self.default_zone))
-                 for row in conn.execute(select(Site.id, Site.name, Site.timezone))}
+        sites = {
+            row.id: SiteInfo(row.id, row.name, _zone(row.timezone, self.default_zone))
+            for row in conn.execute(select(Site.id, Site.name, Site.timezone))
+        }
         rooms: dict[tuple[int, str], RoomInfo] = {}
         by_id: dict[int, RoomInfo] = {}
         for row in conn.execute(select(Room.id, Room.site_id, Room.name, Room.timezone)):
             site = sites[row.site_id]
-            info = RoomInfo(row.id, row.name, site, _zone(row.timezone, site.zone) if row.timezone else site.zone)
+            info = RoomInfo(
+                row.id, row.name, site, _zone(row.timezone, site.zone) if row.timezone else site.zone
+            )
             rooms[(row.site_id, row.name)] = by_id[row.id] = info
-        sensors = {row.sensor_id: SensorInfo(row.id, row.sensor_id, row.room_id)
-                   for row in conn.execute(select(Sensor.id, Sensor.sensor_id, Sensor.room_id))}
+        sensors = {
+            row.sensor_id: SensorInfo(row.id, row.sensor_id, row.room_id)
+            for row in conn.execute(select(Sensor.id, Sensor.sensor_id, Sensor.room_id))
+        }
         self.sites = {s.name: s for s in sites.values()}
         self.rooms, self.rooms_by_id, self.sensors = rooms, by_id, sensors
 
@@ -80,8 +86,9 @@ class RegistryIndex:
         return info
 
     def add_sensor(self, conn: Connection, sensor_id: str, room: RoomInfo) -> SensorInfo:
-        pk = conn.execute(insert(Sensor).values(sensor_id=sensor_id, room_id=room.id).returning(Sensor.id)
-                          ).scalar_one()
+        pk = conn.execute(
+            insert(Sensor).values(sensor_id=sensor_id, room_id=room.id).returning(Sensor.id)
+        ).scalar_one()
         info = self.sensors[sensor_id] = SensorInfo(pk, sensor_id, room.id)
         return info
 

@@ -29,16 +29,23 @@ class PlatformProcess:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = server_env(IAQ_DATA_DIR=str(data_dir), IAQ_HOST="127.0.0.1", IAQ_PORT=str(self.port),
-                              IAQ_DEMO="0", IAQ_LOG_LEVEL="WARNING", **env)
+        self.env = server_env(
+            IAQ_DATA_DIR=str(data_dir),
+            IAQ_HOST="127.0.0.1",
+            IAQ_PORT=str(self.port),
+            IAQ_DEMO="0",
+            IAQ_LOG_LEVEL="WARNING",
+            **env,
+        )
         self.proc: subprocess.Popen | None = None
         self.log_path = data_dir.parent / f"platform-{self.port}.log"
 
     def start(self, timeout_s: float = 30) -> PlatformProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=self.env, stdout=log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -14,8 +14,9 @@ from .servers import platform
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with platform(tmp_path_factory.mktemp("ingest") / "data", IAQ_MAX_BATCH="50",
-                  IAQ_MAX_BODY_BYTES="20000") as srv:
+    with platform(
+        tmp_path_factory.mktemp("ingest") / "data", IAQ_MAX_BATCH="50", IAQ_MAX_BODY_BYTES="20000"
+    ) as srv:
         yield srv
 
 
@@ -30,8 +31,13 @@ def now_iso(delta_s: float = 0) -> str:
 
 
 def reading(site: str, room: str = "Office", sensor: str | None = None, ts: str | None = None, **values):
-    return {"sensor_id": sensor or f"{site}-s1", "enseigne": site, "salle": room, "timestamp": ts or now_iso(),
-            "values": values or {"CO2": 645, "PM25": 12, "TVOC": 200, "Temperature": 22.3, "Humidity": 45}}
+    return {
+        "sensor_id": sensor or f"{site}-s1",
+        "enseigne": site,
+        "salle": room,
+        "timestamp": ts or now_iso(),
+        "values": values or {"CO2": 645, "PM25": 12, "TVOC": 200, "Temperature": 22.3, "Humidity": 45},
+    }
 
 
 def raw_rows(api: httpx.Client, site: str, **params) -> list[dict]:
@@ -57,8 +63,17 @@ def test_reading_in_new_format_is_stored_and_readable(api):
 
 
 def test_legacy_flat_format_with_capteur_id_is_stored(api):
-    body = {"timestamp": now_iso(), "co2": 700, "pm25": 8, "tvoc": 150, "temperature": 21.5, "humidity": 40,
-            "enseigne": "Legacy", "salle": "Salon", "capteur_id": "salon1"}
+    body = {
+        "timestamp": now_iso(),
+        "co2": 700,
+        "pm25": 8,
+        "tvoc": 150,
+        "temperature": 21.5,
+        "humidity": 40,
+        "enseigne": "Legacy",
+        "salle": "Salon",
+        "capteur_id": "salon1",
+    }
     answer = api.post("/iaq", json=body)
     assert answer.status_code == 201, answer.text
     rows = raw_rows(api, "Legacy")
@@ -78,13 +93,18 @@ def test_same_sensor_and_timestamp_twice_is_stored_once_and_reported(api):
 
 def test_batch_stores_all_and_names_duplicates_inside_and_across_requests(api):
     base = datetime(2026, 1, 6, 8, 0, tzinfo=UTC)
-    batch = [reading("Batch", sensor="b-1", ts=(base + timedelta(minutes=i)).isoformat(), co2=500 + i)
-             for i in range(10)]
+    batch = [
+        reading("Batch", sensor="b-1", ts=(base + timedelta(minutes=i)).isoformat(), co2=500 + i)
+        for i in range(10)
+    ]
     answer = api.post("/api/ingest", json=batch)
     assert answer.status_code == 201
     assert answer.json()["stored"] == 10
-    again = [*batch[8:], reading("Batch", sensor="b-1", ts=(base + timedelta(minutes=20)).isoformat(), co2=900),
-             batch[9]]
+    again = [
+        *batch[8:],
+        reading("Batch", sensor="b-1", ts=(base + timedelta(minutes=20)).isoformat(), co2=900),
+        batch[9],
+    ]
     answer = api.post("/api/ingest", json=again)
     assert answer.status_code == 201
     assert answer.json()["stored"] == 1
@@ -94,7 +114,9 @@ def test_batch_stores_all_and_names_duplicates_inside_and_across_requests(api):
 
 
 def test_extra_metrics_are_stored_as_they_come(api):
-    answer = api.post("/api/ingest", json=reading("Extra", CO2=600, PM10=20, NO2=12, Pressure=1013.2, radon=40))
+    answer = api.post(
+        "/api/ingest", json=reading("Extra", CO2=600, PM10=20, NO2=12, Pressure=1013.2, radon=40)
+    )
     assert answer.status_code == 201, answer.text
     (row,) = raw_rows(api, "Extra")
     assert row["pm10"] == 20 and row["no2"] == 12 and row["pressure"] == 1013.2 and row["radon"] == 40
@@ -145,7 +167,9 @@ BAD_READINGS = [
 ]
 
 
-@pytest.mark.parametrize(("case", "spoil", "field", "problem"), BAD_READINGS, ids=[c[0] for c in BAD_READINGS])
+@pytest.mark.parametrize(
+    ("case", "spoil", "field", "problem"), BAD_READINGS, ids=[c[0] for c in BAD_READINGS]
+)
 def test_bad_reading_is_refused_naming_the_field_and_nothing_is_stored(api, case, spoil, field, problem):
     site = f"Bad {case}"
     body = reading(site, CO2=700, TVOC=10, Humidity=40)
@@ -163,7 +187,9 @@ def test_bad_reading_is_refused_naming_the_field_and_nothing_is_stored(api, case
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_nan_and_infinity_are_refused_naming_the_field(api, literal):
-    text = '{"sensor_id": "x", "enseigne": "Inf", "salle": "R", "values": {"co2": %s}}' % literal
+    text = '{"sensor_id": "x", "enseigne": "Inf", "salle": "R", "values": {"co2": LITERAL}}'.replace(
+        "LITERAL", literal
+    )
     answer = api.post("/api/ingest", content=text, headers={"content-type": "application/json"})
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["field"] == "values.co2"
@@ -181,13 +207,17 @@ def test_batch_with_one_bad_reading_stores_nothing(api):
 
 
 def test_wrong_content_type_is_415(api):
-    answer = api.post("/api/ingest", content=json.dumps(reading("CT")), headers={"content-type": "text/plain"})
+    answer = api.post(
+        "/api/ingest", content=json.dumps(reading("CT")), headers={"content-type": "text/plain"}
+    )
     assert answer.status_code == 415
     assert "application/json" in answer.json()["error"]
 
 
 def test_malformed_json_is_400_with_position(api):
-    answer = api.post("/api/ingest", content='{"sensor_id": "x",', headers={"content-type": "application/json"})
+    answer = api.post(
+        "/api/ingest", content='{"sensor_id": "x",', headers={"content-type": "application/json"}
+    )
     assert answer.status_code == 400
     assert "malformed JSON" in answer.json()["error"] and "column" in answer.json()["error"]
 

@@ -21,8 +21,16 @@ def api(server):
 
 
 def seed(api, site: str, room: str, sensor: str, minutes: range, co2=lambda m: 400 + m, day="2026-02-10"):
-    batch = [{"sensor_id": sensor, "enseigne": site, "salle": room, "timestamp": f"{day}T09:{m:02d}:00Z",
-              "values": {"co2": co2(m), "temperature": 21}} for m in minutes]
+    batch = [
+        {
+            "sensor_id": sensor,
+            "enseigne": site,
+            "salle": room,
+            "timestamp": f"{day}T09:{m:02d}:00Z",
+            "values": {"co2": co2(m), "temperature": 21},
+        }
+        for m in minutes
+    ]
     assert api.post("/api/ingest", json=batch).status_code == 201
 
 
@@ -42,8 +50,10 @@ def test_aggregated_query_returns_mean_min_max_per_step(api):
 def test_raw_query_filters_by_sensor_and_metric(api):
     seed(api, "Q2", "R", "q2-a", range(0, 3))
     seed(api, "Q2", "R", "q2-b", range(0, 3), co2=lambda m: 900)
-    answer = api.get("/api/iaq/data", params={"enseigne": "Q2", "sensor_id": "q2-b", "raw": "true",
-                                              "metrics": "CO2", **RANGE})
+    answer = api.get(
+        "/api/iaq/data",
+        params={"enseigne": "Q2", "sensor_id": "q2-b", "raw": "true", "metrics": "CO2", **RANGE},
+    )
     rows = answer.json()["data"]
     assert [(r["sensor_id"], r["co2"]) for r in rows] == [("q2-b", 900)] * 3
     assert all("temperature" not in r for r in rows)
@@ -62,16 +72,19 @@ def test_raw_limit_says_the_answer_is_truncated(api):
     assert body["count"] == 5 and body["truncated"] is True
 
 
-@pytest.mark.parametrize(("params", "status", "field"), [
-    ({"enseigne": "Nope"}, 404, None),
-    ({"step": "fortnightly"}, 422, "step"),
-    ({"step": "1s"}, 422, "step"),
-    ({"start": "2026-02-10T10:00:00Z", "end": "2026-02-10T09:00:00Z"}, 422, "start"),
-    ({"start": "not a date"}, 422, "start"),
-    ({"hours": "-3"}, 422, "hours"),
-    ({"metrics": "co2,!!"}, 422, "metrics"),
-    ({"step": "1min", "hours": 8000}, 422, "step"),
-])
+@pytest.mark.parametrize(
+    ("params", "status", "field"),
+    [
+        ({"enseigne": "Nope"}, 404, None),
+        ({"step": "fortnightly"}, 422, "step"),
+        ({"step": "1s"}, 422, "step"),
+        ({"start": "2026-02-10T10:00:00Z", "end": "2026-02-10T09:00:00Z"}, 422, "start"),
+        ({"start": "not a date"}, 422, "start"),
+        ({"hours": "-3"}, 422, "hours"),
+        ({"metrics": "co2,!!"}, 422, "metrics"),
+        ({"step": "1min", "hours": 8000}, 422, "step"),
+    ],
+)
 def test_bad_query_parameters_are_named(api, params, status, field):
     answer = api.get("/api/iaq/data", params=params)
     assert answer.status_code == status, answer.text
@@ -80,8 +93,10 @@ def test_bad_query_parameters_are_named(api, params, status, field):
 
 
 def test_site_and_room_lifecycle_with_confirmation_for_data(api):
-    site = api.post("/api/config/sites", json={"name": "Lyon", "timezone": "Europe/Paris",
-                                               "opening_hours": {"mon": [["08:00", "18:00"]]}})
+    site = api.post(
+        "/api/config/sites",
+        json={"name": "Lyon", "timezone": "Europe/Paris", "opening_hours": {"mon": [["08:00", "18:00"]]}},
+    )
     assert site.status_code == 201
     site_id = site.json()["id"]
     assert api.post("/api/config/sites", json={"name": "Lyon"}).status_code == 409
@@ -99,14 +114,20 @@ def test_site_and_room_lifecycle_with_confirmation_for_data(api):
     assert api.get("/api/iaq/data", params={"enseigne": "Lyon Part-Dieu"}).status_code == 404
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"name": ""}, "name"),
-    ({"name": "a/b"}, "name"),
-    ({"name": "X", "timezone": "Mars/Olympus"}, "timezone"),
-    ({"name": "X", "opening_hours": {"funday": []}}, "opening_hours.funday"),
-    ({"name": "X", "opening_hours": {"mon": [["18:00", "08:00"]]}}, "opening_hours.mon[0]"),
-    ({"name": "X", "opening_hours": {"mon": [["08:00", "12:00"], ["11:00", "13:00"]]}}, "opening_hours.mon"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": ""}, "name"),
+        ({"name": "a/b"}, "name"),
+        ({"name": "X", "timezone": "Mars/Olympus"}, "timezone"),
+        ({"name": "X", "opening_hours": {"funday": []}}, "opening_hours.funday"),
+        ({"name": "X", "opening_hours": {"mon": [["18:00", "08:00"]]}}, "opening_hours.mon[0]"),
+        (
+            {"name": "X", "opening_hours": {"mon": [["08:00", "12:00"], ["11:00", "13:00"]]}},
+            "opening_hours.mon",
+        ),
+    ],
+)
 def test_invalid_site_fields_are_named_and_nothing_is_created(api, body, field):
     answer = api.post("/api/config/sites", json=body)
     assert answer.status_code == 422
@@ -120,20 +141,51 @@ def test_sensor_can_be_moved_to_another_room(api):
     new_room = api.post(f"/api/config/sites/{site['id']}/rooms", json={"name": "New"}).json()
     moved = api.put("/api/config/sensors/mover", json={"room_id": new_room["id"], "label": "desk"})
     assert moved.json()["salle"] == "New"
-    api.post("/api/ingest", json={"sensor_id": "mover", "enseigne": "Move", "salle": "Old",
-                                  "timestamp": "2026-02-10T09:30:00Z", "values": {"co2": 555}})
-    rows = api.get("/api/iaq/data", params={"enseigne": "Move", "salle": "New", "raw": "true", **RANGE}).json()
+    api.post(
+        "/api/ingest",
+        json={
+            "sensor_id": "mover",
+            "enseigne": "Move",
+            "salle": "Old",
+            "timestamp": "2026-02-10T09:30:00Z",
+            "values": {"co2": 555},
+        },
+    )
+    rows = api.get(
+        "/api/iaq/data", params={"enseigne": "Move", "salle": "New", "raw": "true", **RANGE}
+    ).json()
     assert [r["co2"] for r in rows["data"]] == [555]  # the registry's assignment wins over the payload
     assert api.put("/api/config/sensors/mover", json={"room_id": 99999}).status_code == 404
 
 
-ORIGINAL_CONFIG = {"vous": {"nom": "Dupont"}, "lieux": {"enseignes": [
-    {"id": "ens_1", "nom": "Maison Import", "adresse": "123 rue d'Avron", "pieces": [
-        {"id": "piece_1", "nom": "Chambre", "type": "chambre", "glbModel": "/assets/rooms/x.glb",
-         "modules": [{"id": "Window01", "type": "window"}]},
-        {"id": "piece_2", "nom": "Salon", "type": "salon"}]},
-    {"id": "boutique1", "nom": "Boutique Import", "pieces": [{"id": "p3", "nom": "Bureau", "type": "bureau"}]}],
-    "active": "ens_1"}}
+ORIGINAL_CONFIG = {
+    "vous": {"nom": "Dupont"},
+    "lieux": {
+        "enseignes": [
+            {
+                "id": "ens_1",
+                "nom": "Maison Import",
+                "adresse": "123 rue d'Avron",
+                "pieces": [
+                    {
+                        "id": "piece_1",
+                        "nom": "Chambre",
+                        "type": "chambre",
+                        "glbModel": "/assets/rooms/x.glb",
+                        "modules": [{"id": "Window01", "type": "window"}],
+                    },
+                    {"id": "piece_2", "nom": "Salon", "type": "salon"},
+                ],
+            },
+            {
+                "id": "boutique1",
+                "nom": "Boutique Import",
+                "pieces": [{"id": "p3", "nom": "Bureau", "type": "bureau"}],
+            },
+        ],
+        "active": "ens_1",
+    },
+}
 
 
 def test_import_of_the_original_config_json_creates_sites_and_rooms(api):
@@ -159,8 +211,14 @@ def test_export_then_import_round_trips(api):
 
 
 def test_invalid_import_writes_nothing(api):
-    bad = {"lieux": {"enseignes": [{"nom": "Fine Site", "pieces": [{"nom": "ok"}]},
-                                   {"nom": "Broken", "timezone": "Nowhere/Land", "pieces": []}]}}
+    bad = {
+        "lieux": {
+            "enseignes": [
+                {"nom": "Fine Site", "pieces": [{"nom": "ok"}]},
+                {"nom": "Broken", "timezone": "Nowhere/Land", "pieces": []},
+            ]
+        }
+    }
     answer = api.post("/api/config/import", json=bad)
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["field"] == "lieux.enseignes[1].timezone"

@@ -25,7 +25,9 @@ def test_upgrade_is_idempotent_and_downgrade_removes_everything(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
     upgrade_to_head(engine)
     upgrade_to_head(engine)  # the app does this at every start
-    assert {"sites", "rooms", "sensors", "readings", "latest_values"} <= set(inspect(engine).get_table_names())
+    assert {"sites", "rooms", "sensors", "readings", "latest_values"} <= set(
+        inspect(engine).get_table_names()
+    )
     cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn

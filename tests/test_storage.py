@@ -35,7 +35,9 @@ def store(tmp_path):
 
 def put(store, *rows: tuple[int, int, datetime, dict]) -> None:
     with store.engine.begin() as conn:
-        store.stage(conn, [StoredReading(sensor, room, to_ms(ts), values) for sensor, room, ts, values in rows])
+        store.stage(
+            conn, [StoredReading(sensor, room, to_ms(ts), values) for sensor, room, ts, values in rows]
+        )
 
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -47,8 +49,11 @@ def test_empty_range_gives_no_buckets(store):
 
 
 def test_buckets_hold_mean_min_max_count_and_gaps_stay_empty(store):
-    put(store, *[(1, 1, T0 + timedelta(minutes=m), {"co2": 400 + m}) for m in (0, 1, 2, 3, 4)],
-        *[(1, 1, T0 + timedelta(minutes=m), {"co2": 800}) for m in (20, 21)])
+    put(
+        store,
+        *[(1, 1, T0 + timedelta(minutes=m), {"co2": 400 + m}) for m in (0, 1, 2, 3, 4)],
+        *[(1, 1, T0 + timedelta(minutes=m), {"co2": 800}) for m in (20, 21)],
+    )
     buckets = store.query_buckets([1], to_ms(T0), to_ms(T0) + H, 300_000, metrics=["co2"])
     assert [b.ts_ms for b in buckets] == [to_ms(T0), to_ms(T0 + timedelta(minutes=20))]  # 5-15 min: a gap
     total, lo, hi, n = buckets[0].stats["co2"]
@@ -56,8 +61,12 @@ def test_buckets_hold_mean_min_max_count_and_gaps_stay_empty(store):
 
 
 def test_bucket_boundaries_start_inclusive_end_exclusive(store):
-    put(store, (1, 1, T0, {"co2": 500}), (1, 1, T0 + timedelta(minutes=5), {"co2": 600}),
-        (1, 1, T0 + timedelta(minutes=10), {"co2": 700}))
+    put(
+        store,
+        (1, 1, T0, {"co2": 500}),
+        (1, 1, T0 + timedelta(minutes=5), {"co2": 600}),
+        (1, 1, T0 + timedelta(minutes=10), {"co2": 700}),
+    )
     buckets = store.query_buckets([1], to_ms(T0), to_ms(T0 + timedelta(minutes=10)), 300_000)
     assert [(b.ts_ms - to_ms(T0)) // 60_000 for b in buckets] == [0, 5]  # 10:10 is outside [10:00, 10:10)
     assert [b.stats["co2"][3] for b in buckets] == [1, 1]
@@ -91,7 +100,7 @@ def test_daily_buckets_follow_local_midnight_across_a_dst_change(store, tmp_path
     rows = []
     day = datetime(2026, 3, 28, 0, 30, tzinfo=paris)
     for hour in range(0, 72):
-        ts = (day.astimezone(UTC) + timedelta(hours=hour))
+        ts = day.astimezone(UTC) + timedelta(hours=hour)
         rows.append((1, 1, ts, {"co2": 500}))
     put(store, *rows)
     query = QueryService(sessions=make_sessionmaker(store.engine), store=store)
@@ -99,8 +108,11 @@ def test_daily_buckets_follow_local_midnight_across_a_dst_change(store, tmp_path
     start = datetime(2026, 3, 28, tzinfo=paris)
     buckets = query.buckets(scope, to_ms(start), to_ms(start + timedelta(days=3)), 86400)
     starts = [datetime.fromtimestamp(b.ts_ms / 1000, paris) for b in buckets]
-    assert [s.strftime("%m-%d %H:%M %z") for s in starts] == ["03-28 00:00 +0100", "03-29 00:00 +0100",
-                                                             "03-30 00:00 +0200"]
+    assert [s.strftime("%m-%d %H:%M %z") for s in starts] == [
+        "03-28 00:00 +0100",
+        "03-29 00:00 +0100",
+        "03-30 00:00 +0200",
+    ]
     counts = [b.stats["co2"][3] for b in buckets]
     assert counts[1] == 23  # the short day holds 23 hourly readings, not 24
     assert counts[0] == 24

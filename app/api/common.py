@@ -55,8 +55,10 @@ async def read_json(request: Request, max_bytes: int) -> Any:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _request_invalid(_request: Request, exc: RequestValidationError):
-        errors = [FieldError(".".join(str(p) for p in e.get("loc", ())[1:]) or "request", e.get("msg", "invalid"))
-                  for e in exc.errors()]
+        errors = [
+            FieldError(".".join(str(p) for p in e.get("loc", ())[1:]) or "request", e.get("msg", "invalid"))
+            for e in exc.errors()
+        ]
         return await _invalid(_request, InvalidInput(errors))
 
     @app.exception_handler(HTTPProblem)
@@ -67,8 +69,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid(_request: Request, exc: InvalidInput):
         first = exc.errors[0]
         more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
-        return JSONResponse({"error": f"{first.field}: {first.problem}{more}",
-                             "detail": [e.as_dict() for e in exc.errors[:100]]}, status_code=422)
+        return JSONResponse(
+            {
+                "error": f"{first.field}: {first.problem}{more}",
+                "detail": [e.as_dict() for e in exc.errors[:100]],
+            },
+            status_code=422,
+        )
 
     @app.exception_handler(NotFound)
     async def _not_found(_request: Request, exc: NotFound):

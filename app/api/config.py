@@ -80,12 +80,15 @@ def router(runtime: Runtime) -> APIRouter:
     @r.get("/export")
     async def export_config() -> JSONResponse:
         doc = await config.export_config()
-        return JSONResponse(doc, headers={"Content-Disposition": 'attachment; filename="iaqverse-config.json"'})
+        return JSONResponse(
+            doc, headers={"Content-Disposition": 'attachment; filename="iaqverse-config.json"'}
+        )
 
     @r.post("/import")
     async def import_config(request: Request) -> dict[str, Any]:
         """Merge a configuration: an IAQverse export, or the original product's `config.json`
-        (`lieux.enseignes[].pieces[]`). Matching sites and rooms are updated, new ones created, none deleted."""
+        (`lieux.enseignes[].pieces[]`). Matching sites and rooms are updated, new ones created, none
+        deleted."""
         return await config.import_config(await _object(request))
 
     return r

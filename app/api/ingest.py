@@ -29,14 +29,21 @@ def router(runtime: Runtime) -> APIRouter:
     settings = runtime.settings
     ingestion = runtime.ingestion
 
-    @r.post("/api/ingest", status_code=201,
-            openapi_extra=json_body(IngestReading, array_of=IngestReading),
-            responses={200: {"description": "every reading was stored already (duplicates)"},
-                       413: {"description": "body or batch too large"}, 415: {"description": "not JSON"},
-                       422: {"description": "a field is invalid; nothing was stored"},
-                       503: {"description": "storage unavailable; nothing was stored, retry"}})
+    @r.post(
+        "/api/ingest",
+        status_code=201,
+        openapi_extra=json_body(IngestReading, array_of=IngestReading),
+        responses={
+            200: {"description": "every reading was stored already (duplicates)"},
+            413: {"description": "body or batch too large"},
+            415: {"description": "not JSON"},
+            422: {"description": "a field is invalid; nothing was stored"},
+            503: {"description": "storage unavailable; nothing was stored, retry"},
+        },
+    )
     async def ingest(request: Request) -> JSONResponse:
-        """Store readings. Acknowledged (2xx) only once committed; a repeated (sensor, timestamp) is stored once.
+        """Store readings. Acknowledged (2xx) only once committed; a repeated (sensor, timestamp) is
+        stored once.
         A list holds at most `IAQ_MAX_BATCH` readings (default 5000) and is stored all or nothing."""
         body = await read_json(request, settings.max_body_bytes)
         drafts, batch = ingestion.parse(body, source="api")

@@ -55,8 +55,17 @@ def router(runtime: Runtime) -> APIRouter:
                 if canonical is None:
                     raise FieldError("metrics", f"{name!r} is not a metric name").as_error()
                 wanted.append(canonical)
-        return await runtime.query.data(site=enseigne, room=salle, sensor_id=sensor_id, start=_time(start, "start"),
-                                        end=_time(end, "end"), hours=hours, step_s=step_s, raw=raw,
-                                        metrics=wanted, limit=limit)
+        return await runtime.query.data(
+            site=enseigne,
+            room=salle,
+            sensor_id=sensor_id,
+            start=_time(start, "start"),
+            end=_time(end, "end"),
+            hours=hours,
+            step_s=step_s,
+            raw=raw,
+            metrics=wanted,
+            limit=limit,
+        )
 
     return r

@@ -1,4 +1,4 @@
-"""Request shapes for the OpenAPI document (bodies are parsed by the domain's validators, which name fields)."""
+"""Request shapes for the OpenAPI document (bodies are parsed by the domain's validators, naming fields)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ class IngestReading(BaseModel):
     enseigne: str | None = Field(None, max_length=128, description="site; required for a new sensor")
     salle: str | None = Field(None, max_length=128, description="room; required for a new sensor")
     timestamp: str | float | None = Field(
-        None, description="ISO 8601 (without zone: the site's local time) or seconds since 1970; default now")
-    values: dict[str, float] = Field(examples=[{"CO2": 645, "PM25": 12, "TVOC": 200, "Temperature": 22.3,
-                                                "Humidity": 45}])
+        None, description="ISO 8601 (without zone: the site's local time) or seconds since 1970; default now"
+    )
+    values: dict[str, float] = Field(
+        examples=[{"CO2": 645, "PM25": 12, "TVOC": 200, "Temperature": 22.3, "Humidity": 45}]
+    )
     units: dict[str, str] | None = Field(None, description='e.g. {"tvoc": "ppb"}; canonical units otherwise')
 
 

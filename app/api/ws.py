@@ -22,27 +22,39 @@ log = logging.getLogger(__name__)
 
 
 class _Client:
+    """One connection: its subscriptions and a bounded backlog of messages not yet sent."""
+
     def __init__(self, runtime: Runtime):
-        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=runtime.settings.ws_queue_size)
+        self.queue: asyncio.Queue[list[str]] = asyncio.Queue()
+        self.limit = runtime.settings.ws_queue_size
+        self.pending = 0  # messages queued, not yet sent
         self.topics: set[str] = set()
         self.site: str | None = None
         self.room: str | None = None
         self.overflowed = asyncio.Event()
 
-    def push(self, message: dict[str, Any]) -> None:
-        if self.overflowed.is_set():
+    def push_many(self, messages: list[dict[str, Any]]) -> None:
+        if self.overflowed.is_set() or not messages:
             return
-        try:
-            self.queue.put_nowait(json.dumps(message, separators=(",", ":")))
-        except asyncio.QueueFull:
+        if self.pending + len(messages) > self.limit:
             self.overflowed.set()
+            return
+        self.pending += len(messages)
+        self.queue.put_nowait([json.dumps(m, separators=(",", ":")) for m in messages])
+
+    def push(self, message: dict[str, Any]) -> None:
+        self.push_many([message])
 
     def on_measurements(self, batch: list[Measurement]) -> None:
         if "measurements" not in self.topics:
             return
-        for m in batch:
-            if (self.site is None or m.site == self.site) and (self.room is None or m.room == self.room):
-                self.push({"type": "measurement", "data": m.as_message()})
+        self.push_many(
+            [
+                {"type": "measurement", "data": m.as_message()}
+                for m in batch
+                if (self.site is None or m.site == self.site) and (self.room is None or m.room == self.room)
+            ]
+        )
 
     def forward(self, topic: str):
         kind = TOPICS[topic]
@@ -50,6 +62,7 @@ class _Client:
         def handler(payload: dict[str, Any]) -> None:
             if topic in self.topics:
                 self.push({"type": kind, "data": payload})
+
         return handler
 
 
@@ -69,7 +82,9 @@ def router(runtime: Runtime) -> APIRouter:
 
         async def send() -> None:
             while True:
-                await websocket.send_text(await client.queue.get())
+                for text in await client.queue.get():
+                    await websocket.send_text(text)
+                    client.pending -= 1
 
         async def receive() -> None:
             while True:
@@ -80,16 +95,22 @@ def router(runtime: Runtime) -> APIRouter:
                     continue
                 handle(client, message)
 
-        tasks = [asyncio.create_task(send()), asyncio.create_task(receive()),
-                 asyncio.create_task(client.overflowed.wait())]
+        tasks = [
+            asyncio.create_task(send()),
+            asyncio.create_task(receive()),
+            asyncio.create_task(client.overflowed.wait()),
+        ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             if tasks[2] in done:
                 metrics.ws_dropped.inc()
                 await websocket.close(code=1013, reason="too slow: messages were piling up; reconnect")
             for task in done:
-                if not task.cancelled() and task.exception() and not isinstance(
-                        task.exception(), WebSocketDisconnect | RuntimeError):
+                if (
+                    not task.cancelled()
+                    and task.exception()
+                    and not isinstance(task.exception(), WebSocketDisconnect | RuntimeError)
+                ):
                     log.warning("/ws client ended with %r", task.exception())
         except WebSocketDisconnect:
             pass
@@ -128,4 +149,6 @@ def handle(client: _Client, message: Any) -> None:
     elif kind == "ping":
         client.push({"type": "pong"})
     else:
-        client.push({"type": "error", "message": f"unknown message type {kind!r}; use subscribe, unsubscribe, ping"})
+        client.push(
+            {"type": "error", "message": f"unknown message type {kind!r}; use subscribe, unsubscribe, ping"}
+        )

@@ -44,7 +44,8 @@ class Site(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     rooms: Mapped[list[Room]] = relationship(
-        back_populates="site", cascade="all, delete-orphan", passive_deletes=True, order_by="Room.name")
+        back_populates="site", cascade="all, delete-orphan", passive_deletes=True, order_by="Room.name"
+    )
 
 
 class Room(Base):

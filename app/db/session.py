@@ -10,8 +10,9 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
     """Create the engine. For SQLite: WAL (readers never block the writer), foreign keys on,
     and `synchronous=FULL` so a committed transaction survives a crash of the process or the machine."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               pool_size=8, max_overflow=8)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8, max_overflow=8
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:

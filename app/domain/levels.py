@@ -8,7 +8,13 @@ the German UBA TVOC levels (0.3 / 1 / 3 mg/m³), and the comfort ranges 20-26 °
 from __future__ import annotations
 
 LEVELS = ("good", "moderate", "poor", "bad")
-LEVEL_COLOURS = {"good": "#2e7d32", "moderate": "#f9a825", "poor": "#ef6c00", "bad": "#c62828", "unknown": "#757575"}
+LEVEL_COLOURS = {
+    "good": "#2e7d32",
+    "moderate": "#f9a825",
+    "poor": "#ef6c00",
+    "bad": "#c62828",
+    "unknown": "#757575",
+}
 
 # metric -> upper bounds of good, moderate, poor (above the last one: bad)
 _UPPER_BOUNDS: dict[str, tuple[float, float, float]] = {
@@ -18,7 +24,7 @@ _UPPER_BOUNDS: dict[str, tuple[float, float, float]] = {
     "tvoc": (300.0, 1000.0, 3000.0),
 }
 
-# metric -> (comfortable low, comfortable high, tolerable low, tolerable high, acceptable low, acceptable high)
+# metric -> (comfortable low, high, tolerable low, high, acceptable low, high)
 _COMFORT: dict[str, tuple[float, float, float, float, float, float]] = {
     "temperature": (20.0, 26.0, 19.0, 27.0, 17.0, 29.0),
     "humidity": (30.0, 60.0, 25.0, 70.0, 20.0, 80.0),

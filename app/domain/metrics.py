@@ -44,14 +44,32 @@ KNOWN_EXTRA_METRICS: dict[str, Metric] = {
 ALL_KNOWN = {**CORE_METRICS, **KNOWN_EXTRA_METRICS}
 
 _ALIASES = {
-    "co2": "co2", "carbondioxide": "co2", "eco2": "co2",
-    "pm25": "pm25", "pm2.5": "pm25", "pm2_5": "pm25",
-    "pm10": "pm10", "pm1": "pm1", "pm1.0": "pm1",
-    "tvoc": "tvoc", "voc": "tvoc", "cov": "tvoc",
-    "temperature": "temperature", "temp": "temperature", "t": "temperature", "temperaturec": "temperature",
-    "humidity": "humidity", "hum": "humidity", "rh": "humidity", "humidite": "humidity",
+    "co2": "co2",
+    "carbondioxide": "co2",
+    "eco2": "co2",
+    "pm25": "pm25",
+    "pm2.5": "pm25",
+    "pm2_5": "pm25",
+    "pm10": "pm10",
+    "pm1": "pm1",
+    "pm1.0": "pm1",
+    "tvoc": "tvoc",
+    "voc": "tvoc",
+    "cov": "tvoc",
+    "temperature": "temperature",
+    "temp": "temperature",
+    "t": "temperature",
+    "temperaturec": "temperature",
+    "humidity": "humidity",
+    "hum": "humidity",
+    "rh": "humidity",
+    "humidite": "humidity",
     "relativehumidity": "humidity",
-    "no2": "no2", "co": "co", "o3": "o3", "ozone": "o3", "pressure": "pressure",
+    "no2": "no2",
+    "co": "co",
+    "o3": "o3",
+    "ozone": "o3",
+    "pressure": "pressure",
 }
 
 _NAME_OK = re.compile(r"^[a-z][a-z0-9_.]{0,62}$")
@@ -78,7 +96,7 @@ def canonical_name(raw: str) -> str | None:
 # 4.5 µg/m³ per ppb: a VOC mixture of mean molar mass ~110 g/mol at 25 °C and 1 atm (110 / 24.45),
 # the convention of the RESET Air standard and of most monitor makers. The factor is a setting.
 def convert(metric: str, value: float, unit: str, *, tvoc_ugm3_per_ppb: float = 4.5) -> float:
-    """Convert `value` from `unit` into the canonical unit of `metric`. Raises ValueError on an unknown unit."""
+    """Convert `value` from `unit` into the canonical unit of `metric`; ValueError for an unknown unit."""
     u = unit.strip().lower().replace("µ", "u").replace("³", "3").replace(" ", "")
     if metric == "tvoc":
         if u in {"ug/m3", "ugm3"}:
@@ -106,9 +124,8 @@ def convert(metric: str, value: float, unit: str, *, tvoc_ugm3_per_ppb: float = 
             return value
         if u in {"mg/m3", "mgm3"}:
             return value * 1000.0
-    elif metric == "humidity":
-        if u in {"%", "pct", "percent", "%rh"}:
-            return value
+    elif metric == "humidity" and u in {"%", "pct", "percent", "%rh"}:
+        return value
     known = ALL_KNOWN.get(metric)
     if known is None or u == known.unit.lower().replace("µ", "u").replace("³", "3"):
         return value

@@ -87,8 +87,9 @@ def parse_timestamp(value: Any) -> datetime:
     raise ValueError(f"must be ISO 8601 text or a number, got {type(value).__name__}")
 
 
-def _values(raw: dict[str, Any], units: dict[str, str], errors: list[FieldError], prefix: str,
-            tvoc_factor: float) -> dict[str, float]:
+def _values(
+    raw: dict[str, Any], units: dict[str, str], errors: list[FieldError], prefix: str, tvoc_factor: float
+) -> dict[str, float]:
     out: dict[str, float] = {}
     for key, value in raw.items():
         where = f"{prefix}{key}"
@@ -116,15 +117,21 @@ def _values(raw: dict[str, Any], units: dict[str, str], errors: list[FieldError]
                 continue
         metric = ALL_KNOWN.get(name)
         if metric is not None and not metric.low <= value <= metric.high:
-            errors.append(FieldError(
-                where, f"{value:g} {metric.unit} is outside the physical range {metric.low:g} to {metric.high:g}"))
+            errors.append(
+                FieldError(
+                    where,
+                    f"{value:g} {metric.unit} is outside the physical range "
+                    f"{metric.low:g} to {metric.high:g}",
+                )
+            )
             continue
         out[name] = value
     return out
 
 
-def parse_reading(obj: Any, *, legacy: bool = False, prefix: str = "", tvoc_ugm3_per_ppb: float = 4.5
-                  ) -> ReadingDraft:
+def parse_reading(
+    obj: Any, *, legacy: bool = False, prefix: str = "", tvoc_ugm3_per_ppb: float = 4.5
+) -> ReadingDraft:
     """Validate one reading object and return it in canonical names and units. Raises InvalidInput."""
     errors: list[FieldError] = []
     if not isinstance(obj, dict):
@@ -146,13 +153,25 @@ def parse_reading(obj: Any, *, legacy: bool = False, prefix: str = "", tvoc_ugm3
     else:
         unknown = set(obj) - NEW_FORMAT_FIELDS
         for key in sorted(unknown, key=str):
-            errors.append(FieldError(prefix + str(key), "is not a known field (expected: "
-                                     + ", ".join(sorted(NEW_FORMAT_FIELDS)) + "; metrics go in values)"))
+            errors.append(
+                FieldError(
+                    prefix + str(key),
+                    "is not a known field (expected: "
+                    + ", ".join(sorted(NEW_FORMAT_FIELDS))
+                    + "; metrics go in values)",
+                )
+            )
         raw_values = obj.get("values")
         values_prefix = prefix + "values."
         if not isinstance(raw_values, dict):
-            errors.append(FieldError(prefix + "values", "is required and must be an object of metric: number"
-                                     if raw_values is None else "must be an object of metric: number"))
+            errors.append(
+                FieldError(
+                    prefix + "values",
+                    "is required and must be an object of metric: number"
+                    if raw_values is None
+                    else "must be an object of metric: number",
+                )
+            )
             raw_values = {}
         raw_units = obj.get("units") or {}
         if not isinstance(raw_units, dict) or not all(isinstance(u, str) for u in raw_units.values()):
@@ -171,8 +190,11 @@ def parse_reading(obj: Any, *, legacy: bool = False, prefix: str = "", tvoc_ugm3
 def check_time(ts_utc: datetime, now: datetime, max_future_s: float, where: str) -> FieldError | None:
     """A reading far in the future or before 2000 comes from a wrong clock: reject it."""
     if (ts_utc - now).total_seconds() > max_future_s:
-        return FieldError(where, f"{ts_utc.isoformat()} is more than {max_future_s:g} s in the future "
-                                 f"(server time {now.isoformat(timespec='seconds')})")
+        return FieldError(
+            where,
+            f"{ts_utc.isoformat()} is more than {max_future_s:g} s in the future "
+            f"(server time {now.isoformat(timespec='seconds')})",
+        )
     if ts_utc < EARLIEST:
         return FieldError(where, f"{ts_utc.isoformat()} is before 2000-01-01")
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,8 +26,9 @@ def check_timezone(value: Any, field: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise FieldError(field, f"unknown time zone {value!r}; use an IANA name such as Europe/Paris"
-                         ).as_error() from None
+        raise FieldError(
+            field, f"unknown time zone {value!r}; use an IANA name such as Europe/Paris"
+        ).as_error() from None
     return value
 
 
@@ -48,15 +50,21 @@ def check_opening_hours(value: Any, field: str = "opening_hours") -> dict[str, l
             raise FieldError(where, 'must be a list of ["HH:MM", "HH:MM"] pairs').as_error()
         clean = []
         for i, span in enumerate(spans):
-            if (not isinstance(span, list | tuple) or len(span) != 2
-                    or not all(isinstance(t, str) and _HHMM.match(t) for t in span)):
-                raise FieldError(f"{where}[{i}]", 'must be a pair of times like ["08:00", "18:00"]').as_error()
+            if (
+                not isinstance(span, list | tuple)
+                or len(span) != 2
+                or not all(isinstance(t, str) and _HHMM.match(t) for t in span)
+            ):
+                raise FieldError(
+                    f"{where}[{i}]", 'must be a pair of times like ["08:00", "18:00"]'
+                ).as_error()
             if span[0] >= span[1]:
-                raise FieldError(f"{where}[{i}]", f"ends at {span[1]}, not after it starts at {span[0]}"
-                                 ).as_error()
+                raise FieldError(
+                    f"{where}[{i}]", f"ends at {span[1]}, not after it starts at {span[0]}"
+                ).as_error()
             clean.append([span[0], span[1]])
         clean.sort()
-        for a, b in zip(clean, clean[1:], strict=False):
+        for a, b in pairwise(clean):
             if b[0] < a[1]:
                 raise FieldError(where, f"intervals {a[0]}-{a[1]} and {b[0]}-{b[1]} overlap").as_error()
         out[day] = clean

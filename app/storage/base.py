@@ -32,7 +32,9 @@ class Bucket:
 
     room_id: int
     ts_ms: int
-    stats: dict[str, tuple[float, float, float, int]] = field(default_factory=dict)  # metric -> sum, min, max, count (sums merge, means do not)
+    stats: dict[str, tuple[float, float, float, int]] = field(
+        default_factory=dict
+    )  # metric -> sum, min, max, count (sums merge, means do not)
 
 
 @dataclass(slots=True)
@@ -51,11 +53,20 @@ class TimeSeriesStore(Protocol):
     def stage(self, conn: Connection, readings: list[StoredReading]) -> None:
         """Write readings inside the caller's transaction; they are durable when it commits."""
 
-    def query_raw(self, room_ids: list[int], start_ms: int, end_ms: int, *, sensor_pks: list[int] | None,
-                  limit: int) -> list[RawRow]: ...
+    def query_raw(
+        self, room_ids: list[int], start_ms: int, end_ms: int, *, sensor_pks: list[int] | None, limit: int
+    ) -> list[RawRow]: ...
 
-    def query_buckets(self, room_ids: list[int], start_ms: int, end_ms: int, step_ms: int, *,
-                      sensor_pks: list[int] | None, metrics: list[str]) -> list[Bucket]: ...
+    def query_buckets(
+        self,
+        room_ids: list[int],
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+        *,
+        sensor_pks: list[int] | None,
+        metrics: list[str],
+    ) -> list[Bucket]: ...
 
     def latest(self, room_ids: list[int] | None = None) -> list[LatestValue]: ...
 

@@ -35,7 +35,8 @@ class SqlTimeSeriesStore:
         hi = max(k[1] for k in keys)
         rows = conn.execute(
             select(readings.c.sensor_pk, readings.c.ts_ms).where(
-                readings.c.sensor_pk.in_(sensors), readings.c.ts_ms.between(lo, hi))
+                readings.c.sensor_pk.in_(sensors), readings.c.ts_ms.between(lo, hi)
+            )
         )
         wanted = set(keys)
         return {key for key in map(tuple, rows) if key in wanted}
@@ -65,11 +66,20 @@ class SqlTimeSeriesStore:
         stmt = insert(latest_values)
         stmt = stmt.on_conflict_do_update(
             index_elements=[latest_values.c.room_id, latest_values.c.metric],
-            set_={"ts_ms": stmt.excluded.ts_ms, "value": stmt.excluded.value, "sensor_pk": stmt.excluded.sensor_pk},
+            set_={
+                "ts_ms": stmt.excluded.ts_ms,
+                "value": stmt.excluded.value,
+                "sensor_pk": stmt.excluded.sensor_pk,
+            },
             where=stmt.excluded.ts_ms >= latest_values.c.ts_ms,
         )
-        conn.execute(stmt, [{"room_id": room, "metric": metric, "ts_ms": ts, "value": value, "sensor_pk": sensor}
-                            for (room, metric), (ts, value, sensor) in newest.items()])
+        conn.execute(
+            stmt,
+            [
+                {"room_id": room, "metric": metric, "ts_ms": ts, "value": value, "sensor_pk": sensor}
+                for (room, metric), (ts, value, sensor) in newest.items()
+            ],
+        )
 
     # -- reads, each on its own connection (WAL: readers never wait for the writer)
     def _metric_column(self, name: str):
@@ -81,15 +91,29 @@ class SqlTimeSeriesStore:
             clauses.append(readings.c.sensor_pk.in_(sensor_pks))
         return and_(*clauses)
 
-    def query_raw(self, room_ids: list[int], start_ms: int, end_ms: int, *, sensor_pks: list[int] | None = None,
-                  limit: int = 10_000) -> list[RawRow]:
+    def query_raw(
+        self,
+        room_ids: list[int],
+        start_ms: int,
+        end_ms: int,
+        *,
+        sensor_pks: list[int] | None = None,
+        limit: int = 10_000,
+    ) -> list[RawRow]:
         if not room_ids:
             return []
-        stmt = (select(readings.c.room_id, readings.c.sensor_pk, readings.c.ts_ms,
-                       *(readings.c[m] for m in _CORE), readings.c.extra)
-                .where(self._where(room_ids, start_ms, end_ms, sensor_pks))
-                .order_by(readings.c.ts_ms, readings.c.room_id, readings.c.sensor_pk)
-                .limit(limit))
+        stmt = (
+            select(
+                readings.c.room_id,
+                readings.c.sensor_pk,
+                readings.c.ts_ms,
+                *(readings.c[m] for m in _CORE),
+                readings.c.extra,
+            )
+            .where(self._where(room_ids, start_ms, end_ms, sensor_pks))
+            .order_by(readings.c.ts_ms, readings.c.room_id, readings.c.sensor_pk)
+            .limit(limit)
+        )
         out = []
         with self.engine.connect() as conn:
             for row in conn.execute(stmt):
@@ -99,8 +123,16 @@ class SqlTimeSeriesStore:
                 out.append(RawRow(row.room_id, row.sensor_pk, row.ts_ms, values))
         return out
 
-    def query_buckets(self, room_ids: list[int], start_ms: int, end_ms: int, step_ms: int, *,
-                      sensor_pks: list[int] | None = None, metrics: list[str] | None = None) -> list[Bucket]:
+    def query_buckets(
+        self,
+        room_ids: list[int],
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+        *,
+        sensor_pks: list[int] | None = None,
+        metrics: list[str] | None = None,
+    ) -> list[Bucket]:
         """Sum, min, max and count per room and step-aligned bucket (aligned on the epoch, i.e. UTC)."""
         if not room_ids:
             return []
@@ -110,16 +142,18 @@ class SqlTimeSeriesStore:
         for m in metrics:
             col = self._metric_column(m)
             cols += [func.sum(col), func.min(col), func.max(col), func.count(col)]
-        stmt = (select(readings.c.room_id, bucket, *cols)
-                .where(self._where(room_ids, start_ms, end_ms, sensor_pks))
-                .group_by(readings.c.room_id, bucket)
-                .order_by(readings.c.room_id, bucket))
+        stmt = (
+            select(readings.c.room_id, bucket, *cols)
+            .where(self._where(room_ids, start_ms, end_ms, sensor_pks))
+            .group_by(readings.c.room_id, bucket)
+            .order_by(readings.c.room_id, bucket)
+        )
         out = []
         with self.engine.connect() as conn:
             for row in conn.execute(stmt):
                 b = Bucket(row[0], int(row[1]) * step_ms)
                 for i, m in enumerate(metrics):
-                    total, lo, hi, n = row[2 + 4 * i: 6 + 4 * i]
+                    total, lo, hi, n = row[2 + 4 * i : 6 + 4 * i]
                     if n:
                         b.stats[m] = (float(total), float(lo), float(hi), int(n))
                 if b.stats:
@@ -131,7 +165,9 @@ class SqlTimeSeriesStore:
         if room_ids is not None:
             stmt = stmt.where(latest_values.c.room_id.in_(room_ids))
         with self.engine.connect() as conn:
-            return [LatestValue(r.room_id, r.metric, r.ts_ms, r.value, r.sensor_pk) for r in conn.execute(stmt)]
+            return [
+                LatestValue(r.room_id, r.metric, r.ts_ms, r.value, r.sensor_pk) for r in conn.execute(stmt)
+            ]
 
     def count(self, room_ids: list[int] | None = None) -> int:
         stmt = select(func.count()).select_from(readings)
