@@ -5,6 +5,7 @@ everything is built here and nothing at import time of other modules.
 """
 
 import logging
+from pathlib import Path
 
 from nicegui import ui
 
@@ -27,7 +28,7 @@ if __name__ in {"__main__", "__mp_main__"}:
         reload=False,  # one process: NiceGUI supports neither reload in production nor several workers
         show=False,
         storage_secret=storage_secret(settings),
-        favicon="🌿",
+        favicon=Path(__file__).resolve().parents[1] / "static" / "favicon.svg",
         fastapi_docs=True,
         uvicorn_logging_level="warning",
     )

@@ -13,6 +13,7 @@ from app.api import ingest as ingest_api
 from app.api import query as query_api
 from app.api import ws as ws_api
 from app.api.common import install_error_handlers
+from app.api.lane import LANE_PATHS, install_device_lane
 from app.runtime import Runtime
 from app.settings import Settings
 
@@ -39,7 +40,9 @@ class LatencyMiddleware:
         try:
             await self.asgi(scope, receive, send_wrapper)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = getattr(scope.get("route"), "path", None) or (
+                scope["path"] if scope["path"] in LANE_PATHS else "unmatched"
+            )
             self.histogram.labels(scope["method"], route, str(status[0])).observe(
                 time.perf_counter() - started
             )
@@ -64,6 +67,7 @@ def setup(runtime: Runtime) -> None:
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(LatencyMiddleware, runtime=runtime)
+    install_device_lane(app, LatencyMiddleware(ingest_api.IngestEndpoint(runtime), runtime))
     for module in (ingest_api, query_api, config_api, health_api):
         app.include_router(module.router(runtime))
     if runtime.settings.websocket_enabled:

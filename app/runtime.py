@@ -41,10 +41,14 @@ class Runtime:
     started: bool = False
     simulator: Any = None  # the demo simulator, when demo mode runs it
 
-    async def start(self) -> None:
-        """Migrate the database, start the writer, then the background workers."""
-        await asyncio.to_thread(upgrade_to_head, self.engine)
-        await self.ingestion.start()
+    def start(self) -> None:
+        """Migrate the database, start the writer, then the background workers.
+
+        Synchronous on purpose: NiceGUI runs async start-up handlers as background tasks, so pages and the
+        API could be served before the schema exists. Blocking here delays serving until everything is ready.
+        """
+        upgrade_to_head(self.engine)
+        self.ingestion.start()
         if self.settings.workers_enabled and self.settings.demo:
             self.workers["simulator"] = self._demo_worker()
         for worker in self.workers.values():

@@ -82,10 +82,11 @@ class IngestionService:
         self.last_error: str | None = None
 
     # -- life cycle
-    async def start(self) -> None:
+    def start(self) -> None:
+        """Start the writer; call from within the running event loop."""
         self._queue = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iaq-writer")
-        self._writer = asyncio.create_task(self._write_loop(), name="iaq-ingest-writer")
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="iaq-ingest-writer")
         self.state = "running"
 
     async def stop(self) -> None:
@@ -213,16 +214,29 @@ class IngestionService:
                     plans.append(self._check(pending, now))
                 except InvalidInput as exc:
                     plans.append(exc)
-            to_store: list[StoredReading] = []
+            bound = []
             for pending, plan in zip(group, plans, strict=True):
                 if isinstance(plan, InvalidInput):
-                    outcomes.append(plan)
+                    bound.append(plan)
                     continue
-                rows = [(i, self._bind(conn, pending.drafts[i], target), ts_ms) for i, target, ts_ms in plan]
-                keys = [(sensor_pk, ts_ms) for _, (sensor_pk, _room), ts_ms in rows]
-                existing = self.store.existing_keys(conn, keys)
+                bound.append(
+                    [(i, *self._bind(conn, pending.drafts[i], target), ts_ms) for i, target, ts_ms in plan]
+                )
+            keys = [
+                (sensor_pk, ts_ms)
+                for rows in bound
+                if not isinstance(rows, InvalidInput)
+                for _, sensor_pk, _room, ts_ms in rows
+            ]
+            existing = self.store.existing_keys(conn, keys)  # one query for the whole group
+            to_store: list[StoredReading] = []
+            for pending, rows in zip(group, bound, strict=True):
+                if isinstance(rows, InvalidInput):
+                    outcomes.append(rows)
+                    continue
                 duplicates = []
-                for (i, (sensor_pk, room), ts_ms), key in zip(rows, keys, strict=True):
+                for i, sensor_pk, room, ts_ms in rows:
+                    key = (sensor_pk, ts_ms)
                     if key in existing or key in seen:
                         duplicates.append(i)
                         continue

@@ -24,10 +24,11 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def runtime():
-    """The runtime the `user` fixture's app was built with (request `user` first)."""
+def runtime(user):
+    """The runtime of the `user` fixture's app; started (migrated, writer running) before the first page."""
     from nicegui import app
 
+    assert app.state.runtime.started, "the runtime must be started when the app serves its first request"
     return app.state.runtime
 
 

@@ -29,13 +29,15 @@ class PlatformProcess:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        defaults = {"IAQ_DEMO": "0", "IAQ_LOG_LEVEL": "WARNING"}
         self.env = server_env(
-            IAQ_DATA_DIR=str(data_dir),
-            IAQ_HOST="127.0.0.1",
-            IAQ_PORT=str(self.port),
-            IAQ_DEMO="0",
-            IAQ_LOG_LEVEL="WARNING",
-            **env,
+            **{
+                **defaults,
+                **env,
+                "IAQ_DATA_DIR": str(data_dir),
+                "IAQ_HOST": "127.0.0.1",
+                "IAQ_PORT": str(self.port),
+            }
         )
         self.proc: subprocess.Popen | None = None
         self.log_path = data_dir.parent / f"platform-{self.port}.log"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,6 +16,7 @@ from services.errors import Conflict, NotFound
 from services.ingestion import BatchTooLarge, IngestUnavailable
 
 log = logging.getLogger(__name__)
+Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 
 class HTTPProblem(Exception):
@@ -27,20 +29,26 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
-async def read_json(request: Request, max_bytes: int) -> Any:
-    """The request's JSON body; 415 for another content type, 413 past `max_bytes`, 400 for broken JSON."""
-    content_type = request.headers.get("content-type", "")
+async def read_json_body(
+    content_type: str, content_length: str | None, receive: Receive, max_bytes: int
+) -> Any:
+    """A JSON body read from an ASGI `receive`: 415 for another content type, 413 past `max_bytes`
+    (checked before reading when the length is declared), 400 for an empty body or broken JSON."""
     if not _is_json(content_type):
         raise HTTPProblem(415, f"Content-Type must be application/json, got {content_type or 'nothing'!r}")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise HTTPProblem(413, f"body of {int(declared)} bytes exceeds the limit of {max_bytes} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
+    if content_length and content_length.isdigit() and int(content_length) > max_bytes:
+        raise HTTPProblem(413, f"body of {int(content_length)} bytes exceeds the limit of {max_bytes} bytes")
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise HTTPProblem(400, "the client disconnected before sending the whole body")
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > max_bytes:
             raise HTTPProblem(413, f"body exceeds the limit of {max_bytes} bytes")
         chunks.append(chunk)
+        more = message.get("more_body", False)
     body = b"".join(chunks)
     if not body:
         raise HTTPProblem(400, "the body is empty; send a JSON document")
@@ -52,48 +60,56 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         raise HTTPProblem(400, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RequestValidationError)
-    async def _request_invalid(_request: Request, exc: RequestValidationError):
-        errors = [
-            FieldError(".".join(str(p) for p in e.get("loc", ())[1:]) or "request", e.get("msg", "invalid"))
-            for e in exc.errors()
-        ]
-        return await _invalid(_request, InvalidInput(errors))
+async def read_json(request: Request, max_bytes: int) -> Any:
+    """The request's JSON body (see `read_json_body`)."""
+    return await read_json_body(
+        request.headers.get("content-type", ""),
+        request.headers.get("content-length"),
+        request.receive,
+        max_bytes,
+    )
 
-    @app.exception_handler(HTTPProblem)
-    async def _problem(_request: Request, exc: HTTPProblem):
-        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
 
-    @app.exception_handler(InvalidInput)
-    async def _invalid(_request: Request, exc: InvalidInput):
+def error_answer(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str] | None]:
+    """The one mapping of errors to (status, JSON body, headers): for FastAPI's handlers and the lane."""
+    if isinstance(exc, HTTPProblem):
+        return exc.status, {"error": exc.message}, exc.headers
+    if isinstance(exc, InvalidInput):
         first = exc.errors[0]
         more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
-        return JSONResponse(
+        return (
+            422,
             {
                 "error": f"{first.field}: {first.problem}{more}",
                 "detail": [e.as_dict() for e in exc.errors[:100]],
             },
-            status_code=422,
+            None,
         )
+    if isinstance(exc, NotFound):
+        return 404, {"error": str(exc)}, None
+    if isinstance(exc, Conflict):
+        return 409, {"error": str(exc)}, None
+    if isinstance(exc, BatchTooLarge):
+        return 413, {"error": str(exc)}, None
+    if isinstance(exc, IngestUnavailable):
+        return 503, {"error": str(exc)}, {"Retry-After": "5"}
+    return 500, {"error": "internal error; the details are in the server log"}, None
 
-    @app.exception_handler(NotFound)
-    async def _not_found(_request: Request, exc: NotFound):
-        return JSONResponse({"error": str(exc)}, status_code=404)
 
-    @app.exception_handler(Conflict)
-    async def _conflict(_request: Request, exc: Conflict):
-        return JSONResponse({"error": str(exc)}, status_code=409)
+def install_error_handlers(app: FastAPI) -> None:
+    async def answer(request: Request, exc: Exception) -> JSONResponse:
+        status, body, headers = error_answer(exc)
+        if status == 500:
+            log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse(body, status_code=status, headers=headers)
 
-    @app.exception_handler(BatchTooLarge)
-    async def _too_large(_request: Request, exc: BatchTooLarge):
-        return JSONResponse({"error": str(exc)}, status_code=413)
+    async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            FieldError(".".join(str(p) for p in e.get("loc", ())[1:]) or "request", e.get("msg", "invalid"))
+            for e in exc.errors()
+        ]
+        return await answer(request, InvalidInput(errors))
 
-    @app.exception_handler(Exception)
-    async def _internal(request: Request, exc: Exception):
-        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse({"error": "internal error; the details are in the server log"}, status_code=500)
-
-    @app.exception_handler(IngestUnavailable)
-    async def _unavailable(_request: Request, exc: IngestUnavailable):
-        return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+    app.add_exception_handler(RequestValidationError, request_invalid)
+    for kind in (HTTPProblem, InvalidInput, NotFound, Conflict, BatchTooLarge, IngestUnavailable, Exception):
+        app.add_exception_handler(kind, answer)

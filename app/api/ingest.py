@@ -1,6 +1,15 @@
-"""`POST /api/ingest` (new format, one reading or a list) and `POST /iaq` (the original flat format)."""
+"""`POST /api/ingest` (new format, one reading or a list) and `POST /iaq` (the original flat format).
+
+The work is done by `ingest_request`, reached two ways: through FastAPI's routes (which also give the
+OpenAPI contract) and through `IngestEndpoint`, a bare ASGI endpoint that the device lane (app/api/lane.py)
+sends these paths to, because FastAPI's per-request machinery costs more than storing the reading.
+"""
 
 from __future__ import annotations
+
+import json
+import logging
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -8,11 +17,14 @@ from fastapi.responses import JSONResponse
 from app.runtime import Runtime
 from services.ingestion import IngestOutcome
 
-from .common import read_json
+from .common import Receive, error_answer, read_json, read_json_body
 from .schemas import IngestReading, LegacyReading, json_body
 
+log = logging.getLogger(__name__)
+LEGACY_PATH = "/iaq"
 
-def _answer(outcome: IngestOutcome, batch: bool) -> JSONResponse:
+
+def _answer(outcome: IngestOutcome, batch: bool) -> tuple[int, dict[str, Any]]:
     body = {
         "status": "stored" if outcome.stored else "duplicate",
         "received": outcome.received,
@@ -21,13 +33,52 @@ def _answer(outcome: IngestOutcome, batch: bool) -> JSONResponse:
     }
     if batch:
         body["duplicate_indices"] = outcome.duplicates
-    return JSONResponse(body, status_code=201 if outcome.stored else 200)
+    return (201 if outcome.stored else 200), body
+
+
+async def ingest_request(runtime: Runtime, body: Any, *, legacy: bool) -> tuple[int, dict[str, Any]]:
+    """Validate and store a request's readings; (status, JSON answer). Raises the services' errors."""
+    source = "legacy" if legacy else "api"
+    drafts, batch = runtime.ingestion.parse(body, legacy=legacy, source=source)
+    return _answer(await runtime.ingestion.submit(drafts, batch=batch, source=source), batch)
+
+
+class IngestEndpoint:
+    """`ingest_request` as a bare ASGI app, for the device lane."""
+
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+
+    async def __call__(self, scope: dict, receive: Receive, send) -> None:
+        headers = {k: v for k, v in scope["headers"] if k in (b"content-type", b"content-length")}
+        extra: dict[str, str] | None = None
+        if scope["method"] != "POST":
+            status, body, extra = 405, {"error": "use POST"}, {"Allow": "POST"}
+        else:
+            try:
+                payload = await read_json_body(
+                    headers.get(b"content-type", b"").decode("latin-1"),
+                    headers.get(b"content-length", b"").decode("latin-1") or None,
+                    receive,
+                    self.runtime.settings.max_body_bytes,
+                )
+                status, body = await ingest_request(
+                    self.runtime, payload, legacy=scope["path"] == LEGACY_PATH
+                )
+            except Exception as exc:
+                status, body, extra = error_answer(exc)
+                if status == 500:
+                    log.error("unhandled error on %s", scope["path"], exc_info=exc)
+        data = json.dumps(body, separators=(",", ":")).encode()
+        raw = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+        raw += [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": data})
 
 
 def router(runtime: Runtime) -> APIRouter:
     r = APIRouter(tags=["ingest"])
-    settings = runtime.settings
-    ingestion = runtime.ingestion
+    max_bytes = runtime.settings.max_body_bytes
 
     @r.post(
         "/api/ingest",
@@ -43,17 +94,14 @@ def router(runtime: Runtime) -> APIRouter:
     )
     async def ingest(request: Request) -> JSONResponse:
         """Store readings. Acknowledged (2xx) only once committed; a repeated (sensor, timestamp) is
-        stored once.
-        A list holds at most `IAQ_MAX_BATCH` readings (default 5000) and is stored all or nothing."""
-        body = await read_json(request, settings.max_body_bytes)
-        drafts, batch = ingestion.parse(body, source="api")
-        return _answer(await ingestion.submit(drafts, batch=batch, source="api"), batch)
+        stored once. A list holds at most `IAQ_MAX_BATCH` readings (default 5000), stored all or nothing."""
+        status, body = await ingest_request(runtime, await read_json(request, max_bytes), legacy=False)
+        return JSONResponse(body, status_code=status)
 
-    @r.post("/iaq", status_code=201, openapi_extra=json_body(LegacyReading, array_of=LegacyReading))
+    @r.post(LEGACY_PATH, status_code=201, openapi_extra=json_body(LegacyReading, array_of=LegacyReading))
     async def ingest_legacy(request: Request) -> JSONResponse:
         """The original product's flat format with `capteur_id`; kept for existing devices."""
-        body = await read_json(request, settings.max_body_bytes)
-        drafts, batch = ingestion.parse(body, legacy=True, source="legacy")
-        return _answer(await ingestion.submit(drafts, batch=batch, source="legacy"), batch)
+        status, body = await ingest_request(runtime, await read_json(request, max_bytes), legacy=True)
+        return JSONResponse(body, status_code=status)
 
     return r

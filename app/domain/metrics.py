@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ _ALIASES = {
 _NAME_OK = re.compile(r"^[a-z][a-z0-9_.]{0,62}$")
 
 
+@lru_cache(maxsize=4096)  # sensors send the same few keys over and over
 def canonical_name(raw: str) -> str | None:
     """Map a metric key as sensors send it (`CO2`, `PM2.5`, `Temperature`...) to its canonical name.
 

@@ -90,43 +90,52 @@ def parse_timestamp(value: Any) -> datetime:
 def _values(
     raw: dict[str, Any], units: dict[str, str], errors: list[FieldError], prefix: str, tvoc_factor: float
 ) -> dict[str, float]:
+    # The hot path of ingestion: kept to plain lookups; every rare case is handled below the fast checks.
     out: dict[str, float] = {}
     for key, value in raw.items():
-        where = f"{prefix}{key}"
-        name = canonical_name(key) if isinstance(key, str) else None
-        if name is None:
-            errors.append(FieldError(where, "is not a valid metric name"))
-            continue
-        if name in out:
-            errors.append(FieldError(where, f"repeats metric {name!r}"))
-            continue
-        if value is None or isinstance(value, bool) or not _is_number(value):
-            kind = "null" if value is None else type(value).__name__
-            errors.append(FieldError(where, f"must be a number, got {kind}"))
+        name = canonical_name(key) if type(key) is str else None
+        kind = type(value)
+        if name is None or name in out or (kind is not float and kind is not int):
+            errors.append(_value_problem(f"{prefix}{key}", name, value, out))
             continue
         value = float(value)
-        if not math.isfinite(value):
-            errors.append(FieldError(where, f"must be a finite number, got {value}"))
-            continue
-        unit = units.get(name)
-        if unit is not None:
+        if units and name in units:
             try:
-                value = convert(name, value, unit, tvoc_ugm3_per_ppb=tvoc_factor)
+                value = convert(name, value, units[name], tvoc_ugm3_per_ppb=tvoc_factor)
             except ValueError as exc:
-                errors.append(FieldError(where, str(exc)))
+                errors.append(FieldError(f"{prefix}{key}", str(exc)))
                 continue
-        metric = ALL_KNOWN.get(name)
-        if metric is not None and not metric.low <= value <= metric.high:
-            errors.append(
-                FieldError(
-                    where,
-                    f"{value:g} {metric.unit} is outside the physical range "
-                    f"{metric.low:g} to {metric.high:g}",
-                )
-            )
+        bounds = _BOUNDS.get(name)
+        if bounds is not None:
+            if not bounds[0] <= value <= bounds[1]:  # also false for NaN
+                errors.append(_range_problem(f"{prefix}{key}", name, value))
+                continue
+        elif not math.isfinite(value):
+            errors.append(FieldError(f"{prefix}{key}", f"must be a finite number, got {value}"))
             continue
         out[name] = value
     return out
+
+
+_BOUNDS = {name: (m.low, m.high) for name, m in ALL_KNOWN.items()}
+
+
+def _value_problem(where: str, name: str | None, value: Any, seen: dict[str, float]) -> FieldError:
+    if name is None:
+        return FieldError(where, "is not a valid metric name")
+    if name in seen:
+        return FieldError(where, f"repeats metric {name!r}")
+    kind = "null" if value is None else type(value).__name__
+    return FieldError(where, f"must be a number, got {kind}")
+
+
+def _range_problem(where: str, name: str, value: float) -> FieldError:
+    if not math.isfinite(value):
+        return FieldError(where, f"must be a finite number, got {value}")
+    metric = ALL_KNOWN[name]
+    return FieldError(
+        where, f"{value:g} {metric.unit} is outside the physical range {metric.low:g} to {metric.high:g}"
+    )
 
 
 def parse_reading(

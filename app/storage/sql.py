@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, select
+from sqlalchemy import Connection, Engine, and_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.domain.metrics import CORE_METRICS
@@ -16,8 +17,35 @@ from .sql_schema import latest_values, readings
 _CORE = tuple(CORE_METRICS)
 
 
-def _insert_for(conn: Connection) -> Callable[[Any], Any]:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+_READING_KEYS = ("room_id", "ts_ms", "sensor_pk", *CORE_METRICS, "extra")
+
+
+class _Prepared:
+    """A statement compiled once to the driver's SQL; rows are tuples in `keys` order."""
+
+    def __init__(self, stmt, engine: Engine, keys: tuple[str, ...]):
+        compiled = stmt.compile(dialect=engine.dialect)
+        self.sql = str(compiled)
+        self.keys = keys
+        self.positional = compiled.positiontup  # None for named paramstyles (e.g. psycopg's %(name)s)
+        if self.positional is not None:
+            order = [keys.index(name) for name in self.positional]
+            self.reorder = None if order == list(range(len(keys))) else order
+
+    def executemany(self, conn: Connection, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        if self.positional is None:
+            params = [dict(zip(self.keys, row, strict=True)) for row in rows]
+        elif self.reorder is None:
+            params = rows
+        else:
+            params = [tuple(row[i] for i in self.reorder) for row in rows]
+        conn.exec_driver_sql(self.sql, params)
+
+
+def _insert_for(dialect: str) -> Callable[[Any], Any]:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 class SqlTimeSeriesStore:
@@ -25,6 +53,26 @@ class SqlTimeSeriesStore:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        # Built once: composing SQLAlchemy expressions costs more than executing them on the hot path.
+        self._existing = select(readings.c.sensor_pk, readings.c.ts_ms).where(
+            readings.c.sensor_pk.in_(bindparam("sensors", expanding=True)),
+            readings.c.ts_ms.between(bindparam("lo"), bindparam("hi")),
+        )
+        insert = _insert_for(engine.dialect.name)
+        upsert = insert(latest_values)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[latest_values.c.room_id, latest_values.c.metric],
+            set_={
+                "ts_ms": upsert.excluded.ts_ms,
+                "value": upsert.excluded.value,
+                "sensor_pk": upsert.excluded.sensor_pk,
+            },
+            where=upsert.excluded.ts_ms >= latest_values.c.ts_ms,
+        )
+        # The two statements of every commit run as driver-level executemany of SQL compiled once for this
+        # dialect: SQLAlchemy's per-row parameter processing cost more than SQLite's own work.
+        self._insert_readings = _Prepared(insert(readings).on_conflict_do_nothing(), engine, _READING_KEYS)
+        self._upsert_latest = _Prepared(upsert, engine, ("room_id", "metric", "ts_ms", "value", "sensor_pk"))
 
     # -- writes, inside the ingest transaction
     def existing_keys(self, conn: Connection, keys: list[tuple[int, int]]) -> set[tuple[int, int]]:
@@ -33,11 +81,7 @@ class SqlTimeSeriesStore:
         sensors = sorted({k[0] for k in keys})
         lo = min(k[1] for k in keys)
         hi = max(k[1] for k in keys)
-        rows = conn.execute(
-            select(readings.c.sensor_pk, readings.c.ts_ms).where(
-                readings.c.sensor_pk.in_(sensors), readings.c.ts_ms.between(lo, hi)
-            )
-        )
+        rows = conn.execute(self._existing, {"sensors": sensors, "lo": lo, "hi": hi})
         wanted = set(keys)
         return {key for key in map(tuple, rows) if key in wanted}
 
@@ -47,38 +91,29 @@ class SqlTimeSeriesStore:
         rows = []
         newest: dict[tuple[int, str], tuple[int, float, int]] = {}
         for r in batch:
-            row: dict[str, Any] = {"room_id": r.room_id, "ts_ms": r.ts_ms, "sensor_pk": r.sensor_pk}
-            extra = {}
-            for name, value in r.values.items():
-                if name in CORE_METRICS:
-                    row[name] = value
-                else:
-                    extra[name] = value
+            values = r.values
+            extra = {k: v for k, v in values.items() if k not in CORE_METRICS} or None
+            rows.append(
+                (
+                    r.room_id,
+                    r.ts_ms,
+                    r.sensor_pk,
+                    values.get("co2"),
+                    values.get("pm25"),
+                    values.get("tvoc"),
+                    values.get("temperature"),
+                    values.get("humidity"),
+                    json.dumps(extra) if extra else None,
+                )
+            )
+            for name, value in values.items():
                 key = (r.room_id, name)
                 if key not in newest or r.ts_ms >= newest[key][0]:
                     newest[key] = (r.ts_ms, value, r.sensor_pk)
-            for name in _CORE:
-                row.setdefault(name, None)
-            row["extra"] = extra or None
-            rows.append(row)
-        insert = _insert_for(conn)
-        conn.execute(insert(readings).on_conflict_do_nothing(), rows)
-        stmt = insert(latest_values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[latest_values.c.room_id, latest_values.c.metric],
-            set_={
-                "ts_ms": stmt.excluded.ts_ms,
-                "value": stmt.excluded.value,
-                "sensor_pk": stmt.excluded.sensor_pk,
-            },
-            where=stmt.excluded.ts_ms >= latest_values.c.ts_ms,
-        )
-        conn.execute(
-            stmt,
-            [
-                {"room_id": room, "metric": metric, "ts_ms": ts, "value": value, "sensor_pk": sensor}
-                for (room, metric), (ts, value, sensor) in newest.items()
-            ],
+        self._insert_readings.executemany(conn, rows)
+        self._upsert_latest.executemany(
+            conn,
+            [(room, metric, ts, value, sensor) for (room, metric), (ts, value, sensor) in newest.items()],
         )
 
     # -- reads, each on its own connection (WAL: readers never wait for the writer)

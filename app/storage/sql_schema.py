@@ -20,7 +20,7 @@ readings = Table(
     Column("ts_ms", BigInteger, primary_key=True),
     Column("sensor_pk", Integer, ForeignKey("sensors.id", ondelete="CASCADE"), primary_key=True),
     *(Column(name, Float) for name in CORE_METRICS),
-    Column("extra", JSON),
+    Column("extra", JSON(none_as_null=True)),  # SQL NULL, not the text "null", when a reading has none
     Index("ux_readings_sensor_ts", "sensor_pk", "ts_ms", unique=True),
     sqlite_with_rowid=False,
 )

@@ -1,0 +1,175 @@
+"""Ingestion benchmark: the platform next to a bare Starlette route, in the same run, on this machine.
+
+    python bench/ingest.py [--seconds 15] [--connections 64] [--batches 60]
+
+Single readings: wrk (Debian package `wrk`) POSTs one new reading per request, over many keep-alive
+connections, to the platform and to a bare route that only parses the JSON and answers 204.
+Batches: a Python client POSTs batches of 1000 readings, 4 at a time, and counts stored readings per second.
+The platform runs with its real settings (SQLite, WAL, synchronous=FULL: acknowledged readings are on disk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform as host
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import PlatformProcess, free_port  # noqa: E402
+
+
+def wrk(url: str, seconds: int, connections: int, threads: int = 2) -> dict[str, float]:
+    env = {**os.environ, "BENCH_BASE_TS": str(int(time.time()) - 40 * 86400 + int(time.time()) % 1000 * 3000)}
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "-s",
+            str(ROOT / "bench" / "single.lua"),
+            url + "/api/ingest",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    match = re.search(r"BENCH requests=(\d+) non2xx=(\d+) duration_us=(\d+) p50_us=(\d+) p99_us=(\d+)", out)
+    if not match:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    requests, non2xx, duration_us, p50, p99 = map(int, match.groups())
+    return {
+        "rps": requests / (duration_us / 1e6),
+        "errors": non2xx,
+        "p50_ms": p50 / 1000,
+        "p99_ms": p99 / 1000,
+    }
+
+
+async def batches(url: str, count: int, size: int = 1000, concurrency: int = 4) -> dict[str, float]:
+    base = int(time.time()) - 20 * 86400
+    bodies = [
+        [
+            {
+                "sensor_id": f"batch-{b % 50}",
+                "enseigne": "Bench",
+                "salle": f"Batch {b % 10}",
+                "timestamp": base + (b // 50) * size + i,
+                "values": {
+                    "co2": 400 + i % 800,
+                    "pm25": 8.5,
+                    "tvoc": 120,
+                    "temperature": 21.7,
+                    "humidity": 44,
+                },
+            }
+            for i in range(size)
+        ]
+        for b in range(count)
+    ]
+    queue: asyncio.Queue = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    stored = 0
+
+    async def worker() -> None:
+        nonlocal stored
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            while not queue.empty():
+                answer = await client.post("/api/ingest", json=queue.get_nowait())
+                answer.raise_for_status()
+                stored += answer.json().get("stored", size) if answer.status_code != 204 else size
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return {"readings_per_s": count * size / elapsed, "stored": stored}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--batches", type=int, default=60)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed for this benchmark: apt-get install wrk")
+
+    work = Path(tempfile.mkdtemp(prefix="iaq-bench-"))
+    bare_port = free_port()
+    bare = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.bare_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(bare_port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+    )
+    platform = PlatformProcess(work / "data", IAQ_LOG_LEVEL="WARNING").start()
+    bare_url = f"http://127.0.0.1:{bare_port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.post(bare_url + "/api/ingest", json={}, timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        wrk(platform.url, 2, 8)  # warm-up
+        wrk(bare_url, 2, 8)
+        single_platform = wrk(platform.url, args.seconds, args.connections)
+        single_bare = wrk(bare_url, args.seconds, args.connections)
+        batch_platform = asyncio.run(batches(platform.url, args.batches))
+        batch_bare = asyncio.run(batches(bare_url, args.batches))
+    finally:
+        platform.stop()
+        bare.terminate()
+        bare.wait(10)
+    print(
+        f"machine: {host.node()} {host.machine()} {os.cpu_count()} cores, Python {host.python_version()}, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}"
+    )
+    print(f"single readings, {args.connections} connections, {args.seconds} s each (wrk):")
+    print(
+        f"  platform : {single_platform['rps']:8.0f} req/s  p50 {single_platform['p50_ms']:.1f} ms  "
+        f"p99 {single_platform['p99_ms']:.1f} ms  non-2xx {single_platform['errors']}"
+    )
+    print(
+        f"  bare     : {single_bare['rps']:8.0f} req/s  p50 {single_bare['p50_ms']:.1f} ms  "
+        f"p99 {single_bare['p99_ms']:.1f} ms"
+    )
+    print(f"  ratio platform/bare: {single_platform['rps'] / single_bare['rps']:.2f}  (target >= 0.50)")
+    print(f"batches of 1000 readings, 4 concurrent, {args.batches} batches:")
+    print(
+        f"  platform : {batch_platform['readings_per_s']:8.0f} readings/s  "
+        f"(stored {batch_platform['stored']})"
+    )
+    print(f"  bare     : {batch_bare['readings_per_s']:8.0f} readings/s")
+    print(
+        f"  ratio platform/bare: {batch_platform['readings_per_s'] / batch_bare['readings_per_s']:.2f}  "
+        f"(target: platform >= 50000 readings/s)"
+    )
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

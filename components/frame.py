@@ -1,0 +1,89 @@
+"""The shell every page shares: a header with the product name, the navigation and a connection hint,
+then the page title and the content column.
+
+Pages add themselves to the navigation with one call, e.g. in their `register`:
+`add_nav_link("Alerts", "/alerts", icon="notifications")`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from nicegui import ui
+
+PRODUCT = "IAQverse"
+
+
+@dataclass(frozen=True, slots=True)
+class NavLink:
+    label: str
+    path: str
+    icon: str
+    order: int
+
+
+# A static list of entries (not runtime state): registering the same path again replaces its entry,
+# so building the app twice (as the test fixture does) keeps one link per page.
+_nav: dict[str, NavLink] = {}
+
+
+def add_nav_link(label: str, path: str, *, icon: str = "chevron_right", order: int = 50) -> None:
+    """Show a page in the header navigation; lower `order` comes first (Dashboard 0, Settings 100)."""
+    _nav[path] = NavLink(label, path, icon, order)
+
+
+def nav_links() -> list[NavLink]:
+    return sorted(_nav.values(), key=lambda link: (link.order, link.label))
+
+
+add_nav_link("Dashboard", "/", icon="dashboard", order=0)
+add_nav_link("Settings", "/settings", icon="settings", order=100)
+
+# NiceGUI un-hides its `#popup` ("connection lost") while the socket is down: the hint follows it in pure CSS,
+# so it works even when the server cannot reach the page any more.
+_CSS = """
+.iaq-offline { display: none; }
+body:has(#popup[aria-hidden="false"]) .iaq-online { display: none; }
+body:has(#popup[aria-hidden="false"]) .iaq-offline { display: inline-flex; }
+.iaq-nav .q-btn { text-transform: none; }
+.iaq-nav .iaq-active { background: rgba(255, 255, 255, 0.18); }
+"""
+
+
+def connection_hint() -> None:
+    """A small chip saying whether the page is live (updates arrive) or has lost its connection."""
+    with ui.row().classes("items-center gap-1 text-caption iaq-online").mark("connection-live"):
+        ui.icon("circle", size="10px", color="light-green-4")
+        ui.label("live")
+    with ui.row().classes("items-center gap-1 text-caption iaq-offline"):
+        ui.icon("circle", size="10px", color="orange-5")
+        ui.label("reconnecting…")
+
+
+@contextmanager
+def frame(title: str, *, section: str | None = None) -> Iterator[ui.column]:
+    """Header, navigation and page title; yields the content column.
+
+    `section` is the navigation path to highlight; by default the page's own route.
+    """
+    ui.page_title(f"{title} · {PRODUCT}")
+    ui.colors(primary="#00695c", secondary="#26a69a", accent="#8e24aa")
+    ui.add_css(_CSS)
+    active = section if section is not None else ui.context.client.page.path
+    with ui.header(elevated=True).classes("items-center gap-4 px-4 py-2"):
+        with ui.link(target="/").classes("text-white no-underline row items-center gap-2"):
+            ui.icon("air", size="28px")
+            ui.label(PRODUCT).classes("text-h6")
+        with ui.row().classes("iaq-nav gap-1"):
+            for link in nav_links():
+                button = ui.button(link.label, icon=link.icon, on_click=lambda p=link.path: ui.navigate.to(p))
+                button.props("flat dense color=white no-caps").mark(f"nav-{link.label.lower()}")
+                if link.path == active:
+                    button.classes("iaq-active")
+        ui.space()
+        connection_hint()
+    with ui.column().classes("w-full max-w-screen-xl mx-auto p-4 gap-4") as content:
+        ui.label(title).classes("text-h5").mark("page-title")
+        yield content

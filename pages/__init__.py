@@ -1,0 +1,15 @@
+"""NiceGUI pages, one file per page; `register_pages` adds them all for a runtime."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+
+def register_pages(runtime: Runtime) -> None:
+    from . import dashboard, settings
+
+    dashboard.register(runtime)
+    settings.register(runtime)

@@ -1,0 +1,250 @@
+"""`/`: every site with its rooms as live tiles. `/rooms/{room_id}`: one room's latest values and its chart.
+
+Both pages subscribe to the bus inside the page, so their callbacks go away with the browser tab.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from nicegui import ui
+
+from app.bus import Measurement
+from app.domain.metrics import CORE_METRICS
+from components.charts import Aggregate, SeriesChart
+from components.frame import frame
+from components.refresh import Coalesced
+from components.tiles import RoomTile
+from services.errors import NotFound
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+# range key -> (label, hours, aggregation step in seconds; None = raw readings)
+RANGES: dict[str, tuple[str, float, int | None]] = {
+    "1h": ("1 h", 1, None),
+    "24h": ("24 h", 24, 300),
+    "7d": ("7 d", 168, 3600),
+}
+EXAMPLE_READING = (
+    '{"sensor_id": "s1", "enseigne": "Head office", "salle": "Meeting room", '
+    '"values": {"co2": 800, "pm25": 10, "tvoc": 200, "temperature": 22, "humidity": 45}}'
+)
+
+
+def register(runtime: Runtime) -> None:
+    @ui.page("/")
+    async def dashboard_page(request: Request) -> None:
+        with frame("Dashboard"):
+            await SiteBoard(runtime, origin=str(request.base_url).rstrip("/")).start()
+
+    @ui.page("/rooms/{room_id}")
+    async def room_page(room_id: str) -> None:
+        room = await _find_room(runtime, room_id)
+        if room is None:
+            with frame("Room not found", section="/"):
+                ui.label(f"There is no room with id {room_id!r}; it may have been deleted.").mark(
+                    "room-missing"
+                )
+                ui.link("Back to the dashboard", "/")
+            return
+        with frame(room["name"], section="/"):
+            await RoomView(runtime, room).start()
+
+
+async def _find_room(runtime: Runtime, room_id: str) -> dict[str, Any] | None:
+    if not room_id.isdigit():
+        return None
+    try:
+        return await runtime.config.get_room(int(room_id))
+    except NotFound:
+        return None
+
+
+def empty_state(origin: str) -> None:
+    """What a fresh install shows: three ways to get the first rooms on screen."""
+    with ui.card().classes("w-full max-w-3xl gap-3").mark("empty-state"):
+        ui.label("No sites yet").classes("text-h6")
+        ui.label("Rooms appear here, live, as soon as the platform knows them. Three ways to start:")
+        ui.markdown(
+            "**1. Demo rooms**: start the platform with `IAQ_DEMO=1` (`make run` does it); "
+            "simulated rooms fill this page within seconds."
+        )
+        ui.markdown("**2. Send a reading**: the first reading of a sensor creates its site and room.")
+        ui.code(
+            f"curl -X POST {origin}/api/ingest \\\n  -H 'Content-Type: application/json' \\\n"
+            f"  -d '{EXAMPLE_READING}'",
+            language="bash",
+        ).classes("w-full").mark("curl-example")
+        with ui.row().classes("items-center gap-1"):
+            ui.markdown("**3. Set up sites and rooms by hand** in")
+            ui.link("Settings", "/settings")
+
+
+class SiteBoard:
+    """All sites as sections of room tiles. Readings update their tile in place; a reading for a room
+    that has no tile yet, or a configuration change, rebuilds the sections."""
+
+    def __init__(self, runtime: Runtime, *, origin: str) -> None:
+        self.runtime, self.origin = runtime, origin
+        self.tiles: dict[int, RoomTile] = {}
+        self.seen: dict[int, tuple[dict[str, float], int]] = {}  # live readings, replayed onto rebuilt tiles
+        self.reload = Coalesced(self._reload)
+
+    async def start(self) -> None:
+        self.sections(await self.runtime.query.overview())
+        self.runtime.bus.measurements.subscribe(self.on_measurements)
+        self.runtime.bus.config_changed.subscribe(self.reload)
+
+    async def _reload(self) -> None:
+        self.sections.refresh(await self.runtime.query.overview())
+
+    @ui.refreshable_method
+    def sections(self, overview: list[dict[str, Any]]) -> None:
+        self.tiles = {}
+        if not overview:
+            empty_state(self.origin)
+            return
+        for site in overview:
+            with ui.column().classes("w-full gap-2").mark(f"site-{site['id']}"):
+                with ui.row().classes("items-baseline gap-2"):
+                    ui.label(site["name"]).classes("text-h6")
+                    ui.label(site["timezone"]).classes("text-caption text-grey-7")
+                if not site["rooms"]:
+                    ui.label(
+                        "No rooms yet: a reading for this site creates its room, or add one in Settings."
+                    ).classes("text-grey-7")
+                with ui.row().classes("gap-4"):
+                    for room in site["rooms"]:
+                        tile = RoomTile(
+                            room["name"], room["values"], room["updated_ms"], target=f"/rooms/{room['id']}"
+                        )
+                        tile.element.mark(f"room-{room['id']}")
+                        if room["id"] in self.seen:
+                            tile.update(*self.seen[room["id"]])
+                        self.tiles[room["id"]] = tile
+
+    async def on_measurements(self, batch: list[Measurement]) -> None:
+        unknown = False
+        for m in batch:
+            values, ts_ms = self.seen.get(m.room_id, ({}, m.ts_ms))
+            if m.ts_ms >= ts_ms:
+                self.seen[m.room_id] = ({**values, **m.values}, m.ts_ms)
+            tile = self.tiles.get(m.room_id)
+            if tile is None:
+                unknown = True
+            else:
+                tile.update(m.values, m.ts_ms)
+        if unknown:
+            await self.reload()
+
+
+class RoomView:
+    """Latest values, metric and range selectors, and a chart that grows with live readings."""
+
+    def __init__(self, runtime: Runtime, room: dict[str, Any]) -> None:
+        self.runtime, self.room = runtime, room
+        self.room_id: int = room["id"]
+        self.generation = 0  # a newer load makes an older one's result obsolete
+        self.loading = False
+        self.pending: list[Measurement] = []  # arrived while loading; added once the series is shown
+
+    async def start(self) -> None:
+        latest = await self._latest()
+        with ui.row().classes("items-center gap-2 text-grey-8"):
+            ui.link(self.room["site"], "/").mark("room-site")
+            details = [self.room["kind"], f"time zone {self.room['effective_timezone']}"]
+            ui.label(" · ".join(d for d in details if d))
+        with ui.row().classes("w-full items-start gap-6"):
+            self.tile = RoomTile("Latest values", latest.get("values"), latest.get("updated_ms"))
+            with ui.column().classes("gap-2 grow").style("min-width: 320px"):
+                with ui.row().classes("items-center gap-4"):
+                    self.metric = ui.toggle(
+                        {m: info.label for m, info in CORE_METRICS.items()}, value="co2", on_change=self.load
+                    ).mark("metric")
+                    self.range = ui.toggle(
+                        {k: label for k, (label, _, _) in RANGES.items()}, value="1h", on_change=self.load
+                    ).mark("range")
+                self.message = ui.label().classes("text-grey-7").mark("chart-message")
+                self.chart = SeriesChart(zone=ZoneInfo(self.room["effective_timezone"])).mark("chart")
+        await self.load()
+        self.runtime.bus.measurements.subscribe(self.on_measurements)
+
+    async def _latest(self) -> dict[str, Any]:
+        for site in await self.runtime.query.overview():
+            for room in site["rooms"]:
+                if room["id"] == self.room_id:
+                    return room
+        return {}
+
+    async def load(self) -> None:
+        """Fetch the chosen range (raw for 1 h, buckets for longer ones) and show the chosen metric."""
+        self.generation += 1
+        generation, metric, key = self.generation, self.metric.value, self.range.value
+        _, hours, step_s = RANGES[key]
+        self.loading = True
+        try:
+            series = await self.runtime.query.room_series(self.room_id, hours=hours, step_s=step_s)
+        except NotFound:
+            self.message.set_text("This room has been deleted.")
+            return
+        if generation != self.generation:
+            return  # the user chose something else meanwhile
+        range_ms = int(hours * 3600_000)
+        if step_s is None:
+            points = [
+                (_ms(row["timestamp"]), row[metric]) for row in series["data"] if row.get(metric) is not None
+            ]
+            self.chart.show_raw(metric, points, range_ms=range_ms)
+        else:
+            buckets = [
+                Aggregate(
+                    _ms(row["timestamp"]),
+                    total=row[metric] * s["count"],
+                    low=s["min"],
+                    high=s["max"],
+                    count=s["count"],
+                )
+                for row in series["data"]
+                if (s := row["stats"].get(metric))
+            ]
+            self.chart.show_aggregated(metric, buckets, step_ms=step_s * 1000, range_ms=range_ms)
+        self.loading = False
+        self._extend(self.pending)
+        self.pending = []
+        self._show_message()
+
+    def on_measurements(self, batch: list[Measurement]) -> None:
+        mine = [m for m in batch if m.room_id == self.room_id]
+        if not mine:
+            return
+        for m in mine:
+            self.tile.update(m.values, m.ts_ms)
+        if self.loading:
+            self.pending.extend(mine)
+        else:
+            self._extend(mine)
+        self._show_message()
+
+    def _extend(self, measurements: list[Measurement]) -> None:
+        metric = self.metric.value
+        self.chart.extend_many([(m.ts_ms, m.values[metric]) for m in measurements if metric in m.values])
+
+    def _show_message(self) -> None:
+        if self.chart.point_count:
+            text = ""
+        elif self.tile.updated_ms is None:
+            text = "This room has no readings yet. They appear here, live, as soon as a sensor sends one."
+        else:
+            label = CORE_METRICS[self.metric.value].label
+            text = f"No {label} readings in the last {RANGES[self.range.value][0]}."
+        self.message.set_text(text)
+        self.message.set_visibility(bool(text))
+
+
+def _ms(timestamp: str) -> int:
+    """ISO 8601 text from the query service (UTC, `Z`) -> milliseconds since the epoch."""
+    return int(datetime.fromisoformat(timestamp).timestamp() * 1000)

@@ -1,0 +1,363 @@
+"""`/settings`: sites and their rooms, sensor assignments, and the configuration as a JSON file.
+
+Every change goes through the configuration service; its `config_changed` event refreshes the page
+(this tab's changes as well as other tabs' and the REST API's). Service errors become notifications
+that name the field; form fields also show their own error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from nicegui import events, ui
+
+from app.bus import Measurement
+from app.domain.readings import FieldError, InvalidInput
+from components.dialogs import ask_text, ask_timezone, confirm, timezone_select
+from components.frame import frame
+from components.opening_hours import OpeningHoursEditor, summary
+from components.refresh import Coalesced
+from services.errors import Conflict, NotFound
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+T = TypeVar("T")
+MAX_CONFIG_BYTES = 5 * 1024 * 1024
+
+
+def register(runtime: Runtime) -> None:
+    @ui.page("/settings")
+    async def settings_page() -> None:
+        with frame("Settings"):
+            await SettingsPage(runtime).start()
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def describe(exc: Exception) -> str:
+    """A service error as one line that names the fields."""
+    if isinstance(exc, InvalidInput):
+        text = "; ".join(f"{e.field}: {e.problem}" for e in exc.errors[:5])
+        return text + (f" (and {len(exc.errors) - 5} more)" if len(exc.errors) > 5 else "")
+    return str(exc)
+
+
+async def attempt(
+    what: str, action: Awaitable[T], *, on_invalid: Callable[[list[FieldError]], None] | None = None
+) -> T | None:
+    """Await a service call; its errors become a notification. None when it failed."""
+    try:
+        return await action
+    except (InvalidInput, Conflict, NotFound) as exc:
+        if isinstance(exc, InvalidInput) and on_invalid:
+            on_invalid(exc.errors)
+        ui.notify(f"{what}: {describe(exc)}", type="negative", multi_line=True, close_button=True)
+        return None
+
+
+def small_button(text: str, icon: str, on_click: Callable, marker: str, colour: str = "primary") -> ui.button:
+    button = ui.button(text, icon=icon, on_click=on_click, color=colour)
+    return button.props("flat dense no-caps").mark(marker)
+
+
+class SettingsPage:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime, self.config = runtime, runtime.config
+        self.known_rooms: set[int] = set()
+        self.known_sensors: set[str] = set()
+        self.reload = Coalesced(self._reload)
+
+    async def start(self) -> None:
+        self.new_site_form()
+        ui.label("Sites and rooms").classes("text-h6 q-mt-md")
+        sites, sensors = await self._fetch()
+        self.sites_view(sites)
+        ui.label("Sensors").classes("text-h6 q-mt-md")
+        self.sensors_view(sensors, sites)
+        self.file_card()
+        self.runtime.bus.config_changed.subscribe(self.reload)
+        self.runtime.bus.measurements.subscribe(self.on_measurements)
+
+    async def _fetch(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        sites = await self.config.list_sites(with_counts=True)
+        sensors = await self.config.list_sensors()
+        self.known_rooms = {room["id"] for site in sites for room in site["rooms"]}
+        self.known_sensors = {s["sensor_id"] for s in sensors}
+        return sites, sensors
+
+    async def _reload(self) -> None:
+        sites, sensors = await self._fetch()
+        self.sites_view.refresh(sites)
+        self.sensors_view.refresh(sensors, sites)
+
+    async def on_measurements(self, batch: list[Measurement]) -> None:
+        # readings register new sensors and rooms without a config_changed event
+        if any(m.room_id not in self.known_rooms or m.sensor_id not in self.known_sensors for m in batch):
+            await self.reload()
+
+    # -- new site
+    def new_site_form(self) -> None:
+        with ui.card().classes("w-full gap-2").mark("new-site"):
+            ui.label("New site").classes("text-subtitle1 text-weight-medium")
+            with ui.row().classes("w-full items-start gap-4"):
+                name = ui.input("Name").mark("new-site-name")
+                zone = timezone_select(self.runtime.settings.default_timezone)
+                address = ui.input("Address (optional)").classes("grow").mark("new-site-address")
+                fields = {"name": name, "timezone": zone, "address": address}
+
+                def show_errors(errors: list[FieldError]) -> None:
+                    for e in errors:
+                        if e.field in fields:
+                            fields[e.field].error = e.problem
+
+                async def create() -> None:
+                    for field in fields.values():
+                        field.error = None
+                    site = await attempt(
+                        "The site was not created",
+                        self.config.create_site(
+                            {"name": name.value, "timezone": zone.value, "address": address.value}
+                        ),
+                        on_invalid=show_errors,
+                    )
+                    if site:
+                        ui.notify(f"Site '{site['name']}' created", type="positive")
+                        name.value = address.value = ""
+
+                name.on("keydown.enter", create)
+                ui.button("Create site", icon="add", on_click=create).classes("self-center").mark(
+                    "create-site"
+                )
+
+    # -- sites and rooms
+    @ui.refreshable_method
+    def sites_view(self, sites: list[dict[str, Any]]) -> None:
+        if not sites:
+            ui.label(
+                "No sites yet. Create one above, import a configuration below, "
+                "or send a reading: its site and room are created with it."
+            ).classes("text-grey-7")
+        for site in sites:
+            self.site_card(site)
+
+    def site_card(self, site: dict[str, Any]) -> None:
+        rooms = site["rooms"]
+        readings = sum(room["readings"] for room in rooms)
+        with ui.card().classes("w-full gap-1").mark(f"site-{site['id']}"):
+            with ui.row().classes("w-full items-center gap-2"):
+                ui.label(site["name"]).classes("text-h6").mark("site-name")
+                ui.badge(site["timezone"], color="grey-3", text_color="grey-9").mark("site-timezone")
+                ui.space()
+                small_button("Rename", "edit", lambda: self.rename_site(site), "rename-site")
+                small_button("Time zone", "schedule", lambda: self.change_timezone(site), "change-timezone")
+                small_button("Opening hours", "storefront", lambda: self.edit_hours(site), "edit-hours")
+                small_button("Delete", "delete", lambda: self.delete_site(site), "delete-site", "negative")
+            details = [
+                site["address"] or "no address",
+                f"opening hours: {summary(site['opening_hours'])}",
+                plural(len(rooms), "room"),
+                plural(readings, "reading"),
+            ]
+            ui.label(" · ".join(details)).classes("text-caption text-grey-7").mark("site-details")
+            for room in rooms:
+                self.room_row(site, room)
+            with ui.row().classes("items-center gap-2 pl-4"):
+                new_room = ui.input("New room").props("dense").mark("new-room-name")
+
+                async def add_room() -> None:
+                    room = await attempt(
+                        "The room was not added",
+                        self.config.create_room(site["id"], {"name": new_room.value}),
+                    )
+                    if room:
+                        ui.notify(f"Room '{room['name']}' added to '{site['name']}'", type="positive")
+
+                new_room.on("keydown.enter", add_room)
+                small_button("Add room", "add", add_room, "add-room")
+
+    def room_row(self, site: dict[str, Any], room: dict[str, Any]) -> None:
+        with ui.row().classes("w-full items-center gap-3 pl-4").mark(f"room-{room['id']}"):
+            ui.icon("meeting_room", color="grey-7")
+            ui.link(room["name"], f"/rooms/{room['id']}").classes("text-body1")
+            details = [room["kind"]] if room["kind"] else []
+            if room["timezone"]:
+                details.append(f"time zone {room['timezone']}")
+            details.append(f"sensors: {', '.join(room['sensors'])}" if room["sensors"] else "no sensors")
+            details.append(plural(room["readings"], "reading"))
+            ui.label(" · ".join(details)).classes("text-caption text-grey-7")
+            ui.space()
+            small_button("Rename", "edit", lambda: self.rename_room(room), "rename-room")
+            small_button("Delete", "delete", lambda: self.delete_room(site, room), "delete-room", "negative")
+
+    async def rename_site(self, site: dict[str, Any]) -> None:
+        name = await ask_text(f"Rename site '{site['name']}'", "Name", site["name"])
+        if (
+            name is not None
+            and name != site["name"]
+            and await attempt("The site was not renamed", self.config.update_site(site["id"], {"name": name}))
+        ):
+            ui.notify(f"Site renamed to '{name.strip()}'", type="positive")
+
+    async def change_timezone(self, site: dict[str, Any]) -> None:
+        zone = await ask_timezone(f"Time zone of '{site['name']}'", site["timezone"])
+        if (
+            zone is not None
+            and zone != site["timezone"]
+            and await attempt(
+                "The time zone was not changed", self.config.update_site(site["id"], {"timezone": zone})
+            )
+        ):
+            ui.notify(f"'{site['name']}' now uses {zone}", type="positive")
+
+    async def edit_hours(self, site: dict[str, Any]) -> None:
+        with ui.dialog() as dialog, ui.card().classes("gap-2 min-w-[24rem]").mark("hours-dialog"):
+            ui.label(f"Opening hours of '{site['name']}'").classes("text-h6")
+            ui.label(f"Local time, {site['timezone']}").classes("text-caption text-grey-7")
+            editor = OpeningHoursEditor(site["opening_hours"])
+
+            async def save() -> None:  # the dialog stays open while the service rejects the hours
+                editor.show_errors([])
+                if await attempt(
+                    "The opening hours were not saved",
+                    self.config.update_site(site["id"], {"opening_hours": editor.value}),
+                    on_invalid=editor.show_errors,
+                ):
+                    ui.notify(f"Opening hours of '{site['name']}' saved", type="positive")
+                    dialog.submit(True)
+
+            with ui.row().classes("w-full justify-end gap-2"):
+                ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat")
+                ui.button("Save", on_click=save).mark("save")
+        await dialog
+        if not dialog.is_deleted:
+            dialog.delete()
+
+    async def delete_site(self, site: dict[str, Any]) -> None:
+        rooms = site["rooms"]
+        if rooms:
+            readings = sum(room["readings"] for room in rooms)
+            names = ", ".join(room["name"] for room in rooms[:5]) + (", …" if len(rooms) > 5 else "")
+            message = (
+                f"This deletes site '{site['name']}', its {plural(len(rooms), 'room')} ({names}) and "
+                f"{plural(readings, 'reading')}. Its sensors stay registered, without a room. "
+                "This cannot be undone."
+            )
+        else:
+            message = f"This deletes site '{site['name']}'. It has no rooms."
+        if not await confirm(f"Delete site '{site['name']}'?", message):
+            return
+        result = await attempt("The site was not deleted", self.config.delete_site(site["id"], cascade=True))
+        if result:
+            ui.notify(
+                f"Deleted site '{result['name']}' with {plural(result['rooms'], 'room')} and "
+                f"{plural(result['readings'], 'reading')}",
+                type="positive",
+            )
+
+    async def rename_room(self, room: dict[str, Any]) -> None:
+        name = await ask_text(f"Rename room '{room['name']}'", "Name", room["name"])
+        if (
+            name is not None
+            and name != room["name"]
+            and await attempt("The room was not renamed", self.config.update_room(room["id"], {"name": name}))
+        ):
+            ui.notify(f"Room renamed to '{name.strip()}'", type="positive")
+
+    async def delete_room(self, site: dict[str, Any], room: dict[str, Any]) -> None:
+        message = (
+            f"This deletes room '{room['name']}' of '{site['name']}' and its "
+            f"{plural(room['readings'], 'reading')}. Its sensors stay registered, without a room. "
+            "This cannot be undone."
+        )
+        if not await confirm(f"Delete room '{room['name']}'?", message):
+            return
+        result = await attempt("The room was not deleted", self.config.delete_room(room["id"], cascade=True))
+        if result:
+            ui.notify(
+                f"Deleted room '{result['name']}' and {plural(result['readings'], 'reading')}",
+                type="positive",
+            )
+
+    # -- sensors
+    @ui.refreshable_method
+    def sensors_view(self, sensors: list[dict[str, Any]], sites: list[dict[str, Any]]) -> None:
+        if not sensors:
+            ui.label(
+                "No sensors yet: a sensor is registered with its first reading, or by an import."
+            ).classes("text-grey-7")
+            return
+        options: dict[int | None, str] = {None: "— no room —"}
+        for site in sites:
+            options.update({room["id"]: f"{site['name']} / {room['name']}" for room in site["rooms"]})
+        with ui.card().classes("w-full"), ui.grid(columns="auto auto 1fr").classes("w-full items-center"):
+            for title in ("Sensor", "Label", "Room"):
+                ui.label(title).classes("text-caption text-grey-7")
+            for sensor in sensors:
+                sensor_id, room_id = sensor["sensor_id"], sensor["room_id"]
+                if room_id not in options:  # a room created between the two look-ups
+                    options[room_id] = f"{sensor['enseigne']} / {sensor['salle']}"
+                ui.label(sensor_id).classes("text-body1")
+                ui.label(sensor["label"] or "")
+                ui.select(
+                    options, value=room_id, on_change=lambda e, sid=sensor_id: self.assign(sid, e.value)
+                ).props("dense").classes("max-w-sm").mark(f"sensor-{sensor_id}")
+
+    async def assign(self, sensor_id: str, room_id: int | None) -> None:
+        sensor = await attempt(
+            "The sensor was not assigned", self.config.upsert_sensor(sensor_id, {"room_id": room_id})
+        )
+        if sensor:
+            where = f"{sensor['enseigne']} / {sensor['salle']}" if sensor["room_id"] else "no room"
+            ui.notify(f"Sensor '{sensor_id}' → {where}", type="positive")
+
+    # -- configuration file
+    def file_card(self) -> None:
+        ui.label("Configuration file").classes("text-h6 q-mt-md")
+        with ui.card().classes("w-full gap-2"):
+            ui.label(
+                "Export writes sites, rooms and sensor assignments as JSON. Import merges a file "
+                "(an export, or the original IAQverse assets/config.json): sites and rooms are matched "
+                "by name, nothing is deleted, and one invalid field rejects the whole file."
+            ).classes("text-grey-8")
+            with ui.row().classes("items-start gap-4"):
+                ui.button("Export JSON", icon="download", on_click=self.export).mark("export")
+                self.upload = (
+                    ui.upload(
+                        label="Import JSON",
+                        auto_upload=True,
+                        max_file_size=MAX_CONFIG_BYTES,
+                        on_upload=self.import_file,
+                        on_rejected=lambda: ui.notify("The file is larger than 5 MB", type="negative"),
+                    )
+                    .props("accept=.json,application/json flat bordered")
+                    .mark("import")
+                )
+
+    async def export(self) -> None:
+        doc = await self.config.export_config()
+        data = json.dumps(doc, indent=2, ensure_ascii=False).encode()
+        ui.download.content(data, "iaqverse-config.json", "application/json")
+
+    async def import_file(self, e: events.UploadEventArguments) -> None:
+        self.upload.reset()
+        try:
+            doc = json.loads(await e.file.text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            ui.notify(f"{e.file.name} is not a JSON file: {exc}", type="negative", multi_line=True)
+            return
+        report = await attempt(f"{e.file.name} was not imported", self.config.import_config(doc))
+        if report:
+            text = (
+                f"Imported {e.file.name}: "
+                f"{plural(report['sites_created'], 'site')} created, {report['sites_updated']} updated; "
+                f"{plural(report['rooms_created'], 'room')} created, {report['rooms_updated']} updated; "
+                f"{plural(report['sensors_assigned'], 'sensor')} assigned"
+            )
+            if report["modules_ignored"]:
+                text += f"; {plural(report['modules_ignored'], 'module')} ignored (not managed yet)"
+            ui.notify(text, type="positive", multi_line=True, close_button=True)
