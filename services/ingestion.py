@@ -184,6 +184,9 @@ class IngestionService:
                     if not pending.future.done():
                         pending.future.set_result(outcome)
                 self._queue.task_done()
+            if self.index.registered:  # readings registered new sites, rooms or sensors
+                self.index.registered = False
+                self.bus.config_changed.emit()
             if published:
                 self.bus.measurements.emit(published)
 

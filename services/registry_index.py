@@ -41,6 +41,7 @@ class RegistryIndex:
     def __init__(self, default_timezone: str):
         self.default_zone = ZoneInfo(default_timezone)
         self._stale = True
+        self.registered = False  # set when ingestion registered something; the writer announces it
         self.sites: dict[str, SiteInfo] = {}
         self.rooms: dict[tuple[int, str], RoomInfo] = {}
         self.rooms_by_id: dict[int, RoomInfo] = {}
@@ -78,11 +79,13 @@ class RegistryIndex:
         zone_name = self.default_zone.key
         pk = conn.execute(insert(Site).values(name=name, timezone=zone_name).returning(Site.id)).scalar_one()
         info = self.sites[name] = SiteInfo(pk, name, self.default_zone)
+        self.registered = True
         return info
 
     def add_room(self, conn: Connection, site: SiteInfo, name: str) -> RoomInfo:
         pk = conn.execute(insert(Room).values(site_id=site.id, name=name).returning(Room.id)).scalar_one()
         info = self.rooms[(site.id, name)] = self.rooms_by_id[pk] = RoomInfo(pk, name, site, site.zone)
+        self.registered = True
         return info
 
     def add_sensor(self, conn: Connection, sensor_id: str, room: RoomInfo) -> SensorInfo:
@@ -90,11 +93,13 @@ class RegistryIndex:
             insert(Sensor).values(sensor_id=sensor_id, room_id=room.id).returning(Sensor.id)
         ).scalar_one()
         info = self.sensors[sensor_id] = SensorInfo(pk, sensor_id, room.id)
+        self.registered = True
         return info
 
     def assign_sensor(self, conn: Connection, sensor: SensorInfo, room: RoomInfo) -> None:
         conn.execute(Sensor.__table__.update().where(Sensor.id == sensor.pk).values(room_id=room.id))
         sensor.room_id = room.id
+        self.registered = True
 
 
 def _zone(name: str | None, fallback: ZoneInfo) -> ZoneInfo:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .readings import FieldError
 
+_NOT_ZONES = frozenset({"localtime", "Factory", "posixrules", "posix", "right", "leap-seconds.list"})
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NAME_OK = re.compile(r"^[^\x00-\x1f\x7f/]{1,128}$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
@@ -24,6 +25,8 @@ def check_timezone(value: Any, field: str) -> str:
     if not isinstance(value, str):
         raise FieldError(field, "must be an IANA time zone name such as Europe/Paris").as_error()
     try:
+        if value in _NOT_ZONES:  # files of the zoneinfo folder that are not IANA zone names
+            raise ValueError(value)
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise FieldError(

@@ -1,0 +1,78 @@
+"""Operator commands: `python -m app.cli init-db | backup`.
+
+`init-db` creates or upgrades the database (the platform also does it at every start).
+`backup` writes a consistent copy of the embedded database while the platform runs (SQLite's online backup
+API copies page by page under a read lock, so writers are delayed, never corrupted) into
+IAQ_DATA_DIR/backups/, with progress on the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from app.db.migrate import upgrade_to_head
+from app.db.session import make_engine
+from app.settings import Settings
+
+
+def init_db(settings: Settings) -> int:
+    settings.ensure_data_dir()
+    engine = make_engine(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    upgrade_to_head(engine)
+    engine.dispose()
+    print(f"database ready: {engine.url.render_as_string(hide_password=True)}")
+    return 0
+
+
+def backup(settings: Settings, target: Path | None = None) -> int:
+    if settings.database_url and not settings.database_url.startswith("sqlite"):
+        print(
+            "DATABASE_URL points to a server database: back it up with its own tools (e.g. pg_dump)",
+            file=sys.stderr,
+        )
+        return 2
+    source = settings.data_dir / "iaqverse.db"
+    if not source.exists():
+        print(f"no database at {source}: nothing to back up", file=sys.stderr)
+        return 1
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    target = target or settings.data_dir / "backups" / f"iaqverse-{stamp}.db"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+
+    def progress(_status: int, remaining: int, total: int) -> None:
+        done = total - remaining
+        print(f"\rbacking up: {done}/{total} pages ({100 * done // max(total, 1)} %)", end="", flush=True)
+
+    with sqlite3.connect(source, timeout=30) as src, sqlite3.connect(target) as dst:
+        src.backup(dst, pages=1024, progress=progress)
+        check = dst.execute("PRAGMA integrity_check").fetchone()[0]
+    print(
+        f"\nbackup written to {target} ({target.stat().st_size // 1024} KiB, "
+        f"{time.monotonic() - started:.1f} s, integrity {check})"
+    )
+    return 0 if check == "ok" else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.cli", description="IAQverse operator commands")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("init-db", help="create or upgrade the database")
+    backup_cmd = sub.add_parser("backup", help="write a consistent copy of the embedded database")
+    backup_cmd.add_argument(
+        "--to", type=Path, help="target file (default: IAQ_DATA_DIR/backups/iaqverse-<time>.db)"
+    )
+    args = parser.parse_args(argv)
+    settings = Settings()
+    if args.command == "init-db":
+        return init_db(settings)
+    return backup(settings, args.to)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
