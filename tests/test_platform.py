@@ -1,4 +1,4 @@
-"""The platform as an operator meets it: health, metrics, demo mode, the simulator command, settings, image."""
+"""The platform as an operator meets it: health, metrics, demo mode, the simulator, settings, image."""
 
 from __future__ import annotations
 
@@ -24,15 +24,18 @@ async def test_health_is_ok_then_503_when_ingestion_stops(user: User, runtime) -
     answer = await user.http_client.get("/health")
     assert answer.status_code == 503
     assert answer.json()["checks"]["ingestion"] == {"status": "degraded", "state": "stopped"}
-    refused = await user.http_client.post("/api/ingest", json={"sensor_id": "x", "enseigne": "S", "salle": "R",
-                                                               "values": {"co2": 500}})
+    refused = await user.http_client.post(
+        "/api/ingest", json={"sensor_id": "x", "enseigne": "S", "salle": "R", "values": {"co2": 500}}
+    )
     assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
 
 
 async def test_metrics_count_accepted_rejected_and_commits(user: User, runtime) -> None:
     good = {"sensor_id": "m1", "enseigne": "Metrics", "salle": "R", "values": {"co2": 500}}
     assert (await user.http_client.post("/api/ingest", json=good)).status_code == 201
-    assert (await user.http_client.post("/api/ingest", json=good | {"values": {"co2": -1}})).status_code == 422
+    assert (
+        await user.http_client.post("/api/ingest", json=good | {"values": {"co2": -1}})
+    ).status_code == 422
     text = (await user.http_client.get("/metrics")).text
     assert 'iaq_readings_accepted_total{source="api"} 1.0' in text
     assert 'iaq_readings_rejected_total{reason="invalid",source="api"} 1.0' in text
@@ -42,7 +45,9 @@ async def test_metrics_count_accepted_rejected_and_commits(user: User, runtime) 
 
 
 def test_demo_mode_registers_two_sites_and_keeps_the_data_moving(tmp_path):
-    with platform(tmp_path / "data", IAQ_DEMO="1", IAQ_DEMO_INTERVAL="0.2", IAQ_DEMO_BACKFILL_HOURS="1") as srv:
+    with platform(
+        tmp_path / "data", IAQ_DEMO="1", IAQ_DEMO_INTERVAL="0.2", IAQ_DEMO_BACKFILL_HOURS="1"
+    ) as srv:
         deadline = time.monotonic() + 20
         while True:
             sites = httpx.get(srv.url + "/api/config/sites").json()
@@ -51,8 +56,10 @@ def test_demo_mode_registers_two_sites_and_keeps_the_data_moving(tmp_path):
                 break
             assert time.monotonic() < deadline, f"demo did not produce live readings: {sites}"
             time.sleep(0.3)
-        assert {(s["name"], s["timezone"]) for s in sites} == {("Head office", "Europe/Paris"),
-                                                               ("Lyon store", "Europe/Paris")}
+        assert {(s["name"], s["timezone"]) for s in sites} == {
+            ("Head office", "Europe/Paris"),
+            ("Lyon store", "Europe/Paris"),
+        }
         first = httpx.get(srv.url + "/api/iaq/data", params={"hours": 0.05, "raw": "true"}).json()["count"]
         time.sleep(1)
         later = httpx.get(srv.url + "/api/iaq/data", params={"hours": 0.05, "raw": "true"}).json()["count"]
@@ -63,9 +70,26 @@ def test_demo_mode_registers_two_sites_and_keeps_the_data_moving(tmp_path):
 
 def test_simulator_command_feeds_a_running_platform(tmp_path):
     with platform(tmp_path / "data") as srv:
-        run = subprocess.run([sys.executable, "-m", "services.simulator", "--url", srv.url, "--rooms", "3",
-                              "--interval", "0.05", "--count", "4"], cwd=ROOT, env=server_env(),
-                             capture_output=True, text=True, timeout=60)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "services.simulator",
+                "--url",
+                srv.url,
+                "--rooms",
+                "3",
+                "--interval",
+                "0.05",
+                "--count",
+                "4",
+            ],
+            cwd=ROOT,
+            env=server_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert run.returncode == 0, run.stderr
         rows = httpx.get(srv.url + "/api/iaq/data", params={"raw": "true", "hours": 1}).json()["data"]
         assert len(rows) == 12
@@ -78,12 +102,32 @@ def test_replay_of_a_real_recording_is_stored_like_live_readings(tmp_path):
     recording = DATASETS / "rice130-awair" / "2022-04-14"
     assert recording.exists(), f"the shared data sets are expected in {DATASETS}"
     with platform(tmp_path / "data") as srv:
-        run = subprocess.run([sys.executable, "-m", "services.simulator", "--url", srv.url, "--replay",
-                              str(recording), "--format", "awair", "--speed", "100000", "--count", "3"],
-                             cwd=ROOT, env=server_env(), capture_output=True, text=True, timeout=60)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "services.simulator",
+                "--url",
+                srv.url,
+                "--replay",
+                str(recording),
+                "--format",
+                "awair",
+                "--speed",
+                "100000",
+                "--count",
+                "3",
+            ],
+            cwd=ROOT,
+            env=server_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert run.returncode == 0, run.stdout + run.stderr
-        rows = httpx.get(srv.url + "/api/iaq/data", params={"enseigne": "Campus", "raw": "true",
-                                                             "hours": 2}).json()["data"]
+        rows = httpx.get(
+            srv.url + "/api/iaq/data", params={"enseigne": "Campus", "raw": "true", "hours": 2}
+        ).json()["data"]
         assert rows, run.stdout
         assert {r["salle"] for r in rows} == {"Rice 130"}
         assert all(300 < r["co2"] < 3000 for r in rows if "co2" in r)
