@@ -8,16 +8,15 @@ Callbacks must be quick: anything slow goes to a queue or a task of the subscrib
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from nicegui import Event
 
 from app.domain.timesteps import iso_ms
 
 
-@dataclass(frozen=True, slots=True)
-class Measurement:
-    """A stored reading, as published after its commit."""
+class Measurement(NamedTuple):
+    """A stored reading, as published after its commit (a tuple: immutable and cheap to build in bulk)."""
 
     sensor_id: str
     site: str

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -53,7 +54,11 @@ async def read_json_body(
     if not body:
         raise HTTPProblem(400, "the body is empty; send a JSON document")
     try:
-        return json.loads(body)  # NaN and Infinity parse here and are refused by validation, naming the field
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass  # orjson refuses NaN and Infinity; json reads them, then validation names the field
+    try:
+        return json.loads(body)
     except UnicodeDecodeError:
         raise HTTPProblem(400, "the body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:

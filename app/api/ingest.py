@@ -7,10 +7,10 @@ sends these paths to, because FastAPI's per-request machinery costs more than st
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -69,7 +69,7 @@ class IngestEndpoint:
                 status, body, extra = error_answer(exc)
                 if status == 500:
                     log.error("unhandled error on %s", scope["path"], exc_info=exc)
-        data = json.dumps(body, separators=(",", ":")).encode()
+        data = orjson.dumps(body)
         raw = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
         raw += [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]
         await send({"type": "http.response.start", "status": status, "headers": raw})

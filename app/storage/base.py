@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import Connection
 
 
-@dataclass(slots=True)
-class StoredReading:
+class StoredReading(NamedTuple):
     """A validated reading bound to registry rows, ready to store."""
 
     sensor_pk: int
