@@ -68,28 +68,14 @@ def test_demo_mode_registers_two_sites_and_keeps_the_data_moving(tmp_path):
         assert health["checks"]["worker:simulator"]["status"] == "ok"
 
 
+def run_simulator(url: str, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "services.simulator", "--url", url, *args]
+    return subprocess.run(command, cwd=ROOT, env=server_env(), capture_output=True, text=True, timeout=60)
+
+
 def test_simulator_command_feeds_a_running_platform(tmp_path):
     with platform(tmp_path / "data") as srv:
-        run = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "services.simulator",
-                "--url",
-                srv.url,
-                "--rooms",
-                "3",
-                "--interval",
-                "0.05",
-                "--count",
-                "4",
-            ],
-            cwd=ROOT,
-            env=server_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        run = run_simulator(srv.url, "--rooms", "3", "--interval", "0.05", "--count", "4")
         assert run.returncode == 0, run.stderr
         rows = httpx.get(srv.url + "/api/iaq/data", params={"raw": "true", "hours": 1}).json()["data"]
         assert len(rows) == 12
@@ -102,27 +88,8 @@ def test_replay_of_a_real_recording_is_stored_like_live_readings(tmp_path):
     recording = DATASETS / "rice130-awair" / "2022-04-14"
     assert recording.exists(), f"the shared data sets are expected in {DATASETS}"
     with platform(tmp_path / "data") as srv:
-        run = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "services.simulator",
-                "--url",
-                srv.url,
-                "--replay",
-                str(recording),
-                "--format",
-                "awair",
-                "--speed",
-                "100000",
-                "--count",
-                "3",
-            ],
-            cwd=ROOT,
-            env=server_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
+        run = run_simulator(
+            srv.url, "--replay", str(recording), "--format", "awair", "--speed", "100000", "--count", "3"
         )
         assert run.returncode == 0, run.stdout + run.stderr
         rows = httpx.get(

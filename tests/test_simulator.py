@@ -106,15 +106,7 @@ def test_purifier_lowers_pm25_faster():
 def test_demo_rooms_stay_physical_over_a_week():
     for site in DEMO_SITES:
         for spec in site.rooms:
-            room = RoomModel(
-                volume_m3=spec.volume_m3,
-                capacity=spec.capacity,
-                profile=spec.profile,
-                tz=site.tz,
-                ach_per_h=spec.ach_per_h,
-                night_ach_per_h=spec.night_ach_per_h,
-                seed=3,
-            )
+            room = spec.build_model(site.tz, seed=3)
             heads = defaultdict(list)
             for index in range(1, 7 * 24 * 12 + 1):
                 when = MONDAY_9H + timedelta(minutes=5 * index)

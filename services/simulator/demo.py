@@ -36,6 +36,18 @@ class RoomSpec:
     ach_per_h: float
     night_ach_per_h: float = 0.3  # ventilation off outside HVAC hours: infiltration only
 
+    def build_model(self, tz: str, seed: int | None) -> RoomModel:
+        """The physical model of this room in a site of time zone `tz`."""
+        return RoomModel(
+            volume_m3=self.volume_m3,
+            capacity=self.capacity,
+            profile=self.profile,
+            tz=tz,
+            ach_per_h=self.ach_per_h,
+            night_ach_per_h=self.night_ach_per_h,
+            seed=seed,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class SiteSpec:
@@ -137,15 +149,7 @@ class DemoSimulator:
                 site.name,
                 spec.name,
                 spec.sensor_id,
-                RoomModel(
-                    volume_m3=spec.volume_m3,
-                    capacity=spec.capacity,
-                    profile=spec.profile,
-                    tz=site.tz,
-                    ach_per_h=spec.ach_per_h,
-                    night_ach_per_h=spec.night_ach_per_h,
-                    seed=seeds.randrange(2**32),
-                ),
+                spec.build_model(site.tz, seeds.randrange(2**32)),
             )
             for site in sites
             for spec in site.rooms
