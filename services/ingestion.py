@@ -95,10 +95,17 @@ class IngestionService:
             return
         self.state = "stopping"
         assert self._queue is not None
-        await self._queue.join()
+        try:
+            await asyncio.wait_for(self._queue.join(), timeout=30)
+        except TimeoutError:  # a stuck writer must not hang the shutdown
+            log.error("ingestion writer did not drain within 30 s; %d requests refused", self._queue.qsize())
         self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
+        while not self._queue.empty():  # nothing of these was stored: say so rather than leave them waiting
+            pending = self._queue.get_nowait()
+            if not pending.future.done():
+                pending.future.set_exception(IngestUnavailable("the platform stopped before storing these"))
         self._writer = None
         if self._executor:
             self._executor.shutdown(wait=True)
