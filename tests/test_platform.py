@@ -134,3 +134,18 @@ def test_dockerfile_copies_what_exists_and_runs_the_make_run_command():
     for source in ("app", "pages", "components", "services", "migrations", "static", "assets"):
         assert any((ROOT / source).rglob("*")), f"{source}/ is empty: git would not keep it"
         assert source + "/" not in ignored
+
+
+def test_replay_keeps_the_good_readings_of_a_batch_with_a_glitch(tmp_path):
+    recording = tmp_path / "glitch.csv"
+    lines = ["timestamp,co2,humidity,light,pir,temperature"]
+    lines += [f"2013-08-23 10:{m:02d}:00,{500 + m},45,100,0,{394 if m == 3 else 22.5}" for m in range(10)]
+    recording.write_text("\n".join(lines) + "\n")
+    with platform(tmp_path / "data") as srv:
+        run = run_simulator(
+            srv.url, "--replay", str(recording), "--format", "smart-building", "--speed", "1000"
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "394" in run.stderr  # the operator sees which reading was refused and why
+        rows = httpx.get(srv.url + "/api/iaq/data", params={"raw": "true", "hours": 1}).json()["data"]
+        assert sorted(r["co2"] for r in rows) == [500 + m for m in range(10) if m != 3]

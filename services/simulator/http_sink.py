@@ -69,9 +69,17 @@ class IngestClient:
                 return len(payloads)
             body = response.text.strip()[:MAX_BODY_CHARS]
             if response.status_code < 500:
-                # The server understood and said no: retrying the same body cannot help.
-                self.rejected += len(payloads)
-                self._report_rejection(response.status_code, body, len(payloads))
+                # The server understood and said no: retrying the same body cannot help. But a batch is
+                # refused whole for one bad reading (a glitch in a recording): resend it without those.
+                bad = (
+                    _refused_positions(response)
+                    if response.status_code == 422 and len(payloads) > 1
+                    else set()
+                )
+                self.rejected += len(bad) or len(payloads)
+                self._report_rejection(response.status_code, body, len(bad) or len(payloads))
+                if bad and len(bad) < len(payloads):
+                    return await self.send([p for i, p in enumerate(payloads) if i not in bad])
                 return 0
             problem = f"HTTP {response.status_code}: {body}"
         attempts = self.retries + 1
@@ -104,3 +112,17 @@ class IngestClient:
         if body != last_body or now - last_at >= PROGRESS_EVERY_S:
             self._last_rejection = (body, now)
             print(f"server rejected {count} readings (HTTP {status}): {body}", file=sys.stderr, flush=True)
+
+
+def _refused_positions(response: httpx.Response) -> set[int]:
+    """Positions of the readings a 422 names (fields like `[12].values.temperature`)."""
+    try:
+        detail = response.json().get("detail") or []
+    except ValueError:
+        return set()
+    positions = set()
+    for error in detail:
+        field = str(error.get("field", "")) if isinstance(error, dict) else ""
+        if field.startswith("[") and "]" in field and field[1 : field.index("]")].isdigit():
+            positions.add(int(field[1 : field.index("]")]))
+    return positions

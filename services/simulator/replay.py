@@ -29,13 +29,15 @@ async def replay(
     clock: Callable[[], datetime] = utc_now,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     max_calls: int | None = None,
+    coalesce_s: float = 0.2,
 ) -> int:
     """Send time-ordered ``rows`` to ``sink`` paced by their own timestamps; return how many were sent.
 
     A row recorded ``d`` after the first one is sent ``d / speed`` after the start
     (speed 60: one recorded minute per real second). With ``shift_to_now`` its timestamp
     becomes that send instant, so the platform sees a live stream; otherwise it keeps its
-    original stamp. Rows sharing a send instant go in one call of at most ``batch`` rows.
+    original stamp. Rows due within ``coalesce_s`` of the first of a group go in one call of at most
+    ``batch`` rows, sent when the last of them is due (a fast replay of history then costs few requests).
     ``max_calls`` stops early (tests, demos). Sink errors propagate: retrying is the sink's job.
     """
     if not speed > 0:
@@ -48,6 +50,7 @@ async def replay(
     first_ts: datetime | None = None
     pending: list[dict] = []
     pending_at: datetime | None = None
+    group_start: datetime | None = None
     sent = calls = 0
 
     async def flush() -> bool:
@@ -66,9 +69,13 @@ async def replay(
         first_ts = row.ts if first_ts is None else first_ts
         offset_s = 0.0 if math.isinf(speed) else (row.ts - first_ts).total_seconds() / speed
         send_at = started + timedelta(seconds=offset_s)
-        starts_new_call = pending and (send_at != pending_at or len(pending) >= batch)
+        starts_new_call = pending and (
+            (send_at - group_start).total_seconds() > coalesce_s or len(pending) >= batch
+        )
         if starts_new_call and not await flush():
             return sent
+        if not pending:
+            group_start = send_at
         pending_at = send_at
         pending.append(payload_from_row(replace(row, ts=send_at) if shift_to_now else row))
     if pending:
