@@ -15,12 +15,14 @@ from app.db.migrate import upgrade_to_head
 from app.db.session import make_engine, make_sessionmaker
 from app.observability import PlatformMetrics
 from app.settings import Settings
+from app.storage.scores import SqlScoreStore
 from app.storage.sql import SqlTimeSeriesStore
 from app.workers import Worker
 from services.config import ConfigService
 from services.ingestion import IngestionService
 from services.query import QueryService
 from services.registry_index import RegistryIndex
+from services.scoring import ScoringService
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ class Runtime:
     ingestion: IngestionService
     config: ConfigService
     query: QueryService
+    scoring: ScoringService
     workers: dict[str, Worker] = field(default_factory=dict)
     started: bool = False
     simulator: Any = None  # the demo simulator, when demo mode runs it
@@ -49,6 +52,10 @@ class Runtime:
         """
         upgrade_to_head(self.engine)
         self.ingestion.start()
+        self.scoring.load()
+        if self.settings.workers_enabled and self.settings.score_interval_s > 0:
+            self.scoring.start_recording()
+            self.workers["scores"] = Worker("scores", self.scoring.run_writer)
         if self.settings.workers_enabled and self.settings.demo:
             self.workers["simulator"] = self._demo_worker()
         for worker in self.workers.values():
@@ -64,6 +71,7 @@ class Runtime:
         for worker in self.workers.values():
             await worker.stop()
         await self.ingestion.stop()
+        await self.scoring.flush()  # the last scores the writer had not stored yet
         self.engine.dispose()
         self.started = False
 
@@ -145,4 +153,12 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         sessions=sessions, index=index, bus=bus, default_timezone=settings.default_timezone
     )
     query = QueryService(sessions=sessions, store=store)
-    return Runtime(settings, engine, sessions, store, bus, metrics, index, ingestion, config, query)
+    scoring = ScoringService(
+        sessions=sessions,
+        store=store,
+        scores=SqlScoreStore(engine),
+        bus=bus,
+        stale_after_s=settings.score_stale_after_s,
+        interval_s=settings.score_interval_s,
+    )
+    return Runtime(settings, engine, sessions, store, bus, metrics, index, ingestion, config, query, scoring)

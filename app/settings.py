@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     max_future_s: float = Field(300.0, ge=0, validation_alias=_env("IAQ_MAX_FUTURE_S"))
     tvoc_ugm3_per_ppb: float = Field(4.5, gt=0, validation_alias=_env("IAQ_TVOC_UGM3_PER_PPB"))
 
+    # -- IAQ score
+    score_interval_s: float = Field(60.0, ge=0, validation_alias=_env("IAQ_SCORE_INTERVAL"))
+    score_stale_after_s: float = Field(3600.0, gt=0, validation_alias=_env("IAQ_SCORE_STALE_AFTER"))
+
     # -- live updates
     websocket_enabled: bool = Field(True, validation_alias=_env("WEBSOCKET_ENABLED"))
     ws_queue_size: int = Field(20_000, ge=10, validation_alias=_env("IAQ_WS_QUEUE"))

@@ -23,7 +23,7 @@ REFERENCE_COLOUR = "#c62828"
 ZERO_BASED = {"co2", "pm25", "tvoc"}  # concentrations start at zero; temperature and humidity do not
 
 # Reference lines drawn on the chart: value, label. CO2: EN 16798-1 category II limit, 800 ppm above an
-# outdoor level of 420 ppm (the bound between "moderate" and "poor" in app.domain.levels).
+# outdoor level of 420 ppm (the bound between "good" and "moderate" of the score, app.domain.score).
 # PM2.5: the WHO 2021 24-hour guideline.
 REFERENCE_LINES: dict[str, list[tuple[float, str]]] = {
     "co2": [(1220.0, "EN 16798-1 cat. II")],

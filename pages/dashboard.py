@@ -64,6 +64,16 @@ async def _find_room(runtime: Runtime, room_id: str) -> dict[str, Any] | None:
         return None
 
 
+def score_options(runtime: Runtime, room_id: int, site: str, times: dict[str, int] | None) -> dict[str, Any]:
+    """What a tile needs to compute the room's score as the API does: thresholds (from memory), value times
+    and the stale limit."""
+    return {
+        "thresholds": runtime.scoring.thresholds_for(room_id, site),
+        "times": times,
+        "stale_after_s": runtime.settings.score_stale_after_s,
+    }
+
+
 def empty_state(origin: str) -> None:
     """What a fresh install shows: three ways to get the first rooms on screen."""
     with ui.card().classes("w-full max-w-3xl gap-3").mark("empty-state"):
@@ -120,7 +130,11 @@ class SiteBoard:
                 with ui.row().classes("gap-4"):
                     for room in site["rooms"]:
                         tile = RoomTile(
-                            room["name"], room["values"], room["updated_ms"], target=f"/rooms/{room['id']}"
+                            room["name"],
+                            room["values"],
+                            room["updated_ms"],
+                            target=f"/rooms/{room['id']}",
+                            **score_options(self.runtime, room["id"], site["name"], room.get("times")),
                         )
                         tile.element.mark(f"room-{room['id']}")
                         if room["id"] in self.seen:
@@ -159,7 +173,12 @@ class RoomView:
             details = [self.room["kind"], f"time zone {self.room['effective_timezone']}"]
             ui.label(" · ".join(d for d in details if d))
         with ui.row().classes("w-full items-start gap-6"):
-            self.tile = RoomTile("Latest values", latest.get("values"), latest.get("updated_ms"))
+            self.tile = RoomTile(
+                "Latest values",
+                latest.get("values"),
+                latest.get("updated_ms"),
+                **score_options(self.runtime, self.room_id, self.room["site"], latest.get("times")),
+            )
             with ui.column().classes("gap-2 grow").style("min-width: 320px"):
                 with ui.row().classes("items-center gap-4"):
                     self.metric = ui.toggle(
@@ -172,6 +191,11 @@ class RoomView:
                 self.chart = SeriesChart(zone=ZoneInfo(self.room["effective_timezone"])).mark("chart")
         await self.load()
         self.runtime.bus.measurements.subscribe(self.on_measurements)
+        self.runtime.bus.config_changed.subscribe(
+            lambda: self.tile.set_thresholds(
+                self.runtime.scoring.thresholds_for(self.room_id, self.room["site"])
+            )
+        )
 
     async def _latest(self) -> dict[str, Any]:
         for site in await self.runtime.query.overview():

@@ -193,7 +193,7 @@ class QueryService:
 
     # -- the dashboard
     async def overview(self) -> list[dict[str, Any]]:
-        """Sites with their rooms and each room's latest value per metric."""
+        """Sites with their rooms and each room's latest value per metric, with its time (`times`)."""
         return await asyncio.to_thread(self._overview)
 
     def _overview(self) -> list[dict[str, Any]]:
@@ -216,6 +216,7 @@ class QueryService:
                         "id": room_id,
                         "name": room_name,
                         "values": {m: v for m, (v, _) in values.items()},
+                        "times": {m: ts for m, (_, ts) in values.items()},
                         "updated_ms": max((ts for _, ts in values.values()), default=None),
                     }
                 )

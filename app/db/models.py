@@ -41,6 +41,8 @@ class Site(Base):
     # {"mon": [["08:00", "18:00"]], ..., "sun": []}; None means always open
     opening_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     external_id: Mapped[str | None] = mapped_column(String(128))
+    # overrides of the IAQ score's thresholds for the site's rooms (app.domain.score.Thresholds.merged)
+    score_thresholds: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     rooms: Mapped[list[Room]] = relationship(
@@ -60,6 +62,7 @@ class Room(Base):
     timezone: Mapped[str | None] = mapped_column(String(64))
     kind: Mapped[str | None] = mapped_column(String(64))
     external_id: Mapped[str | None] = mapped_column(String(128))
+    score_thresholds: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # over the site's, see Site
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     site: Mapped[Site] = relationship(back_populates="rooms")

@@ -1,1 +1,3 @@
-"""Pure logic with no I/O: metrics and units, validation, levels. Imports nothing else of the project."""
+"""Pure logic with no I/O: metrics and units, validation, levels, the IAQ score.
+
+Imports nothing else of the project."""

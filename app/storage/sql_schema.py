@@ -4,6 +4,7 @@
 unique (sensor, time) key, which is how a repeated reading is recognised. The five core metrics have
 columns; any other metric goes into the JSON column `extra`.
 `latest_values` keeps the newest value of every metric of every room, so tiles need no scan.
+`iaq_scores` is the series of room scores (`app.domain.score`), at most one row per room and minute.
 """
 
 from __future__ import annotations
@@ -33,4 +34,14 @@ latest_values = Table(
     Column("ts_ms", BigInteger, nullable=False),
     Column("value", Float, nullable=False),
     Column("sensor_pk", Integer, ForeignKey("sensors.id", ondelete="CASCADE"), nullable=False),
+)
+
+iaq_scores = Table(
+    "iaq_scores",
+    Base.metadata,
+    Column("room_id", Integer, ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True),
+    Column("ts_ms", BigInteger, primary_key=True),  # time of the newest reading the score was computed from
+    Column("score", Float, nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("driver", String(64), nullable=False),  # the metric with the lowest sub-score
 )
