@@ -23,7 +23,15 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from app.bus import EventBus, Measurement
-from app.domain.readings import FieldError, InvalidInput, ReadingDraft, check_time, localise, parse_reading
+from app.domain.readings import (
+    EARLIEST_MS,
+    FieldError,
+    InvalidInput,
+    ReadingDraft,
+    check_time,
+    localise,
+    parse_reading,
+)
 from app.domain.timesteps import to_ms
 from app.observability import PlatformMetrics
 from app.settings import Settings
@@ -218,104 +226,114 @@ class IngestionService:
         seen: set[tuple[int, int]] = set()
         with self.engine.begin() as conn:
             self.index.ensure_fresh(conn)
-            plans = []
+            plans: list[list[list] | InvalidInput] = []
             for pending in group:
                 try:
                     plans.append(self._check(pending, now))
                 except InvalidInput as exc:
                     plans.append(exc)
-            bound = []
+            keys = []  # every checked reading's (sensor, time), registering what is new on the way
             for pending, plan in zip(group, plans, strict=True):
                 if isinstance(plan, InvalidInput):
-                    bound.append(plan)
                     continue
-                bound.append(
-                    [(i, *self._bind(conn, pending.drafts[i], target), ts_ms) for i, target, ts_ms in plan]
-                )
-            keys = [
-                (sensor_pk, ts_ms)
-                for rows in bound
-                if not isinstance(rows, InvalidInput)
-                for _, sensor_pk, _room, ts_ms in rows
-            ]
+                for entry in plan:
+                    if entry[1] is None:
+                        entry[1], entry[2] = self._bind(conn, pending.drafts[entry[0]], entry[2])
+                    keys.append((entry[1], entry[3]))
             existing = self.store.existing_keys(conn, keys)  # one query for the whole group
             to_store: list[StoredReading] = []
-            for pending, rows in zip(group, bound, strict=True):
-                if isinstance(rows, InvalidInput):
-                    outcomes.append(rows)
+            for pending, plan in zip(group, plans, strict=True):
+                if isinstance(plan, InvalidInput):
+                    outcomes.append(plan)
                     continue
                 duplicates = []
-                for i, sensor_pk, room, ts_ms in rows:
+                drafts = pending.drafts
+                for i, sensor_pk, room, ts_ms in plan:
                     key = (sensor_pk, ts_ms)
                     if key in existing or key in seen:
                         duplicates.append(i)
                         continue
                     seen.add(key)
-                    values = pending.drafts[i].values
-                    to_store.append(StoredReading(sensor_pk, room.id, ts_ms, values))
+                    draft = drafts[i]
+                    to_store.append(StoredReading(sensor_pk, room.id, ts_ms, draft.values))
                     published.append(
-                        Measurement(
-                            pending.drafts[i].sensor_id, room.site.name, room.name, room.id, ts_ms, values
-                        )
+                        Measurement(draft.sensor_id, room.site.name, room.name, room.id, ts_ms, draft.values)
                     )
-                outcomes.append(IngestOutcome(len(pending.drafts), len(rows) - len(duplicates), duplicates))
+                outcomes.append(IngestOutcome(len(drafts), len(plan) - len(duplicates), duplicates))
             self.store.stage(conn, to_store)
         return outcomes, published
 
-    def _check(self, pending: _Pending, now: datetime) -> list[tuple[int, tuple[str, str] | RoomInfo, int]]:
-        """All that can reject a reading, before anything is written. Returns (position, room, ts_ms)."""
+    def _check(self, pending: _Pending, now: datetime) -> list[list]:
+        """All that can reject a reading, before anything is written.
+
+        Returns [position, sensor_pk, room, ts_ms] per reading; sensor_pk is None (and room the names to
+        register) for a sensor that is new or not assigned yet. The common case, a known sensor in its
+        room, costs a few dictionary look-ups.
+        """
         errors: list[FieldError] = []
         plan = []
         auto = self.settings.auto_register
+        sensors, rooms_by_id = self.index.sensors, self.index.rooms_by_id
+        now_ms = to_ms(now)
+        latest_ms = now_ms + int(self.settings.max_future_s * 1000)
         for i, draft in enumerate(pending.drafts):
-            prefix = f"[{i}]." if pending.batch else ""
-            sensor = self.index.sensors.get(draft.sensor_id)
-            target: tuple[str, str] | RoomInfo
-            if sensor is not None and sensor.room_id is not None and sensor.room_id in self.index.rooms_by_id:
-                target = room = self.index.rooms_by_id[sensor.room_id]  # the registry's assignment wins
-                zone = room.zone
+            sensor = sensors.get(draft.sensor_id)
+            room = rooms_by_id.get(sensor.room_id) if sensor is not None else None
+            if room is not None:  # the registry's assignment wins over the payload's names
+                sensor_pk, target, zone = sensor.pk, room, room.zone
             else:
-                if not draft.site or not draft.room:
-                    missing = "enseigne" if not draft.site else "salle"
-                    errors.append(
-                        FieldError(
-                            prefix + missing, "is required for a sensor that is not assigned to a room yet"
-                        )
-                    )
+                prefix = f"[{i}]." if pending.batch else ""
+                problem = self._placement_problem(draft, sensor, auto, prefix)
+                if problem:
+                    errors.append(problem)
                     continue
                 site = self.index.sites.get(draft.site)
                 room = self.index.rooms.get((site.id, draft.room)) if site else None
-                if not auto and sensor is None:
-                    errors.append(
-                        FieldError(
-                            prefix + "sensor_id",
-                            f"unknown sensor {draft.sensor_id!r}; register it "
-                            "in Settings (automatic registration is off)",
-                        )
-                    )
-                    continue
-                if not auto and room is None:
-                    what = (
-                        f"site {draft.site!r}" if site is None else f"room {draft.room!r} of {draft.site!r}"
-                    )
-                    errors.append(
-                        FieldError(
-                            prefix + ("enseigne" if site is None else "salle"),
-                            f"unknown {what}; create it in Settings (automatic registration is off)",
-                        )
-                    )
-                    continue
-                target = room or (draft.site, draft.room)
+                sensor_pk, target = None, room or (draft.site, draft.room)
                 zone = room.zone if room else (site.zone if site else self.index.default_zone)
-            ts = localise(draft.ts, zone) if draft.ts is not None else now
-            problem = check_time(ts, now, self.settings.max_future_s, prefix + "timestamp")
-            if problem:
-                errors.append(problem)
-                continue
-            plan.append((i, target, to_ms(ts)))
+            ts = draft.ts
+            if ts is None:
+                ts_ms = now_ms
+            else:
+                ts_ms = to_ms(ts if ts.tzinfo else ts.replace(tzinfo=zone))
+                if not EARLIEST_MS <= ts_ms <= latest_ms:
+                    prefix = f"[{i}]." if pending.batch else ""
+                    where = prefix + "timestamp"
+                    problem = check_time(localise(ts, zone), now, self.settings.max_future_s, where)
+                    if problem:  # (None only for a rounding tie at the limit: then the reading is fine)
+                        errors.append(problem)
+                        continue
+            plan.append([i, sensor_pk, target, ts_ms])
         if errors:
             raise InvalidInput(errors)
         return plan
+
+    def _placement_problem(self, draft: ReadingDraft, sensor, auto: bool, prefix: str) -> FieldError | None:
+        """Why a reading of a sensor without a room cannot be placed, or None."""
+        if not draft.site or not draft.room:
+            missing = "enseigne" if not draft.site else "salle"
+            return FieldError(prefix + missing, "is required for a sensor that is not assigned to a room yet")
+        if auto:
+            return None
+        if sensor is None:
+            return FieldError(
+                prefix + "sensor_id",
+                f"unknown sensor {draft.sensor_id!r}; register it in "
+                "Settings (automatic registration is off)",
+            )
+        site = self.index.sites.get(draft.site)
+        if site is None:
+            return FieldError(
+                prefix + "enseigne",
+                f"unknown site {draft.site!r}; create it in Settings (automatic registration is off)",
+            )
+        if (site.id, draft.room) not in self.index.rooms:
+            return FieldError(
+                prefix + "salle",
+                f"unknown room {draft.room!r} of {draft.site!r}; create it in "
+                "Settings (automatic registration is off)",
+            )
+        return None
 
     def _bind(self, conn, draft: ReadingDraft, target: tuple[str, str] | RoomInfo) -> tuple[int, RoomInfo]:
         """Registry rows for a checked reading, registering what is new. Returns (sensor_pk, room)."""

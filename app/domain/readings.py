@@ -10,6 +10,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
 from typing import Any
 
 from .metrics import ALL_KNOWN, canonical_name, convert
@@ -18,6 +19,7 @@ _ID_OK = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 NEW_FORMAT_FIELDS = {"sensor_id", "enseigne", "salle", "timestamp", "values", "units"}
 LEGACY_META_FIELDS = {"capteur_id", "sensor_id", "enseigne", "salle", "timestamp"}
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+EARLIEST_MS = int(EARLIEST.timestamp() * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +66,16 @@ def _text(obj: dict, key: str, errors: list[FieldError], prefix: str, *, require
     if not isinstance(value, str):
         errors.append(FieldError(prefix + key, f"must be a string, got {type(value).__name__}"))
         return None
-    value = value.strip()
-    if not _ID_OK.match(value):
+    clean = _clean_id(value)
+    if clean is None:
         errors.append(FieldError(prefix + key, "must be 1 to 128 printable characters"))
-        return None
-    return value
+    return clean
+
+
+@lru_cache(maxsize=16384)  # sensors, sites and rooms repeat in every reading
+def _clean_id(value: str) -> str | None:
+    value = value.strip()
+    return value if _ID_OK.match(value) else None
 
 
 def parse_timestamp(value: Any) -> datetime:

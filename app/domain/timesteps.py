@@ -31,8 +31,8 @@ def format_step(seconds: int) -> str:
 
 
 def to_ms(ts) -> int:
-    """An aware datetime -> milliseconds since 1970-01-01 UTC."""
-    return int(ts.timestamp() * 1000)
+    """An aware datetime -> milliseconds since 1970-01-01 UTC (rounded: .123 s must not become 122 ms)."""
+    return round(ts.timestamp() * 1000)
 
 
 def iso_ms(ts_ms: int) -> str:

@@ -21,7 +21,14 @@ _READING_KEYS = ("room_id", "ts_ms", "sensor_pk", *CORE_METRICS, "extra")
 
 
 class _Prepared:
-    """A statement compiled once to the driver's SQL; rows are tuples in `keys` order."""
+    """A statement compiled once to the driver's SQL; rows are tuples in `keys` order.
+
+    With SQLite the rows go as one multi-row `VALUES (...), (...)` statement per chunk: `executemany` steps
+    once per row and releases the GIL each time, and under load every re-acquisition waits for the event
+    loop, which made inserting 1000 readings six times slower than alone. One statement steps once.
+    """
+
+    MAX_PARAMS = 30_000  # below SQLite's smallest default limit since 3.32 (32 766)
 
     def __init__(self, stmt, engine: Engine, keys: tuple[str, ...]):
         compiled = stmt.compile(dialect=engine.dialect)
@@ -31,17 +38,29 @@ class _Prepared:
         if self.positional is not None:
             order = [keys.index(name) for name in self.positional]
             self.reorder = None if order == list(range(len(keys))) else order
+        group = "(" + ", ".join("?" * len(keys)) + ")"
+        self.multi = None
+        if engine.dialect.name == "sqlite" and self.positional is not None and self.sql.count(group) == 1:
+            self.multi = self.sql.split(group)  # head, tail: the rows' groups go between them
+            self.group = group
+            self.chunk = max(1, self.MAX_PARAMS // len(keys))
 
     def executemany(self, conn: Connection, rows: list[tuple]) -> None:
         if not rows:
             return
         if self.positional is None:
-            params = [dict(zip(self.keys, row, strict=True)) for row in rows]
-        elif self.reorder is None:
-            params = rows
-        else:
-            params = [tuple(row[i] for i in self.reorder) for row in rows]
-        conn.exec_driver_sql(self.sql, params)
+            conn.exec_driver_sql(self.sql, [dict(zip(self.keys, row, strict=True)) for row in rows])
+            return
+        if self.reorder is not None:
+            rows = [tuple(row[i] for i in self.reorder) for row in rows]
+        if self.multi is None:
+            conn.exec_driver_sql(self.sql, rows)
+            return
+        head, tail = self.multi
+        for start in range(0, len(rows), self.chunk):
+            part = rows[start : start + self.chunk]
+            sql = head + ", ".join([self.group] * len(part)) + tail
+            conn.exec_driver_sql(sql, tuple(value for row in part for value in row))
 
 
 def _insert_for(dialect: str) -> Callable[[Any], Any]:
