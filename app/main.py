@@ -26,6 +26,7 @@ class LatencyMiddleware:
 
     def __init__(self, asgi, runtime: Runtime):
         self.asgi, self.histogram = asgi, runtime.metrics.request_latency
+        self._children: dict[tuple[str, str, int], object] = {}  # labels() costs more than observe()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or not scope["path"].startswith(_API_PREFIXES):
@@ -44,9 +45,11 @@ class LatencyMiddleware:
             route = getattr(scope.get("route"), "path", None) or (
                 scope["path"] if scope["path"] in LANE_PATHS else "unmatched"
             )
-            self.histogram.labels(scope["method"], route, str(status[0])).observe(
-                time.perf_counter() - started
-            )
+            key = (scope["method"], route, status[0])
+            child = self._children.get(key)
+            if child is None:
+                child = self._children[key] = self.histogram.labels(key[0], key[1], str(key[2]))
+            child.observe(time.perf_counter() - started)
 
 
 def storage_secret(settings: Settings) -> str:

@@ -83,6 +83,7 @@ class IngestionService:
     ):
         self.engine, self.store, self.bus, self.settings = engine, store, bus, settings
         self.metrics, self.index, self.clock = metrics, index, clock
+        self._by_source: dict[str, tuple] = {}
         self._queue: asyncio.Queue[_Pending] | None = None
         self._writer: asyncio.Task | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -159,7 +160,7 @@ class IngestionService:
         if self.state != "running" or self._queue is None:
             raise IngestUnavailable("the platform is not accepting readings right now (starting or stopping)")
         future = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(drafts, batch, source, future))
+        self._queue.put_nowait(_Pending(drafts, batch, source, future))  # unbounded: never waits
         return await future
 
     async def ingest(self, body: Any, *, legacy: bool = False, source: str = "api") -> IngestOutcome:
@@ -167,6 +168,16 @@ class IngestionService:
         return await self.submit(drafts, batch=batch, source=source)
 
     # -- the writer
+    def _counters(self, source: str):
+        """The accepted and duplicate counters of a source (labels() is looked up once, not per request)."""
+        pair = self._by_source.get(source)
+        if pair is None:
+            pair = self._by_source[source] = (
+                self.metrics.readings_accepted.labels(source),
+                self.metrics.readings_duplicate.labels(source),
+            )
+        return pair
+
     async def _write_loop(self) -> None:
         assert self._queue is not None
         loop = asyncio.get_running_loop()
@@ -194,8 +205,10 @@ class IngestionService:
                     if not pending.future.done():
                         pending.future.set_exception(outcome)
                 else:
-                    self.metrics.readings_accepted.labels(pending.source).inc(outcome.stored)
-                    self.metrics.readings_duplicate.labels(pending.source).inc(len(outcome.duplicates))
+                    accepted, duplicate = self._counters(pending.source)
+                    accepted.inc(outcome.stored)
+                    if outcome.duplicates:
+                        duplicate.inc(len(outcome.duplicates))
                     if not pending.future.done():
                         pending.future.set_result(outcome)
                 self._queue.task_done()
