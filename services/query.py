@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.models import Room, Sensor, Site
 from app.domain.buckets import local_day_start_ms, merge_stats
+from app.domain.metrics import CORE_METRICS
 from app.domain.readings import FieldError
 from app.domain.timesteps import MAX_POINTS, format_step, iso_ms, to_ms
 from app.storage.base import Bucket, TimeSeriesStore
@@ -117,12 +122,17 @@ class QueryService:
             now or datetime.now(UTC),
         )
 
-    def _data(self, site, room, sensor_id, room_id, start, end, hours, step_s, raw, metrics, limit, now):
+    @staticmethod
+    def _range(start, end, hours, now) -> tuple[datetime, datetime]:
         if start is None:
             start = (end or now) - timedelta(hours=hours if hours is not None else 24)
         end = end or now + timedelta(minutes=5)  # sensors with a clock slightly ahead are still shown
         if start >= end:
             raise FieldError("start", "must be before end").as_error()
+        return start, end
+
+    def _data(self, site, room, sensor_id, room_id, start, end, hours, step_s, raw, metrics, limit, now):
+        start, end = self._range(start, end, hours, now)
         scope = self._scope(site, room, sensor_id, room_id)
         rooms = {r.id: r for r in scope.rooms}
         head = {
@@ -148,14 +158,7 @@ class QueryService:
                 for r in rows[:limit]
             ]
             return {**head, "raw": True, "count": len(data), "truncated": len(rows) > limit, "data": data}
-        span_s = (end - start).total_seconds()
-        step_s = step_s or auto_step_s(span_s)
-        if span_s / step_s > MAX_POINTS:
-            raise FieldError(
-                "step",
-                f"{format_step(step_s)} over {span_s / 3600:g} h gives more than "
-                f"{MAX_POINTS} points; choose a larger step",
-            ).as_error()
+        step_s = self._step(start, end, step_s)
         buckets = self.buckets(scope, to_ms(start), to_ms(end), step_s, metrics)
         data = []
         for b in buckets:
@@ -168,6 +171,92 @@ class QueryService:
             record["stats"] = stats
             data.append(record)
         return {**head, "raw": False, "step": format_step(step_s), "count": len(data), "data": data}
+
+    @staticmethod
+    def _step(start: datetime, end: datetime, step_s: int | None) -> int:
+        span_s = (end - start).total_seconds()
+        step_s = step_s or auto_step_s(span_s)
+        if span_s / step_s > MAX_POINTS:
+            raise FieldError(
+                "step",
+                f"{format_step(step_s)} over {span_s / 3600:g} h gives more than "
+                f"{MAX_POINTS} points; choose a larger step",
+            ).as_error()
+        return step_s
+
+    # -- CSV export, streamed: any range, never all in memory
+    async def csv(
+        self,
+        *,
+        site=None,
+        room=None,
+        sensor_id=None,
+        start=None,
+        end=None,
+        hours=None,
+        step_s=None,
+        raw=False,
+        metrics=None,
+        page=5000,
+    ) -> AsyncIterator[str]:
+        """The same selection as `data`, as CSV text chunks. Raw rows are read page by page."""
+        now = datetime.now(UTC)
+        start, end = self._range(start, end, hours, now)
+        scope = await asyncio.to_thread(self._scope, site, room, sensor_id)
+        rooms = {r.id: r for r in scope.rooms}
+        if raw:
+            columns = list(metrics) if metrics else [*CORE_METRICS, "extra"]
+            yield _csv_line(["timestamp", "enseigne", "salle", "sensor_id", *columns])
+            after = None
+            while True:
+                rows = await asyncio.to_thread(
+                    self.store.query_raw,
+                    list(rooms),
+                    to_ms(start),
+                    to_ms(end),
+                    sensor_pks=scope.sensor_pks,
+                    limit=page,
+                    after=after,
+                )
+                if not rows:
+                    return
+                names = scope.sensor_names or await asyncio.to_thread(
+                    self._sensor_names, {r.sensor_pk for r in rows}
+                )
+                lines = []
+                for r in rows:
+                    cells = [r.values.get(c) for c in columns]
+                    if not metrics:
+                        extra = {k: v for k, v in r.values.items() if k not in CORE_METRICS}
+                        cells[-1] = json.dumps(extra, separators=(",", ":")) if extra else None
+                    ref = rooms[r.room_id]
+                    lines.append(
+                        _csv_line([iso_ms(r.ts_ms), ref.site, ref.name, names.get(r.sensor_pk), *cells])
+                    )
+                yield "".join(lines)
+                last = rows[-1]
+                after = (last.ts_ms, last.room_id, last.sensor_pk)
+        else:
+            step_s = self._step(start, end, step_s)
+            names = list(metrics or CORE_METRICS)
+            buckets = await asyncio.to_thread(self.buckets, scope, to_ms(start), to_ms(end), step_s, names)
+            yield _csv_line(
+                [
+                    "timestamp",
+                    "enseigne",
+                    "salle",
+                    *(f"{m}_{stat}" for m in names for stat in ("mean", "min", "max", "count")),
+                ]
+            )
+            lines = []
+            for b in sorted(buckets, key=lambda b: (b.ts_ms, b.room_id)):
+                cells: list[Any] = []
+                for m in names:
+                    total, lo, hi, n = b.stats.get(m, (None, None, None, 0))
+                    cells += [round(total / n, 4) if n else None, lo, hi, n]
+                ref = rooms[b.room_id]
+                lines.append(_csv_line([iso_ms(b.ts_ms), ref.site, ref.name, *cells]))
+            yield "".join(lines)
 
     def buckets(
         self, scope: Scope, start_ms: int, end_ms: int, step_s: int, metrics: list[str] | None = None
@@ -229,3 +318,9 @@ class QueryService:
         return await self.data(
             room_id=room_id, hours=hours, step_s=step_s, raw=step_s is None, limit=50_000, now=now
         )
+
+
+def _csv_line(cells: list[Any]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(["" if c is None else c for c in cells])
+    return out.getvalue()

@@ -223,3 +223,40 @@ def test_invalid_import_writes_nothing(api):
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["field"] == "lieux.enseignes[1].timezone"
     assert "Fine Site" not in {s["name"] for s in api.get("/api/config/sites").json()}
+
+
+def test_csv_export_streams_every_raw_reading_of_any_range(api):
+    batch = [
+        {
+            "sensor_id": f"csv-{i % 3}",
+            "enseigne": "CSV",
+            "salle": "R",
+            "timestamp": 1_767_000_000 + i,
+            "values": {"co2": 400 + i % 500, "no2": 7},
+        }
+        for i in range(6000)
+    ]
+    for part in (batch[:3000], batch[3000:]):
+        assert api.post("/api/ingest", json=part).status_code == 201
+    params = {"enseigne": "CSV", "raw": "true", "start": "1767000000", "end": "1767010000", "format": "csv"}
+    with api.stream("GET", "/api/iaq/data", params=params) as answer:
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("text/csv")
+        assert "attachment" in answer.headers["content-disposition"]
+        lines = "".join(answer.iter_text()).splitlines()
+    assert lines[0] == "timestamp,enseigne,salle,sensor_id,co2,pm25,tvoc,temperature,humidity,extra"
+    assert len(lines) == 1 + 6000  # two pages of 5000 rows: none lost, none repeated
+    assert len(set(lines[1:])) == 6000
+    first = lines[1].split(",", 4)
+    assert first[:4] == ["2025-12-29T09:20:00Z", "CSV", "R", "csv-0"]
+    assert lines[1].endswith('"{""no2"":7.0}"')
+
+
+def test_csv_export_of_aggregates_and_of_an_unknown_site(api):
+    seed(api, "CSV2", "R", "csv2", range(0, 10))
+    params = {"enseigne": "CSV2", "step": "5min", "format": "csv", **RANGE}
+    lines = api.get("/api/iaq/data", params=params).text.splitlines()
+    assert lines[0].startswith("timestamp,enseigne,salle,co2_mean,co2_min,co2_max,co2_count")
+    assert lines[1].startswith("2026-02-10T09:00:00Z,CSV2,R,402.0,400.0,404.0,5")
+    missing = api.get("/api/iaq/data", params={"enseigne": "Nowhere", "format": "csv"})
+    assert missing.status_code == 404

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 
 from app.domain.metrics import canonical_name
 from app.domain.readings import FieldError, parse_timestamp
@@ -37,8 +38,11 @@ def router(runtime: Runtime) -> APIRouter:
         step: Annotated[str | None, Query(description="aggregation step: 1min, 5min, 1h, 1d...")] = None,
         raw: Annotated[bool, Query(description="raw readings instead of aggregates")] = False,
         metrics: Annotated[str | None, Query(description="comma-separated metric names")] = None,
-        limit: Annotated[int, Query(ge=1, le=100_000, description="raw rows at most")] = 10_000,
-    ) -> dict[str, Any]:
+        limit: Annotated[int, Query(ge=1, le=100_000, description="raw rows at most (JSON)")] = 10_000,
+        format: Annotated[
+            Literal["json", "csv"], Query(description="csv: streamed, any range, no row limit")
+        ] = "json",
+    ) -> Any:
         """Readings of a site, a room or a sensor. Aggregates are mean, min, max and count per step;
         steps of whole days follow the room's local midnights. Timestamps are UTC."""
         step_s = None
@@ -55,6 +59,31 @@ def router(runtime: Runtime) -> APIRouter:
                 if canonical is None:
                     raise FieldError("metrics", f"{name!r} is not a metric name").as_error()
                 wanted.append(canonical)
+        if format == "csv":
+            chunks = runtime.query.csv(
+                site=enseigne,
+                room=salle,
+                sensor_id=sensor_id,
+                start=_time(start, "start"),
+                end=_time(end, "end"),
+                hours=hours,
+                step_s=step_s,
+                raw=raw,
+                metrics=wanted,
+            )
+            first = await anext(chunks)  # errors (unknown site, bad range) become 4xx before streaming starts
+
+            async def body():
+                yield first
+                async for chunk in chunks:
+                    yield chunk
+
+            name = "iaqverse-" + ("raw" if raw else "aggregated") + ".csv"
+            return StreamingResponse(
+                body(),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{name}"'},
+            )
         return await runtime.query.data(
             site=enseigne,
             room=salle,

@@ -53,8 +53,16 @@ class TimeSeriesStore(Protocol):
         """Write readings inside the caller's transaction; they are durable when it commits."""
 
     def query_raw(
-        self, room_ids: list[int], start_ms: int, end_ms: int, *, sensor_pks: list[int] | None, limit: int
-    ) -> list[RawRow]: ...
+        self,
+        room_ids: list[int],
+        start_ms: int,
+        end_ms: int,
+        *,
+        sensor_pks: list[int] | None,
+        limit: int,
+        after: tuple[int, int, int] | None = None,
+    ) -> list[RawRow]:
+        """Readings in time order, at most `limit`; `after`: (ts_ms, room_id, sensor_pk) of the last seen."""
 
     def query_buckets(
         self,

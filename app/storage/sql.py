@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, select
+from sqlalchemy import Connection, Engine, and_, bindparam, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.domain.metrics import CORE_METRICS
@@ -153,7 +153,9 @@ class SqlTimeSeriesStore:
         *,
         sensor_pks: list[int] | None = None,
         limit: int = 10_000,
+        after: tuple[int, int, int] | None = None,
     ) -> list[RawRow]:
+        """Readings in time order; `after` (ts_ms, room_id, sensor_pk) of the last row continues a listing."""
         if not room_ids:
             return []
         stmt = (
@@ -168,6 +170,10 @@ class SqlTimeSeriesStore:
             .order_by(readings.c.ts_ms, readings.c.room_id, readings.c.sensor_pk)
             .limit(limit)
         )
+        if after is not None:
+            stmt = stmt.where(
+                tuple_(readings.c.ts_ms, readings.c.room_id, readings.c.sensor_pk) > tuple_(*after)
+            )
         out = []
         with self.engine.connect() as conn:
             for row in conn.execute(stmt):
