@@ -69,6 +69,11 @@ def setup(runtime: Runtime) -> None:
 
     app = nicegui_app
     app.state.runtime = runtime
+    # FastAPI's built-in OpenTelemetry hook looks up the tracer and meter providers in the environment on
+    # every request; the platform configures none, so switch it off (it measurably slows ingestion).
+    telemetry = getattr(app, "_telemetry", None)
+    if isinstance(telemetry, dict):
+        telemetry.update(tracing=False, metrics=False, logs=False)
     install_error_handlers(app)
     app.add_middleware(LatencyMiddleware, runtime=runtime)
     install_device_lane(app, LatencyMiddleware(ingest_api.IngestEndpoint(runtime), runtime))
