@@ -6,7 +6,7 @@ PY := $(BIN)/python
 URL ?= http://localhost:$(or $(IAQ_PORT),8080)
 export IAQ_DATA_DIR ?= ./data
 
-.PHONY: help install install-dev run run-simulator test lint format health init-db backup clean clean-db bench
+.PHONY: help install install-dev run run-simulator test lint format health init-db backup restore clean clean-db bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -50,6 +50,9 @@ init-db: install  ## create or upgrade the database (also done at every start)
 
 backup: install  ## write a consistent copy of the database into $(IAQ_DATA_DIR)/backups
 	$(PY) -m app.cli backup
+
+restore: install  ## put a backup back (FILE=data/backups/...; the platform must be stopped; asks first)
+	$(PY) -m app.cli restore $(FILE)
 
 bench: install-dev  ## run the ingestion benchmark (needs wrk)
 	$(PY) bench/ingest.py

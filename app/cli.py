@@ -4,6 +4,8 @@
 `backup` writes a consistent copy of the embedded database while the platform runs (SQLite's online backup
 API copies page by page under a read lock, so writers are delayed, never corrupted) into
 IAQ_DATA_DIR/backups/, with progress on the terminal.
+`restore FILE` puts a backup back in place of the database, with the platform stopped; the database it
+replaces is kept beside it (iaqverse.db.before-restore-<time>), so a wrong restore can be undone.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import argparse
 import sqlite3
 import sys
 import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,6 +63,55 @@ def backup(settings: Settings, target: Path | None = None) -> int:
     return 0 if check == "ok" else 1
 
 
+def _platform_answers(settings: Settings) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{settings.port}/health", timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered, if only to say it is degraded
+    except OSError:
+        return False
+
+
+def restore(settings: Settings, source: Path, *, yes: bool = False) -> int:
+    if settings.database_url and not settings.database_url.startswith("sqlite"):
+        print("DATABASE_URL points to a server database: restore it with its own tools", file=sys.stderr)
+        return 2
+    if not source.is_file():
+        print(f"no backup at {source}", file=sys.stderr)
+        return 1
+    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as db:
+        try:
+            check = db.execute("PRAGMA integrity_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            check = str(exc)
+    if check != "ok":
+        print(f"{source} is not a sound database ({check}); nothing was changed", file=sys.stderr)
+        return 1
+    if _platform_answers(settings):
+        print(f"the platform answers on port {settings.port}: stop it before restoring", file=sys.stderr)
+        return 1
+    target = settings.ensure_data_dir() / "iaqverse.db"
+    if not yes:
+        answer = input(f"Replace {target} with {source}? The current database is kept aside. [y/N] ")
+        if answer.strip().lower() not in {"y", "yes"}:
+            print("nothing was changed")
+            return 1
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    kept = target.with_name(f"iaqverse.db.before-restore-{stamp}")
+    if target.exists():
+        with sqlite3.connect(target) as current, sqlite3.connect(kept) as copy:
+            current.backup(copy)  # folds the write-ahead log in: the kept copy is complete
+        for leftover in (target, target.with_name("iaqverse.db-wal"), target.with_name("iaqverse.db-shm")):
+            leftover.unlink(missing_ok=True)
+    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    print(
+        f"restored {source} into {target}" + (f"; the previous database is {kept}" if kept.exists() else "")
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.cli", description="IAQverse operator commands")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -67,10 +120,15 @@ def main(argv: list[str] | None = None) -> int:
     backup_cmd.add_argument(
         "--to", type=Path, help="target file (default: IAQ_DATA_DIR/backups/iaqverse-<time>.db)"
     )
+    restore_cmd = sub.add_parser("restore", help="put a backup back in place (the platform must be stopped)")
+    restore_cmd.add_argument("file", type=Path, help="a file written by `backup`")
+    restore_cmd.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "init-db":
         return init_db(settings)
+    if args.command == "restore":
+        return restore(settings, args.file, yes=args.yes)
     return backup(settings, args.to)
 
 

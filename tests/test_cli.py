@@ -9,18 +9,14 @@ import sys
 import httpx
 
 from .conftest import ROOT, server_env
-from .servers import platform
+from .servers import free_port, platform
 
 
-def run_cli(*args: str, data_dir) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=server_env(IAQ_DATA_DIR=str(data_dir)),
-        timeout=60,
-    )
+def run_cli(*args: str, data_dir, port: int | None = None) -> subprocess.CompletedProcess:
+    """The command as an operator runs it; IAQ_PORT is where it looks for a running platform."""
+    env = server_env(IAQ_DATA_DIR=str(data_dir), IAQ_PORT=str(port or free_port()))
+    command = [sys.executable, "-m", "app.cli", *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
 
 
 def test_init_db_creates_the_schema(tmp_path):
@@ -56,3 +52,45 @@ def test_backup_without_a_database_says_so(tmp_path):
     result = run_cli("backup", data_dir=tmp_path / "empty")
     assert result.returncode == 1
     assert "nothing to back up" in result.stderr
+
+
+def count_readings(url: str, site: str) -> int:
+    params = {"enseigne": site, "raw": "true", "start": "1759999000", "end": "1760010000", "limit": 100000}
+    return httpx.get(url + "/api/iaq/data", params=params).json()["count"]
+
+
+def test_restore_brings_back_the_backup_and_keeps_the_replaced_database(tmp_path):
+    data = tmp_path / "data"
+    batch = [
+        {
+            "sensor_id": "rs-1",
+            "enseigne": "Restore",
+            "salle": "R",
+            "timestamp": 1_760_000_000 + i,
+            "values": {"co2": 400 + i},
+        }
+        for i in range(300)
+    ]
+    with platform(data) as srv:
+        assert httpx.post(srv.url + "/api/ingest", json=batch[:100]).status_code == 201
+        assert run_cli("backup", "--to", str(tmp_path / "b.db"), data_dir=data).returncode == 0
+        assert httpx.post(srv.url + "/api/ingest", json=batch[100:]).status_code == 201
+        busy = run_cli("restore", str(tmp_path / "b.db"), "--yes", data_dir=data, port=srv.port)
+        assert busy.returncode == 1 and "stop it before restoring" in busy.stderr
+    result = run_cli("restore", str(tmp_path / "b.db"), "--yes", data_dir=data)
+    assert result.returncode == 0, result.stderr
+    kept = list(data.glob("iaqverse.db.before-restore-*"))
+    assert len(kept) == 1
+    with platform(data) as srv:
+        assert count_readings(srv.url, "Restore") == 100  # the state of the backup
+    with sqlite3.connect(kept[0]) as db:
+        assert db.execute("SELECT count(*) FROM readings").fetchone()[0] == 300  # nothing lost for good
+
+
+def test_restore_refuses_a_damaged_file_and_changes_nothing(tmp_path):
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"this is not a database" * 100)
+    result = run_cli("restore", str(broken), "--yes", data_dir=tmp_path / "data")
+    assert result.returncode == 1
+    assert "not a sound database" in result.stderr
+    assert not (tmp_path / "data" / "iaqverse.db").exists()
