@@ -7,11 +7,13 @@ import time
 
 from nicegui import app as nicegui_app
 
+from app.api import alerts as alerts_api
 from app.api import config as config_api
 from app.api import health as health_api
 from app.api import ingest as ingest_api
 from app.api import predict as predict_api
 from app.api import query as query_api
+from app.api import reports as reports_api
 from app.api import ws as ws_api
 from app.api.common import install_error_handlers
 from app.api.lane import LANE_PATHS, install_device_lane
@@ -77,7 +79,7 @@ def setup(runtime: Runtime) -> None:
     install_error_handlers(app)
     app.add_middleware(LatencyMiddleware, runtime=runtime)
     install_device_lane(app, LatencyMiddleware(ingest_api.IngestEndpoint(runtime), runtime))
-    for module in (ingest_api, query_api, predict_api, config_api, health_api):
+    for module in (ingest_api, query_api, predict_api, config_api, alerts_api, reports_api, health_api):
         app.include_router(module.router(runtime))
     if runtime.settings.websocket_enabled:
         app.include_router(ws_api.router(runtime))

@@ -15,11 +15,15 @@ from app.db.migrate import upgrade_to_head
 from app.db.session import make_engine, make_sessionmaker
 from app.observability import PlatformMetrics
 from app.settings import Settings
+from app.storage.alerts import SqlAlertStore
 from app.storage.scores import SqlScoreStore
 from app.storage.sql import SqlTimeSeriesStore
 from app.workers import Worker
+from services.alerting import AlertingService
+from services.compliance import ComplianceService
 from services.config import ConfigService
 from services.ingestion import IngestionService
+from services.notify import EmailNotifier, RetryingNotifier, WebhookNotifier
 from services.query import QueryService
 from services.registry_index import RegistryIndex
 from services.scoring import ScoringService
@@ -40,6 +44,8 @@ class Runtime:
     config: ConfigService
     query: QueryService
     scoring: ScoringService
+    alerting: AlertingService
+    compliance: ComplianceService
     workers: dict[str, Worker] = field(default_factory=dict)
     started: bool = False
     simulator: Any = None  # the demo simulator, when demo mode runs it
@@ -56,6 +62,10 @@ class Runtime:
         if self.settings.workers_enabled and self.settings.score_interval_s > 0:
             self.scoring.start_recording()
             self.workers["scores"] = Worker("scores", self.scoring.run_writer)
+        self.alerting.load()
+        if self.settings.workers_enabled and self.settings.alerts_enabled:
+            self.alerting.start()
+            self.workers["alerts"] = Worker("alerts", self.alerting.run)
         if self.settings.workers_enabled and self.settings.demo:
             self.workers["simulator"] = self._demo_worker()
         for worker in self.workers.values():
@@ -72,6 +82,9 @@ class Runtime:
             await worker.stop()
         await self.ingestion.stop()
         await self.scoring.flush()  # the last scores the writer had not stored yet
+        for notifier in self.alerting.notifiers:
+            await notifier.drain(timeout_s=2)
+            await notifier.close()
         self.engine.dispose()
         self.started = False
 
@@ -161,4 +174,45 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         stale_after_s=settings.score_stale_after_s,
         interval_s=settings.score_interval_s,
     )
-    return Runtime(settings, engine, sessions, store, bus, metrics, index, ingestion, config, query, scoring)
+    alert_store = SqlAlertStore(engine)
+    notifiers: list[RetryingNotifier] = []
+    retry = {"retries": settings.webhook_retries, "backoff_s": settings.webhook_backoff_s}
+    if settings.webhook_urls:
+        notifiers.append(WebhookNotifier(settings.webhook_urls, alert_store.record_notification, **retry))
+    if settings.smtp_host and settings.alert_emails:
+        notifiers.append(
+            EmailNotifier(
+                settings.alert_emails,
+                alert_store.record_notification,
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                security=settings.smtp_security,
+                user=settings.smtp_user,
+                password=settings.smtp_password,
+                sender=settings.smtp_from,
+                **retry,
+            )
+        )
+    alerting = AlertingService(
+        store=alert_store,
+        bus=bus,
+        interval_s=settings.alert_interval_s,
+        sensor_interval_s=settings.sensor_interval_s,
+        notifiers=notifiers,
+    )
+    compliance = ComplianceService(sessions=sessions, store=store, scoring=scoring)
+    return Runtime(
+        settings,
+        engine,
+        sessions,
+        store,
+        bus,
+        metrics,
+        index,
+        ingestion,
+        config,
+        query,
+        scoring,
+        alerting,
+        compliance,
+    )

@@ -51,6 +51,24 @@ class Settings(BaseSettings):
     score_interval_s: float = Field(60.0, ge=0, validation_alias=_env("IAQ_SCORE_INTERVAL"))
     score_stale_after_s: float = Field(3600.0, gt=0, validation_alias=_env("IAQ_SCORE_STALE_AFTER"))
 
+    # -- alerts
+    alerts_enabled: bool = Field(True, validation_alias=_env("IAQ_ALERTS"))
+    alert_interval_s: float = Field(60.0, gt=0, validation_alias=_env("IAQ_ALERT_INTERVAL"))
+    sensor_interval_s: float = Field(300.0, gt=0, validation_alias=_env("IAQ_SENSOR_INTERVAL"))
+    webhook_urls_text: str = Field("", validation_alias=_env("IAQ_WEBHOOK_URLS"))
+    webhook_retries: int = Field(5, ge=0, le=20, validation_alias=_env("IAQ_WEBHOOK_RETRIES"))
+    webhook_backoff_s: float = Field(2.0, gt=0, validation_alias=_env("IAQ_WEBHOOK_BACKOFF"))
+    alert_emails_text: str = Field("", validation_alias=_env("IAQ_ALERT_EMAILS"))
+    smtp_host: str | None = Field(None, validation_alias=_env("IAQ_SMTP_HOST"))
+    smtp_port: int = Field(587, ge=1, le=65535, validation_alias=_env("IAQ_SMTP_PORT"))
+    smtp_security: str = Field("starttls", validation_alias=_env("IAQ_SMTP_SECURITY"))
+    smtp_user: str | None = Field(None, validation_alias=_env("IAQ_SMTP_USER"))
+    smtp_password: str | None = Field(None, validation_alias=_env("IAQ_SMTP_PASSWORD"))
+    smtp_from: str = Field("iaqverse@localhost", validation_alias=_env("IAQ_SMTP_FROM"))
+
+    # -- digital twin
+    max_glb_bytes: int = Field(20 * 1024 * 1024, ge=1024, validation_alias=_env("IAQ_MAX_GLB_BYTES"))
+
     # -- live updates
     websocket_enabled: bool = Field(True, validation_alias=_env("WEBSOCKET_ENABLED"))
     ws_queue_size: int = Field(20_000, ge=10, validation_alias=_env("IAQ_WS_QUEUE"))
@@ -83,6 +101,32 @@ class Settings(BaseSettings):
         if value not in {"FULL", "NORMAL", "EXTRA"}:
             raise ValueError("IAQ_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA")
         return value
+
+    @field_validator("webhook_urls_text")
+    @classmethod
+    def _urls(cls, value: str) -> str:
+        for url in (u.strip() for u in value.split(",")):
+            if url and not url.startswith(("http://", "https://")):
+                raise ValueError(f"IAQ_WEBHOOK_URLS: {url!r} is not an http:// or https:// URL")
+        return value
+
+    @field_validator("smtp_security")
+    @classmethod
+    def _smtp_security(cls, value: str) -> str:
+        value = value.lower()
+        if value not in {"starttls", "ssl", "none"}:
+            raise ValueError("IAQ_SMTP_SECURITY must be starttls, ssl or none")
+        return value
+
+    @property
+    def alert_emails(self) -> list[str]:
+        """IAQ_ALERT_EMAILS, comma-separated."""
+        return [address.strip() for address in self.alert_emails_text.split(",") if address.strip()]
+
+    @property
+    def webhook_urls(self) -> list[str]:
+        """IAQ_WEBHOOK_URLS, comma-separated."""
+        return [url.strip() for url in self.webhook_urls_text.split(",") if url.strip()]
 
     @property
     def db_url(self) -> str:

@@ -9,7 +9,10 @@ if TYPE_CHECKING:
 
 
 def register_pages(runtime: Runtime) -> None:
-    from . import dashboard, settings
+    from . import alerts, dashboard, reports, settings, twin
 
     dashboard.register(runtime)
+    alerts.register(runtime)
+    reports.register(runtime)
     settings.register(runtime)
+    twin.register(runtime)

@@ -14,6 +14,7 @@ from nicegui import ui
 
 from app.bus import Measurement
 from app.domain.metrics import CORE_METRICS
+from components.alerts import alert_badge, show_alert_count
 from components.charts import Aggregate, SeriesChart
 from components.frame import frame
 from components.refresh import Coalesced
@@ -101,6 +102,7 @@ class SiteBoard:
     def __init__(self, runtime: Runtime, *, origin: str) -> None:
         self.runtime, self.origin = runtime, origin
         self.tiles: dict[int, RoomTile] = {}
+        self.badges: dict[int, ui.badge] = {}  # open alerts per room
         self.seen: dict[int, tuple[dict[str, float], int]] = {}  # live readings, replayed onto rebuilt tiles
         self.reload = Coalesced(self._reload)
 
@@ -108,13 +110,20 @@ class SiteBoard:
         self.sections(await self.runtime.query.overview())
         self.runtime.bus.measurements.subscribe(self.on_measurements)
         self.runtime.bus.config_changed.subscribe(self.reload)
+        self.runtime.bus.alerts.subscribe(self.on_alert)
 
     async def _reload(self) -> None:
         self.sections.refresh(await self.runtime.query.overview())
 
+    def on_alert(self, _alert: dict[str, Any]) -> None:
+        counts = self.runtime.alerting.open_counts()
+        for room_id, badge in self.badges.items():
+            show_alert_count(badge, counts.get(room_id))
+
     @ui.refreshable_method
     def sections(self, overview: list[dict[str, Any]]) -> None:
-        self.tiles = {}
+        self.tiles, self.badges = {}, {}
+        open_alerts = self.runtime.alerting.open_counts()
         if not overview:
             empty_state(self.origin)
             return
@@ -137,6 +146,9 @@ class SiteBoard:
                             **score_options(self.runtime, room["id"], site["name"], room.get("times")),
                         )
                         tile.element.mark(f"room-{room['id']}")
+                        with tile.card:
+                            self.badges[room["id"]] = alert_badge()
+                        show_alert_count(self.badges[room["id"]], open_alerts.get(room["id"]))
                         if room["id"] in self.seen:
                             tile.update(*self.seen[room["id"]])
                         self.tiles[room["id"]] = tile

@@ -20,6 +20,7 @@ from components.frame import frame
 from components.opening_hours import OpeningHoursEditor, summary
 from components.refresh import Coalesced
 from services.errors import Conflict, NotFound
+from services.room_models import RoomModels
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -192,6 +193,9 @@ class SettingsPage:
             ui.label(" · ".join(details)).classes("text-caption text-grey-7")
             ui.space()
             small_button("Rename", "edit", lambda: self.rename_room(room), "rename-room")
+            # the room's geometry and 3D model are edited in the twin's panel
+            twin = f"/twin/{site['id']}?room={room['id']}"
+            small_button("3D", "view_in_ar", lambda: ui.navigate.to(twin), "twin-room")
             small_button("Delete", "delete", lambda: self.delete_room(site, room), "delete-room", "negative")
 
     async def rename_site(self, site: dict[str, Any]) -> None:
@@ -253,6 +257,8 @@ class SettingsPage:
             return
         result = await attempt("The site was not deleted", self.config.delete_site(site["id"], cascade=True))
         if result:
+            for room in rooms:  # their 3D models go with them (a later room may reuse an id)
+                await RoomModels.from_settings(self.runtime.settings).delete(room["id"])
             ui.notify(
                 f"Deleted site '{result['name']}' with {plural(result['rooms'], 'room')} and "
                 f"{plural(result['readings'], 'reading')}",
@@ -278,6 +284,7 @@ class SettingsPage:
             return
         result = await attempt("The room was not deleted", self.config.delete_room(room["id"], cascade=True))
         if result:
+            await RoomModels.from_settings(self.runtime.settings).delete(room["id"])  # its 3D model too
             ui.notify(
                 f"Deleted room '{result['name']}' and {plural(result['readings'], 'reading')}",
                 type="positive",

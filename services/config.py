@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from app.bus import EventBus
 from app.db.models import Room, Sensor, Site
+from app.domain.geometry import check_geometry
 from app.domain.readings import FieldError, InvalidInput
 from app.domain.validation import check_name, check_opening_hours, check_timezone
 from app.storage.sql_schema import readings
@@ -49,6 +50,7 @@ def room_dict(room: Room, counts: dict[int, int] | None = None) -> dict[str, Any
         "kind": room.kind,
         "external_id": room.external_id,
         "sensors": [s.sensor_id for s in sorted(room.sensors, key=lambda s: s.sensor_id)],
+        "geometry": room.geometry,
     }
     if counts is not None:
         out["readings"] = counts.get(room.id, 0)
@@ -210,6 +212,36 @@ class ConfigService:
 
         return await self._run(work, changes=True)
 
+    # -- geometry of the digital twin
+    async def get_room_geometry(self, room_id: int) -> dict[str, Any]:
+        """`{"room_id", "geometry"}`; geometry None means the twin lays the room out by default."""
+
+        def work(s: Session):
+            return {"room_id": room_id, "geometry": _get(s, Room, room_id, "room").geometry}
+
+        return await self._run(work, changes=False)
+
+    async def set_room_geometry(self, room_id: int, data: Any) -> dict[str, Any]:
+        """Replace a room's geometry (see `app.domain.geometry`); None clears it. Sensor positions must
+        name sensors of the room."""
+        geometry = None if data is None else check_geometry(data).as_dict()
+
+        def work(s: Session):
+            room = _get(s, Room, room_id, "room")
+            if geometry is not None:
+                own = {x.sensor_id for x in room.sensors}
+                strangers = [
+                    FieldError(f"sensors.{sid}", f"is not a sensor of room {room.name!r}")
+                    for sid in geometry["sensors"]
+                    if sid not in own
+                ]
+                if strangers:
+                    raise InvalidInput(strangers)
+            room.geometry = geometry
+            return {"room_id": room_id, "geometry": geometry}
+
+        return await self._run(work, changes=True)
+
     # -- sensors
     async def upsert_sensor(self, sensor_id: str, data: dict[str, Any]) -> dict[str, Any]:
         """Register a sensor or change its room (`room_id`, null to unassign) and label."""
@@ -258,6 +290,7 @@ class ConfigService:
                                 "timezone": r.timezone,
                                 "kind": r.kind,
                                 "external_id": r.external_id,
+                                "geometry": r.geometry,
                                 "sensors": [{"sensor_id": x.sensor_id, "label": x.label} for x in r.sensors],
                             }
                             for r in site.rooms
@@ -307,7 +340,7 @@ class ConfigService:
                         report["rooms_created"] += 1
                     else:
                         report["rooms_updated"] += 1
-                    for key in ("timezone", "kind", "external_id"):
+                    for key in ("timezone", "kind", "external_id", "geometry"):
                         if r.get(key) is not None:
                             setattr(room, key, r[key])
                     s.flush()
@@ -442,6 +475,10 @@ def _normalise_import(doc: Any, default_tz: str) -> list[dict[str, Any]]:
                 )
             seen_rooms.add(rname)
             rtz = guard(check_timezone, r["timezone"], f"{rwhere}.timezone") if r.get("timezone") else None
+            geometry = r.get("geometry")
+            if geometry is not None:
+                checked = guard(check_geometry, geometry, f"{rwhere}.geometry")
+                geometry = checked.as_dict() if checked else None
             sensors = []
             for k, x in enumerate(r.get("sensors") or []):
                 sid = x.get("sensor_id") if isinstance(x, dict) else x
@@ -454,6 +491,7 @@ def _normalise_import(doc: Any, default_tz: str) -> list[dict[str, Any]]:
                     "timezone": rtz,
                     "kind": r.get("kind") or r.get("type"),
                     "external_id": str(r["id"]) if r.get("id") is not None else r.get("external_id"),
+                    "geometry": geometry,
                     "sensors": sensors,
                     "modules": len(r.get("modules") or []),
                 }

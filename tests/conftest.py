@@ -1,4 +1,4 @@
-"""Shared fixtures. Every test gets its own data folder; demo mode and background workers are off
+"""Shared fixtures. Every test gets its own data folder; demo mode and alerting are off
 unless a test turns them on. Servers are real processes on free loopback ports."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("IAQ_DATA_DIR", str(data))
     monkeypatch.setenv("IAQ_DEMO", "0")
     monkeypatch.setenv("IAQ_STORAGE_SECRET", "test-secret")
+    monkeypatch.setenv("IAQ_ALERTS", "0")  # alerting is evaluated only where a test turns it on
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.chdir(tmp_path)  # a developer's .env in the project must not leak into tests
     return data

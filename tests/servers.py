@@ -86,3 +86,46 @@ def platform(data_dir: Path, **env: str) -> Iterator[PlatformProcess]:
         yield server
     finally:
         server.stop()
+
+
+class WebhookReceiver:
+    """A small HTTP server in a thread that records the JSON bodies POSTed to it.
+
+    `fail_first` answers that many requests per path with 500 before accepting, like a receiver that is
+    briefly down."""
+
+    def __init__(self, *, fail_first: int = 0):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received: list[dict] = []
+        self.refused = 0
+        self.fail_first = fail_first
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if receiver.refused < receiver.fail_first:
+                    receiver.refused += 1
+                    self.send_response(500)
+                else:
+                    receiver.received.append(json.loads(body))
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> WebhookReceiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()

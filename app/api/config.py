@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 
 from app.runtime import Runtime
+from services.room_models import RoomModels
 
 from .common import HTTPProblem, read_json
 
@@ -25,6 +26,7 @@ async def _object(request: Request) -> dict[str, Any]:
 def router(runtime: Runtime) -> APIRouter:
     r = APIRouter(prefix="/api/config", tags=["config"])
     config = runtime.config
+    models = RoomModels.from_settings(runtime.settings)
 
     @r.get("/sites")
     async def list_sites() -> list[dict[str, Any]]:
@@ -47,8 +49,12 @@ def router(runtime: Runtime) -> APIRouter:
 
     @r.delete("/sites/{site_id}")
     async def delete_site(site_id: int, cascade: Cascade = False) -> dict[str, Any]:
-        """409 while the site has rooms, unless `cascade=true`."""
-        return await config.delete_site(site_id, cascade=cascade)
+        """409 while the site has rooms, unless `cascade=true`. Its rooms' 3D models go with them."""
+        rooms = (await config.get_site(site_id))["rooms"]
+        result = await config.delete_site(site_id, cascade=cascade)
+        for room in rooms:
+            await models.delete(room["id"])
+        return result
 
     @r.post("/sites/{site_id}/rooms", status_code=201)
     async def create_room(site_id: int, request: Request) -> dict[str, Any]:
@@ -65,8 +71,56 @@ def router(runtime: Runtime) -> APIRouter:
 
     @r.delete("/rooms/{room_id}")
     async def delete_room(room_id: int, cascade: Cascade = False) -> dict[str, Any]:
-        """409 while the room has readings, unless `cascade=true`."""
-        return await config.delete_room(room_id, cascade=cascade)
+        """409 while the room has readings, unless `cascade=true`. Its 3D model goes with it."""
+        result = await config.delete_room(room_id, cascade=cascade)
+        await models.delete(room_id)  # a later room may get the same id: it must not inherit the model
+        return result
+
+    @r.get("/rooms/{room_id}/geometry")
+    async def get_room_geometry(room_id: int) -> dict[str, Any]:
+        """The room's footprint, height, floor and sensor positions for the digital twin (null: laid out by
+        default)."""
+        return await config.get_room_geometry(room_id)
+
+    @r.put("/rooms/{room_id}/geometry")
+    async def put_room_geometry(room_id: int, request: Request) -> dict[str, Any]:
+        """Body: `{"footprint": [[x, y], ...], "height": 3, "floor": 0, "sensors": {"s1": [x, y, z]}}` in
+        metres, or `null` to go back to the default layout. 422 names the bad field."""
+        return await config.set_room_geometry(room_id, await read_json(request, MAX_CONFIG_BYTES))
+
+    @r.put("/rooms/{room_id}/model")
+    async def put_room_model(room_id: int, request: Request) -> dict[str, Any]:
+        """Upload the room's 3D model: the body is a binary glTF 2.0 file (`.glb`,
+        `Content-Type: model/gltf-binary` or `application/octet-stream`), at most `IAQ_MAX_GLB_BYTES`."""
+        media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media not in ("model/gltf-binary", "application/octet-stream"):
+            raise HTTPProblem(415, f"Content-Type must be model/gltf-binary, got {media or 'nothing'!r}")
+        await config.get_room(room_id)  # 404 for an unknown room, before reading the body
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > models.max_bytes:
+            raise HTTPProblem(413, f"model of {declared} bytes exceeds the limit of {models.max_bytes} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > models.max_bytes:
+                raise HTTPProblem(413, f"model exceeds the limit of {models.max_bytes} bytes")
+        result = await models.save(room_id, bytes(body))
+        runtime.bus.config_changed.emit()
+        return result
+
+    @r.get("/rooms/{room_id}/model")
+    async def get_room_model(room_id: int) -> FileResponse:
+        path = models.path(room_id)
+        if not path.is_file():
+            raise HTTPProblem(404, f"room {room_id} has no 3D model")
+        return FileResponse(path, media_type="model/gltf-binary")
+
+    @r.delete("/rooms/{room_id}/model")
+    async def delete_room_model(room_id: int) -> dict[str, Any]:
+        if not await models.delete(room_id):
+            raise HTTPProblem(404, f"room {room_id} has no 3D model")
+        runtime.bus.config_changed.emit()
+        return {"deleted": "model", "room_id": room_id}
 
     @r.get("/sensors")
     async def list_sensors() -> list[dict[str, Any]]:

@@ -63,6 +63,8 @@ class Room(Base):
     kind: Mapped[str | None] = mapped_column(String(64))
     external_id: Mapped[str | None] = mapped_column(String(128))
     score_thresholds: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # over the site's, see Site
+    # the digital twin's footprint, height, floor and sensor positions (app.domain.geometry); None: default
+    geometry: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     site: Mapped[Site] = relationship(back_populates="rooms")

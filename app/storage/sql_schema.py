@@ -9,7 +9,7 @@ columns; any other metric goes into the JSON column `extra`.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Column, Float, ForeignKey, Index, Integer, String, Table
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, String, Table
 
 from app.db.models import Base
 from app.domain.metrics import CORE_METRICS
@@ -44,4 +44,82 @@ iaq_scores = Table(
     Column("score", Float, nullable=False),
     Column("level", String(16), nullable=False),
     Column("driver", String(64), nullable=False),  # the metric with the lowest sub-score
+)
+
+# -- alerts (`app.domain.alerts`, `services/alerting.py`) -------------------------------------------------
+# A rule's scope: no site and no room = global; `site_id` = the site's rooms; `room_id` = one room.
+alert_rules = Table(
+    "alert_rules",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("description", String(512)),
+    Column("metric", String(64), nullable=False),  # a metric, or "offline" (a sensor gone silent)
+    Column("direction", String(8), nullable=False),  # above, below
+    Column("trigger", Float, nullable=False),  # offline rules: the factor on the expected interval
+    Column("reset", Float, nullable=False),
+    Column("duration_s", Float, nullable=False),
+    Column("cooldown_s", Float, nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("site_id", Integer, ForeignKey("sites.id", ondelete="CASCADE"), index=True),
+    Column("room_id", Integer, ForeignKey("rooms.id", ondelete="CASCADE"), index=True),
+    Column("only_open_hours", Boolean, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+# One row per alert, from raise to resolve. `raised_ms` and an automatic `resolved_ms` are reading times
+# (the readings that crossed the thresholds); acknowledging and manual resolving are wall-clock times.
+alerts = Table(
+    "alerts",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("rule_id", Integer, ForeignKey("alert_rules.id", ondelete="SET NULL"), index=True),
+    Column("rule_name", String(128), nullable=False),  # kept when the rule is renamed or deleted
+    Column("metric", String(64), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("reset", Float, nullable=False),
+    Column("room_id", Integer, ForeignKey("rooms.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("sensor_id", String(128)),  # offline alerts: the silent sensor
+    Column("state", String(16), nullable=False, index=True),  # active, acknowledged, resolved
+    Column("value", Float),  # the value that raised it
+    Column("peak", Float),  # the worst value while it was open
+    Column("raised_ms", BigInteger, nullable=False, index=True),
+    Column("acknowledged_ms", BigInteger),
+    Column("acknowledged_by", String(128)),
+    Column("ack_comment", String(1000)),
+    Column("resolved_ms", BigInteger),
+    Column("resolved_by", String(128)),  # None: resolved by itself when the condition cleared
+    Column("resolved_value", Float),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+# What happened to each alert, in order: raised, acknowledged, resolved (by whom, when, with which comment).
+alert_events = Table(
+    "alert_events",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("by", String(128)),
+    Column("comment", String(1000)),
+    Column("value", Float),
+)
+
+# Every delivery attempt of a notification (webhook, e-mail), failed ones included.
+notifications = Table(
+    "notifications",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("event", String(16), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("target", String(512), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("detail", String(500)),
+    Column("ts_ms", BigInteger, nullable=False),
 )

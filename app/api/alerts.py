@@ -1,0 +1,99 @@
+"""`/api/alerts` (list, one with its history, acknowledge, resolve) and `/api/alert-rules` (CRUD)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from app.domain.readings import FieldError
+from app.domain.timesteps import to_ms
+from app.runtime import Runtime
+
+from .common import HTTPProblem, read_json
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+async def _object(request: Request) -> dict[str, Any]:
+    body = await read_json(request, MAX_BODY_BYTES)
+    if not isinstance(body, dict):
+        raise HTTPProblem(422, "body: must be a JSON object")
+    return body
+
+
+def parse_since(text: str | None) -> int | None:
+    """ISO 8601 (`2026-11-27T10:00:00Z`; without a zone: UTC) -> ms since the epoch."""
+    if text is None or text == "":
+        return None
+    try:
+        ts = datetime.fromisoformat(text.strip())
+    except ValueError:
+        problem = "must be an ISO 8601 time such as 2026-11-27T10:00:00Z"
+        raise FieldError("since", problem).as_error() from None
+    return to_ms(ts if ts.tzinfo else ts.replace(tzinfo=UTC))
+
+
+def router(runtime: Runtime) -> APIRouter:
+    r = APIRouter(tags=["alerts"])
+    alerting = runtime.alerting
+
+    @r.get("/api/alerts")
+    async def list_alerts(
+        state: Annotated[str | None, Query(description="active, acknowledged, resolved, or open")] = None,
+        enseigne: Annotated[str | None, Query(description="site name")] = None,
+        salle: Annotated[str | None, Query(description="room name")] = None,
+        since: Annotated[str | None, Query(description="raised at or after (ISO 8601)")] = None,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    ) -> list[dict[str, Any]]:
+        """Alerts, open ones (active, acknowledged) first, then newest first."""
+        return await alerting.list_alerts(
+            state=state, site=enseigne, room=salle, since_ms=parse_since(since), limit=limit
+        )
+
+    @r.get("/api/alerts/{alert_id}")
+    async def get_alert(alert_id: int) -> dict[str, Any]:
+        """One alert with its history (raised, acknowledged, resolved) and its notification attempts."""
+        return await alerting.get_alert(alert_id)
+
+    @r.post("/api/alerts/{alert_id}/acknowledge")
+    async def acknowledge(alert_id: int, request: Request) -> dict[str, Any]:
+        """Body: `{"by": "who", "comment": "optional"}`. 409 if it is acknowledged or resolved already."""
+        body = await _object(request)
+        return await alerting.acknowledge(alert_id, body.get("by"), body.get("comment"))
+
+    @r.post("/api/alerts/{alert_id}/resolve")
+    async def resolve(alert_id: int, request: Request) -> dict[str, Any]:
+        """Body: `{"by": "who", "comment": "optional"}`. Closes the alert by hand; a condition that persists
+        raises a new one after the rule's cooldown and duration."""
+        body = await _object(request)
+        return await alerting.resolve(alert_id, body.get("by"), body.get("comment"))
+
+    @r.get("/api/alert-rules")
+    async def list_rules() -> list[dict[str, Any]]:
+        return await alerting.list_rules()
+
+    @r.post("/api/alert-rules", status_code=201)
+    async def create_rule(request: Request) -> dict[str, Any]:
+        """Body: `name`, `metric` (co2, pm25, pm10, tvoc, temperature, humidity, offline), `direction`
+        (above, below), `trigger`, `reset`, `duration_s`, `cooldown_s`, `severity` (info, warning, critical),
+        optional `site_id` or `room_id` (else global), `only_open_hours`, `enabled`, `description`.
+        422 names each invalid field."""
+        return await alerting.create_rule(await _object(request))
+
+    @r.get("/api/alert-rules/{rule_id}")
+    async def get_rule(rule_id: int) -> dict[str, Any]:
+        return await alerting.get_rule(rule_id)
+
+    @r.patch("/api/alert-rules/{rule_id}")
+    async def update_rule(rule_id: int, request: Request) -> dict[str, Any]:
+        """Change some fields; the rule is checked whole."""
+        return await alerting.update_rule(rule_id, await _object(request))
+
+    @r.delete("/api/alert-rules/{rule_id}")
+    async def delete_rule(rule_id: int) -> dict[str, Any]:
+        """Its open alerts are resolved; its alerts stay in the history."""
+        return await alerting.delete_rule(rule_id)
+
+    return r

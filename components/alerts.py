@@ -1,0 +1,199 @@
+"""Alert pieces: an open alert's card, the history table, the rule form, and the dashboard's alert badge.
+
+They take data (the API's dictionaries) and call back; the page does the service calls.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from nicegui import ui
+
+from app.domain.alerts import RULE_METRICS, SEVERITIES
+from app.domain.metrics import ALL_KNOWN
+from app.domain.readings import FieldError
+
+from .tiles import format_age, format_value
+
+SEVERITY_COLOURS = {"critical": "negative", "warning": "orange-8", "info": "blue-6"}
+SEVERITY_ICONS = {"critical": "error", "warning": "warning", "info": "info"}
+STATE_LABELS = {"active": "active", "acknowledged": "acknowledged", "resolved": "resolved"}
+
+
+def metric_label(metric: str) -> str:
+    if metric == "offline":
+        return "Sensor offline"
+    info = ALL_KNOWN.get(metric)
+    return info.label if info else metric
+
+
+def since(iso: str | None) -> str:
+    if not iso:
+        return "—"
+    ts = datetime.fromisoformat(iso)
+    return f"{format_age(time.time() - ts.timestamp())} ago ({ts.strftime('%Y-%m-%d %H:%M')} UTC)"
+
+
+def value_text(alert: dict[str, Any]) -> str:
+    if alert["metric"] == "offline":
+        return f"silent for {format_age(alert['value'] or 0)}" + (
+            f" · sensor {alert['sensor_id']}" if alert.get("sensor_id") else ""
+        )
+    word = "above" if alert["direction"] == "above" else "below"
+    value, threshold, peak = (format_value(alert["metric"], alert[k]) for k in ("value", "threshold", "peak"))
+    return f"{value} ({word} {threshold}, peak {peak})"
+
+
+def alert_card(
+    alert: dict[str, Any],
+    *,
+    on_acknowledge: Callable[[], Awaitable[None]],
+    on_resolve: Callable[[], Awaitable[None]],
+) -> None:
+    """An open alert: severity, room, value, since when, who acknowledged it; acknowledge and resolve."""
+    severity = alert["severity"]
+    with ui.card().classes("w-full gap-1").mark(f"alert-{alert['id']}"):
+        with ui.row().classes("w-full items-center gap-3 no-wrap"):
+            ui.icon(SEVERITY_ICONS.get(severity, "info"), color=SEVERITY_COLOURS.get(severity), size="28px")
+            ui.badge(severity, color=SEVERITY_COLOURS.get(severity)).mark("alert-severity")
+            ui.label(alert["rule"]).classes("text-subtitle1 text-weight-medium")
+            ui.link(f"{alert['enseigne']} / {alert['salle']}", f"/rooms/{alert['room_id']}").mark(
+                "alert-room"
+            )
+            ui.space()
+            if alert["state"] == "active":
+                ui.button("Acknowledge", icon="done", on_click=on_acknowledge).props(
+                    "flat dense no-caps"
+                ).mark("acknowledge")
+            ui.button("Resolve", icon="task_alt", on_click=on_resolve, color="positive").props(
+                "flat dense no-caps"
+            ).mark("resolve")
+        ui.label(f"{metric_label(alert['metric'])}: {value_text(alert)}").mark("alert-value")
+        details = [f"since {since(alert['raised_at'])}"]
+        if alert["state"] == "acknowledged":
+            details.append(f"acknowledged by {alert['acknowledged_by']}")
+            if alert["ack_comment"]:
+                details.append(f"“{alert['ack_comment']}”")
+        ui.label(" · ".join(details)).classes("text-caption text-grey-7").mark("alert-since")
+
+
+HISTORY_COLUMNS = [
+    {"name": "raised_at", "label": "Raised (UTC)", "field": "raised_at", "align": "left", "sortable": True},
+    {"name": "severity", "label": "Severity", "field": "severity", "align": "left"},
+    {"name": "rule", "label": "Rule", "field": "rule", "align": "left"},
+    {"name": "where", "label": "Room", "field": "where", "align": "left"},
+    {"name": "value", "label": "Value", "field": "value", "align": "left"},
+    {"name": "state", "label": "State", "field": "state", "align": "left"},
+    {"name": "resolved_at", "label": "Resolved (UTC)", "field": "resolved_at", "align": "left"},
+    {"name": "by", "label": "By", "field": "by", "align": "left"},
+]
+
+
+def history_rows(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def short(iso: str | None) -> str:
+        return iso.replace("T", " ")[:16] if iso else ""
+
+    return [
+        {
+            "id": a["id"],
+            "raised_at": short(a["raised_at"]),
+            "severity": a["severity"],
+            "rule": a["rule"],
+            "where": f"{a['enseigne']} / {a['salle']}",
+            "value": format_value(a["metric"], a["value"]) if a["metric"] != "offline" else a["sensor_id"],
+            "state": a["state"],
+            "resolved_at": short(a["resolved_at"]),
+            "by": a["resolved_by"]
+            or ("automatic" if a["state"] == "resolved" else a["acknowledged_by"] or ""),
+        }
+        for a in alerts
+    ]
+
+
+class RuleForm:
+    """The fields of an alert rule; `show_errors` puts a service's field errors under the fields."""
+
+    def __init__(self, rule: dict[str, Any], scopes: dict[str, str]) -> None:
+        self.scopes = scopes
+        scope = f"room:{rule['room_id']}" if rule.get("room_id") else f"site:{rule['site_id']}" if rule.get(
+            "site_id"
+        ) else "global"  # fmt: skip
+        with ui.grid(columns=2).classes("w-full gap-x-4"):
+            self.name = ui.input("Name", value=rule.get("name", "")).mark("rule-name")
+            self.metric = ui.select(
+                {m: metric_label(m) for m in RULE_METRICS}, value=rule.get("metric", "co2"), label="Metric"
+            ).mark("rule-metric")
+            self.direction = ui.select(
+                {"above": "above the trigger", "below": "below the trigger"},
+                value=rule.get("direction", "above"),
+                label="Alert when the value is",
+            ).mark("rule-direction")
+            self.severity = ui.select(
+                list(SEVERITIES), value=rule.get("severity", "warning"), label="Severity"
+            )
+            self.severity.mark("rule-severity")
+            self.trigger = ui.number("Trigger (offline: factor on the interval)", value=rule.get("trigger"))
+            self.trigger.mark("rule-trigger")
+            self.reset = ui.number("Reset threshold", value=rule.get("reset")).mark("rule-reset")
+            self.duration = ui.number("Minimum duration (s)", value=rule.get("duration_s", 0)).mark(
+                "rule-duration"
+            )
+            self.cooldown = ui.number("Cooldown (s)", value=rule.get("cooldown_s", 0)).mark("rule-cooldown")
+            self.scope = ui.select(scopes, value=scope if scope in scopes else "global", label="Applies to")
+            self.scope.mark("rule-scope")
+            with ui.column().classes("gap-0"):
+                self.only_open = ui.checkbox(
+                    "Only during opening hours", value=rule.get("only_open_hours", False)
+                )
+                self.enabled = ui.checkbox("Enabled", value=rule.get("enabled", True)).mark("rule-enabled")
+        self.fields = {
+            "name": self.name, "metric": self.metric, "direction": self.direction, "severity": self.severity,
+            "trigger": self.trigger, "reset": self.reset, "duration_s": self.duration,
+            "cooldown_s": self.cooldown, "site_id": self.scope, "room_id": self.scope,
+        }  # fmt: skip
+
+    @property
+    def value(self) -> dict[str, Any]:
+        kind, _, ident = (self.scope.value or "global").partition(":")
+        return {
+            "name": self.name.value,
+            "metric": self.metric.value,
+            "direction": self.direction.value,
+            "severity": self.severity.value,
+            "trigger": self.trigger.value,
+            "reset": self.reset.value,
+            "duration_s": self.duration.value,
+            "cooldown_s": self.cooldown.value,
+            "site_id": int(ident) if kind == "site" else None,
+            "room_id": int(ident) if kind == "room" else None,
+            "only_open_hours": bool(self.only_open.value),
+            "enabled": bool(self.enabled.value),
+        }
+
+    def show_errors(self, errors: list[FieldError]) -> None:
+        for element in set(self.fields.values()):
+            element.error = None
+        for e in errors:
+            element = self.fields.get(e.field)
+            if element is not None:
+                element.error = e.problem
+
+
+def alert_badge() -> ui.badge:
+    """The dashboard tile's badge: hidden until `show_alert_count` gives it open alerts."""
+    badge = ui.badge("", color="negative").classes("self-start").mark("tile-alerts")
+    badge.set_visibility(False)
+    return badge
+
+
+def show_alert_count(badge: ui.badge, counts: dict[str, int] | None) -> None:
+    total = sum((counts or {}).values())
+    text = f"{total} open alert{'s' if total != 1 else ''}" if total else ""
+    colour = "negative" if (counts or {}).get("critical") else "orange-8"
+    if badge.text != text:
+        badge.set_text(text)
+        badge.props(f"color={colour}")
+    badge.set_visibility(bool(total))

@@ -1,0 +1,249 @@
+"""`/alerts`: open alerts first (acknowledge, resolve), the history with filters, and the rule editor.
+
+The page follows `bus.alerts`: an alert raised, acknowledged or resolved anywhere (the worker, the REST API,
+another tab) refreshes the open alerts and the history in place.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from nicegui import ui
+
+from components.alerts import (
+    HISTORY_COLUMNS,
+    SEVERITY_COLOURS,
+    RuleForm,
+    alert_card,
+    history_rows,
+    metric_label,
+)
+from components.dialogs import confirm
+from components.frame import add_nav_link, frame
+from components.refresh import Coalesced
+from components.tiles import format_value
+
+from .settings import attempt, small_button
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+SINCE = {
+    "24h": ("last 24 h", 24),
+    "7d": ("last 7 days", 168),
+    "30d": ("last 30 days", 720),
+    "all": ("all", None),
+}
+STATES = {"all": "all states", "active": "active", "acknowledged": "acknowledged", "resolved": "resolved"}
+
+
+def register(runtime: Runtime) -> None:
+    add_nav_link("Alerts", "/alerts", icon="notifications", order=20)
+
+    @ui.page("/alerts")
+    async def alerts_page() -> None:
+        with frame("Alerts"):
+            await AlertsPage(runtime).start()
+
+
+def rule_condition(rule: dict[str, Any]) -> str:
+    """`above 1 220 ppm for 5 min; resolves below 1 120 ppm; cooldown 15 min`"""
+    if rule["metric"] == "offline":
+        return f"silent for more than {rule['trigger']:g} × the sensor's usual interval"
+    metric, word = rule["metric"], rule["direction"]
+    back = "below" if word == "above" else "above"
+    parts = [f"{word} {format_value(metric, rule['trigger'])}"]
+    if rule["duration_s"]:
+        parts[0] += f" for {rule['duration_s'] / 60:g} min"
+    parts.append(f"resolves {back} {format_value(metric, rule['reset'])}")
+    if rule["cooldown_s"]:
+        parts.append(f"cooldown {rule['cooldown_s'] / 60:g} min")
+    if rule["only_open_hours"]:
+        parts.append("opening hours only")
+    return "; ".join(parts)
+
+
+class AlertsPage:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime, self.alerting = runtime, runtime.alerting
+        self.reload = Coalesced(self._reload)
+        self.scopes: dict[str, str] = {"global": "all rooms"}
+
+    async def start(self) -> None:
+        await self._load_scopes()
+        ui.label("Open alerts").classes("text-h6")
+        self.open_view(await self.alerting.list_alerts(state="open"))
+        ui.label("History").classes("text-h6 q-mt-md")
+        with ui.row().classes("items-end gap-4"):
+            self.state = ui.select(STATES, value="all", label="State", on_change=self.load_history)
+            self.state.classes("min-w-[10rem]").mark("filter-state")
+            sites = {"": "all sites", **{s: s for s in self.site_names}}
+            self.site = ui.select(sites, value="", label="Site", on_change=self.load_history).classes(
+                "min-w-[12rem]"
+            )
+            self.site.mark("filter-site")
+            self.room = ui.input("Room", on_change=self.load_history).props("clearable").mark("filter-room")
+            self.since = ui.select({k: v[0] for k, v in SINCE.items()}, value="7d", label="Raised")
+            self.since.on_value_change(self.load_history)
+            self.since.mark("filter-since")
+        self.history = ui.table(columns=HISTORY_COLUMNS, rows=[], row_key="id", pagination=20)
+        self.history.classes("w-full").mark("history")
+        await self.load_history()
+        with ui.row().classes("items-center gap-2 q-mt-md"):
+            ui.label("Rules").classes("text-h6")
+            small_button("New rule", "add", lambda: self.edit_rule(None), "new-rule")
+        self.rules_view(await self.alerting.list_rules())
+        self.runtime.bus.alerts.subscribe(self.reload)
+        self.runtime.bus.config_changed.subscribe(self._load_scopes)
+
+    async def _load_scopes(self) -> None:
+        sites = await self.runtime.config.list_sites()
+        self.site_names = [site["name"] for site in sites]
+        self.scopes = {"global": "all rooms"}
+        for site in sites:
+            self.scopes[f"site:{site['id']}"] = f"site {site['name']}"
+            self.scopes.update({f"room:{r['id']}": f"{site['name']} / {r['name']}" for r in site["rooms"]})
+
+    async def _reload(self) -> None:
+        self.open_view.refresh(await self.alerting.list_alerts(state="open"))
+        await self.load_history()
+
+    # -- open alerts
+    @ui.refreshable_method
+    def open_view(self, alerts: list[dict[str, Any]]) -> None:
+        if not alerts:
+            ui.label("No open alerts.").classes("text-grey-7").mark("no-open-alerts")
+        for alert in alerts:
+            alert_card(
+                alert,
+                on_acknowledge=lambda a=alert: self.acknowledge(a),
+                on_resolve=lambda a=alert: self.resolve(a),
+            )
+
+    async def _ask(self, title: str, message: str, action: str, marker: str) -> tuple[str, str] | None:
+        """Who does it and an optional comment; None when cancelled."""
+        with ui.dialog() as dialog, ui.card().classes("gap-2 min-w-[24rem]").mark(marker):
+            ui.label(title).classes("text-h6")
+            ui.label(message).classes("text-grey-8")
+            by = ui.input("Your name").classes("w-full").mark("by")
+            comment = ui.textarea("Comment (optional)").classes("w-full").mark("comment")
+
+            def submit() -> None:
+                if not (by.value or "").strip():
+                    by.error = "say who you are"
+                    return
+                dialog.submit((by.value, comment.value))
+
+            with ui.row().classes("w-full justify-end gap-2"):
+                ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat").mark("cancel")
+                ui.button(action, on_click=submit).mark("confirm")
+        answer = await dialog
+        if not dialog.is_deleted:
+            dialog.delete()
+        return answer
+
+    async def acknowledge(self, alert: dict[str, Any]) -> None:
+        where = f"{alert['enseigne']} / {alert['salle']}"
+        answer = await self._ask(
+            f"Acknowledge '{alert['rule']}' in {where}",
+            "Say that you take care of it.",
+            "Acknowledge",
+            "ack-dialog",
+        )
+        if answer and await attempt(
+            "The alert was not acknowledged", self.alerting.acknowledge(alert["id"], *answer)
+        ):
+            ui.notify(f"Alert '{alert['rule']}' in {where} acknowledged", type="positive")
+            await self.reload()
+
+    async def resolve(self, alert: dict[str, Any]) -> None:
+        where = f"{alert['enseigne']} / {alert['salle']}"
+        answer = await self._ask(
+            f"Resolve '{alert['rule']}' in {where}?",
+            "Closes the alert by hand. If the condition persists, the rule raises a new alert after its "
+            "cooldown and duration.",
+            "Resolve",
+            "resolve-dialog",
+        )
+        if answer and await attempt(
+            "The alert was not resolved", self.alerting.resolve(alert["id"], *answer)
+        ):
+            ui.notify(f"Alert '{alert['rule']}' in {where} resolved", type="positive")
+            await self.reload()
+
+    # -- history
+    async def load_history(self) -> None:
+        hours = SINCE[self.since.value][1]
+        since_ms = None if hours is None else int((time.time() - hours * 3600) * 1000)
+        alerts = await self.alerting.list_alerts(
+            state=None if self.state.value == "all" else self.state.value,
+            site=self.site.value or None,
+            room=(self.room.value or "").strip() or None,
+            since_ms=since_ms,
+        )
+        self.history.rows = history_rows(alerts)
+        self.history.update()
+
+    # -- rules
+    @ui.refreshable_method
+    def rules_view(self, rules: list[dict[str, Any]]) -> None:
+        if not rules:
+            ui.label("No rules: nothing raises alerts. Add one with 'New rule'.").classes("text-grey-7")
+        with ui.card().classes("w-full gap-1"):
+            for rule in rules:
+                with ui.row().classes("w-full items-center gap-3").mark(f"rule-{rule['id']}"):
+                    ui.badge(rule["severity"], color=SEVERITY_COLOURS.get(rule["severity"]))
+                    ui.label(rule["name"]).classes("text-body1 text-weight-medium").mark("rule-title")
+                    ui.label(f"{metric_label(rule['metric'])} {rule_condition(rule)}").classes("text-grey-8")
+                    scope = self.scopes.get(
+                        f"room:{rule['room_id']}" if rule["room_id"] else f"site:{rule['site_id']}",
+                        "all rooms",
+                    )
+                    ui.label(f"· {scope}").classes("text-caption text-grey-7")
+                    if not rule["enabled"]:
+                        ui.badge("disabled", color="grey-5")
+                    ui.space()
+                    small_button("Edit", "edit", lambda r=rule: self.edit_rule(r), "edit-rule")
+                    small_button(
+                        "Delete", "delete", lambda r=rule: self.delete_rule(r), "delete-rule", "negative"
+                    )
+
+    async def _reload_rules(self) -> None:
+        self.rules_view.refresh(await self.alerting.list_rules())
+
+    async def edit_rule(self, rule: dict[str, Any] | None) -> None:
+        await self._load_scopes()
+        with ui.dialog() as dialog, ui.card().classes("gap-2 min-w-[40rem]").mark("rule-dialog"):
+            ui.label("New rule" if rule is None else f"Edit rule '{rule['name']}'").classes("text-h6")
+            form = RuleForm(rule or {}, self.scopes)
+
+            async def save() -> None:  # the dialog stays open while the service refuses the rule
+                form.show_errors([])
+                action = (
+                    self.alerting.create_rule(form.value)
+                    if rule is None
+                    else self.alerting.update_rule(rule["id"], form.value)
+                )
+                saved = await attempt("The rule was not saved", action, on_invalid=form.show_errors)
+                if saved:
+                    ui.notify(f"Rule '{saved['name']}' saved", type="positive")
+                    dialog.submit(True)
+
+            with ui.row().classes("w-full justify-end gap-2"):
+                ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat")
+                ui.button("Save", on_click=save).mark("save-rule")
+        if await dialog:
+            await self._reload_rules()
+        if not dialog.is_deleted:
+            dialog.delete()
+
+    async def delete_rule(self, rule: dict[str, Any]) -> None:
+        message = (
+            f"This deletes rule '{rule['name']}' and resolves its open alerts; they stay in the history."
+        )
+        if not await confirm(f"Delete rule '{rule['name']}'?", message):
+            return
+        if await attempt("The rule was not deleted", self.alerting.delete_rule(rule["id"])):
+            ui.notify(f"Rule '{rule['name']}' deleted", type="positive")
+            await self._reload_rules()

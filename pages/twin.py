@@ -1,0 +1,342 @@
+"""`/twin` and `/twin/{site_id}`: the digital twin of a site, live. Rooms are coloured volumes on their
+floors; a click opens the room's panel (latest values, score, a chart of the last hours, open alerts, its
+model).
+
+Readings update the scene in place from the bus; a configuration change (geometry, model, rooms) rebuilds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from nicegui import ui
+from nicegui.events import UploadEventArguments
+
+from app.bus import Measurement
+from app.domain.geometry import site_layout
+from app.domain.metrics import CORE_METRICS
+from app.domain.readings import InvalidInput
+from components.charts import Aggregate, SeriesChart
+from components.frame import add_nav_link, frame
+from components.refresh import Coalesced
+from components.room_scene import SCORE_MODE, RoomScene, TwinRoom, legend
+from components.tiles import RoomTile
+from services.errors import NotFound
+from services.room_models import RoomModels
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+CHART_HOURS, CHART_STEP_S = 6, 300
+MODES = {SCORE_MODE: "IAQ score", **{m: info.label for m, info in CORE_METRICS.items()}}
+
+
+def register(runtime: Runtime) -> None:
+    add_nav_link("Twin", "/twin", icon="view_in_ar", order=20)
+
+    @ui.page("/twin")
+    async def twin_page() -> None:
+        await _open(runtime, None)
+
+    @ui.page("/twin/{site_id}")
+    async def twin_site_page(site_id: str, room: str | None = None) -> None:
+        """`?room=<id>` flies to that room and opens its panel (the Settings page links here)."""
+        await _open(runtime, site_id, int(room) if room and room.isdigit() else None)
+
+
+async def _open(runtime: Runtime, site_id: str | None, room_id: int | None = None) -> None:
+    sites = await runtime.config.list_sites()
+    site = (
+        sites[0] if sites and site_id is None else next((s for s in sites if str(s["id"]) == site_id), None)
+    )
+    if site is None:
+        with frame("Digital twin", section="/twin"):
+            if sites:
+                ui.label(f"There is no site with id {site_id!r}.").mark("twin-missing")
+            else:
+                ui.label("No sites yet: the twin shows a site as soon as it has rooms.").mark("twin-missing")
+            ui.link("Back to the dashboard", "/")
+        return
+    with frame(f"Twin · {site['name']}", section="/twin"):
+        view = TwinView(runtime, site, sites)
+        view.room_id = room_id
+        await view.start()
+
+
+class TwinView:
+    """Controls, legend, the scene and the room panel of one site."""
+
+    def __init__(self, runtime: Runtime, site: dict[str, Any], sites: list[dict[str, Any]]) -> None:
+        self.runtime, self.site, self.sites = runtime, site, sites
+        self.models = RoomModels.from_settings(runtime.settings)
+        self.mode = SCORE_MODE
+        self.floor: int | None = None
+        self.room_id: int | None = None  # the room whose panel is open
+        self.twin: RoomScene | None = None
+        self.panel_tile: RoomTile | None = None
+        self.panel_chart: SeriesChart | None = None
+        self.reload = Coalesced(self._reload)
+
+    async def start(self) -> None:
+        with ui.row().classes("w-full items-center gap-4"):
+            if len(self.sites) > 1:
+                ui.select(
+                    {s["id"]: s["name"] for s in self.sites},
+                    value=self.site["id"],
+                    label="Site",
+                    on_change=lambda e: ui.navigate.to(f"/twin/{e.value}"),
+                ).classes("w-48").mark("twin-site")
+            ui.select(MODES, value=self.mode, label="Colour by", on_change=self._mode_changed).classes(
+                "w-40"
+            ).mark("twin-mode")
+            self.floor_select = ui.select({}, label="Floor", on_change=self._floor_changed).classes("w-32")
+            self.floor_select.mark("twin-floor")
+            self.room_select = ui.select({}, label="Go to room", on_change=self._room_chosen).classes("w-56")
+            self.room_select.mark("twin-room")
+            ui.button("Whole site", icon="zoom_out_map", on_click=lambda: self.twin and self.twin.show_all())
+            ui.button("Back to the dashboard", on_click=lambda: ui.navigate.to("/")).props("flat")
+        self.legend_box = ui.row().classes("w-full")
+        with ui.row().classes("w-full no-wrap items-start gap-4"):
+            self.scene_box = ui.column().classes("grow gap-1").style("min-width: 0")
+            self.panel = ui.column().classes("gap-2").style("width: 380px; flex: none").mark("twin-panel")
+        self._show_legend()
+        await self._build(fly=True)
+        self.runtime.bus.measurements.subscribe(self.on_measurements)
+        self.runtime.bus.config_changed.subscribe(self.reload)
+        self.runtime.bus.alerts.subscribe(self.on_alert)
+
+    # -- building
+    async def _rooms(self) -> list[TwinRoom]:
+        sites = await self.runtime.config.list_sites()
+        site = next((s for s in sites if s["id"] == self.site["id"]), None)
+        if site is None:
+            return []
+        self.site = site
+        latest = {
+            room["id"]: room
+            for entry in await self.runtime.query.overview()
+            if entry["id"] == site["id"]
+            for room in entry["rooms"]
+        }
+        layout = site_layout([(r["id"], r.get("geometry")) for r in site["rooms"]])
+        urls = await asyncio.to_thread(lambda: {r["id"]: self.models.url(r["id"]) for r in site["rooms"]})
+        return [
+            TwinRoom(
+                id=r["id"],
+                name=r["name"],
+                geometry=layout[r["id"]],
+                sensors=list(r["sensors"]),
+                model_url=urls[r["id"]],
+                thresholds=self.runtime.scoring.thresholds_for(r["id"], site["name"]),
+                values=dict(latest.get(r["id"], {}).get("values", {})),
+                times=dict(latest.get(r["id"], {}).get("times", {})),
+            )
+            for r in site["rooms"]
+        ]
+
+    async def _build(self, *, fly: bool = False) -> None:
+        rooms = await self._rooms()
+        self.scene_box.clear()
+        with self.scene_box:
+            if not rooms:
+                ui.label("This site has no rooms yet: a reading for it creates one, or add one in Settings.")
+                self.twin = None
+                return
+            self.twin = RoomScene(
+                rooms,
+                on_room=self.open_room,
+                mode=self.mode,
+                stale_after_s=self.runtime.settings.score_stale_after_s,
+            )
+            ui.label(
+                "Drag to turn, scroll to zoom, right-drag to pan; click a room for its details. "
+                "Rooms without a geometry are laid out on the ground floor."
+            ).classes("text-caption text-grey-7")
+        floors = self.twin.floors
+        self.floor_select.set_options({None: "All floors", **{f: _floor_name(f) for f in floors}})
+        if self.floor not in floors:
+            self.floor = None
+        self.floor_select.value = self.floor
+        self.twin.show_floor(self.floor)
+        self.room_select.set_options({r.id: r.name for r in rooms})
+        if self.room_id is not None and self.twin.knows(self.room_id):
+            await self.open_room(self.room_id, fly=fly)
+        else:
+            self.close_panel()
+
+    async def _reload(self) -> None:
+        await self._build()
+
+    # -- controls
+    def _show_legend(self) -> None:
+        self.legend_box.clear()
+        with self.legend_box:
+            legend(self.mode)
+
+    def _mode_changed(self, e: Any) -> None:
+        self.mode = e.value
+        self._show_legend()
+        if self.twin:
+            self.twin.set_mode(self.mode)
+
+    def _floor_changed(self, e: Any) -> None:
+        self.floor = e.value
+        if self.twin:
+            self.twin.show_floor(self.floor)
+            self.twin.show_all()
+
+    async def _room_chosen(self, e: Any) -> None:
+        if e.value is not None:
+            await self.open_room(e.value)
+
+    # -- the room panel
+    def close_panel(self) -> None:
+        self.room_id, self.panel_tile, self.panel_chart = None, None, None
+        self.panel.clear()
+        with self.panel:
+            ui.label("Click a room to see its values, score, chart and alerts.").classes("text-grey-7")
+
+    async def open_room(self, room_id: int, *, fly: bool = True) -> None:
+        if self.twin is None or not self.twin.knows(room_id):
+            return
+        room = self.twin.drawn[room_id].room
+        self.room_id = room_id
+        if fly:
+            self.twin.focus(room_id)
+        self.panel.clear()
+        with self.panel:
+            with ui.row().classes("w-full items-center justify-between no-wrap"):
+                ui.label(room.name).classes("text-h6").mark("panel-room")
+                ui.button(icon="close", on_click=self.close_panel).props("flat round dense")
+            ui.link("Open the room's page", f"/rooms/{room_id}")
+            self.panel_tile = RoomTile(
+                "Latest values",
+                room.values,
+                max(room.times.values(), default=None),
+                thresholds=room.thresholds,
+                times=room.times,
+                stale_after_s=self.runtime.settings.score_stale_after_s,
+            )
+            metric = self.mode if self.mode != SCORE_MODE else "co2"
+            ui.label(f"{CORE_METRICS[metric].label}, last {CHART_HOURS} h").classes("text-subtitle2")
+            self.panel_chart = SeriesChart(zone=ZoneInfo(self.site["timezone"])).style("height: 220px")
+            self.panel_chart.mark("panel-chart")
+            self.alerts_box = ui.column().classes("w-full gap-1").mark("panel-alerts")
+            self._editor(room_id)
+        await self._load_chart(room_id, metric)
+        await self._load_alerts(room_id, room.name)
+
+    async def _load_chart(self, room_id: int, metric: str) -> None:
+        try:
+            series = await self.runtime.query.room_series(room_id, hours=CHART_HOURS, step_s=CHART_STEP_S)
+        except NotFound:
+            return
+        if self.room_id != room_id or self.panel_chart is None:
+            return  # another room was opened meanwhile
+        buckets = [
+            Aggregate(_ms(row["timestamp"]), row[metric] * s["count"], s["min"], s["max"], s["count"])
+            for row in series["data"]
+            if (s := row["stats"].get(metric))
+        ]
+        self.panel_chart.show_aggregated(
+            metric, buckets, step_ms=CHART_STEP_S * 1000, range_ms=CHART_HOURS * 3600_000
+        )
+
+    async def _load_alerts(self, room_id: int, room_name: str) -> None:
+        alerting = getattr(self.runtime, "alerting", None)
+        if alerting is None:
+            return
+        open_alerts = await alerting.list_alerts(state="open", site=self.site["name"], room=room_name)
+        if self.room_id != room_id:
+            return
+        self.alerts_box.clear()
+        with self.alerts_box:
+            if not open_alerts:
+                ui.label("No open alerts.").classes("text-caption text-grey-7")
+            for alert in open_alerts:
+                colour = "negative" if alert["severity"] == "critical" else "warning"
+                with ui.row().classes("items-center gap-2 no-wrap"):
+                    ui.icon("warning", color=colour)
+                    ui.label(f"{alert['rule']} ({alert['state']}) since {alert['raised_at'][11:16]} UTC")
+
+    def _editor(self, room_id: int) -> None:
+        """Geometry as JSON and the .glb model upload, for the operator setting the twin up."""
+        room = self.twin.drawn[room_id].room if self.twin else None
+        stored = next((r.get("geometry") for r in self.site["rooms"] if r["id"] == room_id), None)
+        with ui.expansion("Geometry and 3D model", icon="edit").classes("w-full").mark("panel-editor"):
+            example = room.geometry.as_dict() if room else {}
+            text = ui.textarea("Geometry (metres)", value=json.dumps(stored or example, indent=1)).classes(
+                "w-full"
+            )
+            text.props("autogrow").mark("geometry-text")
+
+            async def save() -> None:
+                try:
+                    await self.runtime.config.set_room_geometry(room_id, json.loads(text.value or "null"))
+                except json.JSONDecodeError as exc:
+                    ui.notify(f"geometry: not JSON ({exc.msg})", type="negative")
+                except InvalidInput as exc:
+                    ui.notify(str(exc), type="negative")
+                else:
+                    ui.notify("Geometry saved", type="positive")
+
+            async def default() -> None:
+                await self.runtime.config.set_room_geometry(room_id, None)
+                ui.notify("Back to the default layout")
+
+            with ui.row().classes("gap-2"):
+                ui.button("Save geometry", on_click=save).mark("geometry-save")
+                ui.button("Default layout", on_click=default).props("flat")
+            ui.label(
+                f"A .glb model (metres, glTF y-up, origin at the site's origin), up to "
+                f"{self.models.max_bytes // 1_048_576 or 1} MB"
+            ).classes("text-caption text-grey-7")
+
+            async def uploaded(e: UploadEventArguments) -> None:
+                if not e.file.name.lower().endswith(".glb"):
+                    ui.notify("model: choose a .glb file", type="negative")
+                    return
+                try:
+                    await self.models.save(room_id, await e.file.read())
+                except InvalidInput as exc:
+                    ui.notify(str(exc), type="negative")
+                    return
+                ui.notify("Model saved", type="positive")
+                self.runtime.bus.config_changed.emit()
+
+            ui.upload(on_upload=uploaded, auto_upload=True, max_file_size=self.models.max_bytes).props(
+                "accept=.glb"
+            ).classes("w-full").mark("model-upload")
+
+    # -- live
+    async def on_alert(self, alert: dict[str, Any]) -> None:
+        if self.room_id is not None and alert.get("room_id") == self.room_id and self.twin is not None:
+            await self._load_alerts(self.room_id, self.twin.drawn[self.room_id].room.name)
+
+    async def on_measurements(self, batch: list[Measurement]) -> None:
+        if self.twin is None:
+            if any(m.site == self.site["name"] for m in batch):
+                await self.reload()
+            return
+        unknown = any(not self.twin.knows(m.room_id) and m.site == self.site["name"] for m in batch)
+        self.twin.update_many([(m.room_id, m.values, m.ts_ms, m.sensor_id) for m in batch])
+        for m in batch:
+            if m.room_id == self.room_id and self.panel_tile is not None:
+                self.panel_tile.update(m.values, m.ts_ms)
+                metric = self.mode if self.mode != SCORE_MODE else "co2"
+                if self.panel_chart is not None and metric in m.values:
+                    self.panel_chart.extend(m.ts_ms, m.values[metric])
+        if unknown:
+            await self.reload()
+
+
+def _floor_name(floor: int) -> str:
+    return "Ground floor" if floor == 0 else f"Floor {floor}"
+
+
+def _ms(timestamp: str) -> int:
+    return int(datetime.fromisoformat(timestamp).timestamp() * 1000)

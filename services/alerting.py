@@ -1,0 +1,539 @@
+"""Alerting: rules applied to readings as they are committed, sensors watched for silence, the alerts'
+lifecycle (raised → acknowledged → resolved, with history) and their rules.
+
+The bus callback only queues the batch; one worker task evaluates the queue and writes alerts in a thread,
+so ingestion never waits for alerting. A tick (`IAQ_ALERT_INTERVAL`) looks for sensors gone silent. Every
+change of an alert is published on `bus.alerts` (`/ws` sends it as an `alert` message) and handed to the
+notifiers. All state changes happen in one thread call at a time (a lock), so readings, ticks and the
+operators' actions never interleave; the state is rebuilt from the database at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
+
+from app.bus import EventBus, Measurement
+from app.domain.alerts import (
+    ALERT_STATES,
+    Cadence,
+    Rule,
+    RuleState,
+    check_rule,
+    is_open_ms,
+    offline_since,
+    resolve_manually,
+    rules_for_room,
+    step,
+)
+from app.domain.readings import FieldError, InvalidInput
+from app.storage.alerts import RULE_FIELDS, RoomInfo, SqlAlertStore, alert_dict, rule_dict, rule_from_row
+
+from .errors import Conflict, NotFound
+
+log = logging.getLogger(__name__)
+Change = tuple[str, dict[str, Any]]  # (event: raised, acknowledged, resolved; the alert)
+
+
+@dataclass(slots=True)
+class _Watch:
+    """One threshold rule watching one room, with what the hot loop needs at hand."""
+
+    metric: str
+    rule: Rule
+    state: RuleState
+    key: tuple[int, int]
+    above: bool
+    trigger: float
+    room: RoomInfo
+
+
+class AlertingService:
+    def __init__(
+        self,
+        *,
+        store: SqlAlertStore,
+        bus: EventBus,
+        interval_s: float = 60.0,
+        sensor_interval_s: float = 300.0,
+        notifiers: list[Any] | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.store, self.bus = store, bus
+        self.interval_s = interval_s
+        self.fallback_interval_ms = int(sensor_interval_s * 1000)
+        self.notifiers = notifiers or []
+        self.clock = clock
+        self._rules: list[Rule] = []
+        self._room_rules_cache: dict[int, list[Rule]] = {}
+        self._plans: dict[int, list[_Watch]] = {}  # room -> its threshold rules and their states
+        self._rooms: dict[int, RoomInfo] = {}
+        self._rooms_stale = False
+        self._states: dict[tuple[int, int], RuleState] = {}  # (rule, room)
+        self._open: dict[tuple[int, int], int] = {}  # (rule, room) -> open alert id
+        self._offline_open: dict[tuple[int, str], int] = {}  # (rule, sensor) -> open alert id
+        self._dismissed: dict[tuple[int, str], int | None] = {}  # resolved by hand while still silent
+        self._open_rooms: dict[int, tuple[int, str]] = {}  # open alert id -> (room, severity)
+        self._cadence: dict[str, Cadence] = {}
+        self._sensor_room: dict[str, int] = {}
+        self._inbox: list[list[Measurement]] = []
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self.evaluated = 0  # readings evaluated since start
+
+    # -- start-up ----------------------------------------------------------------------------------------
+    def load(self) -> None:
+        """Read rules, rooms, open alerts and each sensor's last reading (blocking; at start-up)."""
+        self._load_state()
+        for sensor, (room_id, ts_ms) in self.store.sensor_last_times().items():
+            self._cadence[sensor] = Cadence(last_ms=ts_ms)
+            self._sensor_room[sensor] = room_id
+
+    def _load_state(self) -> None:
+        self._load_rules()
+        self._rooms = self.store.rooms()
+        self._plans = {}
+        self._states, self._open, self._offline_open, self._open_rooms = {}, {}, {}, {}
+        for row in self.store.open_alerts():
+            self._open_rooms[row.id] = (row.room_id, row.severity)
+            if row.rule_id is None:
+                continue
+            if row.sensor_id is not None:
+                self._offline_open[(row.rule_id, row.sensor_id)] = row.id
+            else:
+                self._open[(row.rule_id, row.room_id)] = row.id
+                self._states[(row.rule_id, row.room_id)] = RuleState(active=True, peak=row.peak)
+
+    def _load_rules(self) -> None:
+        self._rules = [rule_from_row(row) for row in self.store.rules()]
+        self._room_rules_cache, self._plans = {}, {}
+        ids = {rule.id for rule in self._rules}
+        self._states = {key: state for key, state in self._states.items() if key[0] in ids}
+
+    def start(self) -> None:
+        """Follow committed readings and configuration changes (opening hours, time zones, new rooms)."""
+        self.bus.measurements.subscribe(self.on_measurements)
+        self.bus.config_changed.subscribe(self._config_changed)
+
+    def _config_changed(self) -> None:
+        self._rooms_stale = True
+
+    def on_measurements(self, batch: list[Measurement]) -> None:
+        """On the event loop, for every committed batch: queue it, nothing else."""
+        self._inbox.append(batch)
+        self._wake.set()
+
+    async def run(self) -> None:
+        """The worker: evaluates queued readings as they come, and checks for silent sensors every tick."""
+        next_tick = time.monotonic() + self.interval_s
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.0, next_tick - time.monotonic()))
+            if self._inbox:
+                await self.process_pending()
+            if time.monotonic() >= next_tick:
+                await self.check_offline()
+                next_tick = time.monotonic() + self.interval_s
+
+    async def process_pending(self) -> None:
+        self._wake.clear()
+        batches, self._inbox = self._inbox, []
+        if batches:
+            await self._locked(self._evaluate, batches)
+
+    async def check_offline(self) -> None:
+        await self._locked(self._check_offline, int(self.clock() * 1000))
+
+    async def _locked(self, work: Callable[..., list[Change]], *args: Any) -> list[Change]:
+        async with self._lock:
+            try:
+                changes = await asyncio.to_thread(work, *args)
+            except (InvalidInput, NotFound, Conflict):
+                raise
+            except Exception:
+                # what was written is unknown: start again from what the database holds
+                log.exception("alerting failed; its state is reloaded from the database")
+                await asyncio.to_thread(self._load_state)
+                raise
+        self._publish(changes)
+        return changes
+
+    def _publish(self, changes: list[Change]) -> None:
+        for event, alert in changes:
+            self.bus.alerts.emit({"event": event, **alert})
+            for notifier in self.notifiers:
+                try:
+                    notifier.notify(event, alert)
+                except Exception:  # a notifier must never stop alerting
+                    log.exception("notifier %s failed", type(notifier).__name__)
+
+    # -- evaluation (in a thread, under the lock) -------------------------------------------------------
+    def _room(self, room_id: int) -> RoomInfo | None:
+        room = self._rooms.get(room_id)
+        if room is None or self._rooms_stale:
+            self._rooms_stale = False
+            self._rooms = self.store.rooms()
+            self._room_rules_cache, self._plans = {}, {}
+            room = self._rooms.get(room_id)
+        return room
+
+    def _rules_of(self, room: RoomInfo) -> list[Rule]:
+        rules = self._room_rules_cache.get(room.room_id)
+        if rules is None:
+            rules = self._room_rules_cache[room.room_id] = rules_for_room(
+                self._rules, room.room_id, room.site_id
+            )
+        return rules
+
+    def _opened(self, row: Any) -> Change:
+        self._open_rooms[row.id] = (row.room_id, row.severity)
+        return ("raised", alert_dict(row))
+
+    def _closed(self, row: Any) -> Change:
+        self._open_rooms.pop(row.id, None)
+        return ("resolved", alert_dict(row))
+
+    def _plan(self, room_id: int) -> list[_Watch] | None:
+        """What to check for a room's readings: its threshold rules with their states (cached; rebuilt when
+        rules, rooms or states are reloaded). None for a room unknown even after reloading the rooms."""
+        plan = self._plans.get(room_id)
+        if plan is None or self._rooms_stale:
+            room = self._room(room_id)
+            if room is None:
+                return None
+            plan = []
+            for rule in self._rules_of(room):
+                if not rule.is_offline:
+                    key = (rule.id, room_id)
+                    state = self._states.get(key)
+                    if state is None:
+                        state = self._states[key] = RuleState()
+                    plan.append(
+                        _Watch(rule.metric, rule, state, key, rule.direction == "above", rule.trigger, room)
+                    )
+            self._plans[room_id] = plan
+        return plan
+
+    def _evaluate(self, batches: list[list[Measurement]]) -> list[Change]:
+        changes: list[Change] = []
+        readings = [m for batch in batches for m in batch]
+        readings.sort(key=lambda m: m.ts_ms)  # linear for batches already in order
+        cadences, sensor_rooms = self._cadence, self._sensor_room
+        with self.store.engine.begin() as conn:
+            for m in readings:
+                ts = m.ts_ms
+                cadence = cadences.get(m.sensor_id)
+                if cadence is None:
+                    cadence = cadences[m.sensor_id] = Cadence()
+                cadence.add(ts)
+                sensor_rooms[m.sensor_id] = m.room_id
+                if self._offline_open or self._dismissed:
+                    self._sensor_back(conn, m.sensor_id, ts, changes)
+                plan = self._plan(m.room_id)
+                if plan is None:
+                    continue
+                values = m.values
+                for watch in plan:
+                    value = values.get(watch.metric)
+                    if value is None:
+                        continue
+                    state = watch.state
+                    if (
+                        not state.active
+                        and state.pending_since_ms is None
+                        and (value <= watch.trigger if watch.above else value >= watch.trigger)
+                        and (state.last_ms is None or ts > state.last_ms)
+                    ):  # the common case, nothing to do: skip the state machine's call
+                        state.last_ms = ts
+                        continue
+                    self._step(conn, watch, ts, value, changes)
+        self.evaluated += len(readings)
+        return changes
+
+    def _step(self, conn: Connection, watch: _Watch, ts: int, value: float, changes: list[Change]) -> None:
+        rule, room = watch.rule, watch.room
+        open_now = (
+            is_open_ms(room.opening_hours, ts, ZoneInfo(room.timezone)) if rule.only_open_hours else True
+        )
+        change = step(rule, watch.state, ts, value, open_now=open_now)
+        if change is None:
+            return
+        if change.kind == "raised":
+            row = self.store.raise_alert(
+                conn, rule, room.room_id, change.ts_ms, rule_name=rule.name, value=value, peak=change.peak
+            )
+            self._open[watch.key] = row.id
+            changes.append(self._opened(row))
+        elif (alert_id := self._open.pop(watch.key, None)) is not None:
+            row = self.store.resolve(conn, alert_id, change.ts_ms, value=value, peak=change.peak)
+            if row is not None:  # None: its room was deleted meanwhile, and the alert with it
+                changes.append(self._closed(row))
+
+    def _sensor_back(self, conn: Connection, sensor: str, ts_ms: int, changes: list[Change]) -> None:
+        """A reading of a sensor resolves its offline alerts."""
+        for key in [k for k in self._offline_open if k[1] == sensor]:
+            row = self.store.resolve(
+                conn, self._offline_open.pop(key), ts_ms, comment="the sensor reported again"
+            )
+            if row is not None:
+                changes.append(self._closed(row))
+        for key in [k for k in self._dismissed if k[1] == sensor]:
+            del self._dismissed[key]
+
+    def _check_offline(self, now_ms: int) -> list[Change]:
+        changes: list[Change] = []
+        if not any(rule.is_offline and rule.enabled for rule in self._rules):
+            return changes
+        with self.store.engine.begin() as conn:
+            for sensor, cadence in self._cadence.items():
+                room = self._room(self._sensor_room.get(sensor, -1))
+                if room is None or cadence.last_ms is None:
+                    continue
+                for rule in self._rules_of(room):
+                    key = (rule.id, sensor)
+                    if not rule.is_offline or key in self._offline_open:
+                        continue
+                    if key in self._dismissed and self._dismissed[key] == cadence.last_ms:
+                        continue  # resolved by hand while silent: not again until it has reported
+                    expected = cadence.expected_ms(self.fallback_interval_ms)
+                    since = offline_since(cadence.last_ms, expected, rule.trigger, now_ms)
+                    if since is None:
+                        continue
+                    row = self.store.raise_alert(
+                        conn, rule, room.room_id, since, rule_name=rule.name, sensor_id=sensor,
+                        value=round((now_ms - cadence.last_ms) / 1000, 1),
+                    )  # fmt: skip
+                    self._offline_open[key] = row.id
+                    changes.append(self._opened(row))
+        return changes
+
+    # -- alerts: reading and the operators' actions -----------------------------------------------------
+    def open_counts(self) -> dict[int, dict[str, int]]:
+        """{room id: {severity: open alerts}} from memory (no I/O: the dashboard asks for every tile)."""
+        out: dict[int, dict[str, int]] = {}
+        for room_id, severity in self._open_rooms.values():
+            counts = out.setdefault(room_id, {})
+            counts[severity] = counts.get(severity, 0) + 1
+        return out
+
+    async def list_alerts(
+        self,
+        *,
+        state: str | None = None,
+        site: str | None = None,
+        room: str | None = None,
+        since_ms: int | None = None,
+        limit: int = 500,
+    ) -> list[dict[str, Any]]:
+        """Open alerts first, then newest first. `state`: active, acknowledged, resolved, or open (the first
+        two)."""
+        if state is not None and state not in (*ALERT_STATES, "open"):
+            raise FieldError("state", "must be active, acknowledged, resolved or open").as_error()
+        states = ("active", "acknowledged") if state == "open" else (state,) if state else None
+        return await asyncio.to_thread(
+            self.store.list_alerts, states=states, site=site, room=room, since_ms=since_ms, limit=limit
+        )
+
+    async def get_alert(self, alert_id: int) -> dict[str, Any]:
+        def work() -> dict[str, Any]:
+            with self.store.engine.connect() as conn:
+                row = self.store.alert(conn, alert_id)
+            if row is None:
+                raise NotFound(f"alert {alert_id} does not exist")
+            return {
+                **alert_dict(row),
+                "history": self.store.events(alert_id),
+                "notifications": self.store.notifications(alert_id),
+            }
+
+        return await asyncio.to_thread(work)
+
+    async def acknowledge(self, alert_id: int, by: Any, comment: Any = None) -> dict[str, Any]:
+        """Someone takes charge of an open alert. `by` is required; `comment` optional."""
+        by, comment = _who(by), _comment(comment)
+
+        def work() -> list[Change]:
+            with self.store.engine.begin() as conn:
+                row = self._open_row(conn, alert_id)
+                if row.state == "acknowledged":
+                    raise Conflict(f"alert {alert_id} was acknowledged already by {row.acknowledged_by}")
+                return [("acknowledged", alert_dict(self.store.acknowledge(conn, alert_id, by, comment)))]
+
+        return (await self._locked(work))[0][1]
+
+    async def resolve(self, alert_id: int, by: Any, comment: Any = None) -> dict[str, Any]:
+        """Close an alert by hand. The rule starts over: its cooldown runs from now, and a condition that
+        persists raises a new alert after a full duration (an offline sensor: once it reported again)."""
+        by, comment = _who(by), _comment(comment)
+
+        def work() -> list[Change]:
+            now_ms = int(self.clock() * 1000)
+            with self.store.engine.begin() as conn:
+                row = self._open_row(conn, alert_id)
+                self._forget(row, now_ms)
+                return [self._closed(self.store.resolve(conn, alert_id, now_ms, by=by, comment=comment))]
+
+        return (await self._locked(work))[0][1]
+
+    def _open_row(self, conn: Connection, alert_id: int) -> Any:
+        row = self.store.alert(conn, alert_id)
+        if row is None:
+            raise NotFound(f"alert {alert_id} does not exist")
+        if row.state == "resolved":
+            raise Conflict(f"alert {alert_id} is resolved already")
+        return row
+
+    def _forget(self, row: Any, now_ms: int) -> None:
+        """The engine's side of resolving an alert by hand (or because its rule went away)."""
+        if row.sensor_id is not None:
+            key = (row.rule_id, row.sensor_id)
+            self._offline_open.pop(key, None)
+            cadence = self._cadence.get(row.sensor_id)
+            self._dismissed[key] = cadence.last_ms if cadence else None
+            return
+        key = (row.rule_id, row.room_id)
+        self._open.pop(key, None)
+        state = self._states.get(key)
+        if state is not None:
+            resolve_manually(state, state.last_ms if state.last_ms is not None else now_ms)
+
+    # -- rules ------------------------------------------------------------------------------------------
+    async def list_rules(self) -> list[dict[str, Any]]:
+        return [rule_dict(row) for row in await asyncio.to_thread(self.store.rules)]
+
+    async def get_rule(self, rule_id: int) -> dict[str, Any]:
+        def work() -> dict[str, Any]:
+            with self.store.engine.connect() as conn:
+                return rule_dict(self._rule_row(conn, rule_id))
+
+        return await asyncio.to_thread(work)
+
+    def _rule_row(self, conn: Connection, rule_id: int) -> Any:
+        row = self.store.rule(conn, rule_id)
+        if row is None:
+            raise NotFound(f"alert rule {rule_id} does not exist")
+        return row
+
+    async def create_rule(self, data: Any) -> dict[str, Any]:
+        """A new rule; InvalidInput names every invalid field."""
+        fields = check_rule(data)
+        result: dict[str, Any] = {}
+
+        def work() -> list[Change]:
+            with self.store.engine.begin() as conn:
+                _check_scope(self.store, conn, fields)
+                result.update(rule_dict(self.store.insert_rule(conn, fields)))
+            self._load_rules()
+            return self._close_superseded()
+
+        await self._locked(work)
+        return result
+
+    async def update_rule(self, rule_id: int, data: Any) -> dict[str, Any]:
+        """Change some fields of a rule. Disabling it, or changing what it watches, resolves its open
+        alerts; new thresholds apply from the next reading."""
+        result: dict[str, Any] = {}
+
+        def work() -> list[Change]:
+            changes: list[Change] = []
+            with self.store.engine.begin() as conn:
+                old = self._rule_row(conn, rule_id)
+                fields = check_rule(data, base={key: getattr(old, key) for key in RULE_FIELDS})
+                _check_scope(self.store, conn, fields)
+                new = self.store.update_rule(conn, rule_id, fields)
+                watches = ("metric", "direction", "site_id", "room_id")
+                if not new.enabled or any(getattr(old, k) != getattr(new, k) for k in watches):
+                    why = "rule disabled" if not new.enabled else "rule changed"
+                    changes += self._close_rule_alerts(conn, rule_id, why)
+                result.update(rule_dict(new))
+            self._load_rules()
+            return changes + self._close_superseded()
+
+        await self._locked(work)
+        return result
+
+    async def delete_rule(self, rule_id: int) -> dict[str, Any]:
+        """Delete a rule; its open alerts are resolved, its alerts stay in the history."""
+        result: dict[str, Any] = {}
+
+        def work() -> list[Change]:
+            with self.store.engine.begin() as conn:
+                row = self._rule_row(conn, rule_id)
+                changes = self._close_rule_alerts(conn, rule_id, "rule deleted")
+                self.store.delete_rule(conn, rule_id)
+            self._load_rules()
+            result.update(
+                {"deleted": "alert rule", "id": rule_id, "name": row.name, "resolved": len(changes)}
+            )
+            return changes
+
+        await self._locked(work)
+        return result
+
+    def _close_superseded(self) -> list[Change]:
+        """Resolve open alerts of rules that no longer apply to their room: a more specific rule replaced
+        them (else no reading would ever resolve them)."""
+        stale = [
+            alert_id
+            for (rule_id, room_id), alert_id in self._open.items()
+            if (room := self._rooms.get(room_id)) is not None
+            and all(rule.id != rule_id for rule in self._rules_of(room))
+        ]
+        changes: list[Change] = []
+        if not stale:
+            return changes
+        now_ms = int(self.clock() * 1000)
+        with self.store.engine.begin() as conn:
+            for alert_id in stale:
+                row = self.store.alert(conn, alert_id)
+                if row is not None and row.state != "resolved":
+                    self._forget(row, now_ms)
+                    why = "replaced by a more specific rule"
+                    changes.append(
+                        self._closed(self.store.resolve(conn, alert_id, now_ms, by="system", comment=why))
+                    )
+        return changes
+
+    def _close_rule_alerts(self, conn: Connection, rule_id: int, why: str) -> list[Change]:
+        now_ms = int(self.clock() * 1000)
+        ids = [i for (r, _), i in self._open.items() if r == rule_id]
+        ids += [i for (r, _), i in self._offline_open.items() if r == rule_id]
+        changes = []
+        for alert_id in ids:
+            row = self.store.alert(conn, alert_id)
+            if row is None or row.state == "resolved":
+                continue
+            self._forget(row, now_ms)
+            changes.append(self._closed(self.store.resolve(conn, alert_id, now_ms, by="system", comment=why)))
+        self._states = {key: state for key, state in self._states.items() if key[0] != rule_id}
+        self._plans = {}
+        return changes
+
+
+def _check_scope(store: SqlAlertStore, conn: Connection, fields: dict[str, Any]) -> None:
+    problem = store.check_scope(conn, fields["site_id"], fields["room_id"])
+    if problem:
+        field, _, text = problem.partition(": ")
+        raise InvalidInput([FieldError(field, text)])
+
+
+def _who(by: Any) -> str:
+    if not isinstance(by, str) or not by.strip() or len(by.strip()) > 128:
+        raise FieldError("by", "must name who does it (1 to 128 characters)").as_error()
+    return by.strip()
+
+
+def _comment(comment: Any) -> str | None:
+    if comment is None or comment == "":
+        return None
+    if not isinstance(comment, str) or len(comment) > 1000:
+        raise FieldError("comment", "must be text of at most 1000 characters").as_error()
+    return comment.strip() or None
