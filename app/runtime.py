@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.bus import EventBus
 from app.db.migrate import upgrade_to_head
 from app.db.session import make_engine, make_sessionmaker
+from app.domain.score import DEFAULT_THRESHOLDS
 from app.observability import PlatformMetrics
 from app.settings import Settings
 from app.storage.alerts import SqlAlertStore
@@ -173,6 +174,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         bus=bus,
         stale_after_s=settings.score_stale_after_s,
         interval_s=settings.score_interval_s,
+        thresholds=DEFAULT_THRESHOLDS.merged(settings.score_thresholds),  # the deployment's, then sites'
     )
     alert_store = SqlAlertStore(engine)
     notifiers: list[RetryingNotifier] = []

@@ -7,6 +7,7 @@ new ones carry the `IAQ_` prefix. `.env.example` documents every one of them.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, field_validator
@@ -20,7 +21,10 @@ def _env(*names: str) -> AliasChoices:
 class Settings(BaseSettings):
     """Runtime configuration. Every field maps to one environment variable (its alias)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # empty variables (as in a copied .env.example) mean "the default", not an empty value
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     # -- web server
     host: str = Field("0.0.0.0", validation_alias=_env("IAQ_HOST"))
@@ -50,6 +54,8 @@ class Settings(BaseSettings):
     # -- IAQ score
     score_interval_s: float = Field(60.0, ge=0, validation_alias=_env("IAQ_SCORE_INTERVAL"))
     score_stale_after_s: float = Field(3600.0, gt=0, validation_alias=_env("IAQ_SCORE_STALE_AFTER"))
+    # JSON, any subset of the score's thresholds; sites and rooms refine it (docs/score.md)
+    score_thresholds: dict[str, Any] | None = Field(None, validation_alias=_env("IAQ_SCORE_THRESHOLDS"))
 
     # -- alerts
     alerts_enabled: bool = Field(True, validation_alias=_env("IAQ_ALERTS"))
@@ -92,6 +98,18 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from exc
+        return value
+
+    @field_validator("score_thresholds")
+    @classmethod
+    def _valid_thresholds(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        from app.domain.readings import InvalidInput
+        from app.domain.score import DEFAULT_THRESHOLDS
+
+        try:
+            DEFAULT_THRESHOLDS.merged(value)
+        except InvalidInput as exc:
+            raise ValueError(f"IAQ_SCORE_THRESHOLDS: {exc}") from None
         return value
 
     @field_validator("sqlite_synchronous")

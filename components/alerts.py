@@ -5,10 +5,12 @@ They take data (the API's dictionaries) and call back; the page does the service
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from nicegui import ui
 
@@ -30,11 +32,21 @@ def metric_label(metric: str) -> str:
     return info.label if info else metric
 
 
-def since(iso: str | None) -> str:
+def local_time(iso: str | None, zone: str | None) -> str:
+    """An alert's UTC time as the building's clock shows it (the room's time zone)."""
+    if not iso:
+        return ""
+    ts = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    with contextlib.suppress(KeyError, ValueError):  # an unknown zone: show UTC rather than fail
+        ts = ts.astimezone(ZoneInfo(zone)) if zone else ts
+    return ts.strftime("%Y-%m-%d %H:%M")
+
+
+def since(iso: str | None, zone: str | None = None) -> str:
     if not iso:
         return "—"
-    ts = datetime.fromisoformat(iso)
-    return f"{format_age(time.time() - ts.timestamp())} ago ({ts.strftime('%Y-%m-%d %H:%M')} UTC)"
+    ts = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return f"{format_age(time.time() - ts.timestamp())} ago ({local_time(iso, zone)} {zone or 'UTC'})"
 
 
 def value_text(alert: dict[str, Any]) -> str:
@@ -72,7 +84,7 @@ def alert_card(
                 "flat dense no-caps"
             ).mark("resolve")
         ui.label(f"{metric_label(alert['metric'])}: {value_text(alert)}").mark("alert-value")
-        details = [f"since {since(alert['raised_at'])}"]
+        details = [f"since {since(alert['raised_at'], alert.get('timezone'))}"]
         if alert["state"] == "acknowledged":
             details.append(f"acknowledged by {alert['acknowledged_by']}")
             if alert["ack_comment"]:
@@ -81,31 +93,34 @@ def alert_card(
 
 
 HISTORY_COLUMNS = [
-    {"name": "raised_at", "label": "Raised (UTC)", "field": "raised_at", "align": "left", "sortable": True},
+    {
+        "name": "raised_at",
+        "label": "Raised (local time)",
+        "field": "raised_at",
+        "align": "left",
+        "sortable": True,
+    },
     {"name": "severity", "label": "Severity", "field": "severity", "align": "left"},
     {"name": "rule", "label": "Rule", "field": "rule", "align": "left"},
     {"name": "where", "label": "Room", "field": "where", "align": "left"},
     {"name": "value", "label": "Value", "field": "value", "align": "left"},
     {"name": "state", "label": "State", "field": "state", "align": "left"},
-    {"name": "resolved_at", "label": "Resolved (UTC)", "field": "resolved_at", "align": "left"},
+    {"name": "resolved_at", "label": "Resolved (local time)", "field": "resolved_at", "align": "left"},
     {"name": "by", "label": "By", "field": "by", "align": "left"},
 ]
 
 
 def history_rows(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    def short(iso: str | None) -> str:
-        return iso.replace("T", " ")[:16] if iso else ""
-
     return [
         {
             "id": a["id"],
-            "raised_at": short(a["raised_at"]),
+            "raised_at": local_time(a["raised_at"], a.get("timezone")),
             "severity": a["severity"],
             "rule": a["rule"],
             "where": f"{a['enseigne']} / {a['salle']}",
             "value": format_value(a["metric"], a["value"]) if a["metric"] != "offline" else a["sensor_id"],
             "state": a["state"],
-            "resolved_at": short(a["resolved_at"]),
+            "resolved_at": local_time(a["resolved_at"], a.get("timezone")),
             "by": a["resolved_by"]
             or ("automatic" if a["state"] == "resolved" else a["acknowledged_by"] or ""),
         }

@@ -143,3 +143,19 @@ async def test_the_compliance_report_page_shows_table_chart_and_csv(user: User, 
     user.find(marker="download-csv").click()
     response = await user.download.next()
     assert response.text.splitlines()[1].startswith(f"Maison,Bureau,{day},{day},co2,I,<= 970 ppm,")
+
+
+async def test_alert_times_are_shown_in_the_buildings_local_time(alerts_on, user: User, runtime) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    site = await runtime.config.create_site({"name": "Maison", "timezone": "America/New_York"})
+    await runtime.config.create_room(site["id"], {"name": "Bureau"})
+    alert = await raise_co2_alert(runtime)
+    raised = datetime.fromisoformat(alert["raised_at"].replace("Z", "+00:00"))
+    local = raised.astimezone(ZoneInfo("America/New_York")).strftime("%Y-%m-%d %H:%M")
+    await user.open("/alerts")
+    with user.scope(marker=f"alert-{alert['id']}"):
+        await user.should_see(f"({local} America/New_York)")
+    rows = user.find(marker="history").elements.pop().rows
+    assert rows[0]["raised_at"] == local

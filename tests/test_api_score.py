@@ -161,3 +161,26 @@ def test_site_and_room_overrides_change_the_score_and_invalid_ones_are_refused(a
     assert score(api, "S6", "Meeting")["score"] == 80.0
     assert api.put("/api/config/sites/99999/score-thresholds", json={}).status_code == 404
     assert api.get("/api/config/rooms/99999/score-thresholds").status_code == 404
+
+
+def test_deployment_thresholds_from_the_settings_apply_and_bad_ones_stop_the_start(tmp_path):
+    import subprocess
+    import sys
+
+    from .conftest import ROOT, server_env
+
+    reading = {"sensor_id": "dep-1", "enseigne": "Dep", "salle": "R", "values": {"co2": 970}}
+    with platform(tmp_path / "a", IAQ_SCORE_THRESHOLDS='{"outdoor_co2_ppm": 300}') as srv:
+        assert httpx.post(srv.url + "/api/ingest", json=reading).status_code == 201
+        body = httpx.get(srv.url + "/api/predict/score", params={"enseigne": "Dep", "salle": "R"}).json()
+        assert body["sub_scores"]["co2"]["score"] < 80  # 670 ppm above 300: past category I's 550
+    bad = subprocess.run(
+        [sys.executable, "-m", "app"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=server_env(IAQ_DATA_DIR=str(tmp_path / "b"), IAQ_SCORE_THRESHOLDS='{"co2": 5}'),
+    )
+    assert bad.returncode != 0
+    assert "IAQ_SCORE_THRESHOLDS" in bad.stderr and "co2" in bad.stderr

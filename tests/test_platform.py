@@ -149,3 +149,12 @@ def test_replay_keeps_the_good_readings_of_a_batch_with_a_glitch(tmp_path):
         assert "394" in run.stderr  # the operator sees which reading was refused and why
         rows = httpx.get(srv.url + "/api/iaq/data", params={"raw": "true", "hours": 1}).json()["data"]
         assert sorted(r["co2"] for r in rows) == [500 + m for m in range(10) if m != 3]
+
+
+def test_a_copy_of_env_example_starts_with_the_documented_defaults(monkeypatch):
+    for name in re.findall(r"^([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(_env_file=ROOT / ".env.example")
+    assert settings.port == 8080 and settings.demo is False and settings.score_thresholds is None
+    assert settings.database_url is None
+    assert settings.db_url.endswith("iaqverse.db")

@@ -92,11 +92,17 @@ def alert_dict(row: Any) -> dict[str, Any]:
         "resolved_by": row.resolved_by,
         "resolved_value": row.resolved_value,
         "updated_at": iso_ms(row.updated_ms),
+        "timezone": row.timezone,  # the room's: pages show alert times in the building's local time
     }
 
 
 _ALERT_SELECT = (
-    select(alerts, Room.name.label("room"), Site.name.label("site"))
+    select(
+        alerts,
+        Room.name.label("room"),
+        Site.name.label("site"),
+        func.coalesce(Room.timezone, Site.timezone).label("timezone"),
+    )
     .join(Room, alerts.c.room_id == Room.id)
     .join(Site, Room.site_id == Site.id)
 )
