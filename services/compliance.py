@@ -9,7 +9,7 @@ from datetime import time as clock_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.models import Room, Site
@@ -19,7 +19,7 @@ from app.domain.readings import FieldError
 from app.domain.timesteps import to_ms
 from app.storage.base import TimeSeriesStore
 
-from .errors import NotFound
+from .rooms import room_row
 from .scoring import ScoringService
 
 MAX_DAYS = 366
@@ -59,15 +59,9 @@ class ComplianceService:
 
     def _report(self, site: str, room: str, first: date | None, last: date | None, now: float) -> dict:
         with self.sessions() as s:
-            row = s.execute(
-                select(Room.id, func.coalesce(Room.timezone, Site.timezone), Site.opening_hours)
-                .join(Site, Room.site_id == Site.id)
-                .where(Site.name == site, Room.name == room)
-            ).first()
-            if row is None:
-                if s.scalar(select(Site.id).where(Site.name == site)) is None:
-                    raise NotFound(f"no site named {site!r}")
-                raise NotFound(f"no room named {room!r} in site {site!r}")
+            row = room_row(
+                s, site, room, Room.id, func.coalesce(Room.timezone, Site.timezone), Site.opening_hours
+            )
         room_id, zone_name, hours = row
         zone = ZoneInfo(zone_name)
         last = last or datetime.fromtimestamp(now, zone).date()

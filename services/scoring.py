@@ -36,6 +36,7 @@ from app.storage.base import TimeSeriesStore
 from app.storage.scores import ScoreRow, SqlScoreStore
 
 from .errors import NotFound
+from .rooms import room_row
 
 log = logging.getLogger(__name__)
 
@@ -203,16 +204,7 @@ class ScoringService:
         return await asyncio.to_thread(self._current, site, room, int(self.clock() * 1000))
 
     def _room_row(self, s: Session, site: str, room: str):
-        row = s.execute(
-            select(Room.id, Room.score_thresholds, Site.score_thresholds)
-            .join(Site, Room.site_id == Site.id)
-            .where(Site.name == site, Room.name == room)
-        ).first()
-        if row is None:
-            if s.scalar(select(Site.id).where(Site.name == site)) is None:
-                raise NotFound(f"no site named {site!r}")
-            raise NotFound(f"no room named {room!r} in site {site!r}")
-        return row
+        return room_row(s, site, room, Room.id, Room.score_thresholds, Site.score_thresholds)
 
     def _current(self, site: str, room: str, now_ms: int) -> dict[str, Any]:
         with self.sessions() as s:

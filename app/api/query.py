@@ -59,18 +59,19 @@ def router(runtime: Runtime) -> APIRouter:
                 if canonical is None:
                     raise FieldError("metrics", f"{name!r} is not a metric name").as_error()
                 wanted.append(canonical)
+        selection = {
+            "site": enseigne,
+            "room": salle,
+            "sensor_id": sensor_id,
+            "start": _time(start, "start"),
+            "end": _time(end, "end"),
+            "hours": hours,
+            "step_s": step_s,
+            "raw": raw,
+            "metrics": wanted,
+        }
         if format == "csv":
-            chunks = runtime.query.csv(
-                site=enseigne,
-                room=salle,
-                sensor_id=sensor_id,
-                start=_time(start, "start"),
-                end=_time(end, "end"),
-                hours=hours,
-                step_s=step_s,
-                raw=raw,
-                metrics=wanted,
-            )
+            chunks = runtime.query.csv(**selection)
             first = await anext(chunks)  # errors (unknown site, bad range) become 4xx before streaming starts
 
             async def body():
@@ -84,17 +85,6 @@ def router(runtime: Runtime) -> APIRouter:
                 media_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": f'attachment; filename="{name}"'},
             )
-        return await runtime.query.data(
-            site=enseigne,
-            room=salle,
-            sensor_id=sensor_id,
-            start=_time(start, "start"),
-            end=_time(end, "end"),
-            hours=hours,
-            step_s=step_s,
-            raw=raw,
-            metrics=wanted,
-            limit=limit,
-        )
+        return await runtime.query.data(**selection, limit=limit)
 
     return r
