@@ -210,11 +210,8 @@ class RoomView:
         )
 
     async def _latest(self) -> dict[str, Any]:
-        for site in await self.runtime.query.overview():
-            for room in site["rooms"]:
-                if room["id"] == self.room_id:
-                    return room
-        return {}
+        sites = await self.runtime.query.overview(room_id=self.room_id)
+        return next((room for site in sites for room in site["rooms"]), {})
 
     async def load(self) -> None:
         """Fetch the chosen range (raw for 1 h, buckets for longer ones) and show the chosen metric."""

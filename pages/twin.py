@@ -118,8 +118,7 @@ class TwinView:
         self.site = site
         latest = {
             room["id"]: room
-            for entry in await self.runtime.query.overview()
-            if entry["id"] == site["id"]
+            for entry in await self.runtime.query.overview(site_id=site["id"])
             for room in entry["rooms"]
         }
         layout = site_layout([(r["id"], r.get("geometry")) for r in site["rooms"]])

@@ -281,19 +281,26 @@ class QueryService:
         return sorted(merged.values(), key=lambda b: (b.room_id, b.ts_ms))
 
     # -- the dashboard
-    async def overview(self) -> list[dict[str, Any]]:
-        """Sites with their rooms and each room's latest value per metric, with its time (`times`)."""
-        return await asyncio.to_thread(self._overview)
+    async def overview(
+        self, *, site_id: int | None = None, room_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Sites with their rooms and each room's latest value per metric, with its time (`times`);
+        only one site's, or one room's, when asked (the room view and the twin need no more)."""
+        return await asyncio.to_thread(self._overview, site_id, room_id)
 
-    def _overview(self) -> list[dict[str, Any]]:
+    def _overview(self, site_id: int | None = None, room_id: int | None = None) -> list[dict[str, Any]]:
+        stmt = select(Site.id, Site.name, Site.timezone, Room.id, Room.name).outerjoin(
+            Room, Room.site_id == Site.id
+        )
+        if site_id is not None:
+            stmt = stmt.where(Site.id == site_id)
+        if room_id is not None:
+            stmt = stmt.where(Room.id == room_id)
         with self.sessions() as s:
-            rows = s.execute(
-                select(Site.id, Site.name, Site.timezone, Room.id, Room.name)
-                .outerjoin(Room, Room.site_id == Site.id)
-                .order_by(Site.name, Room.name)
-            ).all()
+            rows = s.execute(stmt.order_by(Site.name, Room.name)).all()
+        wanted = None if site_id is None and room_id is None else [r[3] for r in rows if r[3] is not None]
         latest: dict[int, dict[str, tuple[float, int]]] = {}
-        for v in self.store.latest():
+        for v in self.store.latest(wanted):
             latest.setdefault(v.room_id, {})[v.metric] = (v.value, v.ts_ms)
         sites: dict[int, dict[str, Any]] = {}
         for site_id, site_name, tz, room_id, room_name in rows:

@@ -116,3 +116,15 @@ def test_daily_buckets_follow_local_midnight_across_a_dst_change(store, tmp_path
     counts = [b.stats["co2"][3] for b in buckets]
     assert counts[1] == 23  # the short day holds 23 hourly readings, not 24
     assert counts[0] == 24
+
+
+async def test_overview_of_one_site_or_one_room_reads_only_those(store):
+    put(store, (1, 1, T0, {"co2": 500}), (2, 2, T0, {"co2": 900}))
+    query = QueryService(sessions=make_sessionmaker(store.engine), store=store)
+    everything = await query.overview()
+    assert [[r["values"]["co2"] for r in s["rooms"]] for s in everything] == [[500, 900]]
+    (one_site,) = await query.overview(site_id=1)
+    assert [r["name"] for r in one_site["rooms"]] == ["A", "B"]
+    (room_only,) = await query.overview(room_id=2)
+    assert [(r["name"], r["values"]) for r in room_only["rooms"]] == [("B", {"co2": 900})]
+    assert await query.overview(site_id=99) == []
