@@ -33,6 +33,15 @@ def runtime(user):
     return app.state.runtime
 
 
+@pytest.fixture
+def api(server):
+    """An HTTP client of the module's `server` fixture (a real platform process)."""
+    import httpx
+
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        yield client
+
+
 def server_env(**overrides: str) -> dict[str, str]:
     """Environment for a platform subprocess: this one, minus pytest's marker (NiceGUI changes behaviour
     under pytest), plus the overrides."""

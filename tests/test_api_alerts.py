@@ -33,12 +33,6 @@ def server(tmp_path_factory, receivers):
         yield srv
 
 
-@pytest.fixture
-def api(server):
-    with httpx.Client(base_url=server.url, timeout=10) as client:
-        yield client
-
-
 def rise(site: str, room: str, values: list[float], *, start: int) -> list[dict]:
     return [
         {"sensor_id": f"{site}-{room}", "enseigne": site, "salle": room, "timestamp": start + 60 * i,

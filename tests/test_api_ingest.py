@@ -20,12 +20,6 @@ def server(tmp_path_factory):
         yield srv
 
 
-@pytest.fixture
-def api(server):
-    with httpx.Client(base_url=server.url, timeout=10) as client:
-        yield client
-
-
 def now_iso(delta_s: float = 0) -> str:
     return (datetime.now(UTC) + timedelta(seconds=delta_s)).isoformat().replace("+00:00", "Z")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from .servers import platform
@@ -12,12 +11,6 @@ from .servers import platform
 def server(tmp_path_factory):
     with platform(tmp_path_factory.mktemp("query") / "data") as srv:
         yield srv
-
-
-@pytest.fixture
-def api(server):
-    with httpx.Client(base_url=server.url, timeout=10) as client:
-        yield client
 
 
 def seed(api, site: str, room: str, sensor: str, minutes: range, co2=lambda m: 400 + m, day="2026-02-10"):

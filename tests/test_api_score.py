@@ -20,12 +20,6 @@ def server(tmp_path_factory):
         yield srv
 
 
-@pytest.fixture
-def api(server):
-    with httpx.Client(base_url=server.url, timeout=10) as client:
-        yield client
-
-
 def send(api, site: str, room: str, *, ago_s: float = 0, sensor: str | None = None, **values: float) -> None:
     reading = {
         "sensor_id": sensor or f"{site}-{room}",
