@@ -22,7 +22,6 @@ from .tiles import format_age, format_value
 
 SEVERITY_COLOURS = {"critical": "negative", "warning": "orange-8", "info": "blue-6"}
 SEVERITY_ICONS = {"critical": "error", "warning": "warning", "info": "info"}
-STATE_LABELS = {"active": "active", "acknowledged": "acknowledged", "resolved": "resolved"}
 
 
 def metric_label(metric: str) -> str:

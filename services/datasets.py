@@ -29,8 +29,6 @@ log = logging.getLogger(__name__)
 DATASET_FORMATS = ("uci", "uhoo", "smart-building", "awair", "r1")
 
 #: Units the platform stores the core metrics in; other units travel in ``DatasetRow.units``.
-CANONICAL_UNITS = {"co2": "ppm", "pm25": "µg/m³", "tvoc": "µg/m³", "temperature": "°C", "humidity": "%"}
-
 # Zones of the naive local timestamps, as the data sets' README documents them.
 UCI_TZ = ZoneInfo("Europe/Brussels")  # the UCI office is in Mons, Belgium
 UHOO_TZ = ZoneInfo("Europe/Rome")
