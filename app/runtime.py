@@ -17,13 +17,19 @@ from app.domain.score import DEFAULT_THRESHOLDS
 from app.observability import PlatformMetrics
 from app.settings import Settings
 from app.storage.alerts import SqlAlertStore
+from app.storage.modules import SqlModuleStore
 from app.storage.scores import SqlScoreStore
 from app.storage.sql import SqlTimeSeriesStore
 from app.workers import Worker
 from services.alerting import AlertingService
+from services.automation import AutomationService
 from services.compliance import ComplianceService
 from services.config import ConfigService
+from services.devices import SimulatedDevices
+from services.effectiveness import EffectivenessTracker
 from services.ingestion import IngestionService
+from services.modules import ModuleService
+from services.mqtt import MessageRejected, MqttBridge
 from services.notify import EmailNotifier, RetryingNotifier, WebhookNotifier
 from services.query import QueryService
 from services.registry_index import RegistryIndex
@@ -50,6 +56,10 @@ class Runtime:
     workers: dict[str, Worker] = field(default_factory=dict)
     started: bool = False
     simulator: Any = None  # the demo simulator, when demo mode runs it
+    modules: ModuleService | None = None
+    automation: AutomationService | None = None
+    effectiveness: EffectivenessTracker | None = None
+    devices: Any = None  # the device link: the MQTT bridge, or simulated devices without a broker
 
     def start(self) -> None:
         """Migrate the database, start the writer, then the background workers.
@@ -67,6 +77,7 @@ class Runtime:
         if self.settings.workers_enabled and self.settings.alerts_enabled:
             self.alerting.start()
             self.workers["alerts"] = Worker("alerts", self.alerting.run)
+        self._start_modules()
         if self.settings.workers_enabled and self.settings.demo:
             self.workers["simulator"] = self._demo_worker()
         for worker in self.workers.values():
@@ -78,7 +89,48 @@ class Runtime:
             "on" if self.settings.demo else "off",
         )
 
+    def _start_modules(self) -> None:
+        """Modules into memory, the device link (MQTT bridge, or simulated devices), automation and the
+        measurement of ventilation's effectiveness."""
+        assert self.modules is not None and self.automation is not None and self.effectiveness is not None
+        self.modules.load()
+        self.automation.load()
+        settings = self.settings
+        if settings.mqtt_host is not None:
+            bridge = MqttBridge(
+                settings.mqtt_host, settings.mqtt_port, on_state=self.modules.report_state,
+                on_availability=self.modules.report_availability, on_reading=self._mqtt_reading,
+                prefix=settings.mqtt_topic_prefix, client_id=settings.mqtt_client_id,
+                username=settings.mqtt_username, password=settings.mqtt_password,
+            )  # fmt: skip
+            self.devices = self.modules.link = bridge
+            if settings.workers_enabled:
+                self.workers["mqtt"] = Worker("mqtt", bridge.run)
+        else:
+            self.devices = self.modules.link = SimulatedDevices(
+                self.modules.report_state, delay_s=settings.simulated_device_delay_s
+            )
+        self.effectiveness.start()
+        if settings.workers_enabled and settings.automation_enabled:
+            self.automation.start()
+            self.workers["automation"] = Worker("automation", self.automation.run)
+
+    async def _mqtt_reading(self, topic: str, payload: dict) -> None:
+        """A reading from an MQTT sensor: the same ingestion path as `POST /api/ingest`."""
+        from app.domain.readings import InvalidInput
+        from services.ingestion import IngestUnavailable
+
+        try:
+            await self.ingestion.ingest(payload, source="mqtt")
+        except (InvalidInput, IngestUnavailable) as exc:
+            detail = exc.errors[0].as_dict() if isinstance(exc, InvalidInput) else str(exc)
+            raise MessageRejected(str(detail)) from None
+
     async def stop(self) -> None:
+        if isinstance(self.devices, MqttBridge):
+            await self.devices.stop()
+        elif isinstance(self.devices, SimulatedDevices):
+            await self.devices.close()
         for worker in self.workers.values():
             await worker.stop()
         await self.ingestion.stop()
@@ -99,6 +151,7 @@ class Runtime:
 
         async def work() -> None:
             await self._register_demo_sites(DEMO_SITES)
+            await self._demo_modules(simulator)
             if self.settings.demo_backfill_hours > 0 and await asyncio.to_thread(self.store.count) == 0:
                 await simulator.backfill(hours=self.settings.demo_backfill_hours)
             await simulator.run()
@@ -125,6 +178,20 @@ class Runtime:
         ]
         if new:
             await self.config.import_config({"sites": new})
+
+    async def _demo_modules(self, simulator) -> None:
+        """A ventilation, a purifier and a window in every demo room; without a broker, the simulated devices
+        act on the simulated rooms, so commands show in the readings."""
+        assert self.modules is not None
+        for room in simulator.rooms:
+            try:
+                room_id = await self.modules.room_id(room.site, room.room)
+            except Exception:
+                continue  # an operator deleted it
+            await self.modules.ensure_modules(room_id, ("ventilation", "purifier", "window"))
+            if isinstance(self.devices, SimulatedDevices):
+                for module in self.modules.modules(room_id):
+                    self.devices.attach(module.topic, module.module_type, room.model)
 
     async def health(self) -> dict:
         """Status of the database, the ingestion writer and each worker; `ok` is False when degraded."""
@@ -203,6 +270,17 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         notifiers=notifiers,
     )
     compliance = ComplianceService(sessions=sessions, store=store, scoring=scoring)
+    module_store = SqlModuleStore(engine)
+    modules = ModuleService(
+        store=module_store,
+        sessions=sessions,
+        bus=bus,
+        alerting=alerting,
+        command_timeout_s=settings.command_timeout_s,
+        topic_prefix=settings.mqtt_topic_prefix,
+    )
+    automation = AutomationService(modules=modules, store=module_store, bus=bus)
+    effectiveness = EffectivenessTracker(modules, bus, window_s=settings.ach_window_s)
     return Runtime(
         settings,
         engine,
@@ -217,4 +295,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         scoring,
         alerting,
         compliance,
+        modules=modules,
+        automation=automation,
+        effectiveness=effectiveness,
     )

@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     smtp_password: str | None = Field(None, validation_alias=_env("IAQ_SMTP_PASSWORD"))
     smtp_from: str = Field("iaqverse@localhost", validation_alias=_env("IAQ_SMTP_FROM"))
 
+    # -- modules and automation (docs/modules.md)
+    command_timeout_s: float = Field(10.0, gt=0, validation_alias=_env("IAQ_COMMAND_TIMEOUT"))
+    simulated_device_delay_s: float = Field(0.5, ge=0, validation_alias=_env("IAQ_SIMULATED_DEVICE_DELAY"))
+    automation_enabled: bool = Field(True, validation_alias=_env("IAQ_AUTOMATION"))
+    ach_window_s: float = Field(1200.0, gt=0, validation_alias=_env("IAQ_ACH_WINDOW"))
+
     # -- digital twin
     max_glb_bytes: int = Field(20 * 1024 * 1024, ge=1024, validation_alias=_env("IAQ_MAX_GLB_BYTES"))
 
@@ -85,9 +91,16 @@ class Settings(BaseSettings):
     influxdb_token: str | None = Field(None, validation_alias=_env("INFLUXDB_TOKEN"))
     influxdb_org: str = Field("iaqverse", validation_alias=_env("INFLUXDB_ORG"))
     influxdb_bucket: str = Field("iaq_data", validation_alias=_env("INFLUXDB_BUCKET"))
-    mqtt_enabled: bool = Field(False, validation_alias=_env("MQTT_ENABLED"))
+    # MQTT: on with MQTT_ENABLED=true (broker MQTT_BROKER, default localhost), or when MQTT_BROKER is set
+    mqtt_enabled: bool | None = Field(None, validation_alias=_env("MQTT_ENABLED"))
     mqtt_broker: str | None = Field(None, validation_alias=_env("MQTT_BROKER"))
     mqtt_port: int = Field(1883, ge=1, le=65535, validation_alias=_env("MQTT_PORT"))
+    mqtt_username: str | None = Field(None, validation_alias=_env("MQTT_USERNAME"))
+    mqtt_password: str | None = Field(None, validation_alias=_env("MQTT_PASSWORD"))
+    mqtt_topic_prefix: str = Field(
+        "iaqverse", pattern=r"^[A-Za-z0-9_-]+$", validation_alias=_env("IAQ_MQTT_PREFIX")
+    )
+    mqtt_client_id: str = Field("iaqverse", min_length=1, validation_alias=_env("IAQ_MQTT_CLIENT_ID"))
     ml_predictor_interval_s: float = Field(600, gt=0, validation_alias=_env("ML_PREDICTOR_INTERVAL"))
     ml_trainer_interval_s: float = Field(86400, gt=0, validation_alias=_env("ML_TRAINER_INTERVAL"))
 
@@ -145,6 +158,12 @@ class Settings(BaseSettings):
     def webhook_urls(self) -> list[str]:
         """IAQ_WEBHOOK_URLS, comma-separated."""
         return [url.strip() for url in self.webhook_urls_text.split(",") if url.strip()]
+
+    @property
+    def mqtt_host(self) -> str | None:
+        """The broker to connect to, or None: simulated modules (the embedded default)."""
+        enabled = self.mqtt_enabled if self.mqtt_enabled is not None else bool(self.mqtt_broker)
+        return (self.mqtt_broker or "localhost") if enabled else None
 
     @property
     def db_url(self) -> str:

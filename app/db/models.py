@@ -9,7 +9,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -87,3 +98,65 @@ class Sensor(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     room: Mapped[Room | None] = relationship(back_populates="sensors")
+
+
+class Module(Base):
+    """An actuator of a room (ventilation, purifier, window, cooling, heating), driven over MQTT or simulated.
+
+    `state` is what the device last reported (`{"on": true, "level": 2}`), `state_by` what changed it
+    (a person, `automation`, the device itself); `available` follows the device's availability topic."""
+
+    __tablename__ = "modules"
+    __table_args__ = (UniqueConstraint("room_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), index=True)
+    module_type: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(128))
+    # the topic prefix of the device; commands go to `<topic>/set`, it reports on `<topic>/state`
+    topic: Mapped[str] = mapped_column(String(256), unique=True)
+    state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    state_ms: Mapped[int | None] = mapped_column(BigInteger)
+    state_by: Mapped[str | None] = mapped_column(String(128))
+    available: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ModuleAction(Base):
+    """One command to a module: who or what asked, why, when, and how it ended (pending -> acknowledged or
+    failed; `proposed` for automation's recommendations until an operator confirms or dismisses them)."""
+
+    __tablename__ = "module_actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"), index=True)
+    action_type: Mapped[str] = mapped_column(String(32))
+    desired: Mapped[dict[str, Any]] = mapped_column(JSON)
+    requested_by: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(16))  # manual, automation, api
+    priority: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    requested_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    completed_ms: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(String(512))
+    # effectiveness of a ventilation action: air change rate measured from the CO2 decay that followed
+    ach_per_h: Mapped[float | None] = mapped_column(Float)
+    ach_r2: Mapped[float | None] = mapped_column(Float)
+
+
+class RoomAutomation(Base):
+    """How the platform may act on a room by itself: `off`, `recommend` or `auto`, and its limits."""
+
+    __tablename__ = "room_automation"
+
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16), default="off")
+    min_on_s: Mapped[float] = mapped_column(Float, default=900.0)
+    cooldown_s: Mapped[float] = mapped_column(Float, default=600.0)
+    daily_budget: Mapped[int] = mapped_column(Integer, default=24)
+    manual_hold_s: Mapped[float] = mapped_column(Float, default=3600.0)
+    co2_on_ppm: Mapped[float] = mapped_column(Float, default=1000.0)
+    co2_off_ppm: Mapped[float] = mapped_column(Float, default=750.0)
+    pm25_on_ugm3: Mapped[float] = mapped_column(Float, default=25.0)
+    pm25_off_ugm3: Mapped[float] = mapped_column(Float, default=10.0)
