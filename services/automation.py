@@ -51,6 +51,7 @@ class AutomationService:
         self._wake = asyncio.Event()
         self._busy = False
         self.considered = 0
+        self.readings_seen = 0  # readings the automation has looked at since start
 
     def load(self) -> None:
         self.settings = self.store.automation()
@@ -97,6 +98,7 @@ class AutomationService:
     # -- inputs ---------------------------------------------------------------------------------------------
     def on_measurements(self, batch: list[Measurement]) -> None:
         """Readings as levels, with each room's hysteresis: above `*_on` is high, below `*_off` is ok."""
+        self.readings_seen += len(batch)
         for m in batch:
             settings = self.settings.get(m.room_id)
             if settings is None or settings["mode"] == "off":
