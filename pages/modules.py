@@ -68,11 +68,11 @@ class ModulesPage:
             ui.label("No rooms yet: they appear with their sensors' first readings.").mark("no-rooms")
         for site in sites:
             for room in site["rooms"]:
-                self.room_card(site["name"], room, rates.get(room["id"]))
+                await self.room_card(site["name"], room, rates.get(room["id"]))
         self.runtime.bus.module_states.subscribe(self.on_state)
         self.runtime.bus.actions.subscribe(self.on_action)
 
-    def room_card(self, site: str, room: dict[str, Any], rate: tuple[float, float, int] | None) -> None:
+    async def room_card(self, site: str, room: dict[str, Any], rate: tuple[float, float, int] | None) -> None:
         room_id = room["id"]
         with ui.card().classes("w-full").mark(f"room-{room_id}"):
             with ui.row().classes("items-center w-full gap-4"):
@@ -91,7 +91,7 @@ class ModulesPage:
                     {**module.as_dict(), "pending": self.modules.pending_desired(module.id)}, self.act
                 )
             history = ui.refreshable(self._history)
-            history(room_id)
+            await history(room_id)
             self.histories[room_id] = (history, Coalesced(lambda r=room_id: self._reload_history(r)))
 
     async def _history(self, room_id: int) -> None:
