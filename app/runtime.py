@@ -203,6 +203,13 @@ class Runtime:
             checks["database"] = {"status": "down", "error": type(exc).__name__}
         ingest_ok = self.ingestion.state == "running" and self.ingestion.last_error is None
         checks["ingestion"] = {"status": "ok" if ingest_ok else "degraded", "state": self.ingestion.state}
+        if isinstance(self.devices, MqttBridge):  # a lost broker is a state to report, not an exception
+            checks["mqtt"] = {
+                "status": "ok" if self.devices.connected else "degraded",
+                "broker": f"{self.devices.host}:{self.devices.port}",
+                "connections": self.devices.connects,
+                "last_error": self.devices.last_error,
+            }
         for name, worker in self.workers.items():
             checks[f"worker:{name}"] = {
                 "status": "ok" if worker.healthy else "degraded",

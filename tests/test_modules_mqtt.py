@@ -149,3 +149,40 @@ async def test_a_refused_mqtt_reading_is_answered_on_its_error_topic(rt, broker)
         message = await asyncio.wait_for(anext(aiter(client.messages)), 10)
     assert "co2" in json.loads(message.payload)["error"]
     assert rt.store.count() == 1
+
+
+async def test_health_reports_a_lost_broker_as_degraded_until_it_is_back(rt, broker):
+    assert (await rt.health())["checks"]["mqtt"]["status"] == "ok"
+    broker.stop()
+    await until(lambda: not rt.devices.connected, "the bridge to notice")
+    mqtt = (await rt.health())["checks"]["mqtt"]
+    assert mqtt["status"] == "degraded" and mqtt["last_error"]
+    broker.start()
+    await until(lambda: rt.devices.connected, "the reconnection", 30)
+    assert (await rt.health())["checks"]["mqtt"]["status"] == "ok"
+
+
+async def test_a_sensor_publishing_with_mosquitto_pub_is_stored(rt, broker):
+    import json
+    import shutil
+    import subprocess
+
+    client = shutil.which("mosquitto_pub")
+    assert client, "mosquitto_pub is missing: apt-get install mosquitto-clients"
+    reading = {"enseigne": "Maison", "salle": "Bureau", "values": {"co2": 700}}
+    topic = "iaqverse/maison/bureau/sensors/cli-1"
+    args = [
+        client,
+        "-h",
+        broker.host,
+        "-p",
+        str(broker.port),
+        "-q",
+        "1",
+        "-t",
+        topic,
+        "-m",
+        json.dumps(reading),
+    ]
+    await asyncio.to_thread(subprocess.run, args, check=True, timeout=10)
+    await until(lambda: rt.store.count() == 2, "the reading from mosquitto_pub")
