@@ -57,6 +57,7 @@ def iaq_actions_point(action: dict[str, Any]) -> tuple[str, dict[str, str], dict
 class _Pending:
     action_id: int
     desired: dict[str, Any]
+    requested_by: str
     task: asyncio.Task | None = None
 
 
@@ -232,13 +233,13 @@ class ModuleService:
         if not isinstance(who, str) or len(who) > 128:
             raise FieldError("requested_by", "must be a text of at most 128 characters").as_error()
         name = body.get("module")
-        room_id = await self.room_id(site, room)  # type: ignore[arg-type]
-        targets = [
+        targets = [  # from memory: the live path needs no query
             m
-            for m in self.modules(room_id)
-            if m.module_type == kind.name and (name is None or m.name == name)
+            for m in self._modules.values()
+            if m.site == site and m.room == room and m.module_type == kind.name and name in (None, m.name)
         ]
         if not targets:
+            await self.room_id(site, room)  # type: ignore[arg-type]  # 404 naming the unknown site or room
             what = f"named {name!r}" if name is not None else f"of type {kind.name!r}"
             raise NotFound(f"room {room!r} of site {site!r} has no module {what}")
         actions = [
@@ -283,7 +284,7 @@ class ModuleService:
         )  # fmt: skip
         if source != "automation":
             self.last_manual_ms[module_id] = now
-        pending = self._pending[module_id] = _Pending(row.id, desired)
+        pending = self._pending[module_id] = _Pending(row.id, desired, requested_by)
         out = self._publish(row, module)
         pending.task = asyncio.create_task(self._expire(module_id, row.id))
         command = {"action_id": row.id, "action": action, "state": desired, "requested_by": requested_by}
@@ -351,24 +352,25 @@ class ModuleService:
         state = {k: v for k, v in state.items() if k in ("on", "open", "level", "setpoint")}
         now = self.now_ms()
         pending = self._pending.get(module.id)
-        acknowledged = pending is not None and domain.satisfies(state, pending.desired)
-        by = "device"
-        if acknowledged:
-            assert pending is not None
-            action = await asyncio.to_thread(self.store.action, pending.action_id)
-            by = action.requested_by if action is not None else by
-        if state != module.state or acknowledged:
-            await asyncio.to_thread(self.store.set_state, module.id, state, now, by)
-            module.state, module.state_ms, module.state_by = state, now, by
-        if acknowledged:
-            assert pending is not None
-            self._pending.pop(module.id, None)
+        if pending is not None and domain.satisfies(state, pending.desired):
+            # the state and the acknowledgement in one transaction (one disk sync on the live path)
+            del self._pending[module.id]
             if pending.task:
                 pending.task.cancel()
-            await self._finish(pending.action_id, module, "acknowledged")
+            row = await asyncio.to_thread(
+                self.store.acknowledge, module.id, state, now, pending.requested_by, pending.action_id
+            )
+            module.state, module.state_ms, module.state_by = state, now, pending.requested_by
+            self.bus.module_states.emit({**module.as_dict(), "pending": None})
+            if row is not None:
+                self._publish(row, module)
             alert_id = self._failure_alerts.pop(module.id, None)
             if alert_id is not None and self.alerting is not None:
                 await self.alerting.resolve_external(alert_id, "the module answered a later command")
+            return
+        if state != module.state:
+            await asyncio.to_thread(self.store.set_state, module.id, state, now, "device")
+            module.state, module.state_ms, module.state_by = state, now, "device"
         self.bus.module_states.emit({**module.as_dict(), "pending": self.pending_desired(module.id)})
 
     async def report_availability(self, topic: str, online: bool) -> None:

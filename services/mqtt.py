@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import random
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,6 +29,9 @@ import aiomqtt
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, Any], Awaitable[None]]
+# paho writes a packet in pieces; with Nagle's algorithm the last piece waits for the broker's delayed ACK
+# (~40 ms on Linux), which a QoS 1 command would pay on every publication
+NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 MAX_INGEST_TASKS = 256  # readings being ingested at once; beyond, the message loop waits (backpressure)
 
 
@@ -92,6 +96,7 @@ class MqttBridge:
                 async with aiomqtt.Client(
                     self.host, self.port, identifier=self.client_id, will=will, keepalive=self.keepalive_s,
                     username=self.username, password=self.password, timeout=10,
+                    socket_options=NO_DELAY,
                 ) as client:  # fmt: skip
                     await client.publish(self.status_topic, b"online", qos=1, retain=True)
                     for topic in self.subscriptions:

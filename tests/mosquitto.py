@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from services.mqtt import NO_DELAY
+
 from .servers import free_port
 
 
@@ -39,7 +41,7 @@ class Broker:
         self.folder = Path(tempfile.mkdtemp(prefix="iaq-mqtt-"))
         self.config = self.folder / "mosquitto.conf"
         self.config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n"
             f"log_dest file {self.folder / 'mosquitto.log'}\n"
         )
         self.proc: subprocess.Popen | None = None
@@ -124,7 +126,10 @@ class FakeDevice:
 
         while True:  # like a real device: back after a broker restart
             try:
-                async with aiomqtt.Client(self.broker.host, self.broker.port) as client:
+                # TCP_NODELAY, as the platform's bridge: no ~40 ms Nagle wait on each small publication
+                async with aiomqtt.Client(
+                    self.broker.host, self.broker.port, socket_options=NO_DELAY
+                ) as client:
                     await client.subscribe(f"{self.topic}/set", qos=1)
                     self._ready.set()
                     async for message in client.messages:

@@ -160,6 +160,19 @@ class SqlModuleStore:
                 update(Module).where(Module.id == module_id).values(state=state, state_ms=ts_ms, state_by=by)
             )
 
+    def acknowledge(self, module_id: int, state: dict[str, Any], ts_ms: int, by: str, action_id: int) -> Any:
+        """The module's new state and its command's acknowledgement, in one transaction."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Module).where(Module.id == module_id).values(state=state, state_ms=ts_ms, state_by=by)
+            )
+            conn.execute(
+                update(ModuleAction)
+                .where(ModuleAction.id == action_id)
+                .values(status="acknowledged", completed_ms=ts_ms)
+            )
+            return conn.execute(select(*_ACTION_COLUMNS).where(ModuleAction.id == action_id)).first()
+
     def set_available(self, module_id: int, available: bool) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(Module).where(Module.id == module_id).values(available=available))
