@@ -127,6 +127,8 @@ class Runtime:
             raise MessageRejected(str(detail)) from None
 
     async def stop(self) -> None:
+        if self.modules is not None:
+            await self.modules.stop()
         if isinstance(self.devices, MqttBridge):
             await self.devices.stop()
         elif isinstance(self.devices, SimulatedDevices):

@@ -272,11 +272,6 @@ class ModuleService:
         if self.link is None:
             raise InvalidInput([FieldError("module", "no device link is running (the platform is starting)")])
         now = self.now_ms()
-        previous = self._pending.pop(module_id, None)
-        if previous is not None:
-            if previous.task:
-                previous.task.cancel()
-            await self._finish(previous.action_id, module, "superseded", error="a newer command replaced it")
         row = await asyncio.to_thread(
             self.store.add_action, module_id=module_id, action_type=action, desired=desired,
             requested_by=requested_by, source=source, priority=priority, reason=reason, status="pending",
@@ -284,9 +279,16 @@ class ModuleService:
         )  # fmt: skip
         if source != "automation":
             self.last_manual_ms[module_id] = now
+        # no await between taking the previous command and installing this one: concurrent commands to one
+        # module each supersede exactly the one before
+        previous = self._pending.get(module_id)
         pending = self._pending[module_id] = _Pending(row.id, desired, requested_by)
-        out = self._publish(row, module)
         pending.task = asyncio.create_task(self._expire(module_id, row.id))
+        if previous is not None:
+            if previous.task:
+                previous.task.cancel()
+            await self._finish(previous.action_id, module, "superseded", error="a newer command replaced it")
+        out = self._publish(row, module)
         command = {"action_id": row.id, "action": action, "state": desired, "requested_by": requested_by}
         await self.link.send_command(module.topic, command)
         return out
@@ -338,6 +340,13 @@ class ModuleService:
                 sink(action)
             except Exception:
                 log.exception("action sink %r failed", sink)
+
+    async def stop(self) -> None:
+        """Stop waiting for reports (the commands stay pending in the registry; the next start fails them)."""
+        for pending in self._pending.values():
+            if pending.task:
+                pending.task.cancel()
+        self._pending.clear()
 
     # -- what devices report ----------------------------------------------------------------------------
     async def report_state(self, topic: str, state: dict[str, Any]) -> None:

@@ -99,6 +99,7 @@ class FakeDevice:
         self.commands: list[dict] = []
         self.qos: list[int] = []
         self.state: dict = {}
+        self.connects = 0  # subscribed connections so far (a broker restart adds one)
         self._task = None
         self._ready = None
 
@@ -131,6 +132,7 @@ class FakeDevice:
                     self.broker.host, self.broker.port, socket_options=NO_DELAY
                 ) as client:
                     await client.subscribe(f"{self.topic}/set", qos=1)
+                    self.connects += 1
                     self._ready.set()
                     async for message in client.messages:
                         command = json.loads(message.payload)

@@ -195,3 +195,22 @@ async def test_the_demo_rooms_get_modules_that_act_on_their_simulated_air(tmp_pa
         await until(lambda: simulated["Meeting room"].model.purifier_on, "the simulated purifier")
     finally:
         await runtime.stop()
+
+
+async def test_a_newer_command_supersedes_a_pending_one(tmp_path):
+    runtime = make_runtime(tmp_path / "data")
+    runtime.devices.delay_s = 0.3
+    try:
+        await runtime.ingestion.ingest({"sensor_id": "s1", "enseigne": "Maison", "salle": "Bureau",
+                                        "values": {"co2": 600}})  # fmt: skip
+        module = await runtime.modules.add_module("Maison", "Bureau", "purifier")
+        await asyncio.gather(
+            runtime.modules.command(module["id"], "turn_on", requested_by="a", source="manual"),
+            runtime.modules.command(module["id"], "set_level", value=3, requested_by="b", source="manual"),
+        )
+        await until(lambda: not runtime.modules._pending, "the device's answer")
+        statuses = {a["id"]: a["status"] for a in await runtime.modules.history("Maison", "Bureau")}
+        assert sorted(statuses.values()) == ["acknowledged", "superseded"]
+        assert runtime.modules.module(module["id"]).state["on"] is True
+    finally:
+        await runtime.stop()

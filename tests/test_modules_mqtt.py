@@ -106,15 +106,18 @@ async def test_the_bridge_reconnects_after_a_broker_restart_and_later_commands_a
     module = await rt.modules.add_module("Maison", "Bureau", "ventilation")
     async with FakeDevice(broker, module["topic"]) as device:
         await rt.modules.execute(turn_on())
-        await until(lambda: len(device.commands) == 1, "the first command")
-        connects = rt.devices.connects
+        await until(
+            lambda: rt.modules.module(module["id"]).state == {"on": True}, "the first acknowledgement"
+        )
+        connects, device_connects = rt.devices.connects, device.connects
         broker.restart()
         await until(lambda: rt.devices.connects > connects and rt.devices.connected, "a reconnection", 30)
-        await until(lambda: device.commands is not None and device._ready.is_set(), "the device back")
-        await asyncio.sleep(0.5)  # the device subscribes again after its own reconnection
+        await until(lambda: device.connects > device_connects, "the device back on the broker", 30)
         answer = await rt.modules.execute(turn_on(action_type="turn_off"))
         await until(lambda: rt.modules.module(module["id"]).state == {"on": False}, "the state after restart")
     assert device.commands[-1]["action_id"] == answer["actions"][0]["id"]
+    statuses = [a["status"] for a in await rt.modules.history("Maison", "Bureau")]
+    assert statuses == ["acknowledged", "acknowledged"]
     assert rt.workers["mqtt"].healthy and rt.workers["mqtt"].restarts == 0
     # resubscribed: a state the device reports now still reaches the registry
     await publish(broker, f"{module['topic']}/state", {"on": True}, retain=True)
