@@ -366,10 +366,11 @@ class ModuleService:
             del self._pending[module.id]
             if pending.task:
                 pending.task.cancel()
+            # memory first (no await in between), so nobody sees neither the pending command nor its state
+            module.state, module.state_ms, module.state_by = state, now, pending.requested_by
             row = await asyncio.to_thread(
                 self.store.acknowledge, module.id, state, now, pending.requested_by, pending.action_id
             )
-            module.state, module.state_ms, module.state_by = state, now, pending.requested_by
             self.bus.module_states.emit({**module.as_dict(), "pending": None})
             if row is not None:
                 self._publish(row, module)
@@ -378,8 +379,8 @@ class ModuleService:
                 await self.alerting.resolve_external(alert_id, "the module answered a later command")
             return
         if state != module.state:
-            await asyncio.to_thread(self.store.set_state, module.id, state, now, "device")
             module.state, module.state_ms, module.state_by = state, now, "device"
+            await asyncio.to_thread(self.store.set_state, module.id, state, now, "device")
         self.bus.module_states.emit({**module.as_dict(), "pending": self.pending_desired(module.id)})
 
     async def report_availability(self, topic: str, online: bool) -> None:

@@ -208,9 +208,13 @@ async def test_a_newer_command_supersedes_a_pending_one(tmp_path):
             runtime.modules.command(module["id"], "turn_on", requested_by="a", source="manual"),
             runtime.modules.command(module["id"], "set_level", value=3, requested_by="b", source="manual"),
         )
-        await until(lambda: not runtime.modules._pending, "the device's answer")
-        statuses = {a["id"]: a["status"] for a in await runtime.modules.history("Maison", "Bureau")}
-        assert sorted(statuses.values()) == ["acknowledged", "superseded"]
+        deadline = time.monotonic() + 10
+        while True:
+            statuses = sorted(a["status"] for a in await runtime.modules.history("Maison", "Bureau"))
+            if "pending" not in statuses or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.02)
+        assert statuses == ["acknowledged", "superseded"]
         assert runtime.modules.module(module["id"]).state["on"] is True
     finally:
         await runtime.stop()
