@@ -366,8 +366,8 @@ class ModuleService:
             del self._pending[module.id]
             if pending.task:
                 pending.task.cancel()
-            # memory first, with no await in between: the module is never seen without both its pending
-            # command and its new state
+            # memory first, with no await in between: the module is always seen with either its pending
+            # command or its new state
             module.state, module.state_ms, module.state_by = state, now, pending.requested_by
             row = await asyncio.to_thread(
                 self.store.acknowledge, module.id, state, now, pending.requested_by, pending.action_id
