@@ -193,7 +193,7 @@ class Runtime:
             await self.modules.ensure_modules(room_id, ("ventilation", "purifier", "window"))
             if isinstance(self.devices, SimulatedDevices):
                 for module in self.modules.modules(room_id):
-                    self.devices.attach(module.topic, module.module_type, room.model)
+                    self.devices.attach(module.topic, module.module_type, room.model, module.state)
 
     async def health(self) -> dict:
         """Status of the database, the ingestion writer and each worker; `ok` is False when degraded."""

@@ -149,15 +149,16 @@ def module_scene_state(module: dict[str, Any]) -> str | None:
 
 
 def module_position(geometry: RoomGeometry, kind: str, index: int) -> tuple[float, float, float]:
-    """Where a room's module stands, relative to its floor: a fan under the ceiling near the centre, a window
-    in the middle of the south side, anything else on the floor along the south-west corner."""
+    """Where a room's module is drawn, relative to its floor: a window on the outside of the south wall, the
+    others as markers on the roof near the south-west corner, so no translucent volume hides them."""
     x0, y0, x1, _y1 = geometry.bounds
-    cx, cy = geometry.centre
-    if kind == "fan":
-        return cx + 0.9 * index, cy + 0.6, geometry.height - 0.3
+    cx, _cy = geometry.centre
+    top = geometry.height
     if kind == "window":
-        return cx + 1.4 * index, y0, geometry.height * 0.55
-    return min(x0 + 0.7 + 0.7 * index, x1 - 0.3), y0 + 0.7, 0.4
+        return cx + 1.4 * index, y0 - 0.04, top * 0.55
+    if kind == "fan":
+        return min(x0 + 0.8 + 0.9 * index, x1 - 0.4), y0 + 0.8, top + 0.05
+    return min(x0 + 1.9 + 0.7 * index, x1 - 0.3), y0 + 0.8, top + 0.4
 
 
 def draw_module(

@@ -55,8 +55,13 @@ class SimulatedDevices:
     def connected(self) -> bool:
         return True
 
-    def attach(self, topic: str, module_type: str, model: Any) -> None:
+    def attach(self, topic: str, module_type: str, model: Any, state: dict[str, Any] | None = None) -> None:
+        """Link the device at `topic` to a room model; `state` is the registry's (after a restart, the
+        simulated room starts as its modules were left)."""
         self.models[topic] = (module_type, model)
+        if state:
+            self.states[topic] = dict(state)
+            self._apply(topic, self.states[topic])
 
     async def send_command(self, topic: str, command: dict[str, Any]) -> None:
         if topic in self.unresponsive:
@@ -70,16 +75,19 @@ class SimulatedDevices:
             await asyncio.sleep(self.delay_s)
         state = {**self.states.get(topic, {}), **desired}
         self.states[topic] = state
+        self._apply(topic, state)
+        try:
+            await self.report(topic, state)
+        except Exception:
+            log.exception("simulated device %s could not report its state", topic)
+
+    def _apply(self, topic: str, state: dict[str, Any]) -> None:
         linked = self.models.get(topic)
         if linked is not None:
             module_type, model = linked
             attribute = _MODEL_ATTRIBUTE.get(module_type)
             if attribute is not None:
                 setattr(model, attribute, bool(state.get("on") or state.get("open")))
-        try:
-            await self.report(topic, state)
-        except Exception:
-            log.exception("simulated device %s could not report its state", topic)
 
     async def close(self) -> None:
         for task in list(self._tasks):

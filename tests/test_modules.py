@@ -195,6 +195,14 @@ async def test_the_demo_rooms_get_modules_that_act_on_their_simulated_air(tmp_pa
         await until(lambda: simulated["Meeting room"].model.purifier_on, "the simulated purifier")
     finally:
         await runtime.stop()
+    again = make_runtime(tmp_path / "data", demo=True, demo_backfill_hours=0, demo_interval_s=3600)
+    try:  # after a restart the simulated room starts as its modules were left
+        await until(lambda: again.simulator is not None and again.devices.models, "the demo modules again")
+        meeting = next(room for room in again.simulator.rooms if room.room == "Meeting room")
+        await until(lambda: meeting.model.purifier_on, "the purifier's state carried over")
+        assert not meeting.model.ventilation_on
+    finally:
+        await again.stop()
 
 
 async def test_a_newer_command_supersedes_a_pending_one(tmp_path):
