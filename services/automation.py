@@ -175,9 +175,15 @@ class AutomationService:
                 return None
             if ts - self._off_at.get(module.id, -(10**15)) < settings["cooldown_s"] * 1000:
                 return None
-            action = "open" if module.module_type == "window" else "turn_on"
+            action = _on_action(module)
         elif level in CLEAR_LEVELS:
             demand.discard(pollutant)
+            proposal = None if demand else self._proposed.pop((module.id, _on_action(module)), None)
+            if proposal is not None:  # nobody confirmed in time and the air cleared: take it back
+                await self.modules.withdraw_proposal(
+                    proposal, f"{pollutant} back to {level} before a decision"
+                )
+                return None
             on_since = self._on_since.get(module.id)
             if demand or not active or on_since is None or self._held(module.id, ts, settings):
                 return None  # still needed, already off, or switched on by a person: leave it
@@ -233,3 +239,7 @@ class AutomationService:
     async def stop(self) -> None:
         with contextlib.suppress(Exception):
             self.bus.measurements.unsubscribe(self.on_measurements)
+
+
+def _on_action(module) -> str:
+    return "open" if module.module_type == "window" else "turn_on"

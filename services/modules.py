@@ -429,6 +429,14 @@ class ModuleService:
         )  # fmt: skip
         return self._publish(row, module)
 
+    async def withdraw_proposal(self, action_id: int, why: str) -> None:
+        """The automation takes back a proposal nobody answered (the air cleared meanwhile)."""
+        row = await asyncio.to_thread(self.store.action, action_id)
+        if row is not None and row.status == "proposed":
+            module = self._modules.get(row.module_id)
+            if module is not None:
+                await self._finish(action_id, module, "dismissed", error=f"withdrawn: {why}")
+
     async def decide_proposal(self, action_id: int, confirm: bool, by: str) -> dict[str, Any]:
         """An operator confirms (the command is sent, by them) or dismisses a proposed action."""
         row = await asyncio.to_thread(self.store.action, action_id)

@@ -164,6 +164,19 @@ async def test_recommend_mode_proposes_and_an_operator_confirms(rt):
         await rt.modules.decide_proposal(proposal["id"], True, "bob")
 
 
+async def test_an_unanswered_proposal_is_withdrawn_when_the_air_clears(rt):
+    module = await rt.modules.add_module("Maison", "Bureau", "ventilation")
+    await rt.automation.set_room_settings(module["room_id"], {"mode": "recommend"})
+    when = datetime.now(UTC) - timedelta(minutes=5)
+    for minute, co2 in enumerate((1400, 1300, 700)):
+        await rt.ingestion.ingest({"sensor_id": "s1", "enseigne": "Maison", "salle": "Bureau",
+                                   "timestamp": (when + timedelta(minutes=minute)).isoformat(),
+                                   "values": {"co2": co2}})  # fmt: skip
+    await until(lambda: rt.automation.readings_seen >= 4 and rt.automation.idle, "the automation")
+    [proposal] = await rt.modules.history("Maison", "Bureau")
+    assert proposal["status"] == "dismissed" and proposal["error"].startswith("withdrawn: co2 back to ok")
+
+
 async def test_bad_commands_are_refused_and_nothing_is_recorded(rt):
     await rt.modules.add_module("Maison", "Bureau", "window")
     base = {"enseigne": "Maison", "salle": "Bureau"}
