@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from nicegui import ui
 
+from app.domain.modules import KINDS
 from components.frame import add_nav_link, frame
 from components.modules import ModuleRow
 from components.refresh import Coalesced
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from app.runtime import Runtime
 
 MODES = {"off": "Off", "recommend": "Recommend", "auto": "Auto"}
+KIND_OPTIONS = {name: kind.label for name, kind in KINDS.items()}
 HISTORY = 8  # actions shown per room
 STATUS_COLOURS = {
     "pending": "orange", "acknowledged": "positive", "failed": "negative", "superseded": "grey",
@@ -60,6 +62,7 @@ class ModulesPage:
         self.rows: dict[int, ModuleRow] = {}
         self.histories: dict[int, Any] = {}  # room id -> refreshable history section
         self.rates: dict[int, ui.label] = {}
+        self.columns: dict[int, ui.column] = {}  # room id -> the column of its module rows
 
     async def start(self) -> None:
         sites = await self.runtime.config.list_sites()
@@ -83,13 +86,15 @@ class ModulesPage:
                 ui.toggle(MODES, value=mode, on_change=lambda e, r=room_id: self.set_mode(r, e.value)).props(
                     "dense no-caps"
                 ).mark(f"room-{room_id}-mode")
-            modules = self.modules.modules(room_id)
-            if not modules:
-                ui.label("No modules in this room.").classes("text-grey-7")
-            for module in modules:
-                self.rows[module.id] = ModuleRow(
-                    {**module.as_dict(), "pending": self.modules.pending_desired(module.id)}, self.act
-                )
+            self.columns[room_id] = ui.column().classes("w-full gap-2")
+            for module in self.modules.modules(room_id):
+                self._add_row(module.as_dict())
+            with ui.row().classes("items-center gap-2"):
+                kind = ui.select(KIND_OPTIONS, value="ventilation", label="Module type").classes("w-40")
+                kind.mark(f"room-{room_id}-new-type")
+                name = ui.input("Name (optional)").classes("w-40").mark(f"room-{room_id}-new-name")
+                small_button("Add module", "add", lambda r=room_id, k=kind, n=name: self.add(r, k, n),
+                             f"room-{room_id}-add")  # fmt: skip
             history = ui.refreshable(self._history)
             await history(room_id)
             self.histories[room_id] = (history, Coalesced(lambda r=room_id: self._reload_history(r)))
@@ -129,11 +134,19 @@ class ModulesPage:
             return "air change rate: not measured yet"
         return f"air change rate: {rate[0]:.1f} /h (r² {rate[1]:.2f})"
 
+    def _add_row(self, module: dict[str, Any]) -> None:
+        with self.columns[module["room_id"]]:
+            self.rows[module["id"]] = ModuleRow(
+                {**module, "pending": self.modules.pending_desired(module["id"])}, self.act
+            )
+
     # -- events -----------------------------------------------------------------------------------------
     def on_state(self, module: dict[str, Any]) -> None:
         row = self.rows.get(module["id"])
         if row is not None:
             row.update({**module, "pending": self.modules.pending_desired(module["id"])})
+        elif module.get("room_id") in self.columns:  # a module added here, in another tab or by the API
+            self._add_row(module)
 
     async def on_action(self, action: dict[str, Any]) -> None:
         room_id = action.get("room_id")
@@ -151,6 +164,14 @@ class ModulesPage:
             row = self.rows.get(module_id)
             if row is not None:
                 row.update({**self.modules.module(module_id).as_dict(), "pending": done["desired"]})
+
+    async def add(self, room_id: int, kind: ui.select, name: ui.input) -> None:
+        added = await attempt(
+            "Module", self.modules.add_module(None, None, kind.value, name.value or None, room_id=room_id)
+        )
+        if added is not None:
+            name.value = ""
+            ui.notify(f"{added['name']} added (MQTT topic {added['topic']})")
 
     async def set_mode(self, room_id: int, mode: str) -> None:
         if await attempt("Automation", self.automation.set_room_settings(room_id, {"mode": mode})):

@@ -64,3 +64,19 @@ async def test_done_when_a_command_from_the_page_reaches_a_device_on_mosquitto_a
         await eventually(lambda: device.commands, timeout_s=10)
         await user.should_see("On", marker=f"module-{vent}-state", retries=50)
     assert device.commands[0]["state"] == {"on": True} and device.commands[0]["requested_by"] == "operator"
+
+
+async def test_an_operator_adds_a_module_to_a_room(user: User, runtime) -> None:
+    await runtime.ingestion.ingest({"sensor_id": "s1", "enseigne": "Maison", "salle": "Bureau",
+                                    "values": {"co2": 900}})  # fmt: skip
+    await user.open("/modules")
+    room_id = await runtime.modules.room_id("Maison", "Bureau")
+    user.find(marker=f"room-{room_id}-new-type").elements.pop().set_value("purifier")
+    user.find(marker=f"room-{room_id}-new-name").type("Purifier north")
+    user.find(marker=f"room-{room_id}-add").click()
+    await user.should_see("Purifier north added (MQTT topic iaqverse/maison/bureau/purifier-north)")
+    [module] = runtime.modules.modules(room_id)
+    await user.should_see("Off", marker=f"module-{module.id}-state")
+    user.find(marker=f"room-{room_id}-new-name").type("Purifier north")  # the same name again
+    user.find(marker=f"room-{room_id}-add").click()
+    await user.should_see("has a module named 'Purifier north' already")
