@@ -60,6 +60,7 @@ class Runtime:
     automation: AutomationService | None = None
     effectiveness: EffectivenessTracker | None = None
     devices: Any = None  # the device link: the MQTT bridge, or simulated devices without a broker
+    _topic_rooms: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
 
     def start(self) -> None:
         """Migrate the database, start the writer, then the background workers.
@@ -115,16 +116,40 @@ class Runtime:
             self.automation.start()
             self.workers["automation"] = Worker("automation", self.automation.run)
 
-    async def _mqtt_reading(self, topic: str, payload: dict) -> None:
+    async def _mqtt_reading(self, topic: str, payload: Any) -> None:
         """A reading from an MQTT sensor: the same ingestion path as `POST /api/ingest`."""
         from app.domain.readings import InvalidInput
         from services.ingestion import IngestUnavailable
 
         try:
+            for item in payload if isinstance(payload, list) else [payload]:
+                if "enseigne" not in item or "salle" not in item:
+                    site, room = await self._room_of_topic(topic)
+                    item.setdefault("enseigne", site)
+                    item.setdefault("salle", room)
             await self.ingestion.ingest(payload, source="mqtt")
         except (InvalidInput, IngestUnavailable) as exc:
             detail = exc.errors[0].as_dict() if isinstance(exc, InvalidInput) else str(exc)
             raise MessageRejected(str(detail)) from None
+
+    async def _room_of_topic(self, topic: str) -> tuple[str, str]:
+        """(site, room) named by a sensor topic's slugs (`<prefix>/<site>/<room>/sensors/<id>`), for readings
+        that leave `enseigne`/`salle` out. Known rooms only: slugs cannot name a new room."""
+        from app.domain.readings import FieldError
+        from app.storage.modules import slug
+
+        key = tuple(topic.split("/")[1:3])
+        if key not in self._topic_rooms:  # a room added since: look again
+            self._topic_rooms = {
+                (slug(site["name"]), slug(room["name"])): (site["name"], room["name"])
+                for site in await self.config.list_sites()
+                for room in site["rooms"]
+            }
+        found = self._topic_rooms.get(key)  # type: ignore[arg-type]
+        if found is None:
+            problem = f"no known room has the topic's names {'/'.join(key)}; send enseigne and salle"
+            raise FieldError("salle", problem).as_error()
+        return found
 
     async def stop(self) -> None:
         if self.modules is not None:

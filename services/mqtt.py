@@ -152,9 +152,10 @@ class MqttBridge:
         levels = topic.split("/")
         try:
             if len(levels) == 5 and levels[3] == "sensors":
-                payload = _json_object(raw)
-                check_device_key(topic, payload)
-                payload.setdefault("sensor_id", levels[4])
+                payload = _json_readings(raw)
+                for item in payload if isinstance(payload, list) else [payload]:
+                    check_device_key(topic, item)
+                    item.setdefault("sensor_id", levels[4])
                 await self._slots.acquire()
                 task = asyncio.create_task(self._ingest(topic, payload))
                 self._tasks.add(task)
@@ -172,7 +173,7 @@ class MqttBridge:
         except Exception:
             log.exception("MQTT message on %s could not be handled", topic)
 
-    async def _ingest(self, topic: str, payload: dict[str, Any]) -> None:
+    async def _ingest(self, topic: str, payload: Any) -> None:
         try:
             await self.on_reading(topic, payload)
         except MessageRejected as exc:
@@ -189,6 +190,19 @@ class MqttBridge:
         if client is not None and self.connected:
             with contextlib.suppress(aiomqtt.MqttError):
                 await client.publish(f"{topic}/error", json.dumps({"error": message}).encode(), qos=0)
+
+
+def _json_readings(raw: Any) -> dict[str, Any] | list[dict[str, Any]]:
+    """One reading (an object) or a batch (a list of objects), as `POST /api/ingest` takes them."""
+    try:
+        value = json.loads(bytes(raw or b""))
+    except (ValueError, UnicodeDecodeError):
+        raise MessageRejected("the payload is not JSON") from None
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        return value
+    if not isinstance(value, dict):
+        raise MessageRejected("the payload must be a reading (a JSON object) or a non-empty list of them")
+    return value
 
 
 def _json_object(raw: Any) -> dict[str, Any]:

@@ -48,6 +48,17 @@ async def until(condition: Callable[[], object], what: str, timeout_s: float = 1
         await asyncio.sleep(0.005)
 
 
+async def settled_history(rt: Runtime, *names: str, limit: int = 100) -> list[dict]:
+    """The action history once no command in it is waiting for its record to be completed (a reported state
+    is in memory a moment before its acknowledgement is written)."""
+    deadline = time.monotonic() + 10
+    while True:
+        actions = await rt.modules.history(*names, limit=limit)
+        if all(a["status"] != "pending" for a in actions) or time.monotonic() > deadline:
+            return actions
+        await asyncio.sleep(0.02)
+
+
 def make_runtime(data_dir: Path, **overrides) -> Runtime:
     settings = Settings(data_dir=data_dir, score_interval_s=0, simulated_device_delay_s=0, **overrides)
     runtime = build_runtime(settings)
@@ -101,7 +112,7 @@ async def test_simulated_ventilation_acts_on_the_room_and_its_air_change_rate_is
     co2 = await feed(rt, model, datetime.now(UTC) - timedelta(hours=1), 25)
     assert co2[-1] < co2[0] - 300, "the CO2 decays once the ventilation runs"
     await until(lambda: rt.effectiveness.estimates == 1, "the air change rate")
-    [action] = await rt.modules.history("Maison", "Bureau")
+    [action] = await settled_history(rt, "Maison", "Bureau")
     assert action["id"] == answer["actions"][0]["id"] and action["status"] == "acknowledged"
     assert abs(action["ach_per_h"] - expected) / expected < 0.10, (action["ach_per_h"], expected)
     rates = await rt.modules.air_change_rates()
@@ -119,7 +130,7 @@ async def test_auto_mode_keeps_co2_under_the_alert_threshold_without_oscillating
     co2 = await feed(rt, model, datetime.now(UTC) - timedelta(hours=6), 6 * 60)
     assert max(co2) < CO2_ALERT_PPM, f"CO2 reached {max(co2)} ppm"
     switchings = sorted(
-        [a for a in await rt.modules.history("Maison", "Bureau", limit=1000) if a["source"] == "automation"],
+        [a for a in await settled_history(rt, "Maison", "Bureau", limit=1000) if a["source"] == "automation"],
         key=lambda a: a["id"],
     )
     assert all(a["status"] == "acknowledged" for a in switchings)
@@ -229,12 +240,7 @@ async def test_a_newer_command_supersedes_a_pending_one(tmp_path):
             runtime.modules.command(module["id"], "turn_on", requested_by="a", source="manual"),
             runtime.modules.command(module["id"], "set_level", value=3, requested_by="b", source="manual"),
         )
-        deadline = time.monotonic() + 10
-        while True:
-            statuses = sorted(a["status"] for a in await runtime.modules.history("Maison", "Bureau"))
-            if "pending" not in statuses or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.02)
+        statuses = sorted(a["status"] for a in await settled_history(runtime, "Maison", "Bureau"))
         assert statuses == ["acknowledged", "superseded"]
         assert runtime.modules.module(module["id"]).state["on"] is True
     finally:

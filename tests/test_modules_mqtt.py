@@ -15,6 +15,7 @@ from app.runtime import Runtime, build_runtime
 from app.settings import Settings
 
 from .mosquitto import FakeDevice, mosquitto_server, publish
+from .test_modules import settled_history
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +71,7 @@ async def test_command_reaches_the_device_and_its_reported_state_acknowledges_it
         assert action["status"] == "pending"
         await until(lambda: rt.modules.module(module["id"]).state == {"on": True}, "the reported state")
     assert device.commands[0]["state"] == {"on": True} and device.qos == [1]
-    [stored] = await rt.modules.history("Maison", "Bureau")
+    [stored] = await settled_history(rt, "Maison", "Bureau")
     assert stored["status"] == "acknowledged" and stored["requested_by"] == "alice"
     assert stored["reason"] == {"pollutant": "CO2", "value": 1200, "level": "high"}
     assert rt.modules.module(module["id"]).state_by == "alice"
@@ -116,7 +117,7 @@ async def test_the_bridge_reconnects_after_a_broker_restart_and_later_commands_a
         answer = await rt.modules.execute(turn_on(action_type="turn_off"))
         await until(lambda: rt.modules.module(module["id"]).state == {"on": False}, "the state after restart")
     assert device.commands[-1]["action_id"] == answer["actions"][0]["id"]
-    statuses = [a["status"] for a in await rt.modules.history("Maison", "Bureau")]
+    statuses = [a["status"] for a in await settled_history(rt, "Maison", "Bureau")]
     assert statuses == ["acknowledged", "acknowledged"]
     assert rt.workers["mqtt"].healthy and rt.workers["mqtt"].restarts == 0
     # resubscribed: a state the device reports now still reaches the registry
@@ -189,3 +190,15 @@ async def test_a_sensor_publishing_with_mosquitto_pub_is_stored(rt, broker):
     ]
     await asyncio.to_thread(subprocess.run, args, check=True, timeout=10)
     await until(lambda: rt.store.count() == 2, "the reading from mosquitto_pub")
+
+
+async def test_a_batch_without_site_and_room_takes_them_from_its_topic(rt, broker):
+    batch = [{"timestamp": f"2026-11-27T10:0{i}:00Z", "values": {"co2": 700 + i}} for i in range(3)]
+    await publish(broker, "iaqverse/maison/bureau/sensors/topic-1", batch)
+    await until(lambda: rt.store.count() == 4, "the batch")
+    sensors = {s["sensor_id"]: s for s in await rt.config.list_sensors()}
+    assert "topic-1" in sensors
+    # names that match no room are refused with a reason, nothing is stored
+    await publish(broker, "iaqverse/nowhere/attic/sensors/topic-2", {"values": {"co2": 500}})
+    await asyncio.sleep(0.5)
+    assert rt.store.count() == 4

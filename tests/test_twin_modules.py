@@ -7,6 +7,7 @@ from nicegui.testing import User
 
 from components.room_scene import module_look
 
+from .test_modules import settled_history
 from .test_pages import eventually, reading
 from .test_twin_pages import CLEAN, click, named, scene_of
 
@@ -30,7 +31,7 @@ async def test_modules_are_drawn_in_their_room_and_a_click_switches_them(user: U
 
     click(user, f"module:{fan['id']}")  # and back
     await eventually(lambda: drawn_fan.color == module_look("fan", "off")[0])
-    [off, on] = await runtime.modules.history("Maison", "Bureau")
+    [off, on] = await settled_history(runtime, "Maison", "Bureau")
     assert (on["action_type"], off["action_type"]) == ("turn_on", "turn_off")
     assert on["requested_by"] == "operator" and off["status"] == "acknowledged"
 
