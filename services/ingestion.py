@@ -30,6 +30,7 @@ from app.domain.readings import (
     ReadingDraft,
     check_time,
     localise,
+    parse_plain_reading,
     parse_reading,
 )
 from app.domain.timesteps import to_ms
@@ -137,12 +138,14 @@ class IngestionService:
                 )
             drafts, errors = [], []
             for i, item in enumerate(body):
-                try:
-                    drafts.append(
-                        parse_reading(item, legacy=legacy, prefix=f"[{i}].", tvoc_ugm3_per_ppb=factor)
-                    )
-                except InvalidInput as exc:
-                    errors.extend(exc.errors)
+                draft = parse_plain_reading(item, legacy)  # the common case; the full check otherwise
+                if draft is None:
+                    try:
+                        draft = parse_reading(item, legacy=legacy, prefix=f"[{i}].", tvoc_ugm3_per_ppb=factor)
+                    except InvalidInput as exc:
+                        errors.extend(exc.errors)
+                        continue
+                drafts.append(draft)
             if errors:
                 self.metrics.readings_rejected.labels(source, "invalid").inc(len(body))
                 raise InvalidInput(errors)
@@ -308,7 +311,7 @@ class IngestionService:
             if ts is None:
                 ts_ms = now_ms
             else:
-                ts_ms = to_ms(ts if ts.tzinfo else ts.replace(tzinfo=zone))
+                ts_ms = round((ts if ts.tzinfo else ts.replace(tzinfo=zone)).timestamp() * 1000)  # to_ms
                 if not EARLIEST_MS <= ts_ms <= latest_ms:
                     prefix = f"[{i}]." if pending.batch else ""
                     where = prefix + "timestamp"
