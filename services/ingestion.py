@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,7 +65,6 @@ class _Pending:
     batch: bool
     source: str
     future: asyncio.Future
-    enqueued: float = field(default_factory=time.perf_counter)
 
 
 class IngestionService:
