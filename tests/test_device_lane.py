@@ -87,3 +87,17 @@ def test_http_1_0_request_is_answered_and_the_connection_closed(server, api):
 def test_other_methods_on_the_ingest_path_are_405(api):
     answer = api.get("/api/ingest")
     assert answer.status_code == 405
+
+
+def test_ingest_requests_are_counted_in_the_latency_metric(api):
+    def count() -> float:
+        labels = ('method="POST"', 'route="/api/ingest"', 'status="201"')
+        for line in api.get("/metrics").text.splitlines():
+            if line.startswith("iaq_http_request_duration_seconds_count") and all(x in line for x in labels):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = count()
+    for i in range(3):
+        assert api.post("/api/ingest", json=reading("Timed", f"t-{i}")).status_code == 201
+    assert count() == before + 3
