@@ -36,6 +36,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def commit_ms(folder: Path, commits: int = 50) -> float:
+    """Median wall time of a one-row commit with the platform's SQLite settings (WAL, synchronous=FULL) in
+    `folder`: the disk's sync latency, which bounds how fast group commits can follow each other."""
+    import sqlite3
+    import statistics
+
+    conn = sqlite3.connect(folder / "commit-probe.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE IF NOT EXISTS t (a INTEGER PRIMARY KEY, b REAL)")
+    times = []
+    for i in range(commits):
+        started = time.perf_counter()
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO t (b) VALUES (?)", (i,))
+        conn.execute("COMMIT")
+        times.append(time.perf_counter() - started)
+    conn.close()
+    return statistics.median(times) * 1000
+
+
 def wrk(url: str, seconds: int, connections: int, threads: int = 2) -> dict[str, float]:
     env = {**os.environ, "BENCH_BASE_TS": str(int(time.time()) - 40 * 86400 + int(time.time()) % 1000 * 3000)}
     out = subprocess.run(
@@ -161,8 +182,10 @@ def main() -> None:
                 url, lambda: asyncio.run(batches(url, args.batches)), lambda f: args.batches * 1000
             )
 
+        sync_before = commit_ms(work)
         single_platform, single_bare = single(platform.url), single(bare_url)
         batch_platform, batch_bare = batch(platform.url), batch(bare_url)
+        sync_after = commit_ms(work)
     finally:
         platform.stop()
         bare.terminate()
@@ -170,6 +193,10 @@ def main() -> None:
     print(
         f"machine: {host.node()} {host.machine()} {os.cpu_count()} cores, Python {host.python_version()}, "
         f"{time.strftime('%Y-%m-%d %H:%M')}"
+    )
+    print(
+        f"disk: a one-row commit (WAL, synchronous=FULL) takes {sync_before:.1f} ms before the runs, "
+        f"{sync_after:.1f} ms after (median); the group commit cycle cannot be shorter"
     )
     print(f"single readings, {args.connections} connections, {args.seconds} s each (wrk):")
     print(
