@@ -127,12 +127,8 @@ def lane_http_protocol(app: FastAPI, max_body_bytes: int):
 
         def __init__(self, protocol, scope, keep_alive: bool):
             self.protocol, self.scope, self.keep_alive = protocol, scope, keep_alive
-            self.body, self.more_body, self.disconnected, self.response_complete = (
-                bytearray(),
-                True,
-                False,
-                False,
-            )
+            self.body, self.more_body = bytearray(), True
+            self.disconnected = self.response_complete = False
             self.status, self.headers, self.started = 500, (), 0.0
 
         async def receive(self) -> dict:
@@ -176,7 +172,8 @@ def lane_http_protocol(app: FastAPI, max_body_bytes: int):
                 log.error("exception in the device lane", exc_info=exc)
             if not self.response_complete:
                 self.keep_alive = False
-                self._answer(500, [(b"content-type", b"text/plain; charset=utf-8")], b"Internal Server Error")
+                plain = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21")]
+                self._answer(500, plain, b"Internal Server Error")
 
     return LaneHttpProtocol
 
