@@ -48,11 +48,15 @@ class LatencyMiddleware:
             route = getattr(scope.get("route"), "path", None) or (
                 scope["path"] if scope["path"] in LANE_PATHS else "unmatched"
             )
-            key = (scope["method"], route, status[0])
-            child = self._children.get(key)
-            if child is None:
-                child = self._children[key] = self.histogram.labels(key[0], key[1], str(key[2]))
-            child.observe(time.perf_counter() - started)
+            self.observe(scope["method"], route, status[0], time.perf_counter() - started)
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Record one request's latency (also called by the device lane's HTTP protocol, which skips ASGI)."""
+        key = (method, route, status)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.histogram.labels(method, route, str(status))
+        child.observe(seconds)
 
 
 def storage_secret(settings: Settings) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,6 +85,10 @@ class Runtime:
         for worker in self.workers.values():
             worker.start()
         self.started = True
+        # What exists now (modules, app, registry) lives as long as the process: keep it out of the cyclic
+        # garbage collector's full passes, which re-scanned it all while readings flowed (docs/benchmarks.md).
+        gc.collect()
+        gc.freeze()
         log.info(
             "IAQverse started: database %s, demo %s",
             self.engine.url.render_as_string(hide_password=True),
@@ -167,6 +172,7 @@ class Runtime:
             await notifier.close()
         self.engine.dispose()
         self.started = False
+        gc.unfreeze()  # a runtime built again in the same process (tests) must not keep this one alive
 
     def _demo_worker(self) -> Worker:
         from services.simulator.demo import DEMO_SITES, DemoSimulator  # only demo mode pays for importing it

@@ -88,6 +88,19 @@ def platform(data_dir: Path, **env: str) -> Iterator[PlatformProcess]:
         server.stop()
 
 
+def raw_http(url: str, data: bytes, timeout_s: float = 10) -> bytes:
+    """Send raw bytes on one TCP connection to a platform and return all it answers until it closes the
+    connection: for HTTP behaviour that clients hide (pipelined requests, HTTP/1.0). The last request sent
+    should ask for `Connection: close`."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout_s) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class WebhookReceiver:
     """A small HTTP server in a thread that records the JSON bodies POSTed to it.
 
