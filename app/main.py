@@ -11,6 +11,7 @@ from app.api import alerts as alerts_api
 from app.api import config as config_api
 from app.api import health as health_api
 from app.api import ingest as ingest_api
+from app.api import models as models_api
 from app.api import predict as predict_api
 from app.api import query as query_api
 from app.api import reports as reports_api
@@ -79,7 +80,16 @@ def setup(runtime: Runtime) -> None:
     install_error_handlers(app)
     app.add_middleware(LatencyMiddleware, runtime=runtime)
     install_device_lane(app, LatencyMiddleware(ingest_api.IngestEndpoint(runtime), runtime))
-    for module in (ingest_api, query_api, predict_api, config_api, alerts_api, reports_api, health_api):
+    for module in (
+        ingest_api,
+        query_api,
+        predict_api,
+        config_api,
+        alerts_api,
+        reports_api,
+        health_api,
+        models_api,
+    ):
         app.include_router(module.router(runtime))
     if runtime.settings.websocket_enabled:
         app.include_router(ws_api.router(runtime))

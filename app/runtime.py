@@ -23,6 +23,8 @@ from app.workers import Worker
 from services.alerting import AlertingService
 from services.compliance import ComplianceService
 from services.config import ConfigService
+from services.forecasting.registry import ModelRegistry
+from services.forecasting.service import ForecastService
 from services.ingestion import IngestionService
 from services.notify import EmailNotifier, RetryingNotifier, WebhookNotifier
 from services.query import QueryService
@@ -50,6 +52,8 @@ class Runtime:
     workers: dict[str, Worker] = field(default_factory=dict)
     started: bool = False
     simulator: Any = None  # the demo simulator, when demo mode runs it
+    registry: Any = None  # services.forecasting.registry.ModelRegistry
+    forecasting: Any = None  # services.forecasting.service.ForecastService
 
     def start(self) -> None:
         """Migrate the database, start the writer, then the background workers.
@@ -69,6 +73,14 @@ class Runtime:
             self.workers["alerts"] = Worker("alerts", self.alerting.run)
         if self.settings.workers_enabled and self.settings.demo:
             self.workers["simulator"] = self._demo_worker()
+        if self.settings.workers_enabled and self.settings.forecasting_enabled:
+            s = self.settings
+            self.workers["trainer"] = Worker(
+                "trainer", lambda: self.forecasting.run_trainer(s.ml_trainer_interval_s, s.ml_trainer_delay_s)
+            )
+            self.workers["predictor"] = Worker(
+                "predictor", lambda: self.forecasting.run_predictor(s.ml_predictor_interval_s)
+            )
         for worker in self.workers.values():
             worker.start()
         self.started = True
@@ -82,6 +94,7 @@ class Runtime:
         for worker in self.workers.values():
             await worker.stop()
         await self.ingestion.stop()
+        await self.forecasting.close()
         await self.scoring.flush()  # the last scores the writer had not stored yet
         for notifier in self.alerting.notifiers:
             await notifier.drain(timeout_s=2)
@@ -203,7 +216,16 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         notifiers=notifiers,
     )
     compliance = ComplianceService(sessions=sessions, store=store, scoring=scoring)
-    return Runtime(
+    registry = ModelRegistry(sessions, settings.data_dir)
+    forecasting = ForecastService(
+        sessions=sessions,
+        store=store,
+        bus=bus,
+        registry=registry,
+        metrics=settings.ml_metrics,
+        use_process_pool=settings.ml_process_pool,
+    )
+    runtime = Runtime(
         settings,
         engine,
         sessions,
@@ -218,3 +240,5 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         alerting,
         compliance,
     )
+    runtime.registry, runtime.forecasting = registry, forecasting
+    return runtime
