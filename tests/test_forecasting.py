@@ -51,7 +51,7 @@ def test_evaluation_command_prints_every_model_and_the_best_against_persistence(
     assert {"persistence", "holt_damped", "sarimax", "gbm", "mass_balance", "selected"} <= set(rows)
     assert rows["persistence"]["mae_ratio"] == "1.000"
     assert all(float(r["mae"]) > 0 for r in rows.values())
-    best, model, ratio = out[-1].split()
+    best, _model, ratio = out[-1].split()
     assert best == "best" and ratio.startswith("mae_ratio=")
     # an office with its occupants: the chosen model beats persistence clearly at 30 minutes
     assert float(ratio.split("=")[1]) < 0.85

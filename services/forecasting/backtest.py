@@ -9,8 +9,9 @@ Inside the training span, its second half is a validation slice in two folds, ea
 on what precedes a fold and scored on it; its damping (how far it may move away from persistence, 0 to 1)
 and its prediction interval are chosen there, then it is refitted on the whole training span. (One fold
 at the end of a week of office data can be a flat weekend, where nothing beats persistence.)
-The model chosen for a series is the one with the lowest validation error, persistence included, so a
-candidate that does not beat persistence before the scored span is never chosen. Nothing is chosen by
+The candidates that improve on persistence on validation are also averaged (``combined``); the model
+chosen for a series is that combination unless a single candidate is clearly better on validation
+(``select``), and persistence when nothing beats it there. Nothing is chosen by
 looking at the scored span.
 """
 
@@ -98,6 +99,23 @@ class Scores:
         pp = sum(e[1] for e in self.exceed)
         ap = sum(e[2] for e in self.exceed)
         return (tp / pp if pp else float("nan"), tp / ap if ap else float("nan"))
+
+
+SINGLE_MODEL_MARGIN = 0.95
+
+
+def select(fitted: dict) -> str:
+    """The combination when there is one, unless a single candidate is clearly (5 %) better than it on
+    validation: picking the validation winner among close rivals mostly picks noise."""
+    best = min(fitted, key=lambda n: (fitted[n].val_mae, n != "persistence"))
+    combined = fitted.get("combined")
+    if (
+        combined is not None
+        and combined.name == "combined"
+        and (fitted[best].val_mae >= SINGLE_MODEL_MARGIN * combined.val_mae)
+    ):
+        return "combined"
+    return best
 
 
 def valid_origins(series: Series, start: int, stop: int, h: int) -> np.ndarray:
@@ -204,7 +222,7 @@ def backtest(
             results[name].fit_s += time.perf_counter() - started
         combined = combine(list(fitted.values()))
         fitted["combined"] = combined or fitted["persistence"]
-        choice = min(fitted, key=lambda n: (fitted[n].val_mae, n != "persistence"))
+        choice = select(fitted)
         fitted["selected"] = fitted[choice]
         results["selected"].choices.append(choice)
         for name, model in fitted.items():

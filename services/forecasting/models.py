@@ -232,7 +232,8 @@ class MassBalance(Forecaster):
 
     name = "mass_balance"
     SLOTS_PER_DAY = 48
-    TAUS_MIN = (15.0, 30.0, 60.0, 120.0, 1e9)
+    TAUS_MIN = (5.0, 15.0, 30.0, 60.0, 120.0, 1e9)
+    WINDOWS_MIN = (10.0, 30.0)
 
     def _slots(self, series: Series, index: np.ndarray) -> np.ndarray:
         hours, weekend = local_hours(_times(series, index), series.tz)
@@ -259,7 +260,12 @@ class MassBalance(Forecaster):
         used = np.concatenate([[True], counts > 0])
         coef = np.zeros(nslots + 1)
         if len(t) > nslots:
-            coef[used] = np.linalg.lstsq(design[:, used], d, rcond=None)[0]
+            # sources and the air-change rate are not negative: without that constraint a negative night
+            # "source" would stand in for the decay, and the rate would come out near zero
+            from scipy.optimize import nnls
+
+            rows = np.linspace(0, len(t) - 1, min(len(t), 20000)).astype(int)
+            coef[used] = nnls(design[rows][:, used], d[rows], maxiter=2000)[0]
         self.rate = float(np.clip(coef[0], 1e-5, 0.3))
         profile = coef[1:]
         if (~(counts > 0)).any():
@@ -267,9 +273,10 @@ class MassBalance(Forecaster):
         self.profile = profile
 
     def fit(self, series: Series, end: int, h: int) -> MassBalance:
-        # choose the fading time on the last quarter of the span, then fit the balance on all of it
+        # choose the fading time and the window that measures the current source on the last quarter of
+        # the span, then fit the balance on all of it
         split = int(end * 0.75)
-        self.tau_min = 60.0
+        self.tau_min, self.source_window = 60.0, series.steps(10)
         if split > 10 * h:
             self._fit_balance(series, split)
             origins = np.arange(split, end - h)
@@ -277,19 +284,20 @@ class MassBalance(Forecaster):
             if len(origins) > 20:
                 actual = series.values[origins + h]
                 errors = {}
-                for tau in self.TAUS_MIN:
-                    self.tau_min = tau
-                    pred = self.predict(series, origins, h)
-                    pred = np.where(np.isfinite(pred), pred, series.filled()[origins])
-                    errors[tau] = float(np.mean(np.abs(pred - actual)))
-                self.tau_min = min(errors, key=errors.get)
+                for window in sorted({series.steps(m) for m in self.WINDOWS_MIN}):
+                    for tau in self.TAUS_MIN:
+                        self.tau_min, self.source_window = tau, window
+                        pred = self.predict(series, origins, h)
+                        pred = np.where(np.isfinite(pred), pred, series.filled()[origins])
+                        errors[(tau, window)] = float(np.mean(np.abs(pred - actual)))
+                self.tau_min, self.source_window = min(errors, key=errors.get)
         self._fit_balance(series, end)
         return self
 
     def predict(self, series: Series, origins: np.ndarray, h: int) -> np.ndarray:
         y = series.filled()
         x = y - self.outdoor
-        k = self.window
+        k = self.source_window
         back = np.maximum(origins - k, 0)
         source_now = (x[origins] - x[back]) / k + self.rate * (x[origins] + x[back]) / 2
         deviation = source_now - self.profile[self._slots(series, origins)]
@@ -307,6 +315,7 @@ class MassBalance(Forecaster):
             "outdoor": self.outdoor,
             "rate_per_step": self.rate,
             "tau_min": self.tau_min,
+            "source_window_steps": self.source_window,
         }
 
 

@@ -355,6 +355,37 @@ class ForecastService:
         """The newest stored forecasts of a room metric, one per horizon."""
         return await asyncio.to_thread(self._latest, room_id, metric)
 
+    def backtest_points(
+        self, room_id: int, metric: str = "co2", horizon_min: int = 30, hours: float = 24
+    ) -> list[tuple[int, float, float, float]]:
+        """(time, measured, forecast made `horizon_min` earlier, persistence = measured `horizon_min`
+        earlier) for the stored forecasts of the last `hours`, on one-minute means."""
+        end_ms = int(time.time() * 1000) + 600_000
+        start_ms = end_ms - int(hours * 3600_000) - horizon_min * 60_000
+        measured = {
+            b.ts_ms: b.stats[metric][0] / b.stats[metric][3]
+            for b in self.store.query_buckets([room_id], start_ms, end_ms, BUCKET_MS, metrics=[metric])
+            if metric in b.stats
+        }
+        with self.sessions() as s:
+            rows = s.execute(
+                select(iaq_forecast.c.target_ms, iaq_forecast.c.value)
+                .where(
+                    iaq_forecast.c.room_id == room_id,
+                    iaq_forecast.c.metric == metric,
+                    iaq_forecast.c.horizon_min == horizon_min,
+                    iaq_forecast.c.target_ms >= start_ms,
+                )
+                .order_by(iaq_forecast.c.target_ms)
+            ).all()
+        out = []
+        for target_ms, value in rows:
+            bucket = target_ms - target_ms % BUCKET_MS
+            before = bucket - horizon_min * 60_000
+            if bucket in measured and before in measured:
+                out.append((bucket, measured[bucket], value, measured[before]))
+        return out
+
     def _room_id(self, site: str, room: str) -> int:
         with self.sessions() as s:
             return room_row(s, site, room, Room.id, Site.id)[0]

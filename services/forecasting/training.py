@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .backtest import Combined, Fitted, combine, fit_candidate, valid_origins
+from .backtest import Combined, Fitted, combine, fit_candidate, select, valid_origins
 from .models import CANDIDATES, Persistence
 from .series import Series, to_grid
 
@@ -91,7 +91,7 @@ def choose(series: Series, train_end: int, h: int) -> tuple[str, Fitted | Combin
     combined = combine([f for f in fitted.values() if isinstance(f, Fitted)])
     if combined is not None:
         fitted["combined"] = combined
-    name = min(fitted, key=lambda n: (fitted[n].val_mae, n != "persistence"))
+    name = select(fitted)
     return name, fitted[name]
 
 
