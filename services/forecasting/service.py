@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import multiprocessing
 import time
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 HISTORY_FOR_PREDICTION_S = 6 * 3600
 BUCKET_MS = 60_000
 KEEP_FORECASTS_MS = 7 * 86400 * 1000
+EARLY_FORECAST_EVERY_S = 60.0
 
 
 def model_name(metric: str, site: str, room: str) -> str:
@@ -72,6 +74,9 @@ class ForecastService:
         self._loaded: dict[int, _Loaded] = {}
         self._train_lock = asyncio.Lock()
         self.problems: dict[int, str] = {}  # model id -> why it forecasts as persistence
+        self._due: set[tuple[int, str]] = set()  # (room, metric) close to a threshold: forecast again soon
+        self._wake = asyncio.Event()
+        self._last_early: dict[tuple[int, str], float] = {}
         self.training: str | None = None  # what is being trained now, for the Models page
 
     # -- history ----------------------------------------------------------------------------------------
@@ -289,9 +294,11 @@ class ForecastService:
                 )
             )
 
-    def _predict_all(self) -> tuple[list[dict], list[dict]]:
+    def _predict_all(self, only: set[tuple[int, str]] | None = None) -> tuple[list[dict], list[dict]]:
         messages, crossings = [], []
         for model in self.registry.active_models():
+            if only is not None and (model["room_id"], model["metric"]) not in only:
+                continue
             try:
                 m, c = self._predict_model(model)
             except Exception:
@@ -301,19 +308,44 @@ class ForecastService:
             crossings += c
         return messages, crossings
 
-    async def predict_all(self) -> list[dict[str, Any]]:
-        """Forecast every active model's room metric now; publish and return the `prediction` messages."""
-        messages, crossings = await asyncio.to_thread(self._predict_all)
+    async def predict_all(self, only: set[tuple[int, str]] | None = None) -> list[dict[str, Any]]:
+        """Forecast every active model's room metric now (or only those of `only`, (room id, metric));
+        publish and return the `prediction` messages."""
+        messages, crossings = await asyncio.to_thread(self._predict_all, only)
         for message in messages:
             self.bus.predictions.emit(message)
         for event in crossings:
             self.bus.forecast_crossings.emit(event)
         return messages
 
+    def on_measurements(self, batch) -> None:
+        """A reading within 20 % under a preventive threshold asks for a forecast of its room now rather than
+        at the next interval (at most once a minute per room and metric)."""
+        now = time.monotonic()
+        for m in batch:
+            for metric, (threshold, _, _) in PREVENTIVE_THRESHOLDS.items():
+                value = m.values.get(metric)
+                key = (m.room_id, metric)
+                close = value is not None and 0.8 * threshold <= value < threshold
+                if close and now - self._last_early.get(key, -1e9) >= EARLY_FORECAST_EVERY_S:
+                    self._last_early[key] = now
+                    self._due.add(key)
+                    self._wake.set()
+
     async def run_predictor(self, interval_s: float) -> None:
+        self.bus.measurements.subscribe(self.on_measurements)
+        next_full = 0.0
         while True:
-            await self.predict_all()
-            await asyncio.sleep(interval_s)
+            if time.monotonic() >= next_full:
+                self._due.clear()
+                await self.predict_all()
+                next_full = time.monotonic() + interval_s
+            elif self._due:
+                due, self._due = self._due, set()
+                await self.predict_all(only=due)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, next_full - time.monotonic()))
 
     # -- reading forecasts back -------------------------------------------------------------------------
 
