@@ -25,7 +25,7 @@ async def office_history(runtime, room: str, days: float = 2) -> int:
 async def test_models_page_lists_versions_and_trains_on_demand(user: User, runtime) -> None:
     runtime.forecasting.use_process_pool = False  # the worker process is covered by the API tests
     runtime.registry.add(name="co2_predictor", version="1.0.0", model_type="RandomForest", activate_by="api")
-    await office_history(runtime, "Bureau")
+    await office_history(runtime, "Bureau", days=1)
     await user.open("/models")
     table = user.find(marker="models-table").elements.pop()
     assert [(r["model_name"], r["model_type"], r["status"]) for r in table.rows] == [
@@ -34,7 +34,7 @@ async def test_models_page_lists_versions_and_trains_on_demand(user: User, runti
 
     user.find(marker="train-now").click()
     status = user.find(marker="train-status").elements.pop()
-    await eventually(lambda: status.text == "Training promoted", timeout_s=120)
+    await eventually(lambda: status.text == "Training promoted", timeout_s=600)
     await eventually(lambda: "co2_predictor/Maison/Bureau" in {r["model_name"] for r in table.rows})
     runs = user.find(marker="runs-table").elements.pop()
     assert [r["outcome"] for r in runs.rows] == ["promoted"]

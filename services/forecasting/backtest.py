@@ -10,8 +10,8 @@ on what precedes a fold and scored on it; its damping (how far it may move away 
 and its prediction interval are chosen there, then it is refitted on the whole training span. (One fold
 at the end of a week of office data can be a flat weekend, where nothing beats persistence.)
 The candidates that improve on persistence on validation are also averaged (``combined``); the model
-chosen for a series is that combination unless a single candidate is clearly better on validation
-(``select``), and persistence when nothing beats it there. Nothing is chosen by
+chosen for a series is that combination unless a single candidate is clearly better on every validation
+fold, and persistence unless the choice beats it on every fold (``select``). Nothing is chosen by
 looking at the scored span.
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 
@@ -45,6 +46,7 @@ class Fitted:
     val_persistence_mae: float
     interval: tuple[float, float]  # residual quantiles (actual - forecast) at the horizon
     val: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # actual, last, forecast on validation
+    folds: tuple[int, ...] = ()  # how many validation origins each fold holds, in order
 
     @property
     def name(self) -> str:
@@ -104,18 +106,35 @@ class Scores:
 SINGLE_MODEL_MARGIN = 0.95
 
 
+def fold_maes(f) -> list[float]:
+    """MAE of a fitted model (or combination) on each validation fold."""
+    actual, _, pred = f.val
+    bounds = np.cumsum((0, *f.folds)).tolist()
+    return [float(np.mean(np.abs(actual[a:b] - pred[a:b]))) for a, b in pairwise(bounds)]
+
+
+def beats(a, b, margin: float = 1.0) -> bool:
+    """``a`` has an MAE below ``margin`` times ``b``'s on every validation fold."""
+    return all(x < margin * y for x, y in zip(fold_maes(a), fold_maes(b), strict=True))
+
+
 def select(fitted: dict) -> str:
     """The combination when there is one, unless a single candidate is clearly (5 %) better than it on
-    validation: picking the validation winner among close rivals mostly picks noise."""
-    best = min(fitted, key=lambda n: (fitted[n].val_mae, n != "persistence"))
+    every validation fold: picking the validation winner among close rivals mostly picks noise. And
+    persistence unless the choice beats it on every fold: a model that helps on one fold and harms on the
+    other is not trusted."""
+    persistence = fitted["persistence"]
+    singles = [
+        n for n, f in fitted.items() if n not in ("persistence", "combined") and f.name != "persistence"
+    ]
+    best = min(singles, key=lambda n: fitted[n].val_mae, default=None)
     combined = fitted.get("combined")
-    if (
-        combined is not None
-        and combined.name == "combined"
-        and (fitted[best].val_mae >= SINGLE_MODEL_MARGIN * combined.val_mae)
-    ):
-        return "combined"
-    return best
+    choice = best
+    if combined is not None and combined.name == "combined":
+        choice = best if best and beats(fitted[best], combined, SINGLE_MODEL_MARGIN) else "combined"
+    if choice is None or not beats(fitted[choice], persistence):
+        return "persistence"
+    return choice
 
 
 def valid_origins(series: Series, start: int, stop: int, h: int) -> np.ndarray:
@@ -132,7 +151,7 @@ def fit_candidate(name: str, series: Series, train_end: int, h: int) -> Fitted:
     """Fit one candidate on ``values[:train_end]``, with its damping and interval chosen on validation
     folds over the second half of that span (each fold fitted on everything before it)."""
     cls = CANDIDATES[name]
-    actual_parts, last_parts, raw_parts = [], [], []
+    actual_parts, last_parts, raw_parts, folds = [], [], [], []
     for start_frac, stop_frac in VALIDATION_FOLDS:
         start, stop = int(train_end * start_frac), int(train_end * stop_frac)
         val = valid_origins(series, start, stop - h, h)
@@ -145,6 +164,7 @@ def fit_candidate(name: str, series: Series, train_end: int, h: int) -> Fitted:
             raw = cls().fit(series, start, h).predict(series, val, h)
             raw = np.where(np.isfinite(raw), raw, last)
         actual_parts.append(series.values[val + h])
+        folds.append(len(val))
         last_parts.append(last)
         raw_parts.append(raw)
     if not actual_parts:
@@ -157,8 +177,9 @@ def fit_candidate(name: str, series: Series, train_end: int, h: int) -> Fitted:
     model = cls().fit(series, train_end, h) if name != "persistence" else Persistence()
     low, high = np.quantile(residuals, INTERVAL)
     damped = last + shrink * (raw - last)
+    interval = (float(low), float(high))
     return Fitted(
-        model, shrink, errors[shrink], persistence_mae, (float(low), float(high)), (actual, last, damped)
+        model, shrink, errors[shrink], persistence_mae, interval, (actual, last, damped), tuple(folds)
     )
 
 
@@ -171,6 +192,8 @@ class Combined:
     shrink: float
     val_mae: float
     interval: tuple[float, float]
+    val: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    folds: tuple[int, ...] = ()
     name: str = "combined"
 
     def predict(self, series: Series, origins: np.ndarray, h: int) -> np.ndarray:
@@ -188,8 +211,10 @@ def combine(fitted: list[Fitted]) -> Combined | None:
     mean = np.mean([m.val[2] for m in members], axis=0)
     errors = {s: float(np.mean(np.abs(actual - (last + s * (mean - last))))) for s in SHRINKS}
     shrink = min(errors, key=lambda s: (errors[s], s))
-    low, high = np.quantile(actual - (last + shrink * (mean - last)), INTERVAL)
-    return Combined(members, shrink, errors[shrink], (float(low), float(high)))
+    pred = last + shrink * (mean - last)
+    low, high = np.quantile(actual - pred, INTERVAL)
+    val = (actual, last, pred)
+    return Combined(members, shrink, errors[shrink], (float(low), float(high)), val, members[0].folds)
 
 
 def backtest(
