@@ -46,7 +46,20 @@ async def test_the_room_view_shows_the_forecast_with_its_interval(user: User, ru
     rid = await office_history(runtime, "Salon")
     run = await runtime.forecasting.train_room(rid, "co2")
     assert run["outcome"] == "promoted", run["error"]
+    crossings: list[dict] = []
+    runtime.bus.forecast_crossings.subscribe(crossings.append)
     await runtime.forecasting.predict_all()
+    # what automation receives: the room fills up, CO2 will pass 1000 ppm within the hour
+    await eventually(lambda: len(crossings) == 1)
+    event = crossings[0]
+    assert (event["type"], event["room_id"], event["metric"], event["threshold"]) == (
+        "threshold_crossing",
+        rid,
+        "co2",
+        1000.0,
+    )
+    assert event["current"] < 1000 < event["forecast"] and event["within_min"] in (5, 15, 30, 60)
+    assert event["action"]["module_type"] == "ventilation" and event["action"]["action_type"] == "turn_on"
     await user.open(f"/rooms/{rid}")
     chart = next(iter(user.find(SeriesChart).elements))
     await eventually(lambda: chart.forecast_count == 4)
