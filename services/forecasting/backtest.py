@@ -11,7 +11,7 @@ and its prediction interval are chosen there, then it is refitted on the whole t
 at the end of a week of office data can be a flat weekend, where nothing beats persistence.)
 The candidates that improve on persistence on validation are also averaged (``combined``); the model
 chosen for a series is that combination unless a single candidate is clearly better on every validation
-fold, and persistence unless the choice beats it on every fold (``select``). Nothing is chosen by
+fold, and persistence unless the choice beats it on validation (``select``). Nothing is chosen by
 looking at the scored span.
 """
 
@@ -120,9 +120,10 @@ def beats(a, b, margin: float = 1.0) -> bool:
 
 def select(fitted: dict) -> str:
     """The combination when there is one, unless a single candidate is clearly (5 %) better than it on
-    every validation fold: picking the validation winner among close rivals mostly picks noise. And
-    persistence unless the choice beats it on every fold: a model that helps on one fold and harms on the
-    other is not trusted."""
+    every validation fold: picking the validation winner among close rivals mostly picks noise. Persistence
+    unless the choice beats it on validation as a whole (not fold by fold: a flat weekend fold, where every
+    model is a little worse than persistence in absolute terms that hardly count, must not veto a model that
+    helps on working days)."""
     persistence = fitted["persistence"]
     singles = [
         n for n, f in fitted.items() if n not in ("persistence", "combined") and f.name != "persistence"
@@ -132,7 +133,7 @@ def select(fitted: dict) -> str:
     choice = best
     if combined is not None and combined.name == "combined":
         choice = best if best and beats(fitted[best], combined, SINGLE_MODEL_MARGIN) else "combined"
-    if choice is None or not beats(fitted[choice], persistence):
+    if choice is None or not fitted[choice].val_mae < persistence.val_mae:
         return "persistence"
     return choice
 
