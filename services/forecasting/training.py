@@ -1,8 +1,9 @@
 """Training one room metric: runs in a worker process (pure function of arrays, returns a picklable result).
 
-The result holds, per horizon, the forecaster chosen on validation (see ``backtest``) fitted on all the
-history, and the backtest that decides promotion: the history's last fifth is scored with the new
-forecaster (trained on the first four fifths), with persistence, and with the active model if any.
+The result holds, per horizon, the forecaster chosen on validation (see ``backtest``), fitted on the first
+four fifths of the history, and the backtest that decides promotion: the last fifth scored with that
+forecaster, with persistence, and with the active model if any. The models' states still follow the newest
+readings when they forecast; only their parameters come from the older part.
 """
 
 from __future__ import annotations
@@ -114,7 +115,12 @@ def train(
         series = series.slice(len(series) - keep, len(series))
     h = series.steps(PROMOTION_HORIZON_MIN)
     split = int(len(series) * HOLDOUT_FRAC)
-    _, challenger = choose(series, split, h)
+    # the forecasters deployed are those scored: fitted on the first 80 %, so the challenger and the active
+    # version are compared on readings neither was fitted on (and unchanged data gives an exact tie)
+    forecasters, kinds = {}, {}
+    for horizon in HORIZONS_MIN:
+        kinds[horizon], forecasters[horizon] = choose(series, split, series.steps(horizon))
+    challenger = forecasters[PROMOTION_HORIZON_MIN]
     scores = {
         "mae": holdout_mae(challenger, series, split, h),
         "persistence_mae": holdout_mae(Persistence(), series, split, h),
@@ -127,9 +133,6 @@ def train(
     beats_champion = (
         not np.isfinite(scores.get("champion_mae", np.nan)) or scores["mae"] < scores["champion_mae"]
     )
-    forecasters, kinds = {}, {}
-    for horizon in HORIZONS_MIN:
-        kinds[horizon], forecasters[horizon] = choose(series, len(series), series.steps(horizon))
     bundle = Bundle(metric, series.step_s, tz, forecasters, kinds)
     return {
         "bundle": bundle,
@@ -139,6 +142,6 @@ def train(
         "promote": bool(beats_persistence and beats_champion),
         "data_points": int(np.isfinite(series.values).sum()),
         "start_s": series.t0_s,
-        "end_s": series.t0_s + (len(series) - 1) * series.step_s,
+        "end_s": series.t0_s + (split - 1) * series.step_s,  # the fitted part; the rest is the holdout
         "parameters": {"step_s": series.step_s, "horizons_min": list(HORIZONS_MIN), "kinds": kinds},
     }
