@@ -80,17 +80,9 @@ def setup(runtime: Runtime) -> None:
     install_error_handlers(app)
     app.add_middleware(LatencyMiddleware, runtime=runtime)
     install_device_lane(app, LatencyMiddleware(ingest_api.IngestEndpoint(runtime), runtime))
-    for module in (
-        ingest_api,
-        query_api,
-        predict_api,
-        config_api,
-        alerts_api,
-        reports_api,
-        health_api,
-        models_api,
-    ):
+    for module in (ingest_api, query_api, predict_api, config_api, alerts_api, reports_api, health_api):
         app.include_router(module.router(runtime))
+    app.include_router(models_api.router(runtime))  # model registry, forecasts, preventive actions
     if runtime.settings.websocket_enabled:
         app.include_router(ws_api.router(runtime))
     register_pages(runtime)

@@ -130,6 +130,10 @@ def test_registry_lifecycle_register_activate_rollback(api):
     }
     assert statuses == {"1.0.0": "active", "1.1.0": "retired"}
     assert api.post("/api/models/999999/activate").status_code == 404
+    radon = api.get("/api/predict/forecast", params={"enseigne": "HQ", "salle": "Meeting", "metric": "radon"})
+    assert radon.status_code == 422 and "metric" in radon.text
+    not_a_map = api.post("/api/models/register", json={**v1, "model_version": "3", "metrics": [1]})
+    assert not_a_map.status_code == 422 and "metrics" in not_a_map.text
     assert api.post("/api/models/rollback", params={"model_name": "nothing"}).status_code == 404
 
 

@@ -77,6 +77,7 @@ class ForecastService:
         self._due: set[tuple[int, str]] = set()  # (room, metric) close to a threshold: forecast again soon
         self._wake = asyncio.Event()
         self._last_early: dict[tuple[int, str], float] = {}
+        self._listening = False
         self.training: str | None = None  # what is being trained now, for the Models page
 
     # -- history ----------------------------------------------------------------------------------------
@@ -333,7 +334,9 @@ class ForecastService:
                     self._wake.set()
 
     async def run_predictor(self, interval_s: float) -> None:
-        self.bus.measurements.subscribe(self.on_measurements)
+        if not self._listening:  # a restarted worker must not subscribe twice
+            self.bus.measurements.subscribe(self.on_measurements)
+            self._listening = True
         next_full = 0.0
         while True:
             if time.monotonic() >= next_full:
