@@ -138,13 +138,14 @@ def test_registry_lifecycle_register_activate_rollback(api):
 
 
 def office_day(now_s: float, days: float = 3, step_s: float = 60) -> list[tuple[float, float]]:
-    """CO2 of a room by the mass balance: occupied four hours a day, starting 15 minutes before `now`
-    (time of day), so that at `now` the room is filling up."""
+    """CO2 of a room by the mass balance, occupied twice a day: three hours ending three hours before `now`
+    (time of day), and four hours starting 15 minutes before it, so that at `now` the room is filling up
+    and the last hours hold a whole rise and decay."""
     out, x, t = [], 0.0, now_s - days * 86400
     while t <= now_s:
         into = (t - (now_s - 15 * 60)) % 86400
-        source = 25.0 if into < 4 * 3600 else 0.0  # ppm per minute while occupied
-        x += -0.02 * x + source
+        occupied = into < 4 * 3600 or 86400 - 6 * 3600 <= into < 86400 - 3 * 3600
+        x += -0.02 * x + (25.0 if occupied else 0.0)  # ppm per minute while occupied
         out.append((t, 420 + x + 4 * math.sin(t / 97)))
         t += step_s
     return out
