@@ -61,6 +61,8 @@ class EventBus:
     alerts: Event = field(default_factory=Event)
     module_states: Event = field(default_factory=Event)
     config_changed: Event = field(default_factory=Event)
+    # a forecast says a room's metric will cross a preventive threshold (services/forecasting/preventive.py)
+    forecast_crossings: Event = field(default_factory=Event)
 
     def topic(self, name: str) -> Event:
         return getattr(self, name)

@@ -11,6 +11,7 @@ from app.api import alerts as alerts_api
 from app.api import config as config_api
 from app.api import health as health_api
 from app.api import ingest as ingest_api
+from app.api import models as models_api
 from app.api import modules as modules_api
 from app.api import predict as predict_api
 from app.api import query as query_api
@@ -87,6 +88,7 @@ def setup(runtime: Runtime) -> None:
     for module in (ingest_api, query_api, predict_api, config_api, alerts_api, reports_api, health_api):
         app.include_router(module.router(runtime))
     app.include_router(modules_api.router(runtime))
+    app.include_router(models_api.router(runtime))  # model registry, forecasts, preventive actions
     if runtime.settings.websocket_enabled:
         app.include_router(ws_api.router(runtime))
     register_pages(runtime)

@@ -28,6 +28,8 @@ from services.compliance import ComplianceService
 from services.config import ConfigService
 from services.devices import SimulatedDevices
 from services.effectiveness import EffectivenessTracker
+from services.forecasting.registry import ModelRegistry
+from services.forecasting.service import ForecastService
 from services.ingestion import IngestionService
 from services.modules import ModuleService
 from services.mqtt import MessageRejected, MqttBridge
@@ -62,6 +64,8 @@ class Runtime:
     effectiveness: EffectivenessTracker | None = None
     devices: Any = None  # the device link: the MQTT bridge, or simulated devices without a broker
     _topic_rooms: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    registry: Any = None  # services.forecasting.registry.ModelRegistry
+    forecasting: Any = None  # services.forecasting.service.ForecastService
 
     def start(self) -> None:
         """Migrate the database, start the writer, then the background workers.
@@ -82,6 +86,14 @@ class Runtime:
         self._start_modules()
         if self.settings.workers_enabled and self.settings.demo:
             self.workers["simulator"] = self._demo_worker()
+        if self.settings.workers_enabled and self.settings.forecasting_enabled:
+            s = self.settings
+            self.workers["trainer"] = Worker(
+                "trainer", lambda: self.forecasting.run_trainer(s.ml_trainer_interval_s, s.ml_trainer_delay_s)
+            )
+            self.workers["predictor"] = Worker(
+                "predictor", lambda: self.forecasting.run_predictor(s.ml_predictor_interval_s)
+            )
         for worker in self.workers.values():
             worker.start()
         self.started = True
@@ -166,6 +178,7 @@ class Runtime:
         for worker in self.workers.values():
             await worker.stop()
         await self.ingestion.stop()
+        await self.forecasting.close()
         await self.scoring.flush()  # the last scores the writer had not stored yet
         for notifier in self.alerting.notifiers:
             await notifier.drain(timeout_s=2)
@@ -321,6 +334,15 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     )
     automation = AutomationService(modules=modules, store=module_store, bus=bus)
     effectiveness = EffectivenessTracker(modules, bus, window_s=settings.ach_window_s)
+    registry = ModelRegistry(sessions, settings.data_dir)
+    forecasting = ForecastService(
+        sessions=sessions,
+        store=store,
+        bus=bus,
+        registry=registry,
+        metrics=settings.ml_metrics,
+        use_process_pool=settings.ml_process_pool,
+    )
     return Runtime(
         settings,
         engine,
@@ -338,4 +360,6 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         modules=modules,
         automation=automation,
         effectiveness=effectiveness,
+        registry=registry,
+        forecasting=forecasting,
     )

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     ml_predictor_interval_s: float = Field(600, gt=0, validation_alias=_env("ML_PREDICTOR_INTERVAL"))
     ml_trainer_interval_s: float = Field(86400, gt=0, validation_alias=_env("ML_TRAINER_INTERVAL"))
 
+    # -- forecasting (docs/forecasting.md)
+    forecasting_enabled: bool = Field(True, validation_alias=_env("IAQ_FORECASTING"))
+    ml_metrics_text: str = Field("co2", validation_alias=_env("IAQ_ML_METRICS"))
+    ml_trainer_delay_s: float = Field(60.0, ge=0, validation_alias=_env("IAQ_ML_TRAINER_DELAY"))
+    ml_process_pool: bool = Field(True, validation_alias=_env("IAQ_ML_PROCESS_POOL"))
+
     @field_validator("default_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -148,6 +154,22 @@ class Settings(BaseSettings):
         if value not in {"starttls", "ssl", "none"}:
             raise ValueError("IAQ_SMTP_SECURITY must be starttls, ssl or none")
         return value
+
+    @field_validator("ml_metrics_text")
+    @classmethod
+    def _ml_metrics(cls, value: str) -> str:
+        allowed = {"co2", "pm25", "tvoc", "temperature", "humidity"}
+        unknown = [m for m in (m.strip() for m in value.split(",")) if m and m not in allowed]
+        if unknown:
+            raise ValueError(
+                f"IAQ_ML_METRICS: unknown {', '.join(unknown)}; use some of {', '.join(sorted(allowed))}"
+            )
+        return value
+
+    @property
+    def ml_metrics(self) -> tuple[str, ...]:
+        """IAQ_ML_METRICS, comma-separated: the metrics the trainer forecasts."""
+        return tuple(m.strip() for m in self.ml_metrics_text.split(",") if m.strip())
 
     @property
     def alert_emails(self) -> list[str]:

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 
 def register_pages(runtime: Runtime) -> None:
-    from . import alerts, dashboard, modules, reports, settings, twin
+    from . import alerts, dashboard, models, modules, reports, settings, twin
 
     dashboard.register(runtime)
     alerts.register(runtime)
@@ -17,3 +17,4 @@ def register_pages(runtime: Runtime) -> None:
     settings.register(runtime)
     twin.register(runtime)
     modules.register(runtime)
+    models.register(runtime)

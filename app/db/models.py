@@ -160,3 +160,50 @@ class RoomAutomation(Base):
     co2_off_ppm: Mapped[float] = mapped_column(Float, default=750.0)
     pm25_on_ugm3: Mapped[float] = mapped_column(Float, default=25.0)
     pm25_off_ugm3: Mapped[float] = mapped_column(Float, default=10.0)
+
+
+class MlModel(Base):
+    """A registered forecasting model version (`ml_models`, seed contract `/api/models/*`).
+
+    The trainer registers one per training run and room metric; `POST /api/models/register` registers
+    models made elsewhere. At most one version of a name is `active`; the others are `candidate` (never
+    activated, or not good enough) or `retired` (replaced)."""
+
+    __tablename__ = "ml_models"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    model_type: Mapped[str] = mapped_column(String(64))
+    artifact_path: Mapped[str | None] = mapped_column(String(1024))
+    checksum: Mapped[str | None] = mapped_column(String(64))  # sha256 of the artifact file
+    metric: Mapped[str | None] = mapped_column(String(64))
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"), index=True)
+    parameters: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    training_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    training_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="candidate")  # candidate, active, retired
+    activated_by: Mapped[str | None] = mapped_column(String(128))
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TrainingRun(Base):
+    """One training of one model name: what it trained on, how long it took, how it ended."""
+
+    __tablename__ = "training_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(256), index=True)
+    trigger: Mapped[str] = mapped_column(String(32))  # scheduled, manual, api
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    duration_s: Mapped[float | None]
+    data_points: Mapped[int | None]
+    # running, promoted, kept (trained but not better than the active model or persistence), failed
+    outcome: Mapped[str] = mapped_column(String(16), default="running")
+    error: Mapped[str | None] = mapped_column(String(1024))
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("ml_models.id", ondelete="SET NULL"))
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
