@@ -20,9 +20,11 @@ from app.storage.alerts import SqlAlertStore
 from app.storage.scores import SqlScoreStore
 from app.storage.sql import SqlTimeSeriesStore
 from app.workers import Worker
+from services.accounts import AccountService
 from services.alerting import AlertingService
 from services.compliance import ComplianceService
 from services.config import ConfigService
+from services.device_keys import DeviceKeys
 from services.ingestion import IngestionService
 from services.notify import EmailNotifier, RetryingNotifier, WebhookNotifier
 from services.query import QueryService
@@ -50,6 +52,13 @@ class Runtime:
     workers: dict[str, Worker] = field(default_factory=dict)
     started: bool = False
     simulator: Any = None  # the demo simulator, when demo mode runs it
+    accounts: AccountService = None  # type: ignore[assignment]  # users, tokens, audit log (build_runtime)
+    device_keys: DeviceKeys = None  # type: ignore[assignment]  # ingestion keys, for every lane
+
+    @property
+    def local_login_enabled(self) -> bool:
+        """Local passwords work unless switched off while single sign-on is on (never lock everyone out)."""
+        return self.settings.local_login or not self.settings.oidc_enabled
 
     def start(self) -> None:
         """Migrate the database, start the writer, then the background workers.
@@ -58,6 +67,8 @@ class Runtime:
         API could be served before the schema exists. Blocking here delays serving until everything is ready.
         """
         upgrade_to_head(self.engine)
+        self.accounts.bootstrap()  # the first admin, on first start
+        self.device_keys.load()
         self.ingestion.start()
         self.scoring.load()
         if self.settings.workers_enabled and self.settings.score_interval_s > 0:
@@ -203,6 +214,10 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         notifiers=notifiers,
     )
     compliance = ComplianceService(sessions=sessions, store=store, scoring=scoring)
+    accounts = AccountService(sessions, settings)
+    device_keys = DeviceKeys(
+        sessions, accounts, rate_per_s=settings.device_key_rate, burst=settings.device_key_burst
+    )
     return Runtime(
         settings,
         engine,
@@ -217,4 +232,6 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         scoring,
         alerting,
         compliance,
+        accounts=accounts,
+        device_keys=device_keys,
     )
