@@ -1,4 +1,4 @@
-"""Operator commands: `python -m app.cli init-db | backup | restore | create-user | create-token | create-api-key`.
+"""Operator commands: `python -m app.cli COMMAND`, see `--help`.
 
 `init-db` creates or upgrades the database (the platform also does it at every start).
 `backup` writes a consistent copy of the embedded database while the platform runs (SQLite's online backup
@@ -145,10 +145,8 @@ def create_user(settings: Settings, name: str, role: str, sites: list[str] | Non
 
     from app.auth.passwords import random_password
 
-    if sys.stdin.isatty():
-        password = getpass.getpass(f"password for {name} (empty: generate one): ")
-    else:
-        password = ""
+    ask = sys.stdin.isatty()
+    password = getpass.getpass(f"password for {name} (empty: generate one): ") if ask else ""
     generated = not password
     password = password or random_password()
     engine, accounts, _ = _accounts(settings)
