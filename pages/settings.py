@@ -22,6 +22,9 @@ from components.refresh import Coalesced
 from services.errors import Conflict, NotFound
 from services.room_models import RoomModels
 
+from .access import AccessSection
+from .login import page_principal
+
 if TYPE_CHECKING:
     from app.runtime import Runtime
 
@@ -81,6 +84,7 @@ class SettingsPage:
         ui.label("Sensors").classes("text-h6 q-mt-md")
         self.sensors_view(sensors, sites)
         self.file_card()
+        await AccessSection(self.runtime, page_principal()).start()
         self.runtime.bus.config_changed.subscribe(self.reload)
         self.runtime.bus.measurements.subscribe(self.on_measurements)
 

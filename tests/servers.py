@@ -141,3 +141,17 @@ class WebhookReceiver:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def browser_sign_in(page, server: PlatformProcess, path: str = "/") -> None:
+    """Sign a Playwright page in as the first admin through the sign-in page, as a person would, then
+    land on `path` (browsers do not send the user info of `server.url`)."""
+    from urllib.parse import quote
+
+    page.goto(
+        f"{server.anonymous_url}/login?redirect_to={quote(path, safe='')}", wait_until="domcontentloaded"
+    )
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password").fill(server.admin_password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{server.anonymous_url}{path}", timeout=20_000)
