@@ -25,6 +25,16 @@ def page_principal() -> Principal | None:
     return getattr(ui.context.client.request.state, "principal", None)
 
 
+def page_allows(role: str, *, quiet: bool = False) -> bool:
+    """Whether the page's principal has `role`. Page actions travel over the page's socket, which the HTTP
+    rules do not see, so a page checks its own actions with this (and says why it refuses)."""
+    principal = page_principal()
+    allowed = principal is not None and principal.has_role(role)
+    if not allowed and not quiet:
+        ui.notify(f"This needs the role {role}", type="warning")
+    return allowed
+
+
 def register(runtime: Runtime) -> None:
     settings = runtime.settings
 

@@ -250,6 +250,15 @@ def test_a_site_scoped_account_sees_only_its_sites(server, api):
         assert scoped.get("/api/auth/me").json()["sites"] == ["Scoped A"]
 
 
+def test_every_change_through_the_api_is_in_the_audit_log(api, clients):
+    assert clients["admin"].post("/api/config/sites", json={"name": "Audited"}).status_code == 201
+    events = api.get("/api/auth/audit").json()
+    assert any(
+        e["action"] == "request" and e["target"] == "POST /api/config/sites" and e["actor"] == "admin"
+        for e in events
+    )
+
+
 def test_user_management_names_the_bad_field_and_keeps_an_admin(api):
     bad = api.post("/api/auth/users", json={"name": "x", "role": "superuser", "password": PASSWORD})
     assert bad.status_code == 422 and bad.json()["error"].startswith("role:")

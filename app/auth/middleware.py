@@ -27,6 +27,8 @@ SESSION_KEY = "auth"  # in app.storage.user: {"user_id", "login_at", "seen_at"}
 _TOUCH_EVERY_S = 60.0  # writing the session's last-seen time on every request would write a file each time
 _API_PREFIXES = ("/api/", "/ws", "/health", "/metrics", "/docs", "/redoc", "/openapi.json", "/iaq")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_AUDITED_ELSEWHERE = ("/api/auth/", "/_nicegui")  # sign-in, users, keys and tokens write their own events
 
 
 def content_security_policy(extra_form_targets: str = "") -> str:
@@ -146,7 +148,27 @@ class AuthMiddleware:
             if path.startswith(_API_PREFIXES):
                 return await _deny_json(send, 403, problem)
             return await _deny_page(send, problem)
+        if kind == "http" and method in _AUDITED_METHODS and not path.startswith(_AUDITED_ELSEWHERE):
+            return await self._audited(scope, receive, send, principal)
         return await self.app(scope, receive, send)
+
+    async def _audited(self, scope, receive, send, principal: Principal) -> None:
+        """Every change made through the API lands in the audit log, whichever router made it; written
+        before the answer goes out, so a change the client saw acknowledged is always in the log."""
+
+        async def recording(message):
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                client = scope.get("client")
+                await self.runtime.accounts.audit(
+                    principal.name,
+                    "request",
+                    f"{scope['method']} {scope['path']}"[:256],
+                    {"status": message["status"]},
+                    client[0] if client else None,
+                )
+            await send(message)
+
+        await self.app(scope, receive, recording)
 
     @staticmethod
     def forbidden(principal: Principal, need: str, rule: Rule | str, path: str, scope: dict) -> str | None:
