@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     ws_queue_size: int = Field(20_000, ge=10, validation_alias=_env("IAQ_WS_QUEUE"))
 
     # -- accounts, sign-in and devices (docs/security.md)
-    admin_password: str | None = Field(None, validation_alias=_env("IAQ_ADMIN_PASSWORD"))
+    admin_password: str | None = Field(None, min_length=8, validation_alias=_env("IAQ_ADMIN_PASSWORD"))
     # also made a personal access token of the first admin at first start (provisioning scripts, tests)
     admin_token: str | None = Field(None, min_length=24, validation_alias=_env("IAQ_ADMIN_TOKEN"))
     session_idle_s: float = Field(8 * 3600.0, gt=0, validation_alias=_env("IAQ_SESSION_IDLE"))

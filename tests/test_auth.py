@@ -340,3 +340,18 @@ def test_first_start_without_a_password_prints_a_random_one_once(tmp_path):
             assert admin.get("/api/auth/me").json()["role"] == "admin"
     with platform(tmp_path / "data", **env) as again:
         assert "with the password" not in again.log()
+
+
+def test_the_simulator_writes_with_a_device_key_for_its_site_only(server, api):
+    def simulate(key: str) -> subprocess.CompletedProcess:
+        args = ["--url", server.anonymous_url, "--api-key", key, "--rooms", "1", "--interval", "0.05"]
+        command = [sys.executable, "-m", "services.simulator", *args, "--count", "2", "--retries", "0"]
+        return subprocess.run(command, cwd=ROOT, env=server_env(), capture_output=True, text=True, timeout=60)
+
+    right = api.post("/api/auth/keys", json={"site": "Head office"}).json()["key"]
+    done = simulate(right)
+    assert done.returncode == 0 and "rejected" not in done.stdout, done.stdout + done.stderr
+    assert "sent 2 readings" in done.stdout
+    wrong = api.post("/api/auth/keys", json={"site": "Elsewhere"}).json()["key"]
+    refused = simulate(wrong)
+    assert "HTTP 403" in refused.stderr and "Elsewhere" in refused.stderr
