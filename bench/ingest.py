@@ -30,8 +30,9 @@ sys.path.insert(0, str(ROOT))
 from tests.servers import PlatformProcess, free_port  # noqa: E402
 
 
-def wrk(url: str, seconds: int, connections: int, threads: int = 2) -> dict[str, float]:
+def wrk(url: str, seconds: int, connections: int, threads: int = 2, key: str = "") -> dict[str, float]:
     env = {**os.environ, "BENCH_BASE_TS": str(int(time.time()) - 40 * 86400 + int(time.time()) % 1000 * 3000)}
+    env["BENCH_API_KEY"] = key  # a device key, as real sensors send (the bare app ignores it)
     out = subprocess.run(
         [
             "wrk",
@@ -59,7 +60,9 @@ def wrk(url: str, seconds: int, connections: int, threads: int = 2) -> dict[str,
     }
 
 
-async def batches(url: str, count: int, size: int = 1000, concurrency: int = 4) -> dict[str, float]:
+async def batches(
+    url: str, count: int, size: int = 1000, concurrency: int = 4, key: str = ""
+) -> dict[str, float]:
     base = int(time.time()) - 20 * 86400
     bodies = [
         [
@@ -87,7 +90,7 @@ async def batches(url: str, count: int, size: int = 1000, concurrency: int = 4) 
 
     async def worker() -> None:
         nonlocal stored
-        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        async with httpx.AsyncClient(base_url=url, timeout=60, headers={"X-API-Key": key}) as client:
             while not queue.empty():
                 answer = await client.post("/api/ingest", json=queue.get_nowait())
                 answer.raise_for_status()
@@ -125,7 +128,10 @@ def main() -> None:
         ],
         cwd=ROOT,
     )
-    platform = PlatformProcess(work / "data", IAQ_LOG_LEVEL="WARNING").start()
+    # the device key's rate limit is lifted: the benchmark measures throughput, not the limit
+    unlimited = {"IAQ_DEVICE_KEY_RATE": "1e12", "IAQ_DEVICE_KEY_BURST": "1000000000"}
+    platform = PlatformProcess(work / "data", IAQ_LOG_LEVEL="WARNING", **unlimited).start()
+    key = httpx.post(platform.url + "/api/auth/keys", json={"site": "Bench"}, timeout=10).json()["key"]
     bare_url = f"http://127.0.0.1:{bare_port}"
     try:
         for _ in range(100):
@@ -134,11 +140,11 @@ def main() -> None:
                 break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        wrk(platform.url, 2, 8)  # warm-up
+        wrk(platform.anonymous_url, 2, 8, key=key)  # warm-up
         wrk(bare_url, 2, 8)
-        single_platform = wrk(platform.url, args.seconds, args.connections)
+        single_platform = wrk(platform.anonymous_url, args.seconds, args.connections, key=key)
         single_bare = wrk(bare_url, args.seconds, args.connections)
-        batch_platform = asyncio.run(batches(platform.url, args.batches))
+        batch_platform = asyncio.run(batches(platform.anonymous_url, args.batches, key=key))
         batch_bare = asyncio.run(batches(bare_url, args.batches))
     finally:
         platform.stop()

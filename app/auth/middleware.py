@@ -31,16 +31,20 @@ _AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _AUDITED_ELSEWHERE = ("/api/auth/", "/_nicegui")  # sign-in, users, keys and tokens write their own events
 
 
-def content_security_policy(extra_form_targets: str = "") -> str:
+_DOCS_PATHS = frozenset({"/docs", "/redoc"})
+_DOCS_CDN = "https://cdn.jsdelivr.net"  # FastAPI's API docs pages load Swagger UI and ReDoc from there
+
+
+def content_security_policy(extra_form_targets: str = "", extra_sources: str = "") -> str:
     # NiceGUI renders with Vue's in-browser template compiler (needs 'unsafe-eval') and inline scripts and
     # styles; three.js loads textures of .glb models from blob: URLs. What this still forbids: loading code
     # or data from other origins, plugins, and being framed by another site.
     return "; ".join(
         (
             "default-src 'self'",
-            "script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:",
-            "style-src 'self' 'unsafe-inline'",
-            "img-src 'self' data: blob:",
+            f"script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:{extra_sources}",
+            f"style-src 'self' 'unsafe-inline'{extra_sources}",
+            f"img-src 'self' data: blob:{extra_sources}",
             "font-src 'self' data:",
             "connect-src 'self' ws: wss: data: blob:",
             "worker-src 'self' blob:",
@@ -103,7 +107,9 @@ class AuthMiddleware:
     def __init__(self, app, runtime: Runtime):
         self.app, self.runtime = app, runtime
         settings = runtime.settings
-        self.headers = security_headers(_origin(settings.oidc_issuer) if settings.oidc_enabled else None)
+        oidc_origin = _origin(settings.oidc_issuer) if settings.oidc_enabled else None
+        self.headers = security_headers(oidc_origin)
+        self.docs_headers = security_headers(oidc_origin, f" {_DOCS_CDN} https://fastapi.tiangolo.com")
         self.max_body = max(settings.max_body_bytes, settings.max_glb_bytes) + 64 * 1024
 
     async def __call__(self, scope, receive, send):
@@ -117,7 +123,7 @@ class AuthMiddleware:
         principal = await self.principal(scope)
         scope.setdefault("state", {})["principal"] = principal
         if kind == "http":
-            send = self._with_headers(send)
+            send = self._with_headers(send, self.docs_headers if path in _DOCS_PATHS else self.headers)
             if method in _BODY_METHODS:
                 declared = _header(scope, b"content-length")
                 if declared and declared.isdigit() and int(declared) > self.max_body:
@@ -197,9 +203,8 @@ class AuthMiddleware:
             return None
         return session_principal(self.runtime, storage)
 
-    def _with_headers(self, send):
-        extra = self.headers
-
+    @staticmethod
+    def _with_headers(send, extra: list[tuple[bytes, bytes]]):
         async def sending(message):
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", ())}
