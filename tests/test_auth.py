@@ -133,6 +133,9 @@ def test_answers_carry_security_headers_and_no_cross_origin_grant(clients):
         assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
         assert answer.headers["x-content-type-options"] == "nosniff"
         assert answer.headers["referrer-policy"] == "same-origin"
+    docs = clients["viewer"].get("/docs")  # Swagger UI comes from a CDN: allowed there only
+    assert docs.status_code == 200 and "cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+    assert "cdn.jsdelivr.net" not in clients["viewer"].get("/").headers["content-security-policy"]
     preflight = clients["anonymous"].options(
         "/api/config/sites",
         headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},

@@ -56,12 +56,10 @@ def content_security_policy(extra_form_targets: str = "", extra_sources: str = "
     )
 
 
-def security_headers(oidc_origin: str | None) -> list[tuple[bytes, bytes]]:
+def security_headers(oidc_origin: str | None, extra_sources: str = "") -> list[tuple[bytes, bytes]]:
+    form_targets = f" {oidc_origin}" if oidc_origin else ""
     return [
-        (
-            b"content-security-policy",
-            content_security_policy(f" {oidc_origin}" if oidc_origin else "").encode(),
-        ),
+        (b"content-security-policy", content_security_policy(form_targets, extra_sources).encode()),
         (b"x-content-type-options", b"nosniff"),
         (b"referrer-policy", b"same-origin"),
         (b"x-frame-options", b"DENY"),
