@@ -34,11 +34,14 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 async def user(user):
     """NiceGUI's simulated user (the plugin's fixture), signed in as the first admin through the sign-in API,
-    so page tests run with authentication on. `create_user` makes further users, not signed in."""
+    so page tests run with authentication on. `create_user` makes further users, not signed in.
+    Its HTTP client also sends the admin's token as `X-API-Key`, which only the device lane (`/api/ingest`,
+    `/iaq`) reads: sessions do not reach that lane."""
     response = await user.http_client.post(
         "/api/auth/login", json={"name": "admin", "password": ADMIN_PASSWORD}
     )
     assert response.status_code == 200, response.text
+    user.http_client.headers["X-API-Key"] = ADMIN_TOKEN
     return user
 
 
