@@ -306,9 +306,26 @@ def test_cli_makes_keys_and_tokens_that_a_running_platform_accepts(server, api):
     assert missing.returncode == 1 and "nobody" in missing.stderr
 
 
-def test_device_key_rate_limit_and_login_throttling(tmp_path):
-    env = {"IAQ_DEVICE_KEY_RATE": "0.01", "IAQ_DEVICE_KEY_BURST": "2", "IAQ_LOGIN_MAX_FAILURES": "3"}
+def test_device_key_rate_limit_login_throttling_and_configured_cors(tmp_path):
+    env = {
+        "IAQ_DEVICE_KEY_RATE": "0.01",
+        "IAQ_DEVICE_KEY_BURST": "2",
+        "IAQ_LOGIN_MAX_FAILURES": "3",
+        "IAQ_CORS_ORIGINS": "https://dashboard.example",
+    }
     with platform(tmp_path / "data", **env) as srv, httpx.Client(base_url=srv.url, timeout=10) as api:
+        preflight = {
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        }
+        allowed = httpx.options(
+            srv.anonymous_url + "/api/iaq/data", headers={"Origin": "https://dashboard.example", **preflight}
+        )
+        assert allowed.headers["access-control-allow-origin"] == "https://dashboard.example"
+        other = httpx.options(
+            srv.anonymous_url + "/api/iaq/data", headers={"Origin": "https://x.example", **preflight}
+        )
+        assert "access-control-allow-origin" not in other.headers
         key = api.post("/api/auth/keys", json={"site": "Fast"}).json()["key"]
         send = [
             httpx.post(
