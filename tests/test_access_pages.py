@@ -75,3 +75,12 @@ async def test_admin_adds_a_user_and_makes_a_device_key_shown_once(user, runtime
     assert [k["prefix"] for k in listed] == [secret.value[:12]]
     events = {e["action"] for e in await runtime.accounts.audit_log()}
     assert {"user.create", "key.create"} <= events
+
+
+async def test_changes_made_on_a_page_are_in_the_audit_log(user, runtime):
+    await user.open("/settings")
+    user.find(marker="new-site-name").type("Audited site")
+    user.find(marker="create-site").click()
+    await user.should_see("Site 'Audited site' created", retries=100)  # notified after the audit is written
+    events = await runtime.accounts.audit_log()
+    assert any(e["action"] == "page" and e["target"] == "ConfigService.create_site" for e in events), events
