@@ -84,6 +84,9 @@ class AccessSection:
                         value=user["disabled"],
                         on_change=lambda e, u=user: self.change(u, {"disabled": e.value}),
                     ).props("dense")
+                    ui.button(icon="password", on_click=lambda u=user: self.set_password(u)).props(
+                        "flat dense"
+                    ).tooltip("Set the password").mark(f"password-{user['name']}")
                     ui.button(icon="delete", on_click=lambda u=user: self.delete_user(u)).props(
                         "flat dense color=negative"
                     ).mark(f"delete-user-{user['name']}")
@@ -96,6 +99,19 @@ class AccessSection:
         )
         if done is None:
             self.users_view.refresh()
+
+    async def set_password(self, user: dict[str, Any]) -> None:
+        with ui.dialog() as dialog, ui.card().classes("gap-2"):
+            ui.label(f"New password for {user['name']}").classes("text-h6")
+            field = ui.input("Password", password=True, password_toggle_button=True).mark("set-password")
+
+            async def save() -> None:
+                changed = self.accounts.update_user(user["id"], {"password": field.value or ""}, self.actor)
+                if await self._do(changed, f"Password of {user['name']} changed"):
+                    dialog.close()
+
+            ui.button("Save", on_click=save).mark("save-password")
+        dialog.open()
 
     async def delete_user(self, user: dict[str, Any]) -> None:
         if await self._do(self.accounts.delete_user(user["id"], self.actor), f"{user['name']} deleted"):

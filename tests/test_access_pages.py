@@ -84,3 +84,17 @@ async def test_changes_made_on_a_page_are_in_the_audit_log(user, runtime):
     await user.should_see("Site 'Audited site' created", retries=100)  # notified after the audit is written
     events = await runtime.accounts.audit_log()
     assert any(e["action"] == "page" and e["target"] == "ConfigService.create_site" for e in events), events
+
+
+async def test_admin_changes_a_password_on_the_settings_page(user, runtime, create_user):
+    await user.open("/settings")
+    user.find(marker="password-admin").click()
+    await user.should_see(marker="set-password")
+    user.find(marker="set-password").type("a-new-admin-password")
+    user.find(marker="save-password").click()
+    await user.should_see("Password of admin changed", retries=100)
+    other: User = create_user()
+    answer = await other.http_client.post(
+        "/api/auth/login", json={"name": "admin", "password": "a-new-admin-password"}
+    )
+    assert answer.status_code == 200
