@@ -22,10 +22,12 @@ from app.storage.modules import SqlModuleStore
 from app.storage.scores import SqlScoreStore
 from app.storage.sql import SqlTimeSeriesStore
 from app.workers import Worker
+from services.accounts import AccountService
 from services.alerting import AlertingService
 from services.automation import AutomationService
 from services.compliance import ComplianceService
 from services.config import ConfigService
+from services.device_keys import DeviceKeys
 from services.devices import SimulatedDevices
 from services.effectiveness import EffectivenessTracker
 from services.forecasting.registry import ModelRegistry
@@ -66,6 +68,13 @@ class Runtime:
     _topic_rooms: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     registry: Any = None  # services.forecasting.registry.ModelRegistry
     forecasting: Any = None  # services.forecasting.service.ForecastService
+    accounts: AccountService = None  # type: ignore[assignment]  # users, tokens, audit log (build_runtime)
+    device_keys: DeviceKeys = None  # type: ignore[assignment]  # ingestion keys, for every lane
+
+    @property
+    def local_login_enabled(self) -> bool:
+        """Local passwords work unless switched off while single sign-on is on (never lock everyone out)."""
+        return self.settings.local_login or not self.settings.oidc_enabled
 
     def start(self) -> None:
         """Migrate the database, start the writer, then the background workers.
@@ -74,6 +83,8 @@ class Runtime:
         API could be served before the schema exists. Blocking here delays serving until everything is ready.
         """
         upgrade_to_head(self.engine)
+        self.accounts.bootstrap()  # the first admin, on first start
+        self.device_keys.load()
         self.ingestion.start()
         self.scoring.load()
         if self.settings.workers_enabled and self.settings.score_interval_s > 0:
@@ -343,6 +354,10 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         metrics=settings.ml_metrics,
         use_process_pool=settings.ml_process_pool,
     )
+    accounts = AccountService(sessions, settings)
+    device_keys = DeviceKeys(
+        sessions, accounts, rate_per_s=settings.device_key_rate, burst=settings.device_key_burst
+    )
     return Runtime(
         settings,
         engine,
@@ -362,4 +377,6 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         effectiveness=effectiveness,
         registry=registry,
         forecasting=forecasting,
+        accounts=accounts,
+        device_keys=device_keys,
     )

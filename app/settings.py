@@ -85,6 +85,28 @@ class Settings(BaseSettings):
     websocket_enabled: bool = Field(True, validation_alias=_env("WEBSOCKET_ENABLED"))
     ws_queue_size: int = Field(20_000, ge=10, validation_alias=_env("IAQ_WS_QUEUE"))
 
+    # -- accounts, sign-in and devices (docs/security.md)
+    admin_password: str | None = Field(None, min_length=8, validation_alias=_env("IAQ_ADMIN_PASSWORD"))
+    # also made a personal access token of the first admin at first start (provisioning scripts, tests)
+    admin_token: str | None = Field(None, min_length=24, validation_alias=_env("IAQ_ADMIN_TOKEN"))
+    session_idle_s: float = Field(8 * 3600.0, gt=0, validation_alias=_env("IAQ_SESSION_IDLE"))
+    session_max_s: float = Field(7 * 86400.0, gt=0, validation_alias=_env("IAQ_SESSION_MAX"))
+    login_max_failures: int = Field(5, ge=1, validation_alias=_env("IAQ_LOGIN_MAX_FAILURES"))
+    login_lockout_s: float = Field(300.0, gt=0, validation_alias=_env("IAQ_LOGIN_LOCKOUT"))
+    local_login: bool = Field(True, validation_alias=_env("IAQ_LOCAL_LOGIN"))
+    device_key_rate: float = Field(50.0, gt=0, validation_alias=_env("IAQ_DEVICE_KEY_RATE"))  # requests/s
+    device_key_burst: int = Field(200, ge=1, validation_alias=_env("IAQ_DEVICE_KEY_BURST"))
+    cors_origins_text: str = Field("", validation_alias=_env("IAQ_CORS_ORIGINS"))
+    oidc_issuer: str | None = Field(None, validation_alias=_env("IAQ_OIDC_ISSUER"))
+    oidc_client_id: str | None = Field(None, validation_alias=_env("IAQ_OIDC_CLIENT_ID"))
+    oidc_client_secret: str | None = Field(None, validation_alias=_env("IAQ_OIDC_CLIENT_SECRET"))
+    oidc_scope: str = Field("openid email profile", validation_alias=_env("IAQ_OIDC_SCOPE"))
+    oidc_role_claim: str = Field("groups", validation_alias=_env("IAQ_OIDC_ROLE_CLAIM"))
+    # JSON: claim value -> role, e.g. {"iaq-admins": "admin", "facility": "operator"}
+    oidc_role_map: dict[str, str] = Field(default_factory=dict, validation_alias=_env("IAQ_OIDC_ROLE_MAP"))
+    # role of a signed-in user whose claims map to none; unset: such users are refused
+    oidc_default_role: str | None = Field(None, validation_alias=_env("IAQ_OIDC_DEFAULT_ROLE"))
+
     # -- kept from the original product; used by later capabilities
     influxdb_enabled: bool = Field(False, validation_alias=_env("INFLUXDB_ENABLED"))
     influxdb_url: str | None = Field(None, validation_alias=_env("INFLUXDB_URL"))
@@ -170,6 +192,32 @@ class Settings(BaseSettings):
     def ml_metrics(self) -> tuple[str, ...]:
         """IAQ_ML_METRICS, comma-separated: the metrics the trainer forecasts."""
         return tuple(m.strip() for m in self.ml_metrics_text.split(",") if m.strip())
+
+    @field_validator("oidc_role_map")
+    @classmethod
+    def _role_map(cls, value: dict[str, str]) -> dict[str, str]:
+        for claim, role in value.items():
+            if role not in ("viewer", "operator", "admin"):
+                raise ValueError(
+                    f"IAQ_OIDC_ROLE_MAP: {claim!r} maps to {role!r}; use viewer, operator or admin"
+                )
+        return value
+
+    @field_validator("oidc_default_role")
+    @classmethod
+    def _default_role(cls, value: str | None) -> str | None:
+        if value is not None and value not in ("viewer", "operator", "admin"):
+            raise ValueError("IAQ_OIDC_DEFAULT_ROLE must be viewer, operator or admin")
+        return value
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """IAQ_CORS_ORIGINS, comma-separated; empty (the default): no cross-origin access."""
+        return [o.strip() for o in self.cors_origins_text.split(",") if o.strip()]
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     @property
     def alert_emails(self) -> list[str]:

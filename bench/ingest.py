@@ -57,8 +57,9 @@ def commit_ms(folder: Path, commits: int = 50) -> float:
     return statistics.median(times) * 1000
 
 
-def wrk(url: str, seconds: int, connections: int, threads: int = 2) -> dict[str, float]:
+def wrk(url: str, seconds: int, connections: int, threads: int = 2, key: str = "") -> dict[str, float]:
     env = {**os.environ, "BENCH_BASE_TS": str(int(time.time()) - 40 * 86400 + int(time.time()) % 1000 * 3000)}
+    env["BENCH_API_KEY"] = key  # a device key, as real sensors send (the bare app ignores it)
     out = subprocess.run(
         [
             "wrk",
@@ -86,7 +87,9 @@ def wrk(url: str, seconds: int, connections: int, threads: int = 2) -> dict[str,
     }
 
 
-async def batches(url: str, count: int, size: int = 1000, concurrency: int = 4) -> dict[str, float]:
+async def batches(
+    url: str, count: int, size: int = 1000, concurrency: int = 4, key: str = ""
+) -> dict[str, float]:
     base = int(time.time()) - 20 * 86400
     bodies = [
         [
@@ -114,7 +117,7 @@ async def batches(url: str, count: int, size: int = 1000, concurrency: int = 4) 
 
     async def worker() -> None:
         nonlocal stored
-        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        async with httpx.AsyncClient(base_url=url, timeout=60, headers={"X-API-Key": key}) as client:
             while not queue.empty():
                 answer = await client.post("/api/ingest", json=queue.get_nowait())
                 answer.raise_for_status()
@@ -152,18 +155,22 @@ def main() -> None:
         ],
         cwd=ROOT,
     )
-    platform = PlatformProcess(work / "data", IAQ_LOG_LEVEL="WARNING").start()
+    # the device key's rate limit is lifted: the benchmark measures throughput, not the limit
+    unlimited = {"IAQ_DEVICE_KEY_RATE": "1e12", "IAQ_DEVICE_KEY_BURST": "1000000000"}
+    platform = PlatformProcess(work / "data", IAQ_LOG_LEVEL="WARNING", **unlimited).start()
     bare_url = f"http://127.0.0.1:{bare_port}"
     try:
+        key = httpx.post(platform.url + "/api/auth/keys", json={"site": "Bench"}, timeout=10).json()["key"]
         for _ in range(100):
             try:
                 httpx.post(bare_url + "/api/ingest", json={}, timeout=1)
                 break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        wrk(platform.url, 2, 8)  # warm-up
+        wrk(platform.anonymous_url, 2, 8, key=key)  # warm-up
         wrk(bare_url, 2, 8)
-        pids = {platform.url: platform.proc.pid, bare_url: bare.pid}
+        pids = {platform.anonymous_url: platform.proc.pid, bare_url: bare.pid}
+        keys = {platform.anonymous_url: key, bare_url: ""}
 
         def measured(url: str, run, count) -> dict[str, float]:
             """The run's figures plus the server's CPU time per request or reading, in µs."""
@@ -174,17 +181,21 @@ def main() -> None:
 
         def single(url: str) -> dict[str, float]:
             return measured(
-                url, lambda: wrk(url, args.seconds, args.connections), lambda f: f["rps"] * args.seconds
+                url,
+                lambda: wrk(url, args.seconds, args.connections, key=keys[url]),
+                lambda f: f["rps"] * args.seconds,
             )
 
         def batch(url: str) -> dict[str, float]:
             return measured(
-                url, lambda: asyncio.run(batches(url, args.batches)), lambda f: args.batches * 1000
+                url,
+                lambda: asyncio.run(batches(url, args.batches, key=keys[url])),
+                lambda f: args.batches * 1000,
             )
 
         sync_before = commit_ms(work)
-        single_platform, single_bare = single(platform.url), single(bare_url)
-        batch_platform, batch_bare = batch(platform.url), batch(bare_url)
+        single_platform, single_bare = single(platform.anonymous_url), single(bare_url)
+        batch_platform, batch_bare = batch(platform.anonymous_url), batch(bare_url)
         sync_after = commit_ms(work)
     finally:
         platform.stop()

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 
 def register_pages(runtime: Runtime) -> None:
-    from . import alerts, dashboard, models, modules, reports, settings, twin
+    from . import alerts, dashboard, login, models, modules, reports, settings, twin
 
     dashboard.register(runtime)
     alerts.register(runtime)
@@ -18,3 +18,4 @@ def register_pages(runtime: Runtime) -> None:
     twin.register(runtime)
     modules.register(runtime)
     models.register(runtime)
+    login.register(runtime)

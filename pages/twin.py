@@ -28,6 +28,8 @@ from components.tiles import RoomTile
 from services.errors import NotFound
 from services.room_models import RoomModels
 
+from .login import page_allows
+
 if TYPE_CHECKING:
     from app.runtime import Runtime
 
@@ -300,7 +302,9 @@ class TwinView:
                     ui.label(f"{alert['rule']} ({alert['state']}) since {alert['raised_at'][11:16]} UTC")
 
     def _editor(self, room_id: int) -> None:
-        """Geometry as JSON and the .glb model upload, for the operator setting the twin up."""
+        """Geometry as JSON and the .glb model upload, for the administrator setting the twin up."""
+        if not page_allows("admin", quiet=True):
+            return
         room = self.twin.drawn[room_id].room if self.twin else None
         stored = next((r.get("geometry") for r in self.site["rooms"] if r["id"] == room_id), None)
         with ui.expansion("Geometry and 3D model", icon="edit").classes("w-full").mark("panel-editor"):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from .conftest import ROOT, server_env
+from .conftest import ADMIN_PASSWORD, ADMIN_TOKEN, ROOT, server_env
 
 
 def free_port() -> int:
@@ -23,13 +23,25 @@ def free_port() -> int:
 
 
 class PlatformProcess:
-    """`python -m app` on 127.0.0.1 with its own data folder."""
+    """`python -m app` on 127.0.0.1 with its own data folder.
+
+    `url` carries the first admin's personal access token as its user info (`http://admin:TOKEN@host:port`):
+    httpx, websockets and the simulator send it as HTTP Basic credentials, which the platform accepts (the
+    token as password), so every client built from `url` is signed in. `anonymous_url` is the bare address,
+    for tests of refusal."""
 
     def __init__(self, data_dir: Path, **env: str):
         self.data_dir = data_dir
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        defaults = {"IAQ_DEMO": "0", "IAQ_LOG_LEVEL": "WARNING"}
+        self.anonymous_url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://admin:{ADMIN_TOKEN}@127.0.0.1:{self.port}"
+        self.token, self.admin_password = ADMIN_TOKEN, ADMIN_PASSWORD
+        defaults = {
+            "IAQ_DEMO": "0",
+            "IAQ_LOG_LEVEL": "WARNING",
+            "IAQ_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "IAQ_ADMIN_TOKEN": ADMIN_TOKEN,
+        }
         self.env = server_env(
             **{
                 **defaults,
@@ -142,3 +154,17 @@ class WebhookReceiver:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def browser_sign_in(page, server: PlatformProcess, path: str = "/") -> None:
+    """Sign a Playwright page in as the first admin through the sign-in page, as a person would, then
+    land on `path` (browsers do not send the user info of `server.url`)."""
+    from urllib.parse import quote
+
+    page.goto(
+        f"{server.anonymous_url}/login?redirect_to={quote(path, safe='')}", wait_until="domcontentloaded"
+    )
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password").fill(server.admin_password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{server.anonymous_url}{path}", timeout=20_000)

@@ -86,7 +86,10 @@ def parse_timestamp(value: Any) -> datetime:
             raise ValueError("must be a finite number of seconds since 1970-01-01 UTC")
         if value > 1e11:
             raise ValueError("looks like milliseconds; send seconds since 1970-01-01 UTC or ISO 8601 text")
-        return datetime.fromtimestamp(value, UTC)
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):  # far before year 1 (found by fuzzing)
+            raise ValueError("is out of range: send seconds since 1970-01-01 UTC") from None
     if isinstance(value, str):
         try:
             return datetime.fromisoformat(value.strip())
