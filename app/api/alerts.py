@@ -11,16 +11,9 @@ from app.domain.readings import FieldError
 from app.domain.timesteps import to_ms
 from app.runtime import Runtime
 
-from .common import HTTPProblem, read_json
+from .common import read_object
 
 MAX_BODY_BYTES = 64 * 1024
-
-
-async def _object(request: Request) -> dict[str, Any]:
-    body = await read_json(request, MAX_BODY_BYTES)
-    if not isinstance(body, dict):
-        raise HTTPProblem(422, "body: must be a JSON object")
-    return body
 
 
 def parse_since(text: str | None) -> int | None:
@@ -60,14 +53,14 @@ def router(runtime: Runtime) -> APIRouter:
     @r.post("/api/alerts/{alert_id}/acknowledge")
     async def acknowledge(alert_id: int, request: Request) -> dict[str, Any]:
         """Body: `{"by": "who", "comment": "optional"}`. 409 if it is acknowledged or resolved already."""
-        body = await _object(request)
+        body = await read_object(request, MAX_BODY_BYTES)
         return await alerting.acknowledge(alert_id, body.get("by"), body.get("comment"))
 
     @r.post("/api/alerts/{alert_id}/resolve")
     async def resolve(alert_id: int, request: Request) -> dict[str, Any]:
         """Body: `{"by": "who", "comment": "optional"}`. Closes the alert by hand; a condition that persists
         raises a new one after the rule's cooldown and duration."""
-        body = await _object(request)
+        body = await read_object(request, MAX_BODY_BYTES)
         return await alerting.resolve(alert_id, body.get("by"), body.get("comment"))
 
     @r.get("/api/alert-rules")
@@ -80,7 +73,7 @@ def router(runtime: Runtime) -> APIRouter:
         (above, below), `trigger`, `reset`, `duration_s`, `cooldown_s`, `severity` (info, warning, critical),
         optional `site_id` or `room_id` (else global), `only_open_hours`, `enabled`, `description`.
         422 names each invalid field."""
-        return await alerting.create_rule(await _object(request))
+        return await alerting.create_rule(await read_object(request, MAX_BODY_BYTES))
 
     @r.get("/api/alert-rules/{rule_id}")
     async def get_rule(rule_id: int) -> dict[str, Any]:
@@ -89,7 +82,7 @@ def router(runtime: Runtime) -> APIRouter:
     @r.patch("/api/alert-rules/{rule_id}")
     async def update_rule(rule_id: int, request: Request) -> dict[str, Any]:
         """Change some fields; the rule is checked whole."""
-        return await alerting.update_rule(rule_id, await _object(request))
+        return await alerting.update_rule(rule_id, await read_object(request, MAX_BODY_BYTES))
 
     @r.delete("/api/alert-rules/{rule_id}")
     async def delete_rule(rule_id: int) -> dict[str, Any]:

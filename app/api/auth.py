@@ -14,7 +14,7 @@ from app.auth.principal import Principal
 from app.runtime import Runtime
 from services.accounts import LoginRefused
 
-from .common import HTTPProblem, read_json
+from .common import HTTPProblem, read_object
 
 MAX_BYTES = 64 * 1024
 
@@ -28,13 +28,6 @@ def principal_of(request: Request) -> Principal:
 
 def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
-
-
-async def _object(request: Request) -> dict[str, Any]:
-    body = await read_json(request, MAX_BYTES)
-    if not isinstance(body, dict):
-        raise HTTPProblem(422, "body: must be a JSON object")
-    return body
 
 
 def me(principal: Principal) -> dict[str, Any]:
@@ -56,7 +49,7 @@ def router(runtime: Runtime) -> APIRouter:
         `Retry-After` after repeated failures."""
         if not runtime.local_login_enabled:
             raise HTTPProblem(403, "local sign-in is switched off; use single sign-on")
-        body = await _object(request)
+        body = await read_object(request, MAX_BYTES)
         name, password = body.get("name"), body.get("password")
         if not isinstance(name, str) or not isinstance(password, str):
             raise HTTPProblem(422, "name, password: both must be text")
@@ -95,7 +88,7 @@ def router(runtime: Runtime) -> APIRouter:
     @r.post("/tokens", status_code=201)
     async def create_token(request: Request) -> dict[str, Any]:
         """Body `{"name": "...", "days": 90}` (days optional: no expiry). The answer holds the token, once."""
-        return await accounts.create_token(principal_of(request), await _object(request))
+        return await accounts.create_token(principal_of(request), await read_object(request, MAX_BYTES))
 
     @r.delete("/tokens/{token_id}")
     async def revoke_token(token_id: int, request: Request) -> dict[str, Any]:
@@ -108,12 +101,14 @@ def router(runtime: Runtime) -> APIRouter:
     @r.post("/users", status_code=201)
     async def create_user(request: Request) -> dict[str, Any]:
         """Body `{"name", "role": "viewer|operator|admin", "password", "sites": [names] or null}`."""
-        return await accounts.create_user(await _object(request), principal_of(request).name)
+        return await accounts.create_user(await read_object(request, MAX_BYTES), principal_of(request).name)
 
     @r.patch("/users/{user_id}")
     async def update_user(user_id: int, request: Request) -> dict[str, Any]:
         """Any of `role`, `sites`, `disabled`, `password`."""
-        return await accounts.update_user(user_id, await _object(request), principal_of(request).name)
+        return await accounts.update_user(
+            user_id, await read_object(request, MAX_BYTES), principal_of(request).name
+        )
 
     @r.delete("/users/{user_id}")
     async def delete_user(user_id: int, request: Request) -> dict[str, Any]:
@@ -132,7 +127,7 @@ def router(runtime: Runtime) -> APIRouter:
     @r.post("/keys", status_code=201)
     async def create_key(request: Request) -> dict[str, Any]:
         """Body `{"site": "...", "name": "..."}`. The answer holds the key, once."""
-        return await keys.create(await _object(request), principal_of(request).name)
+        return await keys.create(await read_object(request, MAX_BYTES), principal_of(request).name)
 
     @r.delete("/keys/{key_id}")
     async def revoke_key(key_id: int, request: Request) -> dict[str, Any]:

@@ -76,6 +76,14 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     )
 
 
+async def read_object(request: Request, max_bytes: int) -> dict[str, Any]:
+    """The request's JSON body, which must be an object: 422 otherwise."""
+    body = await read_json(request, max_bytes)
+    if not isinstance(body, dict):
+        raise HTTPProblem(422, "body: must be a JSON object")
+    return body
+
+
 def error_answer(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str] | None]:
     """The one mapping of errors to (status, JSON body, headers): for FastAPI's handlers and the lane."""
     if isinstance(exc, HTTPProblem):

@@ -10,17 +10,10 @@ from fastapi.responses import FileResponse, JSONResponse
 from app.runtime import Runtime
 from services.room_models import RoomModels
 
-from .common import HTTPProblem, read_json
+from .common import HTTPProblem, read_json, read_object
 
 MAX_CONFIG_BYTES = 5 * 1024 * 1024
 Cascade = Annotated[bool, Query(description="also delete rooms and readings")]
-
-
-async def _object(request: Request) -> dict[str, Any]:
-    body = await read_json(request, MAX_CONFIG_BYTES)
-    if not isinstance(body, dict):
-        raise HTTPProblem(422, "body: must be a JSON object")
-    return body
 
 
 def router(runtime: Runtime) -> APIRouter:
@@ -36,7 +29,7 @@ def router(runtime: Runtime) -> APIRouter:
     @r.post("/sites", status_code=201)
     async def create_site(request: Request) -> dict[str, Any]:
         """Body: `name`, optional `timezone` (IANA), `address`, `opening_hours`."""
-        return await config.create_site(await _object(request))
+        return await config.create_site(await read_object(request, MAX_CONFIG_BYTES))
 
     @r.get("/sites/{site_id}")
     async def get_site(site_id: int) -> dict[str, Any]:
@@ -45,7 +38,7 @@ def router(runtime: Runtime) -> APIRouter:
     @r.patch("/sites/{site_id}")
     async def update_site(site_id: int, request: Request) -> dict[str, Any]:
         """Rename, or change the time zone, address or opening hours."""
-        return await config.update_site(site_id, await _object(request))
+        return await config.update_site(site_id, await read_object(request, MAX_CONFIG_BYTES))
 
     @r.delete("/sites/{site_id}")
     async def delete_site(site_id: int, cascade: Cascade = False) -> dict[str, Any]:
@@ -59,7 +52,7 @@ def router(runtime: Runtime) -> APIRouter:
     @r.post("/sites/{site_id}/rooms", status_code=201)
     async def create_room(site_id: int, request: Request) -> dict[str, Any]:
         """Body: `name`, optional `timezone` (else the site's) and `kind`."""
-        return await config.create_room(site_id, await _object(request))
+        return await config.create_room(site_id, await read_object(request, MAX_CONFIG_BYTES))
 
     @r.get("/rooms/{room_id}")
     async def get_room(room_id: int) -> dict[str, Any]:
@@ -67,7 +60,7 @@ def router(runtime: Runtime) -> APIRouter:
 
     @r.patch("/rooms/{room_id}")
     async def update_room(room_id: int, request: Request) -> dict[str, Any]:
-        return await config.update_room(room_id, await _object(request))
+        return await config.update_room(room_id, await read_object(request, MAX_CONFIG_BYTES))
 
     @r.delete("/rooms/{room_id}")
     async def delete_room(room_id: int, cascade: Cascade = False) -> dict[str, Any]:
@@ -129,7 +122,7 @@ def router(runtime: Runtime) -> APIRouter:
     @r.put("/sensors/{sensor_id}")
     async def put_sensor(sensor_id: str, request: Request) -> dict[str, Any]:
         """Register a sensor or assign it: body `{"room_id": 3}` (null unassigns), optional `label`."""
-        return await config.upsert_sensor(sensor_id, await _object(request))
+        return await config.upsert_sensor(sensor_id, await read_object(request, MAX_CONFIG_BYTES))
 
     @r.get("/export")
     async def export_config() -> JSONResponse:
@@ -143,6 +136,6 @@ def router(runtime: Runtime) -> APIRouter:
         """Merge a configuration: an IAQverse export, or the original product's `config.json`
         (`lieux.enseignes[].pieces[]`). Matching sites and rooms are updated, new ones created, none
         deleted."""
-        return await config.import_config(await _object(request))
+        return await config.import_config(await read_object(request, MAX_CONFIG_BYTES))
 
     return r

@@ -11,19 +11,12 @@ from fastapi import APIRouter, Query, Request
 from app.domain.readings import FieldError
 from app.runtime import Runtime
 
-from .common import HTTPProblem, read_json
+from .common import read_object
 
 MAX_BODY_BYTES = 64 * 1024
 Site = Annotated[str, Query(min_length=1, description="site name")]
 RoomName = Annotated[str, Query(min_length=1, description="room name")]
 ACTION_STATES = ("pending", "acknowledged", "failed", "superseded", "proposed", "confirmed", "dismissed")
-
-
-async def _object(request: Request) -> dict[str, Any]:
-    body = await read_json(request, MAX_BODY_BYTES)
-    if not isinstance(body, dict):
-        raise HTTPProblem(422, "body: must be a JSON object")
-    return body
 
 
 def _actor(request: Request) -> str:
@@ -50,7 +43,7 @@ def router(runtime: Runtime) -> APIRouter:
         set_setpoint), optional `value`, `priority`, `reason {pollutant, value, level}`, `module` (a name) and
         `requested_by`. Answers with the recorded actions, `pending` until the device reports the new state.
         422 for an action the module cannot do, 404 for an unknown room or module."""
-        body, actor = await _object(request), _actor(request)
+        body, actor = await read_object(request, MAX_BODY_BYTES), _actor(request)
         on_behalf = body.get("requested_by")  # recorded, but never in place of who actually asked
         body["requested_by"] = (
             f"{actor} for {on_behalf}" if isinstance(on_behalf, str) and on_behalf else actor
@@ -68,7 +61,7 @@ def router(runtime: Runtime) -> APIRouter:
     async def add_module(request: Request) -> dict[str, Any]:
         """Body: `enseigne, salle, module_type`, optional `name` (default: the type). Its MQTT topic follows
         the scheme of docs/mqtt.md. 409 if the room has a module of that name."""
-        body = await _object(request)
+        body = await read_object(request, MAX_BODY_BYTES)
         return await modules.add_module(
             body.get("enseigne"), body.get("salle"), body.get("module_type"), body.get("name")
         )
@@ -112,7 +105,7 @@ def router(runtime: Runtime) -> APIRouter:
         """Body: any of `mode, min_on_s, cooldown_s, daily_budget, manual_hold_s, co2_on_ppm, co2_off_ppm,
         pm25_on_ugm3, pm25_off_ugm3`. 422 names the invalid field; nothing is changed then."""
         room_id = await modules.room_id(enseigne, salle)
-        settings = await automation.set_room_settings(room_id, await _object(request))
+        settings = await automation.set_room_settings(room_id, await read_object(request, MAX_BODY_BYTES))
         return {"enseigne": enseigne, "salle": salle, **settings}
 
     @r.get("/api/air-change-rates")
