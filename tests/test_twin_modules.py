@@ -45,3 +45,19 @@ async def test_a_state_reported_elsewhere_changes_the_module_in_the_twin(user: U
     await eventually(lambda: drawn.color == module_look("purifier", "on")[0])
     await runtime.modules.report_availability(purifier["topic"], False)
     await eventually(lambda: drawn.color == module_look("purifier", None)[0])
+
+
+async def test_a_viewer_clicking_a_module_in_the_twin_is_refused(create_user, runtime) -> None:
+    await runtime.ingestion.ingest(reading(**CLEAN))
+    fan = await runtime.modules.add_module("Maison", "Bureau", "ventilation")
+    runtime.accounts.create_user_sync("vera", "viewer", "vera-password")
+    viewer: User = create_user()
+    signed_in = await viewer.http_client.post(
+        "/api/auth/login", json={"name": "vera", "password": "vera-password"}
+    )
+    assert signed_in.status_code == 200
+    await viewer.open("/twin")
+    click(viewer, f"module:{fan['id']}")
+    await viewer.should_see("This needs the role operator")
+    assert runtime.modules.module(fan["id"]).state == {"on": False}
+    assert await runtime.modules.history("Maison", "Bureau") == []
