@@ -17,6 +17,7 @@ from app.domain.score import DEFAULT_THRESHOLDS
 from app.observability import PlatformMetrics
 from app.settings import Settings
 from app.storage.alerts import SqlAlertStore
+from app.storage.base import TimeSeriesStore
 from app.storage.scores import SqlScoreStore
 from app.storage.sql import SqlTimeSeriesStore
 from app.workers import Worker
@@ -37,7 +38,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    store: SqlTimeSeriesStore
+    store: TimeSeriesStore
     bus: EventBus
     metrics: PlatformMetrics
     index: RegistryIndex
@@ -50,6 +51,7 @@ class Runtime:
     workers: dict[str, Worker] = field(default_factory=dict)
     started: bool = False
     simulator: Any = None  # the demo simulator, when demo mode runs it
+    drainer: Any = None  # the outbox drainer, when InfluxDB holds the time series (app/storage/outbox.py)
 
     def start(self) -> None:
         """Migrate the database, start the writer, then the background workers.
@@ -58,6 +60,8 @@ class Runtime:
         API could be served before the schema exists. Blocking here delays serving until everything is ready.
         """
         upgrade_to_head(self.engine)
+        if self.settings.use_influxdb:
+            self._start_influxdb()
         self.ingestion.start()
         self.scoring.load()
         if self.settings.workers_enabled and self.settings.score_interval_s > 0:
@@ -69,6 +73,8 @@ class Runtime:
             self.workers["alerts"] = Worker("alerts", self.alerting.run)
         if self.settings.workers_enabled and self.settings.demo:
             self.workers["simulator"] = self._demo_worker()
+        if self.drainer is not None and self.settings.workers_enabled:
+            self.workers["outbox"] = Worker("outbox", self.drainer.run)
         for worker in self.workers.values():
             worker.start()
         self.started = True
@@ -86,8 +92,35 @@ class Runtime:
         for notifier in self.alerting.notifiers:
             await notifier.drain(timeout_s=2)
             await notifier.close()
+        if self.drainer is not None:
+            self.store.http.close()
         self.engine.dispose()
         self.started = False
+
+    def _start_influxdb(self) -> None:
+        """Check InfluxDB's answer to our credentials (refuse to start when it rejects them) and create the
+        database; an InfluxDB that cannot be reached is no reason to refuse: the outbox waits for it."""
+        from app.storage.influx_http import InfluxAuthError
+        from app.storage.outbox import OutboxDrainer
+
+        store = self.store
+        try:
+            if not store.http.ensure_database():
+                store.reachable = False
+                log.warning("InfluxDB at %s cannot be reached; readings wait in the outbox", store.http.url)
+        except InfluxAuthError as exc:
+            message = (
+                f"InfluxDB at {store.http.url} rejected the credentials ({exc}); "
+                "check INFLUXDB_TOKEN (user:password for InfluxDB 1.x, an API token for 2.x/3.x)"
+            )
+            log.critical(message)
+            raise SystemExit(message) from None
+        store.count_waiting()
+        s = self.settings
+        self.drainer = OutboxDrainer(
+            store, batch=s.outbox_batch, poll_s=s.outbox_poll_s, backoff_max_s=s.outbox_backoff_max_s
+        )
+        self.bus.measurements.subscribe(lambda _: self.drainer.wake())
 
     def _demo_worker(self) -> Worker:
         from services.simulator.demo import DEMO_SITES, DemoSimulator  # only demo mode pays for importing it
@@ -134,6 +167,9 @@ class Runtime:
             checks["database"] = {"status": "ok"}
         except Exception as exc:
             checks["database"] = {"status": "down", "error": type(exc).__name__}
+        storage = getattr(self.store, "read_status", None)
+        if storage is not None:
+            checks["storage"] = self.storage_status()
         ingest_ok = self.ingestion.state == "running" and self.ingestion.last_error is None
         checks["ingestion"] = {"status": "ok" if ingest_ok else "degraded", "state": self.ingestion.state}
         for name, worker in self.workers.items():
@@ -146,9 +182,42 @@ class Runtime:
         ok = all(c["status"] == "ok" for c in checks.values())
         return {"status": "ok" if ok else "degraded", "checks": checks}
 
+    def storage_status(self) -> dict:
+        """The time-series store's state; with InfluxDB: reachable or not, readings waiting in the outbox."""
+        store = self.store
+        if getattr(store, "backend", "sql") != "influxdb":
+            return {"status": "ok", "backend": "sql"}
+        waiting = store.waiting
+        degraded = not store.reachable or (waiting > 0 and self.drainer is None)
+        out = {"status": "degraded" if degraded else "ok", "backend": "influxdb", "waiting": waiting}
+        if degraded:
+            out["message"] = f"storage degraded, {waiting} readings waiting"
+            if store.last_error:
+                out["error"] = store.last_error
+        return out
+
     def _ping_db(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+
+
+def _time_series_store(settings: Settings, engine: Engine):
+    """SQL tables in the registry's database, or InfluxDB (behind the outbox) when INFLUXDB_URL is set."""
+    if settings.influxdb_enabled and not settings.influxdb_url:
+        raise SystemExit("INFLUXDB_ENABLED is set but INFLUXDB_URL is empty: set the server's URL")
+    if not settings.use_influxdb:
+        return SqlTimeSeriesStore(engine)
+    from app.storage.influx import InfluxTimeSeriesStore
+    from app.storage.influx_http import InfluxHttp
+
+    assert settings.influxdb_url is not None
+    http = InfluxHttp(
+        settings.influxdb_url,
+        settings.influxdb_bucket,
+        settings.influxdb_token,
+        timeout_s=settings.influxdb_timeout_s,
+    )
+    return InfluxTimeSeriesStore(engine, http, max_waiting=settings.outbox_max_readings)
 
 
 def build_runtime(settings: Settings | None = None) -> Runtime:
@@ -156,7 +225,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     settings.ensure_data_dir()
     engine = make_engine(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
     sessions = make_sessionmaker(engine)
-    store = SqlTimeSeriesStore(engine)
+    store = _time_series_store(settings, engine)
     bus = EventBus()
     metrics = PlatformMetrics()
     index = RegistryIndex(settings.default_timezone)

@@ -80,11 +80,20 @@ class Settings(BaseSettings):
     ws_queue_size: int = Field(20_000, ge=10, validation_alias=_env("IAQ_WS_QUEUE"))
 
     # -- kept from the original product; used by later capabilities
-    influxdb_enabled: bool = Field(False, validation_alias=_env("INFLUXDB_ENABLED"))
+    # InfluxDB as the time-series store: on when INFLUXDB_URL is set, unless INFLUXDB_ENABLED=false
+    influxdb_enabled: bool | None = Field(None, validation_alias=_env("INFLUXDB_ENABLED"))
     influxdb_url: str | None = Field(None, validation_alias=_env("INFLUXDB_URL"))
+    # "user:password" (InfluxDB 1.x, basic auth) or an API token (2.x/3.x, `Authorization: Token ...`)
     influxdb_token: str | None = Field(None, validation_alias=_env("INFLUXDB_TOKEN"))
     influxdb_org: str = Field("iaqverse", validation_alias=_env("INFLUXDB_ORG"))
+    # the database, or "database/retention_policy" (how the v1 API maps a 2.x bucket)
     influxdb_bucket: str = Field("iaq_data", validation_alias=_env("INFLUXDB_BUCKET"))
+    influxdb_timeout_s: float = Field(10.0, gt=0, validation_alias=_env("IAQ_INFLUXDB_TIMEOUT"))
+    # the durable outbox in front of InfluxDB (docs/influxdb.md)
+    outbox_max_readings: int = Field(2_000_000, ge=1, validation_alias=_env("IAQ_OUTBOX_MAX"))
+    outbox_batch: int = Field(5000, ge=1, le=100_000, validation_alias=_env("IAQ_OUTBOX_BATCH"))
+    outbox_poll_s: float = Field(0.5, gt=0, validation_alias=_env("IAQ_OUTBOX_POLL"))
+    outbox_backoff_max_s: float = Field(60.0, gt=0, validation_alias=_env("IAQ_OUTBOX_BACKOFF_MAX"))
     mqtt_enabled: bool = Field(False, validation_alias=_env("MQTT_ENABLED"))
     mqtt_broker: str | None = Field(None, validation_alias=_env("MQTT_BROKER"))
     mqtt_port: int = Field(1883, ge=1, le=65535, validation_alias=_env("MQTT_PORT"))
@@ -145,6 +154,18 @@ class Settings(BaseSettings):
     def webhook_urls(self) -> list[str]:
         """IAQ_WEBHOOK_URLS, comma-separated."""
         return [url.strip() for url in self.webhook_urls_text.split(",") if url.strip()]
+
+    @property
+    def use_influxdb(self) -> bool:
+        """InfluxDB holds the time series: INFLUXDB_URL is set and INFLUXDB_ENABLED is not false."""
+        return bool(self.influxdb_url) and self.influxdb_enabled is not False
+
+    @field_validator("influxdb_url")
+    @classmethod
+    def _influx_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"INFLUXDB_URL: {value!r} is not an http:// or https:// URL")
+        return value.rstrip("/") if value else value
 
     @property
     def db_url(self) -> str:

@@ -123,3 +123,21 @@ notifications = Table(
     Column("detail", String(500)),
     Column("ts_ms", BigInteger, nullable=False),
 )
+
+# -- the durable outbox in front of InfluxDB (`app/storage/influx.py`) ---------------------------------------
+# With InfluxDB as the store, the ingest transaction commits readings here; the drainer sends them in batches
+# and deletes only what InfluxDB confirmed. `line` is the reading in line protocol, tags frozen at ingestion;
+# `payload` its values as JSON, so that reads can show readings that have not reached InfluxDB yet.
+influx_outbox = Table(
+    "influx_outbox",
+    Base.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sensor_pk", Integer, nullable=False),
+    Column("room_id", Integer, nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("payload", String, nullable=False),
+    Column("line", String, nullable=False),
+    Column("error", String(512)),  # InfluxDB refused this point for good (a 400): kept, not retried
+    Index("ux_influx_outbox_sensor_ts", "sensor_pk", "ts_ms", unique=True),
+    Index("ix_influx_outbox_room_ts", "room_id", "ts_ms"),
+)
