@@ -61,6 +61,10 @@ class PlatformProcess:
         self.stop()
         raise RuntimeError(f"the platform did not answer within {timeout_s} s:\n{self.log()}")
 
+    def client(self, **kwargs) -> httpx.Client:
+        """An HTTP client of this server (the one place to add credentials for tests that start their own)."""
+        return httpx.Client(base_url=self.url, timeout=kwargs.pop("timeout", 10), **kwargs)
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
 
