@@ -219,3 +219,22 @@ def test_influxql_literals_match_hostile_values_exactly(influxd):
             assert [row[1] for row in series["values"]] == [float(i)], value
     finally:
         http.close()
+
+
+@pytest.fixture
+def influxdb_down(monkeypatch):
+    """The `user` fixture's app on an InfluxDB that does not answer (nothing listens on the port)."""
+    from .servers import free_port
+
+    monkeypatch.setenv("INFLUXDB_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("IAQ_WORKERS", "0")
+
+
+async def test_the_dashboard_says_storage_is_degraded_and_how_many_readings_wait(influxdb_down, user) -> None:
+    from nicegui import app
+
+    runtime = app.state.runtime
+    await runtime.ingestion.ingest([reading(i, sensor="dash-1") for i in range(3)])
+    await user.open("/")
+    await user.should_see("storage degraded, 3 readings waiting")
+    await user.should_see("Lab")  # the room is there, with the readings the outbox holds
