@@ -18,6 +18,7 @@ from app.observability import PlatformMetrics
 from app.settings import Settings
 from app.storage.alerts import SqlAlertStore
 from app.storage.base import TimeSeriesStore
+from app.storage.rollups import SqlRollupStore
 from app.storage.scores import SqlScoreStore
 from app.storage.sql import SqlTimeSeriesStore
 from app.workers import Worker
@@ -28,6 +29,7 @@ from services.ingestion import IngestionService
 from services.notify import EmailNotifier, RetryingNotifier, WebhookNotifier
 from services.query import QueryService
 from services.registry_index import RegistryIndex
+from services.rollups import RollupReader, RollupService
 from services.scoring import ScoringService
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class Runtime:
     scoring: ScoringService
     alerting: AlertingService
     compliance: ComplianceService
+    rollups: RollupService | None = None
     workers: dict[str, Worker] = field(default_factory=dict)
     started: bool = False
     simulator: Any = None  # the demo simulator, when demo mode runs it
@@ -68,6 +71,11 @@ class Runtime:
             self.scoring.start_recording()
             self.workers["scores"] = Worker("scores", self.scoring.run_writer)
         self.alerting.load()
+        if self.rollups is not None:
+            self.rollups.check_disk()
+            self.bus.measurements.subscribe(self.rollups.on_measurements)
+            if self.settings.workers_enabled and self.settings.rollup_interval_s > 0:
+                self.workers["rollups"] = Worker("rollups", self.rollups.run)
         if self.settings.workers_enabled and self.settings.alerts_enabled:
             self.alerting.start()
             self.workers["alerts"] = Worker("alerts", self.alerting.run)
@@ -179,14 +187,17 @@ class Runtime:
                 "restarts": worker.restarts,
             }
             self.metrics.worker_up.labels(name).set(1 if worker.healthy else 0)
-        ok = all(c["status"] == "ok" for c in checks.values())
+        if self.rollups is not None and self.rollups.disk["status"] != "ok":
+            checks["disk"] = self.rollups.disk  # a warning: reported, the platform still serves
+        ok = all(c["status"] in ("ok", "warning") for c in checks.values())
         return {"status": "ok" if ok else "degraded", "checks": checks}
 
     def storage_status(self) -> dict:
         """The time-series store's state; with InfluxDB: reachable or not, readings waiting in the outbox."""
         store = self.store
+        disk = self.rollups.disk if self.rollups is not None else {"status": "ok"}
         if getattr(store, "backend", "sql") != "influxdb":
-            return {"status": "ok", "backend": "sql"}
+            return disk if disk["status"] != "ok" else {"status": "ok", "backend": "sql"}
         waiting = store.waiting
         degraded = not store.reachable or (waiting > 0 and self.drainer is None)
         out = {"status": "degraded" if degraded else "ok", "backend": "influxdb", "waiting": waiting}
@@ -194,6 +205,8 @@ class Runtime:
             out["message"] = f"storage degraded, {waiting} readings waiting"
             if store.last_error:
                 out["error"] = store.last_error
+        elif disk["status"] != "ok":
+            out.update(status=disk["status"], message=disk["message"])
         return out
 
     def _ping_db(self) -> None:
@@ -235,7 +248,16 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     config = ConfigService(
         sessions=sessions, index=index, bus=bus, default_timezone=settings.default_timezone
     )
-    query = QueryService(sessions=sessions, store=store)
+    rollups = RollupService(
+        store=store,
+        rollups=SqlRollupStore(engine),
+        raw_retention_days=settings.raw_retention_days,
+        rollup_retention_days=settings.rollup_retention_days,
+        interval_s=settings.rollup_interval_s,
+        data_dir=settings.data_dir,
+        disk_warn_percent=settings.disk_warn_percent,
+    )
+    query = QueryService(sessions=sessions, store=RollupReader(store, rollups))
     scoring = ScoringService(
         sessions=sessions,
         store=store,
@@ -286,4 +308,5 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         scoring,
         alerting,
         compliance,
+        rollups,
     )

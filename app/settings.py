@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     max_future_s: float = Field(300.0, ge=0, validation_alias=_env("IAQ_MAX_FUTURE_S"))
     tvoc_ugm3_per_ppb: float = Field(4.5, gt=0, validation_alias=_env("IAQ_TVOC_UGM3_PER_PPB"))
 
+    # -- retention and rollups (services/rollups.py), for every time-series store
+    raw_retention_days: float = Field(30, ge=0, validation_alias=_env("IAQ_RAW_RETENTION_DAYS"))  # 0: forever
+    rollup_retention_days: float = Field(730, ge=0, validation_alias=_env("IAQ_ROLLUP_RETENTION_DAYS"))
+    rollup_interval_s: float = Field(300, ge=0, validation_alias=_env("IAQ_ROLLUP_INTERVAL"))  # 0: off
+    disk_warn_percent: float = Field(10, ge=0, le=100, validation_alias=_env("IAQ_DISK_WARN_PERCENT"))
+
     # -- IAQ score
     score_interval_s: float = Field(60.0, ge=0, validation_alias=_env("IAQ_SCORE_INTERVAL"))
     score_stale_after_s: float = Field(3600.0, gt=0, validation_alias=_env("IAQ_SCORE_STALE_AFTER"))

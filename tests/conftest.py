@@ -19,6 +19,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("IAQ_DEMO", "0")
     monkeypatch.setenv("IAQ_STORAGE_SECRET", "test-secret")
     monkeypatch.setenv("IAQ_ALERTS", "0")  # alerting is evaluated only where a test turns it on
+    monkeypatch.setenv("IAQ_RAW_RETENTION_DAYS", "0")  # tests use fixed past dates; retention tests set it
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.chdir(tmp_path)  # a developer's .env in the project must not leak into tests
     return data

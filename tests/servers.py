@@ -29,7 +29,8 @@ class PlatformProcess:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        defaults = {"IAQ_DEMO": "0", "IAQ_LOG_LEVEL": "WARNING"}
+        # raw readings kept: tests use fixed past dates (the retention tests turn it on themselves)
+        defaults = {"IAQ_DEMO": "0", "IAQ_LOG_LEVEL": "WARNING", "IAQ_RAW_RETENTION_DAYS": "0"}
         self.env = server_env(
             **{
                 **defaults,

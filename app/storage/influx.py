@@ -406,3 +406,10 @@ class InfluxTimeSeriesStore:
             sent += len(rows)
         self.reachable = True
         return sent
+
+    # -- retention (services/rollups.py)
+    def delete_before(self, cutoff_ms: int) -> int:
+        """Delete raw readings older than `cutoff_ms` from InfluxDB (their rollups stay). InfluxDB does not
+        say how many points went: returns 0."""
+        self.http.execute(f"DELETE FROM {ident(MEASUREMENT)} WHERE time < {int(cutoff_ms)}ms")
+        return 0

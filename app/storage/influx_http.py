@@ -117,6 +117,15 @@ class InfluxHttp:
         results = _results(response.json())
         return results[0].get("series", []) if results else []
 
+    def execute(self, q: str) -> None:
+        """Run a statement that changes data (POST), e.g. DELETE."""
+        params = {"db": self.database, "q": q}
+        if self.retention:
+            params["rp"] = self.retention
+        response = self._get(params, post=True)
+        _raise_for(response)
+        _results(response.json())
+
     def ensure_database(self) -> bool:
         """Check the credentials and create the database when allowed. Returns False when InfluxDB is not
         reachable (the outbox waits for it); raises InfluxAuthError when it answers but refuses us."""

@@ -141,3 +141,16 @@ influx_outbox = Table(
     Index("ux_influx_outbox_sensor_ts", "sensor_pk", "ts_ms", unique=True),
     Index("ix_influx_outbox_room_ts", "room_id", "ts_ms"),
 )
+
+# -- rollups (`app/storage/rollups.py`, `services/rollups.py`), for every time-series store ---------------
+# One row per room, step (300 s or 3600 s) and step-aligned bucket; `stats` holds per metric
+# [sum, min, max, count] (sums merge into coarser buckets, means would not). Kept far longer than raw.
+rollups = Table(
+    "rollups",
+    Base.metadata,
+    Column("room_id", Integer, ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True),
+    Column("step_s", Integer, primary_key=True),
+    Column("ts_ms", BigInteger, primary_key=True),
+    Column("stats", JSON, nullable=False),
+    sqlite_with_rowid=False,
+)

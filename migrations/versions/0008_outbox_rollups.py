@@ -1,4 +1,4 @@
-"""durable outbox in front of InfluxDB
+"""durable outbox in front of InfluxDB; 5-minute and hourly rollups
 
 Revision ID: 0008
 Revises: 0004
@@ -29,9 +29,18 @@ def upgrade() -> None:
     )
     op.create_index("ux_influx_outbox_sensor_ts", "influx_outbox", ["sensor_pk", "ts_ms"], unique=True)
     op.create_index("ix_influx_outbox_room_ts", "influx_outbox", ["room_id", "ts_ms"])
+    op.create_table(
+        "rollups",
+        sa.Column("room_id", sa.Integer(), sa.ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("step_s", sa.Integer(), primary_key=True),
+        sa.Column("ts_ms", sa.BigInteger(), primary_key=True),
+        sa.Column("stats", sa.JSON(), nullable=False),
+        sqlite_with_rowid=False,
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("rollups")
     op.drop_index("ix_influx_outbox_room_ts", table_name="influx_outbox")
     op.drop_index("ux_influx_outbox_sensor_ts", table_name="influx_outbox")
     op.drop_table("influx_outbox")
