@@ -154,8 +154,9 @@ class InfluxTimeSeriesStore:
         q = f"SELECT * FROM {ident(MEASUREMENT)} WHERE ({where}) AND time >= {lo}ms AND time <= {hi}ms"
         try:
             series = self.http.query(q)
-        except InfluxError as exc:
-            self._unreachable(exc)
+        except InfluxError as exc:  # ingestion goes on: a reading sent twice is still one point
+            self.reachable = self.reachable and not exc.unreachable
+            self.last_error = str(exc)[:300]
             return set()
         out = set()
         for s in series:
@@ -204,8 +205,11 @@ class InfluxTimeSeriesStore:
 
     # -- reads: InfluxDB plus the outbox
     def _unreachable(self, exc: InfluxError) -> None:
-        if exc.unreachable:
-            self.reachable = False
+        """A read failed: InfluxDB down means answering from the outbox alone (and saying so); any other
+        error (a refused query) is raised, never turned into a quietly partial answer."""
+        if not exc.unreachable:
+            raise exc
+        self.reachable = False
         self.last_error = str(exc)[:300]
         log.warning("InfluxDB read failed: %s", exc)
 

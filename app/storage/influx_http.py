@@ -113,6 +113,8 @@ class InfluxHttp:
         if self.retention:
             params["rp"] = self.retention
         response = self._get(params)
+        if response.status_code == 404 or "database not found" in response.text[:200]:
+            return []  # nothing written yet: the drainer creates the database with its first batch
         _raise_for(response)
         results = _results(response.json())
         return results[0].get("series", []) if results else []
