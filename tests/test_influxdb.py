@@ -238,3 +238,22 @@ async def test_the_dashboard_says_storage_is_degraded_and_how_many_readings_wait
     await user.open("/")
     await user.should_see("storage degraded, 3 readings waiting")
     await user.should_see("Lab")  # the room is there, with the readings the outbox holds
+
+
+def test_lines_are_what_influxdb_clients_point_writes():
+    from influxdb_client import Point, WritePrecision
+
+    from app.storage.influx import LineEncoder
+
+    encoder = LineEncoder()
+    cases = [
+        ("s 1", 'Site, "A"', "Room=1 \\", 7, {"co2": 400, "pm25": 12.5, "no 2": 1e-7, "t,x": -3.0}),
+        *((f"s{i}", HOSTILE[i], HOSTILE[-1 - i], i, {"humidity": 40 + i / 3}) for i in range(len(HOSTILE))),
+    ]
+    for sensor, site, room, room_id, values in cases:
+        point = Point("iaq_raw").tag("sensor_id", sensor).tag("enseigne", site).tag("salle", room)
+        point.tag("room_id", str(room_id)).time(1_760_000_000_123, WritePrecision.MS)
+        for name, value in values.items():
+            point.field(name, float(value))
+        prefix = encoder.series(sensor, site, room, room_id)
+        assert encoder.line(prefix, values, 1_760_000_000_123) == point.to_line_protocol()

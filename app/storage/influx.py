@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, and_, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -37,15 +39,50 @@ class BacklogFull(StoreBusy):
     """The outbox holds as many readings as allowed: refuse (503) rather than drop."""
 
 
-def line_of(reading: StoredReading, sensor_id: str, site: str, room: str) -> str:
-    """One reading as line protocol, through influxdb-client's `Point` (escaping, float fields)."""
-    from influxdb_client import Point, WritePrecision  # only an InfluxDB deployment pays for importing it
+class LineEncoder:
+    """Line protocol through influxdb-client's `Point`, at ingestion speed: `Point` writes each series key
+    (measurement and escaped tags) and each field key once, then values are formatted as `Point` formats
+    floats (a whole number without ".0"; never an integer, which would fix the field's type in InfluxDB)."""
 
-    point = Point(MEASUREMENT).tag("sensor_id", sensor_id).tag("enseigne", site).tag("salle", room)
-    point.tag("room_id", str(reading.room_id))
-    for name, value in reading.values.items():
-        point.field(name, float(value))  # an integer field then a float one would be refused
-    return point.time(reading.ts_ms, WritePrecision.MS).to_line_protocol()
+    def __init__(self) -> None:
+        self._series: dict[tuple[str, str, str, int], str] = {}
+        self._keys: dict[str, str] = {}
+
+    @staticmethod
+    def _point():
+        from influxdb_client import Point, WritePrecision  # only an InfluxDB deployment pays for importing it
+
+        return Point, WritePrecision
+
+    def series(self, sensor_id: str, site: str, room: str, room_id: int) -> str:
+        key = (sensor_id, site, room, room_id)
+        prefix = self._series.get(key)
+        if prefix is None:
+            point_cls, precision = self._point()
+            point = (
+                point_cls(MEASUREMENT).tag("sensor_id", sensor_id).tag("enseigne", site).tag("salle", room)
+            )
+            point.tag("room_id", str(room_id)).field("v", 1.0).time(1, precision.MS)
+            prefix = self._series[key] = point.to_line_protocol().removesuffix(" v=1 1")
+        return prefix
+
+    def field_key(self, name: str) -> str:
+        key = self._keys.get(name)
+        if key is None:
+            point_cls, precision = self._point()
+            line = point_cls("m").field(name, 1.0).time(1, precision.MS).to_line_protocol()
+            key = self._keys[name] = line.removeprefix("m ").removesuffix("=1 1")
+        return key
+
+    def line(self, prefix: str, values: dict[str, float], ts_ms: int) -> str:
+        fields = []
+        for name in sorted(values):
+            value = float(values[name])
+            if not math.isfinite(value):
+                continue
+            text = str(value)
+            fields.append(f"{self.field_key(name)}={text[:-2] if text.endswith('.0') else text}")
+        return f"{prefix} {','.join(fields)} {ts_ms}"
 
 
 def _merge(stats: dict, metric: str, value: float) -> None:
@@ -70,6 +107,7 @@ class InfluxTimeSeriesStore:
         self._sensor_ids: dict[int, str] = {}
         self._sensor_pks: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._encoder = LineEncoder()
         insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._insert_outbox = insert(influx_outbox).on_conflict_do_nothing()
         upsert = insert(latest_values)
@@ -177,19 +215,22 @@ class InfluxTimeSeriesStore:
                 "(IAQ_OUTBOX_MAX); retry later"
             )
         rooms, sensor_ids = self._names(conn, batch)
+        encoder, dumps = self._encoder, orjson.dumps
         rows, newest = [], {}
         for r in batch:
             site, room = rooms[r.room_id]
+            values = r.values
+            prefix = encoder.series(sensor_ids[r.sensor_pk], site, room, r.room_id)
             rows.append(
-                {
-                    "sensor_pk": r.sensor_pk,
-                    "room_id": r.room_id,
-                    "ts_ms": r.ts_ms,
-                    "payload": json.dumps(r.values, separators=(",", ":")),
-                    "line": line_of(r, sensor_ids[r.sensor_pk], site, room),
-                }
+                (
+                    r.sensor_pk,
+                    r.room_id,
+                    r.ts_ms,
+                    dumps(values).decode(),
+                    encoder.line(prefix, values, r.ts_ms),
+                )
             )
-            for name, value in r.values.items():
+            for name, value in values.items():
                 key = (r.room_id, name)
                 if key not in newest or r.ts_ms >= newest[key]["ts_ms"]:
                     newest[key] = {
@@ -199,9 +240,24 @@ class InfluxTimeSeriesStore:
                         "value": value,
                         "sensor_pk": r.sensor_pk,
                     }
-        conn.execute(self._insert_outbox, rows)
+        self._insert_rows(conn, rows)
         conn.execute(self._upsert_latest, list(newest.values()))
         self.waiting += len(rows)
+
+    def _insert_rows(self, conn: Connection, rows: list[tuple]) -> None:
+        """Outbox rows; on SQLite as multi-row INSERTs (one statement steps once, executemany once a row)."""
+        if self.engine.dialect.name != "sqlite":
+            keys = ("sensor_pk", "room_id", "ts_ms", "payload", "line")
+            conn.execute(self._insert_outbox, [dict(zip(keys, row, strict=True)) for row in rows])
+            return
+        for start in range(0, len(rows), 6000):  # 5 parameters a row, below SQLite's 32 766
+            part = rows[start : start + 6000]
+            conn.exec_driver_sql(
+                "INSERT INTO influx_outbox (sensor_pk, room_id, ts_ms, payload, line) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?)"] * len(part))
+                + " ON CONFLICT DO NOTHING",
+                tuple(value for row in part for value in row),
+            )
 
     # -- reads: InfluxDB plus the outbox
     def _unreachable(self, exc: InfluxError) -> None:
