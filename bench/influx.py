@@ -1,14 +1,14 @@
 """InfluxDB benchmark: the embedded SQL store next to a local InfluxDB, and ingestion through the platform on
 InfluxDB next to writing to InfluxDB directly, all in the same run on this machine.
 
-    python bench/influx.py [--rooms 100] [--days 30] [--repeat 30] [--ingest-seconds 15]
+    python bench/influx.py [--rooms 100] [--days 30] [--repeat 30] [--batches 100]
 
 1. Stores: one generated data set (rooms x 5 metrics x days at 1 minute) is loaded into SQLite (through the
    SQL adapter's `stage`, 50 000 readings per transaction) and into InfluxDB (line protocol, 10 000 points per
    write). Then the median and p95 latency of (a) 24 h at 5 min for one room, (b) 30 days at 1 h for one
    room, (c) the latest values of all rooms, through each adapter; (b) also from the hourly rollups.
    Ratios are SQLite / InfluxDB (below 1: SQLite is faster).
-2. Ingestion: batches of 1000 readings, 4 clients at a time, for a fixed time, POSTed to the platform running
+2. Ingestion: batches of 1000 readings, 4 clients at a time, POSTed to the platform running
    on InfluxDB (acknowledged = committed to the outbox), then the time until the drainer has emptied the
    outbox; next to the same batches written as line protocol to InfluxDB directly. Ratio platform / direct.
 """
@@ -169,20 +169,20 @@ def stores_part(args, workdir: Path, influxd: InfluxServer) -> dict:
     }
 
 
-async def post_batches(url: str, path: str, bodies, clients: int, seconds: float, **kw) -> tuple[int, float]:
-    """POST bodies from a shared iterator with `clients` concurrent clients for `seconds`; returns the
-    readings acknowledged (2xx) and the time taken."""
+async def post_batches(url: str, path: str, bodies: list[bytes], clients: int, **kw) -> tuple[int, float]:
+    """POST prepared bodies of 1000 readings with `clients` concurrent clients; returns the readings
+    acknowledged (2xx) and the time taken."""
     done = 0
+    queue = list(reversed(bodies))
     started = time.perf_counter()
 
     async def client() -> None:
         nonlocal done
         async with httpx.AsyncClient(base_url=url, timeout=60) as c:
-            while time.perf_counter() - started < seconds:
-                n, body = next(bodies)
-                answer = await c.post(path, content=body, **kw)
+            while queue:
+                answer = await c.post(path, content=queue.pop(), **kw)
                 if answer.status_code < 300:
-                    done += n
+                    done += 1000
 
     await asyncio.gather(*(client() for _ in range(clients)))
     return done, time.perf_counter() - started
@@ -191,39 +191,31 @@ async def post_batches(url: str, path: str, bodies, clients: int, seconds: float
 def ingest_part(args, workdir: Path, influxd: InfluxServer) -> dict:
     base = datetime(2026, 1, 1, tzinfo=UTC)
 
-    def api_bodies():
-        n = 0
-        while True:
-            batch = []
-            for _ in range(1000):
-                room = n % args.rooms
-                ts = base + timedelta(seconds=n // args.rooms)
-                batch.append(
-                    {
-                        "sensor_id": f"b{room}",
-                        "enseigne": "Bench",
-                        "salle": f"Room {room}",
-                        "timestamp": ts.isoformat(),
-                        "values": values(random.Random(n)),
-                    }
-                )
-                n += 1
-            yield 1000, json.dumps(batch).encode()
-
-    def line_bodies():
-        n = 0
-        while True:
-            lines = []
-            for _ in range(1000):
-                room = n % args.rooms
-                ts_ms = int(base.timestamp() * 1000) + (n // args.rooms) * 1000
-                lines.append(line("Direct", room, ts_ms, values(random.Random(n))))
-                n += 1
-            yield 1000, "\n".join(lines).encode()
+    api_bodies, line_bodies = [], []  # prepared before timing: the client's own work is not measured
+    n = 0
+    for _ in range(args.batches):
+        batch, lines = [], []
+        for _ in range(1000):
+            room = n % args.rooms
+            ts = base + timedelta(seconds=n // args.rooms)
+            v = values(random.Random(n))
+            batch.append(
+                {
+                    "sensor_id": f"b{room}",
+                    "enseigne": "Bench",
+                    "salle": f"Room {room}",
+                    "timestamp": ts.isoformat(),
+                    "values": v,
+                }
+            )
+            lines.append(line("Direct", room, int(ts.timestamp() * 1000), v))
+            n += 1
+        api_bodies.append(json.dumps(batch).encode())
+        line_bodies.append("\n".join(lines).encode())
 
     influxd.query("CREATE DATABASE direct", post=True)
     direct_n, direct_s = asyncio.run(
-        post_batches(influxd.url, "/write?db=direct&precision=ms", line_bodies(), 4, args.ingest_seconds)
+        post_batches(influxd.url, "/write?db=direct&precision=ms", line_bodies, 4)
     )
     server = PlatformProcess(
         workdir / "platform", INFLUXDB_URL=influxd.url, INFLUXDB_BUCKET="through", IAQ_ALERTS="0"
@@ -233,9 +225,8 @@ def ingest_part(args, workdir: Path, influxd: InfluxServer) -> dict:
             post_batches(
                 server.url,
                 "/api/ingest",
-                api_bodies(),
+                api_bodies,
                 4,
-                args.ingest_seconds,
                 headers={"content-type": "application/json"},
             )
         )
@@ -257,7 +248,7 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, default=100)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--repeat", type=int, default=30)
-    parser.add_argument("--ingest-seconds", type=float, default=15)
+    parser.add_argument("--batches", type=int, default=100, help="batches of 1000 readings to ingest")
     parser.add_argument("--skip-stores", action="store_true")
     args = parser.parse_args()
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {host.platform()}, Python {host.python_version()}")
@@ -280,9 +271,7 @@ def main() -> None:
                         )
             ingest = ingest_part(args, Path(tmp), influxd)
             direct = ingest["direct_per_s"]
-            print(
-                f"\ningestion, batches of 1000, 4 clients, {args.ingest_seconds:g} s (readings/s, x direct):"
-            )
+            print(f"\ningestion, {args.batches} batches of 1000, 4 clients (readings/s, x direct):")
             for label, key in (
                 ("directly to InfluxDB (line protocol)", "direct_per_s"),
                 ("platform on InfluxDB, acknowledged", "platform_acked_per_s"),
