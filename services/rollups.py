@@ -130,18 +130,19 @@ class RollupService:
 
     def _first_run(self, now_ms: int, cutoff: int) -> None:
         """After a start: recompute each room from its newest rollup (an hour back, for readings that came
-        late), or from its first reading when it has none."""
+        late), or, for a room without rollups (a platform upgraded to rollups, a store just migrated), from
+        its first reading, however old: raw readings are deleted only once rolled up."""
         rooms = sorted({v.room_id for v in self.store.latest()})
         for room_id in rooms:
             newest = self.rollups.newest_ms(3600, room_id)
             if newest is not None:
-                lo = newest - HOUR_MS
+                lo = max(newest - HOUR_MS, cutoff)
             else:
-                first = self.store.query_raw([room_id], cutoff, now_ms + DAY_MS, sensor_pks=None, limit=1)
+                first = self.store.query_raw([room_id], 0, now_ms + DAY_MS, sensor_pks=None, limit=1)
                 if not first:
                     continue
                 lo = first[0].ts_ms
-            self._recompute([room_id], max(lo, cutoff), now_ms + 1)
+            self._recompute([room_id], lo, now_ms + 1)
 
     def _recompute(self, room_ids: list[int], lo_ms: int, hi_ms: int) -> None:
         """Rollups of [lo, hi) widened to whole hours, from raw readings, a day at a time."""

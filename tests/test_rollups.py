@@ -99,3 +99,14 @@ def test_health_and_dashboard_warn_before_the_disk_fills(tmp_path):
         health = api.get("/health")
         assert health.status_code == 200  # a warning: the platform still serves
         assert health.json()["checks"]["disk"]["message"].startswith("disk nearly full")
+
+
+def test_history_older_than_the_retention_is_rolled_up_before_its_raw_readings_go(store, tmp_path):  # noqa: F811
+    old = NOW - timedelta(days=200)  # e.g. a platform upgraded to rollups with months of history
+    put(store, *readings(old, 120))
+    before = store.query_buckets([1], to_ms(old), to_ms(old) + 2 * H, H, metrics=["co2", "pm25"])
+    rollups = service(store, tmp_path)
+    rollups.run_once()
+    assert store.query_raw([1], to_ms(old), to_ms(old) + 2 * H) == []
+    after = RollupReader(store, rollups).query_buckets([1], to_ms(old), to_ms(old) + 2 * H, H)
+    assert stats(after) == stats(before) and len(after) == 2
