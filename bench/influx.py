@@ -10,7 +10,8 @@ InfluxDB next to writing to InfluxDB directly, all in the same run on this machi
    Ratios are SQLite / InfluxDB (below 1: SQLite is faster).
 2. Ingestion: batches of 1000 readings, 4 clients at a time, POSTed to the platform running
    on InfluxDB (acknowledged = committed to the outbox), then the time until the drainer has emptied the
-   outbox; next to the same batches written as line protocol to InfluxDB directly. Ratio platform / direct.
+   outbox; next to the same batches written as line protocol to InfluxDB directly, and POSTed to the platform
+   on SQLite. Ratios to the direct writes.
 """
 
 from __future__ import annotations
@@ -236,7 +237,17 @@ def ingest_part(args, workdir: Path, influxd: InfluxServer) -> dict:
         drained_s = acked_s + time.perf_counter() - started
     finally:
         server.stop()
+    reference = PlatformProcess(workdir / "platform-sqlite", IAQ_ALERTS="0").start()
+    try:
+        sqlite_n, sqlite_s = asyncio.run(
+            post_batches(
+                reference.url, "/api/ingest", api_bodies, 4, headers={"content-type": "application/json"}
+            )
+        )
+    finally:
+        reference.stop()
     return {
+        "platform_sqlite_per_s": sqlite_n / sqlite_s,
         "direct_per_s": direct_n / direct_s,
         "platform_acked_per_s": acked / acked_s,
         "platform_in_influx_per_s": acked / drained_s,
@@ -276,6 +287,7 @@ def main() -> None:
                 ("directly to InfluxDB (line protocol)", "direct_per_s"),
                 ("platform on InfluxDB, acknowledged", "platform_acked_per_s"),
                 ("platform on InfluxDB, until in InfluxDB", "platform_in_influx_per_s"),
+                ("platform on SQLite, acknowledged (reference)", "platform_sqlite_per_s"),
             ):
                 print(f"  {label:42} {ingest[key]:10.0f} {ingest[key] / direct:6.2f}")
         finally:
