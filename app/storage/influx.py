@@ -128,9 +128,9 @@ class InfluxTimeSeriesStore:
         return self.waiting
 
     def read_status(self) -> dict[str, Any] | None:
-        """None when reads are complete; otherwise what a reader should know (InfluxDB down, readings
-        waiting to be sent)."""
-        if self.reachable and not self.waiting:
+        """None when reads are complete (InfluxDB answers; readings on their way are read from the outbox);
+        while InfluxDB cannot be reached, what a reader should know: its part is missing, N readings wait."""
+        if self.reachable:
             return None
         return {
             "pending": True,
