@@ -113,17 +113,25 @@ class RollupService:
                     self._dirty[room_id] = (min(lo, old[0]), max(hi, old[1]))
             raise
         self.covered_until_ms = now_ms
-        deleted = 0
+        deleted, retention_error = 0, None
         if cutoff:
             delete_raw = getattr(self.store, "delete_before", None)
             if delete_raw is not None:
-                deleted = delete_raw(cutoff)
+                try:
+                    deleted = delete_raw(cutoff)
+                except Exception as exc:  # e.g. InfluxDB 2.x refuses DELETE over the v1 API
+                    retention_error = f"{type(exc).__name__}: {exc}"[:300]
+                    log.warning(
+                        "raw readings could not be deleted (%s); set the database's own retention instead",
+                        retention_error,
+                    )
         if self.rollup_retention_ms:
             self.rollups.delete_before(now_ms - self.rollup_retention_ms)
         self.check_disk()
         self.last_run = {
             "rooms": len(dirty),
             "raw_deleted": deleted,
+            "raw_retention_error": retention_error,
             "seconds": round(time.perf_counter() - started, 3),
         }
         return self.last_run

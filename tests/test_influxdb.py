@@ -230,10 +230,9 @@ def influxdb_down(monkeypatch):
     monkeypatch.setenv("IAQ_WORKERS", "0")
 
 
-async def test_the_dashboard_says_storage_is_degraded_and_how_many_readings_wait(influxdb_down, user) -> None:
-    from nicegui import app
-
-    runtime = app.state.runtime
+async def test_the_dashboard_says_storage_is_degraded_and_how_many_readings_wait(
+    influxdb_down, user, runtime
+) -> None:
     await runtime.ingestion.ingest([reading(i, sensor="dash-1") for i in range(3)])
     await user.open("/")
     await user.should_see("storage degraded, 3 readings waiting")
