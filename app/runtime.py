@@ -246,7 +246,11 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         engine=engine, store=store, bus=bus, settings=settings, metrics=metrics, index=index
     )
     config = ConfigService(
-        sessions=sessions, index=index, bus=bus, default_timezone=settings.default_timezone
+        sessions=sessions,
+        index=index,
+        bus=bus,
+        default_timezone=settings.default_timezone,
+        time_series=store if settings.use_influxdb else None,  # SQL readings go by foreign-key cascade
     )
     rollups = RollupService(
         store=store,

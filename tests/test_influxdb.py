@@ -256,3 +256,16 @@ def test_lines_are_what_influxdb_clients_point_writes():
             point.field(name, float(value))
         prefix = encoder.series(sensor, site, room, room_id)
         assert encoder.line(prefix, values, 1_760_000_000_123) == point.to_line_protocol()
+
+
+def test_deleting_a_room_asks_first_then_deletes_its_readings_in_influxdb(influxd, tmp_path):
+    with platform(tmp_path / "data", **influx_env(influxd, "deleting")) as srv, srv.client() as api:
+        body = [reading(i, sensor="del-1", room="Gone") for i in range(4)] + [reading(0, sensor="keep-1")]
+        assert api.post("/api/ingest", json=body).status_code == 201
+        wait_for(lambda: len(stored_keys(influxd, "deleting")) == 5, "the readings in InfluxDB")
+        (site,) = [s for s in api.get("/api/config/sites").json() if s["name"] == "Influx HQ"]
+        gone = next(r["id"] for r in site["rooms"] if r["name"] == "Gone")
+        refused = api.delete(f"/api/config/rooms/{gone}")
+        assert refused.status_code == 409 and "4 reading(s)" in refused.json()["error"]
+        assert api.delete(f"/api/config/rooms/{gone}", params={"cascade": "true"}).status_code == 200
+        assert {p["salle"] for p in influxd.points("deleting")} == {"Lab"}

@@ -467,6 +467,19 @@ class InfluxTimeSeriesStore:
         self.reachable = True
         return sent
 
+    def delete_rooms(self, room_ids: list[int]) -> None:
+        """Delete every reading of these rooms, in InfluxDB and in the outbox (a room being deleted: its id
+        may be given to a new room). Raises InfluxError when InfluxDB cannot do it now."""
+        where = " OR ".join(f"{ident('room_id')} = {literal(str(int(r)))}" for r in room_ids)
+        try:
+            self.http.execute(f"DELETE FROM {ident(MEASUREMENT)} WHERE {where}")
+        except InfluxError as exc:
+            if "database not found" not in str(exc):  # nothing was ever written: nothing to delete
+                raise
+        with self.engine.begin() as conn:
+            conn.execute(delete(influx_outbox).where(influx_outbox.c.room_id.in_(room_ids)))
+        self.count_waiting()
+
     # -- retention (services/rollups.py)
     def delete_before(self, cutoff_ms: int) -> int:
         """Delete raw readings older than `cutoff_ms` from InfluxDB (their rollups stay). InfluxDB does not
