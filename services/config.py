@@ -104,7 +104,9 @@ class ConfigService:
     async def list_sites(self, *, with_counts: bool = False) -> list[dict[str, Any]]:
         def work(s: Session):
             counts = None
-            if with_counts:
+            if with_counts and self.time_series is not None:
+                counts = self.time_series.counts_by_room()
+            elif with_counts:
                 counts = dict(
                     s.execute(select(readings.c.room_id, func.count()).group_by(readings.c.room_id)).all()
                 )

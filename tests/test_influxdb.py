@@ -265,6 +265,7 @@ def test_deleting_a_room_asks_first_then_deletes_its_readings_in_influxdb(influx
         wait_for(lambda: len(stored_keys(influxd, "deleting")) == 5, "the readings in InfluxDB")
         (site,) = [s for s in api.get("/api/config/sites").json() if s["name"] == "Influx HQ"]
         gone = next(r["id"] for r in site["rooms"] if r["name"] == "Gone")
+        assert {r["name"]: r["readings"] for r in site["rooms"]} == {"Gone": 4, "Lab": 1}
         refused = api.delete(f"/api/config/rooms/{gone}")
         assert refused.status_code == 409 and "4 reading(s)" in refused.json()["error"]
         assert api.delete(f"/api/config/rooms/{gone}", params={"cascade": "true"}).status_code == 200
