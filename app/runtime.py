@@ -83,6 +83,8 @@ class Runtime:
             self.workers["simulator"] = self._demo_worker()
         if self.drainer is not None and self.settings.workers_enabled:
             self.workers["outbox"] = Worker("outbox", self.drainer.run)
+        if self.settings.workers_enabled:
+            self.workers["storage-status"] = Worker("storage-status", self._watch_storage)
         for worker in self.workers.values():
             worker.start()
         self.started = True
@@ -129,6 +131,16 @@ class Runtime:
             store, batch=s.outbox_batch, poll_s=s.outbox_poll_s, backoff_max_s=s.outbox_backoff_max_s
         )
         self.bus.measurements.subscribe(lambda _: self.drainer.wake())
+
+    async def _watch_storage(self, interval_s: float = 2.0) -> None:
+        """Publish the store's status on `bus.storage` when it changes (the dashboard's banner follows it)."""
+        last = self.storage_status()
+        while True:
+            await asyncio.sleep(interval_s)
+            current = self.storage_status()
+            if current != last:
+                last = current
+                self.bus.storage.emit(current)
 
     def _demo_worker(self) -> Worker:
         from services.simulator.demo import DEMO_SITES, DemoSimulator  # only demo mode pays for importing it

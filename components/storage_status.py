@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from nicegui import ui
+from nicegui import Event, ui
 
 
-def storage_banner(status: Callable[[], dict], *, interval_s: float = 2.0) -> None:
-    """Shown only while `status()` says degraded (InfluxDB down: readings wait in the outbox) or warns (the
-    disk is nearly full)."""
+def storage_banner(status: dict, changes: Event) -> None:
+    """Shown only while the status says degraded (InfluxDB down: readings wait in the outbox) or warns (the
+    disk is nearly full); follows `changes`, which carries each new status."""
     with ui.row().classes("w-full items-center gap-2 p-2 rounded bg-orange-1 text-orange-10") as banner:
         ui.icon("cloud_off", color="orange-9")
         label = ui.label().mark("storage-status")
 
-    def update() -> None:
-        current = status()
+    def show(current: dict) -> None:
         degraded = current.get("status") in ("degraded", "warning")
         banner.set_visibility(degraded)
         if degraded:
@@ -23,5 +20,5 @@ def storage_banner(status: Callable[[], dict], *, interval_s: float = 2.0) -> No
                 current.get("message") or f"storage degraded, {current.get('waiting', 0)} readings waiting"
             )
 
-    update()
-    ui.timer(interval_s, update)
+    show(status)
+    changes.subscribe(show)

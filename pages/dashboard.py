@@ -41,7 +41,7 @@ def register(runtime: Runtime) -> None:
     @ui.page("/")
     async def dashboard_page(request: Request) -> None:
         with frame("Dashboard"):
-            storage_banner(runtime.storage_status)
+            storage_banner(runtime.storage_status(), runtime.bus.storage)
             await SiteBoard(runtime, origin=str(request.base_url).rstrip("/")).start()
 
     @ui.page("/rooms/{room_id}")

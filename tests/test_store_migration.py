@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 
-import httpx
-
 from .influx import influx_server
 from .servers import platform
 from .test_cli import run_cli
@@ -23,7 +21,7 @@ BATCH = [
 ]
 
 
-def readings(url: str) -> list[tuple]:
+def readings(server) -> list[tuple]:
     params = {
         "enseigne": "Moving",
         "raw": "true",
@@ -31,7 +29,8 @@ def readings(url: str) -> list[tuple]:
         "end": "1760100000",
         "limit": 100000,
     }
-    body = httpx.get(url + "/api/iaq/data", params=params, timeout=10).json()
+    with server.client() as api:
+        body = api.get("/api/iaq/data", params=params).json()
     return sorted((r["sensor_id"], r["timestamp"], r["co2"], r["humidity"]) for r in body["data"])
 
 
@@ -40,8 +39,9 @@ def test_history_moves_to_influxdb_in_several_runs_and_back(tmp_path):
     with influx_server() as influxd:
         env = {"INFLUXDB_URL": influxd.url, "INFLUXDB_BUCKET": "moved"}
         with platform(data) as srv:  # on SQLite
-            assert httpx.post(srv.url + "/api/ingest", json=BATCH).status_code == 201
-            before = readings(srv.url)
+            with srv.client() as api:
+                assert api.post("/api/ingest", json=BATCH).status_code == 201
+            before = readings(srv)
         assert len(before) == 600
 
         first = run_cli("migrate-store", "--to", "influx", "--max", "250", data_dir=data, env=env)
@@ -54,7 +54,7 @@ def test_history_moves_to_influxdb_in_several_runs_and_back(tmp_path):
         assert len(points) == 600 and len({(p["sensor_id"], p["time"]) for p in points}) == 600
 
         with platform(data, **env) as srv:  # the platform on InfluxDB shows the same history
-            assert readings(srv.url) == before
+            assert readings(srv) == before
 
         with sqlite3.connect(data / "iaqverse.db") as db:  # months on InfluxDB: SQLite's copy is long gone
             db.execute("DELETE FROM readings")
@@ -62,4 +62,4 @@ def test_history_moves_to_influxdb_in_several_runs_and_back(tmp_path):
         assert result.returncode == 0, result.stderr
         assert "600/600" in result.stdout and "the history is in sql" in result.stdout
         with platform(data, **env, INFLUXDB_ENABLED="0") as srv:  # back on SQLite, nothing missing
-            assert readings(srv.url) == before
+            assert readings(srv) == before
