@@ -28,8 +28,9 @@ install-dev: $(VENV)/.installed-dev  ## install the platform and the test tools
 run: install  ## start the platform on http://localhost:8080 with embedded defaults and demo rooms
 	IAQ_DEMO=$${IAQ_DEMO:-1} $(PY) -m app
 
-run-simulator: install  ## feed a running platform with simulated rooms (URL=..., ROOMS=3)
-	$(PY) -m services.simulator --url $(URL) --rooms $(or $(ROOMS),3) --interval $(or $(INTERVAL),5)
+run-simulator: install  ## feed a running platform with simulated rooms (URL=..., API_KEY=..., ROOMS=3)
+	$(PY) -m services.simulator --url $(URL) $(if $(API_KEY),--api-key $(API_KEY)) \
+	  --rooms $(or $(ROOMS),3) --interval $(or $(INTERVAL),5)
 
 test: install-dev  ## run the whole test suite
 	$(BIN)/pytest

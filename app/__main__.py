@@ -7,8 +7,10 @@ everything is built here and nothing at import time of other modules.
 import logging
 from pathlib import Path
 
+from nicegui import app as nicegui_app
 from nicegui import ui
 
+from app.api.lane import lane_http_protocol
 from app.main import setup, storage_secret
 from app.runtime import build_runtime
 from app.settings import Settings
@@ -31,4 +33,5 @@ if __name__ in {"__main__", "__mp_main__"}:
         favicon=Path(__file__).resolve().parents[1] / "static" / "favicon.svg",
         fastapi_docs=True,
         uvicorn_logging_level="warning",
+        http=lane_http_protocol(nicegui_app, settings.max_body_bytes),  # device POSTs skip the ASGI stack
     )

@@ -62,6 +62,8 @@ class EventBus:
     module_states: Event = field(default_factory=Event)
     config_changed: Event = field(default_factory=Event)
     storage: Event = field(default_factory=Event)  # the time-series store's status dict, when it changes
+    # a forecast says a room's metric will cross a preventive threshold (services/forecasting/preventive.py)
+    forecast_crossings: Event = field(default_factory=Event)
 
     def topic(self, name: str) -> Event:
         return getattr(self, name)

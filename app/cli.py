@@ -1,4 +1,4 @@
-"""Operator commands: `python -m app.cli init-db | backup | restore | migrate-store`.
+"""Operator commands: `python -m app.cli COMMAND`, see `--help`.
 
 `init-db` creates or upgrades the database (the platform also does it at every start).
 `backup` writes a consistent copy of the embedded database while the platform runs (SQLite's online backup
@@ -8,6 +8,10 @@ IAQ_DATA_DIR/backups/, with progress on the terminal.
 progress, resuming where an interrupted run stopped (docs/influxdb.md).
 `restore FILE` puts a backup back in place of the database, with the platform stopped; the database it
 replaces is kept beside it (iaqverse.db.before-restore-<time>), so a wrong restore can be undone.
+`create-user NAME --role ROLE [--site S ...]` makes an account and prints its password (asked for on a
+terminal, generated otherwise); `create-token --user NAME` prints a personal access token of that user;
+`create-api-key --site NAME` prints a device key for that site (for scripts, gateways and the simulator's
+`--api-key`). Each secret is printed once; only its hash is stored. The platform may be running.
 """
 
 from __future__ import annotations
@@ -162,6 +166,74 @@ def migrate_store(
         )
     else:
         print(f"; not finished: run the same command again to continue (position kept in {cursor})")
+
+
+def _accounts(settings: Settings):
+    from app.db.session import make_sessionmaker
+    from services.accounts import AccountService
+    from services.device_keys import DeviceKeys
+
+    settings.ensure_data_dir()
+    engine = make_engine(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    upgrade_to_head(engine)
+    accounts = AccountService(make_sessionmaker(engine), settings)
+    accounts.bootstrap()  # on a fresh database, the first admin as the platform would make it
+    keys = DeviceKeys(accounts.sessions, accounts, rate_per_s=1, burst=1)
+    return engine, accounts, keys
+
+
+def _refused(exc: Exception) -> int:
+    from app.domain.readings import InvalidInput
+
+    message = (
+        "; ".join(f"{e.field}: {e.problem}" for e in exc.errors) if isinstance(exc, InvalidInput) else exc
+    )
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def create_user(settings: Settings, name: str, role: str, sites: list[str] | None) -> int:
+    import getpass
+
+    from app.auth.passwords import random_password
+
+    ask = sys.stdin.isatty()
+    password = getpass.getpass(f"password for {name} (empty: generate one): ") if ask else ""
+    generated = not password
+    password = password or random_password()
+    engine, accounts, _ = _accounts(settings)
+    try:
+        accounts.create_user_sync(name, role, password, sites or None, actor="cli")
+    except Exception as exc:
+        return _refused(exc)
+    finally:
+        engine.dispose()
+    where = f" for the sites {', '.join(sites)}" if sites else ""
+    print(f"created {name} ({role}{where})" + (f"; password: {password}" if generated else ""))
+    return 0
+
+
+def create_token(settings: Settings, user: str, name: str, days: float | None) -> int:
+    engine, accounts, _ = _accounts(settings)
+    try:
+        _, secret = accounts.create_token_sync(user, name, days, actor="cli")
+    except Exception as exc:
+        return _refused(exc)
+    finally:
+        engine.dispose()
+    print(secret)
+    return 0
+
+
+def create_api_key(settings: Settings, site: str, name: str) -> int:
+    engine, _, keys = _accounts(settings)
+    try:
+        _, secret = keys.create_sync(site, name, actor="cli")
+    except Exception as exc:
+        return _refused(exc)
+    finally:
+        engine.dispose()
+    print(secret)
     return 0
 
 
@@ -182,8 +254,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     migrate_cmd.add_argument("--restart", action="store_true", help="start over instead of continuing")
     migrate_cmd.add_argument("--max", type=int, default=None, help="copy at most this many readings now")
+    user_cmd = sub.add_parser("create-user", help="make an account (prints a generated password)")
+    user_cmd.add_argument("name")
+    user_cmd.add_argument("--role", required=True, choices=("viewer", "operator", "admin"))
+    user_cmd.add_argument("--site", action="append", help="limit the account to this site (repeatable)")
+    token_cmd = sub.add_parser("create-token", help="print a new personal access token of a user")
+    token_cmd.add_argument("--user", required=True)
+    token_cmd.add_argument("--name", default="cli", help="what the token is for")
+    token_cmd.add_argument("--days", type=float, help="expires after this many days (default: never)")
+    key_cmd = sub.add_parser("create-api-key", help="print a new device key for a site")
+    key_cmd.add_argument("--site", required=True)
+    key_cmd.add_argument("--name", default="device", help="which device or gateway uses it")
     args = parser.parse_args(argv)
     settings = Settings()
+    if args.command == "create-user":
+        return create_user(settings, args.name, args.role, args.site)
+    if args.command == "create-token":
+        return create_token(settings, args.user, args.name, args.days)
+    if args.command == "create-api-key":
+        return create_api_key(settings, args.site, args.name)
     if args.command == "init-db":
         return init_db(settings)
     if args.command == "migrate-store":

@@ -8,15 +8,19 @@ import time
 from nicegui import app as nicegui_app
 
 from app.api import alerts as alerts_api
+from app.api import auth as auth_api
 from app.api import config as config_api
 from app.api import health as health_api
 from app.api import ingest as ingest_api
+from app.api import models as models_api
+from app.api import modules as modules_api
 from app.api import predict as predict_api
 from app.api import query as query_api
 from app.api import reports as reports_api
 from app.api import ws as ws_api
 from app.api.common import install_error_handlers
 from app.api.lane import LANE_PATHS, install_device_lane
+from app.auth.middleware import AuthMiddleware
 from app.runtime import Runtime
 from app.settings import Settings
 
@@ -47,11 +51,15 @@ class LatencyMiddleware:
             route = getattr(scope.get("route"), "path", None) or (
                 scope["path"] if scope["path"] in LANE_PATHS else "unmatched"
             )
-            key = (scope["method"], route, status[0])
-            child = self._children.get(key)
-            if child is None:
-                child = self._children[key] = self.histogram.labels(key[0], key[1], str(key[2]))
-            child.observe(time.perf_counter() - started)
+            self.observe(scope["method"], route, status[0], time.perf_counter() - started)
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Record one request's latency (also called by the device lane's HTTP protocol, which skips ASGI)."""
+        key = (method, route, status)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.histogram.labels(method, route, str(status))
+        child.observe(seconds)
 
 
 def storage_secret(settings: Settings) -> str:
@@ -78,9 +86,26 @@ def setup(runtime: Runtime) -> None:
         telemetry.update(tracing=False, metrics=False, logs=False)
     install_error_handlers(app)
     app.add_middleware(LatencyMiddleware, runtime=runtime)
+    app.add_middleware(AuthMiddleware, runtime=runtime)  # default deny: app/auth/policy.py
+    if runtime.settings.cors_origins:  # closed unless configured
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=runtime.settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+        )
     install_device_lane(app, LatencyMiddleware(ingest_api.IngestEndpoint(runtime), runtime))
     for module in (ingest_api, query_api, predict_api, config_api, alerts_api, reports_api, health_api):
         app.include_router(module.router(runtime))
+    app.include_router(modules_api.router(runtime))
+    app.include_router(models_api.router(runtime))  # model registry, forecasts, preventive actions
+    app.include_router(auth_api.router(runtime))
+    if runtime.settings.oidc_enabled:
+        from app.api import oidc as oidc_api  # Authlib is imported only when single sign-on is configured
+
+        app.include_router(oidc_api.router(runtime))
     if runtime.settings.websocket_enabled:
         app.include_router(ws_api.router(runtime))
     register_pages(runtime)

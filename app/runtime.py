@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,14 +19,24 @@ from app.observability import PlatformMetrics
 from app.settings import Settings
 from app.storage.alerts import SqlAlertStore
 from app.storage.base import TimeSeriesStore
+from app.storage.modules import SqlModuleStore
 from app.storage.rollups import SqlRollupStore
 from app.storage.scores import SqlScoreStore
 from app.storage.sql import SqlTimeSeriesStore
 from app.workers import Worker
+from services.accounts import AccountService
 from services.alerting import AlertingService
+from services.automation import AutomationService
 from services.compliance import ComplianceService
 from services.config import ConfigService
+from services.device_keys import DeviceKeys
+from services.devices import SimulatedDevices
+from services.effectiveness import EffectivenessTracker
+from services.forecasting.registry import ModelRegistry
+from services.forecasting.service import ForecastService
 from services.ingestion import IngestionService
+from services.modules import ModuleService
+from services.mqtt import MessageRejected, MqttBridge
 from services.notify import EmailNotifier, RetryingNotifier, WebhookNotifier
 from services.query import QueryService
 from services.registry_index import RegistryIndex
@@ -55,6 +66,20 @@ class Runtime:
     started: bool = False
     simulator: Any = None  # the demo simulator, when demo mode runs it
     drainer: Any = None  # the outbox drainer, when InfluxDB holds the time series (app/storage/outbox.py)
+    modules: ModuleService | None = None
+    automation: AutomationService | None = None
+    effectiveness: EffectivenessTracker | None = None
+    devices: Any = None  # the device link: the MQTT bridge, or simulated devices without a broker
+    _topic_rooms: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    registry: Any = None  # services.forecasting.registry.ModelRegistry
+    forecasting: Any = None  # services.forecasting.service.ForecastService
+    accounts: AccountService = None  # type: ignore[assignment]  # users, tokens, audit log (build_runtime)
+    device_keys: DeviceKeys = None  # type: ignore[assignment]  # ingestion keys, for every lane
+
+    @property
+    def local_login_enabled(self) -> bool:
+        """Local passwords work unless switched off while single sign-on is on (never lock everyone out)."""
+        return self.settings.local_login or not self.settings.oidc_enabled
 
     def start(self) -> None:
         """Migrate the database, start the writer, then the background workers.
@@ -65,6 +90,8 @@ class Runtime:
         upgrade_to_head(self.engine)
         if self.settings.use_influxdb:
             self._start_influxdb()
+        self.accounts.bootstrap()  # the first admin, on first start
+        self.device_keys.load()
         self.ingestion.start()
         self.scoring.load()
         if self.settings.workers_enabled and self.settings.score_interval_s > 0:
@@ -79,25 +106,106 @@ class Runtime:
         if self.settings.workers_enabled and self.settings.alerts_enabled:
             self.alerting.start()
             self.workers["alerts"] = Worker("alerts", self.alerting.run)
+        self._start_modules()
         if self.settings.workers_enabled and self.settings.demo:
             self.workers["simulator"] = self._demo_worker()
         if self.drainer is not None and self.settings.workers_enabled:
             self.workers["outbox"] = Worker("outbox", self.drainer.run)
         if self.settings.workers_enabled:
             self.workers["storage-status"] = Worker("storage-status", self._watch_storage)
+        if self.settings.workers_enabled and self.settings.forecasting_enabled:
+            s = self.settings
+            self.workers["trainer"] = Worker(
+                "trainer", lambda: self.forecasting.run_trainer(s.ml_trainer_interval_s, s.ml_trainer_delay_s)
+            )
+            self.workers["predictor"] = Worker(
+                "predictor", lambda: self.forecasting.run_predictor(s.ml_predictor_interval_s)
+            )
         for worker in self.workers.values():
             worker.start()
         self.started = True
+        # What exists now (modules, app, registry) lives as long as the process: keep it out of the cyclic
+        # garbage collector's full passes, which re-scanned it all while readings flowed (docs/benchmarks.md).
+        gc.collect()
+        gc.freeze()
         log.info(
             "IAQverse started: database %s, demo %s",
             self.engine.url.render_as_string(hide_password=True),
             "on" if self.settings.demo else "off",
         )
 
+    def _start_modules(self) -> None:
+        """Modules into memory, the device link (MQTT bridge, or simulated devices), automation and the
+        measurement of ventilation's effectiveness."""
+        assert self.modules is not None and self.automation is not None and self.effectiveness is not None
+        self.modules.load()
+        self.automation.load()
+        settings = self.settings
+        if settings.mqtt_host is not None:
+            bridge = MqttBridge(
+                settings.mqtt_host, settings.mqtt_port, on_state=self.modules.report_state,
+                on_availability=self.modules.report_availability, on_reading=self._mqtt_reading,
+                prefix=settings.mqtt_topic_prefix, client_id=settings.mqtt_client_id,
+                username=settings.mqtt_username, password=settings.mqtt_password,
+            )  # fmt: skip
+            self.devices = self.modules.link = bridge
+            if settings.workers_enabled:
+                self.workers["mqtt"] = Worker("mqtt", bridge.run)
+        else:
+            self.devices = self.modules.link = SimulatedDevices(
+                self.modules.report_state, delay_s=settings.simulated_device_delay_s
+            )
+        self.effectiveness.start()
+        if settings.workers_enabled and settings.automation_enabled:
+            self.automation.start()
+            self.workers["automation"] = Worker("automation", self.automation.run)
+
+    async def _mqtt_reading(self, topic: str, payload: Any) -> None:
+        """A reading from an MQTT sensor: the same ingestion path as `POST /api/ingest`."""
+        from app.domain.readings import InvalidInput
+        from services.ingestion import IngestUnavailable
+
+        try:
+            for item in payload if isinstance(payload, list) else [payload]:
+                if "enseigne" not in item or "salle" not in item:
+                    site, room = await self._room_of_topic(topic)
+                    item.setdefault("enseigne", site)
+                    item.setdefault("salle", room)
+            await self.ingestion.ingest(payload, source="mqtt")
+        except (InvalidInput, IngestUnavailable) as exc:
+            detail = exc.errors[0].as_dict() if isinstance(exc, InvalidInput) else str(exc)
+            raise MessageRejected(str(detail)) from None
+
+    async def _room_of_topic(self, topic: str) -> tuple[str, str]:
+        """(site, room) named by a sensor topic's slugs (`<prefix>/<site>/<room>/sensors/<id>`), for readings
+        that leave `enseigne`/`salle` out. Known rooms only: slugs cannot name a new room."""
+        from app.domain.readings import FieldError
+        from app.storage.modules import slug
+
+        key = tuple(topic.split("/")[1:3])
+        if key not in self._topic_rooms:  # a room added since: look again
+            self._topic_rooms = {
+                (slug(site["name"]), slug(room["name"])): (site["name"], room["name"])
+                for site in await self.config.list_sites()
+                for room in site["rooms"]
+            }
+        found = self._topic_rooms.get(key)  # type: ignore[arg-type]
+        if found is None:
+            problem = f"no known room has the topic's names {'/'.join(key)}; send enseigne and salle"
+            raise FieldError("salle", problem).as_error()
+        return found
+
     async def stop(self) -> None:
+        if self.modules is not None:
+            await self.modules.stop()
+        if isinstance(self.devices, MqttBridge):
+            await self.devices.stop()
+        elif isinstance(self.devices, SimulatedDevices):
+            await self.devices.close()
         for worker in self.workers.values():
             await worker.stop()
         await self.ingestion.stop()
+        await self.forecasting.close()
         await self.scoring.flush()  # the last scores the writer had not stored yet
         for notifier in self.alerting.notifiers:
             await notifier.drain(timeout_s=2)
@@ -106,6 +214,7 @@ class Runtime:
             self.store.http.close()
         self.engine.dispose()
         self.started = False
+        gc.unfreeze()  # a runtime built again in the same process (tests) must not keep this one alive
 
     def _start_influxdb(self) -> None:
         """Check InfluxDB's answer to our credentials (refuse to start when it rejects them) and create the
@@ -152,6 +261,7 @@ class Runtime:
 
         async def work() -> None:
             await self._register_demo_sites(DEMO_SITES)
+            await self._demo_modules(simulator)
             if self.settings.demo_backfill_hours > 0 and await asyncio.to_thread(self.store.count) == 0:
                 await simulator.backfill(hours=self.settings.demo_backfill_hours)
             await simulator.run()
@@ -179,6 +289,20 @@ class Runtime:
         if new:
             await self.config.import_config({"sites": new})
 
+    async def _demo_modules(self, simulator) -> None:
+        """A ventilation, a purifier and a window in every demo room; without a broker, the simulated devices
+        act on the simulated rooms, so commands show in the readings."""
+        assert self.modules is not None
+        for room in simulator.rooms:
+            try:
+                room_id = await self.modules.room_id(room.site, room.room)
+            except Exception:
+                continue  # an operator deleted it
+            await self.modules.ensure_modules(room_id, ("ventilation", "purifier", "window"))
+            if isinstance(self.devices, SimulatedDevices):
+                for module in self.modules.modules(room_id):
+                    self.devices.attach(module.topic, module.module_type, room.model, module.state)
+
     async def health(self) -> dict:
         """Status of the database, the ingestion writer and each worker; `ok` is False when degraded."""
         checks: dict[str, dict] = {}
@@ -192,6 +316,13 @@ class Runtime:
             checks["storage"] = self.storage_status()
         ingest_ok = self.ingestion.state == "running" and self.ingestion.last_error is None
         checks["ingestion"] = {"status": "ok" if ingest_ok else "degraded", "state": self.ingestion.state}
+        if isinstance(self.devices, MqttBridge):  # a lost broker is a state to report, not an exception
+            checks["mqtt"] = {
+                "status": "ok" if self.devices.connected else "degraded",
+                "broker": f"{self.devices.host}:{self.devices.port}",
+                "connections": self.devices.connects,
+                "last_error": self.devices.last_error,
+            }
         for name, worker in self.workers.items():
             checks[f"worker:{name}"] = {
                 "status": "ok" if worker.healthy else "degraded",
@@ -310,6 +441,30 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         notifiers=notifiers,
     )
     compliance = ComplianceService(sessions=sessions, store=store, scoring=scoring)
+    module_store = SqlModuleStore(engine)
+    modules = ModuleService(
+        store=module_store,
+        sessions=sessions,
+        bus=bus,
+        alerting=alerting,
+        command_timeout_s=settings.command_timeout_s,
+        topic_prefix=settings.mqtt_topic_prefix,
+    )
+    automation = AutomationService(modules=modules, store=module_store, bus=bus)
+    effectiveness = EffectivenessTracker(modules, bus, window_s=settings.ach_window_s)
+    registry = ModelRegistry(sessions, settings.data_dir)
+    forecasting = ForecastService(
+        sessions=sessions,
+        store=store,
+        bus=bus,
+        registry=registry,
+        metrics=settings.ml_metrics,
+        use_process_pool=settings.ml_process_pool,
+    )
+    accounts = AccountService(sessions, settings)
+    device_keys = DeviceKeys(
+        sessions, accounts, rate_per_s=settings.device_key_rate, burst=settings.device_key_burst
+    )
     return Runtime(
         settings,
         engine,
@@ -324,5 +479,12 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         scoring,
         alerting,
         compliance,
-        rollups,
+        rollups=rollups,
+        modules=modules,
+        automation=automation,
+        effectiveness=effectiveness,
+        registry=registry,
+        forecasting=forecasting,
+        accounts=accounts,
+        device_keys=device_keys,
     )

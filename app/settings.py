@@ -78,12 +78,40 @@ class Settings(BaseSettings):
     smtp_password: str | None = Field(None, validation_alias=_env("IAQ_SMTP_PASSWORD"))
     smtp_from: str = Field("iaqverse@localhost", validation_alias=_env("IAQ_SMTP_FROM"))
 
+    # -- modules and automation (docs/modules.md)
+    command_timeout_s: float = Field(10.0, gt=0, validation_alias=_env("IAQ_COMMAND_TIMEOUT"))
+    simulated_device_delay_s: float = Field(0.5, ge=0, validation_alias=_env("IAQ_SIMULATED_DEVICE_DELAY"))
+    automation_enabled: bool = Field(True, validation_alias=_env("IAQ_AUTOMATION"))
+    ach_window_s: float = Field(1200.0, gt=0, validation_alias=_env("IAQ_ACH_WINDOW"))
+
     # -- digital twin
     max_glb_bytes: int = Field(20 * 1024 * 1024, ge=1024, validation_alias=_env("IAQ_MAX_GLB_BYTES"))
 
     # -- live updates
     websocket_enabled: bool = Field(True, validation_alias=_env("WEBSOCKET_ENABLED"))
     ws_queue_size: int = Field(20_000, ge=10, validation_alias=_env("IAQ_WS_QUEUE"))
+
+    # -- accounts, sign-in and devices (docs/security.md)
+    admin_password: str | None = Field(None, min_length=8, validation_alias=_env("IAQ_ADMIN_PASSWORD"))
+    # also made a personal access token of the first admin at first start (provisioning scripts, tests)
+    admin_token: str | None = Field(None, min_length=24, validation_alias=_env("IAQ_ADMIN_TOKEN"))
+    session_idle_s: float = Field(8 * 3600.0, gt=0, validation_alias=_env("IAQ_SESSION_IDLE"))
+    session_max_s: float = Field(7 * 86400.0, gt=0, validation_alias=_env("IAQ_SESSION_MAX"))
+    login_max_failures: int = Field(5, ge=1, validation_alias=_env("IAQ_LOGIN_MAX_FAILURES"))
+    login_lockout_s: float = Field(300.0, gt=0, validation_alias=_env("IAQ_LOGIN_LOCKOUT"))
+    local_login: bool = Field(True, validation_alias=_env("IAQ_LOCAL_LOGIN"))
+    device_key_rate: float = Field(50.0, gt=0, validation_alias=_env("IAQ_DEVICE_KEY_RATE"))  # requests/s
+    device_key_burst: int = Field(200, ge=1, validation_alias=_env("IAQ_DEVICE_KEY_BURST"))
+    cors_origins_text: str = Field("", validation_alias=_env("IAQ_CORS_ORIGINS"))
+    oidc_issuer: str | None = Field(None, validation_alias=_env("IAQ_OIDC_ISSUER"))
+    oidc_client_id: str | None = Field(None, validation_alias=_env("IAQ_OIDC_CLIENT_ID"))
+    oidc_client_secret: str | None = Field(None, validation_alias=_env("IAQ_OIDC_CLIENT_SECRET"))
+    oidc_scope: str = Field("openid email profile", validation_alias=_env("IAQ_OIDC_SCOPE"))
+    oidc_role_claim: str = Field("groups", validation_alias=_env("IAQ_OIDC_ROLE_CLAIM"))
+    # JSON: claim value -> role, e.g. {"iaq-admins": "admin", "facility": "operator"}
+    oidc_role_map: dict[str, str] = Field(default_factory=dict, validation_alias=_env("IAQ_OIDC_ROLE_MAP"))
+    # role of a signed-in user whose claims map to none; unset: such users are refused
+    oidc_default_role: str | None = Field(None, validation_alias=_env("IAQ_OIDC_DEFAULT_ROLE"))
 
     # -- kept from the original product; used by later capabilities
     # InfluxDB as the time-series store: on when INFLUXDB_URL is set, unless INFLUXDB_ENABLED=false
@@ -100,11 +128,24 @@ class Settings(BaseSettings):
     outbox_batch: int = Field(5000, ge=1, le=100_000, validation_alias=_env("IAQ_OUTBOX_BATCH"))
     outbox_poll_s: float = Field(0.5, gt=0, validation_alias=_env("IAQ_OUTBOX_POLL"))
     outbox_backoff_max_s: float = Field(60.0, gt=0, validation_alias=_env("IAQ_OUTBOX_BACKOFF_MAX"))
-    mqtt_enabled: bool = Field(False, validation_alias=_env("MQTT_ENABLED"))
+    # MQTT: on with MQTT_ENABLED=true (broker MQTT_BROKER, default localhost), or when MQTT_BROKER is set
+    mqtt_enabled: bool | None = Field(None, validation_alias=_env("MQTT_ENABLED"))
     mqtt_broker: str | None = Field(None, validation_alias=_env("MQTT_BROKER"))
     mqtt_port: int = Field(1883, ge=1, le=65535, validation_alias=_env("MQTT_PORT"))
+    mqtt_username: str | None = Field(None, validation_alias=_env("MQTT_USERNAME"))
+    mqtt_password: str | None = Field(None, validation_alias=_env("MQTT_PASSWORD"))
+    mqtt_topic_prefix: str = Field(
+        "iaqverse", pattern=r"^[A-Za-z0-9_-]+$", validation_alias=_env("IAQ_MQTT_PREFIX")
+    )
+    mqtt_client_id: str = Field("iaqverse", min_length=1, validation_alias=_env("IAQ_MQTT_CLIENT_ID"))
     ml_predictor_interval_s: float = Field(600, gt=0, validation_alias=_env("ML_PREDICTOR_INTERVAL"))
     ml_trainer_interval_s: float = Field(86400, gt=0, validation_alias=_env("ML_TRAINER_INTERVAL"))
+
+    # -- forecasting (docs/forecasting.md)
+    forecasting_enabled: bool = Field(True, validation_alias=_env("IAQ_FORECASTING"))
+    ml_metrics_text: str = Field("co2", validation_alias=_env("IAQ_ML_METRICS"))
+    ml_trainer_delay_s: float = Field(60.0, ge=0, validation_alias=_env("IAQ_ML_TRAINER_DELAY"))
+    ml_process_pool: bool = Field(True, validation_alias=_env("IAQ_ML_PROCESS_POOL"))
 
     @field_validator("default_timezone")
     @classmethod
@@ -151,6 +192,48 @@ class Settings(BaseSettings):
             raise ValueError("IAQ_SMTP_SECURITY must be starttls, ssl or none")
         return value
 
+    @field_validator("ml_metrics_text")
+    @classmethod
+    def _ml_metrics(cls, value: str) -> str:
+        allowed = {"co2", "pm25", "tvoc", "temperature", "humidity"}
+        unknown = [m for m in (m.strip() for m in value.split(",")) if m and m not in allowed]
+        if unknown:
+            raise ValueError(
+                f"IAQ_ML_METRICS: unknown {', '.join(unknown)}; use some of {', '.join(sorted(allowed))}"
+            )
+        return value
+
+    @property
+    def ml_metrics(self) -> tuple[str, ...]:
+        """IAQ_ML_METRICS, comma-separated: the metrics the trainer forecasts."""
+        return tuple(m.strip() for m in self.ml_metrics_text.split(",") if m.strip())
+
+    @field_validator("oidc_role_map")
+    @classmethod
+    def _role_map(cls, value: dict[str, str]) -> dict[str, str]:
+        for claim, role in value.items():
+            if role not in ("viewer", "operator", "admin"):
+                raise ValueError(
+                    f"IAQ_OIDC_ROLE_MAP: {claim!r} maps to {role!r}; use viewer, operator or admin"
+                )
+        return value
+
+    @field_validator("oidc_default_role")
+    @classmethod
+    def _default_role(cls, value: str | None) -> str | None:
+        if value is not None and value not in ("viewer", "operator", "admin"):
+            raise ValueError("IAQ_OIDC_DEFAULT_ROLE must be viewer, operator or admin")
+        return value
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """IAQ_CORS_ORIGINS, comma-separated; empty (the default): no cross-origin access."""
+        return [o.strip() for o in self.cors_origins_text.split(",") if o.strip()]
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
+
     @property
     def alert_emails(self) -> list[str]:
         """IAQ_ALERT_EMAILS, comma-separated."""
@@ -172,6 +255,12 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError(f"INFLUXDB_URL: {value!r} is not an http:// or https:// URL")
         return value.rstrip("/") if value else value
+
+    @property
+    def mqtt_host(self) -> str | None:
+        """The broker to connect to, or None: simulated modules (the embedded default)."""
+        enabled = self.mqtt_enabled if self.mqtt_enabled is not None else bool(self.mqtt_broker)
+        return (self.mqtt_broker or "localhost") if enabled else None
 
     @property
     def db_url(self) -> str:

@@ -4,6 +4,7 @@ local counter = 0
 local thread_id = 0
 local base = tonumber(os.getenv("BENCH_BASE_TS") or "1760000000")
 local threads = {}
+local api_key = os.getenv("BENCH_API_KEY") or ""
 
 function setup(thread)
   thread:set("thread_id", #threads)
@@ -16,7 +17,7 @@ function request()
     '{"sensor_id":"bench-%d","enseigne":"Bench","salle":"Room %d","timestamp":%d,' ..
     '"values":{"co2":%d,"pm25":8.5,"tvoc":120,"temperature":21.7,"humidity":44}}',
     thread_id, thread_id % 10, base + counter, 400 + counter % 800)
-  return wrk.format("POST", "/api/ingest", {["Content-Type"] = "application/json"}, body)
+  return wrk.format("POST", "/api/ingest", {["Content-Type"] = "application/json", ["X-API-Key"] = api_key}, body)
 end
 
 function done(summary, latency, requests)

@@ -24,7 +24,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import PlatformProcess  # noqa: E402
+from tests.servers import PlatformProcess, browser_sign_in  # noqa: E402
 from tests.test_twin_browser import CHROMIUM_ARGS, VOLUME_COLOUR_JS, chromium  # noqa: E402
 
 FPS_JS = """() => new Promise(done => {
@@ -90,7 +90,7 @@ def main() -> None:
                     ws.on("framereceived", count)
 
                 page.on("websocket", on_socket)
-                page.goto(f"{server.url}/twin/{site['id']}")
+                browser_sign_in(page, server, f"/twin/{site['id']}")
                 names = [f"room:{r['id']}" for r in rooms]
                 page.wait_for_function(f"() => {names!r}.every(n => ({VOLUME_COLOUR_JS})(n))", timeout=60_000)
                 frames[:] = [0, 0]

@@ -20,6 +20,8 @@ from app.domain.metrics import CORE_METRICS
 LINE_COLOUR = "#00695c"
 BAND_COLOUR = "rgba(0, 105, 92, 0.18)"
 REFERENCE_COLOUR = "#c62828"
+FORECAST_COLOUR = "#6a1b9a"
+FORECAST_BAND_COLOUR = "rgba(106, 27, 154, 0.15)"
 ZERO_BASED = {"co2", "pm25", "tvoc"}  # concentrations start at zero; temperature and humidity do not
 
 # Reference lines drawn on the chart: value, label. CO2: EN 16798-1 category II limit, 800 ppm above an
@@ -56,6 +58,7 @@ class SeriesChart(ui.plotly):
         self.step_ms: int | None = None  # None: raw points
         self._points: list[tuple[int, float]] = []  # raw mode, sorted by time
         self._buckets: list[Aggregate] = []  # aggregated mode, sorted by time
+        self._forecast: list[tuple[int, float, float, float]] = []  # (ts_ms, value, low, high) ahead
         super().__init__(self._figure())
         self.classes("w-full").style("height: 380px")
 
@@ -86,6 +89,15 @@ class SeriesChart(ui.plotly):
             self._add(ts_ms, value)
         self._trim()
         self._render()
+
+    def set_forecast(self, metric: str, points: list[tuple[int, float, float, float]]) -> None:
+        """Show a forecast `(ts_ms, value, low, high)` after the measured curve (none if another metric)."""
+        self._forecast = sorted(points) if metric == self.metric else []
+        self._render()
+
+    @property
+    def forecast_count(self) -> int:
+        return len(self._forecast)
 
     def _add(self, ts_ms: int, value: float) -> None:
         if self.step_ms is None:
@@ -132,6 +144,51 @@ class SeriesChart(ui.plotly):
     def _render(self) -> None:
         self.figure = self._figure()
         self.update()
+
+    def _forecast_traces(self, hover: str) -> list[dict]:
+        """The forecast as a dashed line from the last measured point, inside its interval band."""
+        if not self._forecast:
+            return []
+        x = [self._local(t) for t, *_ in self._forecast]
+        start_x, start_y = (
+            ([self._local(self._points[-1][0])], [self._points[-1][1]])
+            if (self.step_ms is None and self._points)
+            else ([], [])
+        )
+        return [
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": "forecast low",
+                "x": x,
+                "y": [low for _, _, low, _ in self._forecast],
+                "line": {"width": 0},
+                "showlegend": False,
+                "hovertemplate": hover,
+            },
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": "forecast high",
+                "x": x,
+                "y": [high for *_, high in self._forecast],
+                "line": {"width": 0},
+                "fill": "tonexty",
+                "fillcolor": FORECAST_BAND_COLOUR,
+                "showlegend": False,
+                "hovertemplate": hover,
+            },
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": "forecast",
+                "x": start_x + x,
+                "y": start_y + [round(v, 2) for _, v, _, _ in self._forecast],
+                "line": {"color": FORECAST_COLOUR, "width": 2, "dash": "dash"},
+                "marker": {"size": 5},
+                "hovertemplate": hover,
+            },
+        ]
 
     def _figure(self) -> dict:
         info = CORE_METRICS.get(self.metric)
@@ -186,6 +243,7 @@ class SeriesChart(ui.plotly):
                     "hovertemplate": hover,
                 },
             ]
+        data += self._forecast_traces(hover)
         shapes, annotations = [], []
         for value, text in REFERENCE_LINES.get(self.metric, []):
             shapes.append(

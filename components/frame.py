@@ -62,6 +62,24 @@ def connection_hint() -> None:
         ui.label("reconnecting…")
 
 
+def account_menu() -> None:
+    """The signed-in user's name, role and a sign-out entry (from the principal the page was served to)."""
+    try:
+        principal = getattr(ui.context.client.request.state, "principal", None)
+    except RuntimeError:  # a page without a request (NiceGUI's auto-index)
+        principal = None
+    if principal is None:
+        return
+    with (
+        ui.button(principal.name, icon="account_circle")
+        .props("flat dense no-caps color=white")
+        .mark("account"),
+        ui.menu(),
+    ):
+        ui.menu_item(f"Role: {principal.role}").props("disable")
+        ui.menu_item("Sign out", on_click=lambda: ui.navigate.to("/logout")).mark("sign-out")
+
+
 @contextmanager
 def frame(title: str, *, section: str | None = None) -> Iterator[ui.column]:
     """Header, navigation and page title; yields the content column.
@@ -84,6 +102,7 @@ def frame(title: str, *, section: str | None = None) -> Iterator[ui.column]:
                     button.classes("iaq-active")
         ui.space()
         connection_hint()
+        account_menu()
     with ui.column().classes("w-full max-w-screen-xl mx-auto p-4 gap-4") as content:
         ui.label(title).classes("text-h5").mark("page-title")
         yield content

@@ -134,10 +134,37 @@ def module_look(kind: str, state: str | None) -> tuple[str, float]:
     return "#cfd8dc", 0.4
 
 
+SCENE_KINDS = {"ventilation": "fan", "purifier": "purifier", "window": "window"}  # module type -> drawing
+
+
+def module_scene_state(module: dict[str, Any]) -> str | None:
+    """A module's state as `module_look` reads it: on/off, open/closed, None when it is unavailable or has
+    not reported."""
+    state = module.get("state")
+    if not module.get("available", True) or not state:
+        return None
+    if "open" in state:
+        return "open" if state["open"] else "closed"
+    return "on" if state.get("on") else "off"
+
+
+def module_position(geometry: RoomGeometry, kind: str, index: int) -> tuple[float, float, float]:
+    """Where a room's module is drawn, relative to its floor: a window on the outside of the south wall, the
+    others as markers on the roof near the south-west corner, so no translucent volume hides them."""
+    x0, y0, x1, _y1 = geometry.bounds
+    cx, _cy = geometry.centre
+    top = geometry.height
+    if kind == "window":
+        return cx + 1.4 * index, y0 - 0.04, top * 0.55
+    if kind == "fan":
+        return min(x0 + 0.8 + 0.9 * index, x1 - 0.4), y0 + 0.8, top + 0.05
+    return min(x0 + 1.9 + 0.7 * index, x1 - 0.3), y0 + 0.8, top + 0.4
+
+
 def draw_module(
     scene: ui.scene, module_id: str, kind: str, state: str | None, position: tuple[float, float, float]
 ) -> Object3D:
-    """Draw one module in the open scene context (the hook for issue 5's modules; nothing calls it yet).
+    """Draw one module in the open scene context (`RoomScene.add_modules` places the room's modules).
 
     A fan is a disc, a purifier a small tower, a window a pane; the look follows `module_look`. Clicks on
     it reach `RoomScene`'s `on_module` with `module_id`. Change its state with `.material(*module_look())`.
@@ -170,6 +197,7 @@ class RoomScene:
         self.stale_after_ms = int(stale_after_s * 1000)
         self.storey = storey_height([r.geometry for r in rooms]) if rooms else 3.5
         self.drawn: dict[int, _Drawn] = {}
+        self.modules: dict[str, tuple[Object3D, str]] = {}  # module id -> (object, drawing kind)
         self.floor: int | None = None
         self.scene = (
             ui.scene(height=height, grid=(200, 100), background_color="#eceff1", on_click=self._clicked)
@@ -233,6 +261,32 @@ class RoomScene:
         for sensor_id, (_, label) in d.sensors.items():
             value = d.sensor_values.get(sensor_id, {}).get(metric)
             label.show(f"{sensor_id}: {format_value(metric, value)}" if value is not None else sensor_id)
+
+    # -- modules
+    def add_modules(self, room_id: int, modules: list[dict[str, Any]]) -> None:
+        """Draw a room's modules (dicts with `id`, `module_type`, `state`, `available`) in its floor group."""
+        d = self.drawn.get(room_id)
+        if d is None:
+            return
+        placed: dict[str, int] = {}
+        with self.scene, d.group:
+            for module in modules:
+                kind = SCENE_KINDS.get(module["module_type"], module["module_type"])
+                index = placed[kind] = placed.get(kind, -1) + 1
+                position = module_position(d.room.geometry, kind, index)
+                obj = draw_module(self.scene, str(module["id"]), kind, module_scene_state(module), position)
+                self.modules[str(module["id"])] = (obj, kind)
+
+    def set_module_state(self, module: dict[str, Any]) -> None:
+        """A module's new state or availability: its colour changes in place."""
+        drawn = self.modules.get(str(module["id"]))
+        if drawn is not None:
+            obj, kind = drawn
+            obj.material(*module_look(kind, module_scene_state(module)))
+
+    def module_colour(self, module_id: int | str) -> str | None:
+        drawn = self.modules.get(str(module_id))
+        return drawn[0].color if drawn else None
 
     # -- live data in
     def knows(self, room_id: int) -> bool:

@@ -9,10 +9,13 @@ if TYPE_CHECKING:
 
 
 def register_pages(runtime: Runtime) -> None:
-    from . import alerts, dashboard, reports, settings, twin
+    from . import alerts, dashboard, login, models, modules, reports, settings, twin
 
     dashboard.register(runtime)
     alerts.register(runtime)
     reports.register(runtime)
     settings.register(runtime)
     twin.register(runtime)
+    modules.register(runtime)
+    models.register(runtime)
+    login.register(runtime)

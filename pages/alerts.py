@@ -24,6 +24,7 @@ from components.frame import add_nav_link, frame
 from components.refresh import Coalesced
 from components.tiles import format_value
 
+from .login import page_allows
 from .settings import attempt, small_button
 
 if TYPE_CHECKING:
@@ -144,6 +145,8 @@ class AlertsPage:
         return answer
 
     async def acknowledge(self, alert: dict[str, Any]) -> None:
+        if not page_allows("operator"):
+            return
         where = f"{alert['enseigne']} / {alert['salle']}"
         answer = await self._ask(
             f"Acknowledge '{alert['rule']}' in {where}",
@@ -158,6 +161,8 @@ class AlertsPage:
             await self.reload()
 
     async def resolve(self, alert: dict[str, Any]) -> None:
+        if not page_allows("operator"):
+            return
         where = f"{alert['enseigne']} / {alert['salle']}"
         answer = await self._ask(
             f"Resolve '{alert['rule']}' in {where}?",
@@ -213,6 +218,8 @@ class AlertsPage:
         self.rules_view.refresh(await self.alerting.list_rules())
 
     async def edit_rule(self, rule: dict[str, Any] | None) -> None:
+        if not page_allows("admin"):
+            return
         await self._load_scopes()
         with ui.dialog() as dialog, ui.card().classes("gap-2 min-w-[40rem]").mark("rule-dialog"):
             ui.label("New rule" if rule is None else f"Edit rule '{rule['name']}'").classes("text-h6")
@@ -239,6 +246,8 @@ class AlertsPage:
             dialog.delete()
 
     async def delete_rule(self, rule: dict[str, Any]) -> None:
+        if not page_allows("admin"):
+            return
         message = (
             f"This deletes rule '{rule['name']}' and resolves its open alerts; they stay in the history."
         )

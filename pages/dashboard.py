@@ -205,6 +205,7 @@ class RoomView:
                 self.chart = SeriesChart(zone=ZoneInfo(self.room["effective_timezone"])).mark("chart")
         await self.load()
         self.runtime.bus.measurements.subscribe(self.on_measurements)
+        self.runtime.bus.predictions.subscribe(self.on_prediction)
         self.runtime.bus.config_changed.subscribe(
             lambda: self.tile.set_thresholds(
                 self.runtime.scoring.thresholds_for(self.room_id, self.room["site"])
@@ -251,6 +252,17 @@ class RoomView:
         self._extend(self.pending)
         self.pending = []
         self._show_message()
+        await self.show_forecast()
+
+    async def show_forecast(self) -> None:
+        """The newest stored forecast of the chosen metric, with its interval, ahead of the measured curve."""
+        metric = self.metric.value
+        rows = await self.runtime.forecasting.latest(self.room_id, metric)
+        self.chart.set_forecast(metric, [(r["target_ms"], r["value"], r["low"], r["high"]) for r in rows])
+
+    async def on_prediction(self, message: dict[str, Any]) -> None:
+        if message.get("room_id") == self.room_id and message.get("metric") == self.metric.value:
+            await self.show_forecast()
 
     def on_measurements(self, batch: list[Measurement]) -> None:
         mine = [m for m in batch if m.room_id == self.room_id]

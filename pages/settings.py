@@ -11,7 +11,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from nicegui import events, ui
+from nicegui import app, events, ui
 
 from app.bus import Measurement
 from app.domain.readings import FieldError, InvalidInput
@@ -21,6 +21,9 @@ from components.opening_hours import OpeningHoursEditor, summary
 from components.refresh import Coalesced
 from services.errors import Conflict, NotFound
 from services.room_models import RoomModels
+
+from .access import AccessSection
+from .login import page_principal
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -49,16 +52,32 @@ def describe(exc: Exception) -> str:
 
 
 async def attempt(
-    what: str, action: Awaitable[T], *, on_invalid: Callable[[list[FieldError]], None] | None = None
+    what: str,
+    action: Awaitable[T],
+    *,
+    on_invalid: Callable[[list[FieldError]], None] | None = None,
+    audit: bool = True,
 ) -> T | None:
-    """Await a service call; its errors become a notification. None when it failed."""
+    """Await a service call; its errors become a notification. None when it failed. A change that succeeded
+    is written to the audit log (`audit=False` for reads): page actions travel over the page's socket, not
+    through the HTTP layer that audits the API."""
     try:
-        return await action
+        result = await action
     except (InvalidInput, Conflict, NotFound) as exc:
         if isinstance(exc, InvalidInput) and on_invalid:
             on_invalid(exc.errors)
         ui.notify(f"{what}: {describe(exc)}", type="negative", multi_line=True, close_button=True)
         return None
+    if audit:
+        principal = page_principal()
+        await app.state.runtime.accounts.audit(
+            principal.name if principal else "?",
+            "page",
+            getattr(action, "__qualname__", type(action).__name__),
+            None,
+            ui.context.client.ip,
+        )
+    return result
 
 
 def small_button(text: str, icon: str, on_click: Callable, marker: str, colour: str = "primary") -> ui.button:
@@ -81,6 +100,7 @@ class SettingsPage:
         ui.label("Sensors").classes("text-h6 q-mt-md")
         self.sensors_view(sensors, sites)
         self.file_card()
+        await AccessSection(self.runtime, page_principal()).start()
         self.runtime.bus.config_changed.subscribe(self.reload)
         self.runtime.bus.measurements.subscribe(self.on_measurements)
 

@@ -28,6 +28,8 @@ from components.tiles import RoomTile
 from services.errors import NotFound
 from services.room_models import RoomModels
 
+from .login import page_allows
+
 if TYPE_CHECKING:
     from app.runtime import Runtime
 
@@ -108,6 +110,7 @@ class TwinView:
         self.runtime.bus.measurements.subscribe(self.on_measurements)
         self.runtime.bus.config_changed.subscribe(self.reload)
         self.runtime.bus.alerts.subscribe(self.on_alert)
+        self.runtime.bus.module_states.subscribe(self.on_module_state)
 
     # -- building
     async def _rooms(self) -> list[TwinRoom]:
@@ -148,11 +151,14 @@ class TwinView:
             self.twin = RoomScene(
                 rooms,
                 on_room=self.open_room,
+                on_module=self.toggle_module,
                 mode=self.mode,
                 stale_after_s=self.runtime.settings.score_stale_after_s,
             )
+            self._draw_modules(rooms)
             ui.label(
-                "Drag to turn, scroll to zoom, right-drag to pan; click a room for its details. "
+                "Drag to turn, scroll to zoom, right-drag to pan; click a room for its details, a module "
+                "(fan, purifier, window) to switch it. "
                 "Rooms without a geometry are laid out on the ground floor."
             ).classes("text-caption text-grey-7")
         floors = self.twin.floors
@@ -166,6 +172,39 @@ class TwinView:
             await self.open_room(self.room_id, fly=fly)
         else:
             self.close_panel()
+
+    # -- modules: drawn in their rooms, coloured by state; a click switches them (docs/twin.md)
+    def _draw_modules(self, rooms: list[TwinRoom]) -> None:
+        modules = self.runtime.modules
+        if self.twin is None or modules is None:
+            return
+        for room in rooms:
+            self.twin.add_modules(room.id, [m.as_dict() for m in modules.modules(room.id)])
+
+    def on_module_state(self, module: dict[str, Any]) -> None:
+        if self.twin is not None:
+            self.twin.set_module_state(module)
+
+    async def toggle_module(self, module_id: str) -> None:
+        """A click on a module: switch it (on ↔ off, open ↔ closed), as the Modules page's buttons do."""
+        from app.domain.modules import is_active
+
+        modules = self.runtime.modules
+        if modules is None or not module_id.isdigit():
+            return
+        try:
+            module = modules.module(int(module_id))
+            desired = modules.pending_desired(module.id)
+            active = is_active(desired if desired is not None else module.state)
+            if module.module_type == "window":
+                action = "close" if active else "open"
+            else:
+                action = "turn_off" if active else "turn_on"
+            await modules.command(module.id, action, requested_by="operator", source="manual")
+        except (InvalidInput, NotFound) as exc:
+            ui.notify(f"{exc}", type="negative")
+            return
+        ui.notify(f"{module.name} in {module.room}: {action.replace('_', ' ')} sent")
 
     async def _reload(self) -> None:
         await self._build()
@@ -263,7 +302,9 @@ class TwinView:
                     ui.label(f"{alert['rule']} ({alert['state']}) since {alert['raised_at'][11:16]} UTC")
 
     def _editor(self, room_id: int) -> None:
-        """Geometry as JSON and the .glb model upload, for the operator setting the twin up."""
+        """Geometry as JSON and the .glb model upload, for the administrator setting the twin up."""
+        if not page_allows("admin", quiet=True):
+            return
         room = self.twin.drawn[room_id].room if self.twin else None
         stored = next((r.get("geometry") for r in self.site["rooms"] if r["id"] == room_id), None)
         with ui.expansion("Geometry and 3D model", icon="edit").classes("w-full").mark("panel-editor"):

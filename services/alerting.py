@@ -405,6 +405,39 @@ class AlertingService:
         if state is not None:
             resolve_manually(state, state.last_ms if state.last_ms is not None else now_ms)
 
+    # -- alerts raised by other services (a module that did not answer a command) ---------------------------
+    async def raise_external(
+        self, room_id: int, name: str, metric: str, *, severity: str = "warning", value: float | None = None
+    ) -> dict[str, Any] | None:
+        """Raise an alert that no rule evaluates (e.g. `module:ventilation` for a command that failed); it is
+        resolved with `resolve_external` or by an operator. None if the room no longer exists."""
+        rule = Rule(id=None, name=name, metric=metric, direction="above", trigger=0.0, reset=0.0,
+                    severity=severity)  # type: ignore[arg-type]  # fmt: skip
+
+        def work() -> list[Change]:
+            now_ms = int(self.clock() * 1000)
+            with self.store.engine.begin() as conn:
+                if self.store.check_scope(conn, None, room_id) is not None:
+                    return []
+                return [self._opened(self.store.raise_alert(conn, rule, room_id, now_ms, rule_name=name,
+                                                            value=value))]  # fmt: skip
+
+        changes = await self._locked(work)
+        return changes[0][1] if changes else None
+
+    async def resolve_external(self, alert_id: int, comment: str) -> None:
+        """Close an alert raised by `raise_external`, unless an operator did already."""
+
+        def work() -> list[Change]:
+            now_ms = int(self.clock() * 1000)
+            with self.store.engine.begin() as conn:
+                row = self.store.alert(conn, alert_id)
+                if row is None or row.state == "resolved":
+                    return []
+                return [self._closed(self.store.resolve(conn, alert_id, now_ms, comment=comment))]
+
+        await self._locked(work)
+
     # -- rules ------------------------------------------------------------------------------------------
     async def list_rules(self) -> list[dict[str, Any]]:
         return [rule_dict(row) for row in await asyncio.to_thread(self.store.rules)]

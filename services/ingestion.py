@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ from app.domain.readings import (
     ReadingDraft,
     check_time,
     localise,
+    parse_plain_reading,
     parse_reading,
 )
 from app.domain.timesteps import to_ms
@@ -64,7 +65,6 @@ class _Pending:
     batch: bool
     source: str
     future: asyncio.Future
-    enqueued: float = field(default_factory=time.perf_counter)
 
 
 class IngestionService:
@@ -137,12 +137,14 @@ class IngestionService:
                 )
             drafts, errors = [], []
             for i, item in enumerate(body):
-                try:
-                    drafts.append(
-                        parse_reading(item, legacy=legacy, prefix=f"[{i}].", tvoc_ugm3_per_ppb=factor)
-                    )
-                except InvalidInput as exc:
-                    errors.extend(exc.errors)
+                draft = parse_plain_reading(item, legacy)  # the common case; the full check otherwise
+                if draft is None:
+                    try:
+                        draft = parse_reading(item, legacy=legacy, prefix=f"[{i}].", tvoc_ugm3_per_ppb=factor)
+                    except InvalidInput as exc:
+                        errors.extend(exc.errors)
+                        continue
+                drafts.append(draft)
             if errors:
                 self.metrics.readings_rejected.labels(source, "invalid").inc(len(body))
                 raise InvalidInput(errors)
@@ -202,6 +204,7 @@ class IngestionService:
                 self.last_error = f"{type(exc).__name__}: {exc}"[:300]
                 outcomes = [IngestUnavailable("the readings could not be stored; retry later")] * len(group)
                 published = []
+            tally: dict[str, list[int]] = {}  # source -> stored, duplicates: counters move once a group
             for pending, outcome in zip(group, outcomes, strict=True):
                 if isinstance(outcome, Exception):
                     reason = "invalid" if isinstance(outcome, InvalidInput) else "unavailable"
@@ -209,13 +212,19 @@ class IngestionService:
                     if not pending.future.done():
                         pending.future.set_exception(outcome)
                 else:
-                    accepted, duplicate = self._counters(pending.source)
-                    accepted.inc(outcome.stored)
-                    if outcome.duplicates:
-                        duplicate.inc(len(outcome.duplicates))
+                    counts = tally.get(pending.source)
+                    if counts is None:
+                        counts = tally[pending.source] = [0, 0]
+                    counts[0] += outcome.stored
+                    counts[1] += len(outcome.duplicates)
                     if not pending.future.done():
                         pending.future.set_result(outcome)
                 self._queue.task_done()
+            for source, (stored, duplicates) in tally.items():
+                accepted, duplicate = self._counters(source)
+                accepted.inc(stored)
+                if duplicates:
+                    duplicate.inc(duplicates)
             if self.index.registered:  # readings registered new sites, rooms or sensors
                 self.index.registered = False
                 self.bus.config_changed.emit()
@@ -250,12 +259,19 @@ class IngestionService:
                 except InvalidInput as exc:
                     plans.append(exc)
             keys = []  # every checked reading's (sensor, time), registering what is new on the way
+            bound: dict[tuple, tuple[int, RoomInfo]] = {}  # a new sensor's readings are bound once
             for pending, plan in zip(group, plans, strict=True):
                 if isinstance(plan, InvalidInput):
                     continue
                 for entry in plan:
                     if entry[1] is None:
-                        entry[1], entry[2] = self._bind(conn, pending.drafts[entry[0]], entry[2])
+                        draft = pending.drafts[entry[0]]
+                        target = entry[2]
+                        key = (draft.sensor_id, target.id if isinstance(target, RoomInfo) else target)
+                        pair = bound.get(key)
+                        if pair is None:
+                            pair = bound[key] = self._bind(conn, draft, target)
+                        entry[1], entry[2] = pair
                     keys.append((entry[1], entry[3]))
             existing = self.store.existing_keys(conn, keys)  # one query for the whole group
             to_store: list[StoredReading] = []
@@ -312,7 +328,7 @@ class IngestionService:
             if ts is None:
                 ts_ms = now_ms
             else:
-                ts_ms = to_ms(ts if ts.tzinfo else ts.replace(tzinfo=zone))
+                ts_ms = round((ts if ts.tzinfo else ts.replace(tzinfo=zone)).timestamp() * 1000)  # to_ms
                 if not EARLIEST_MS <= ts_ms <= latest_ms:
                     prefix = f"[{i}]." if pending.batch else ""
                     where = prefix + "timestamp"

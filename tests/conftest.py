@@ -10,6 +10,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"
+# Authentication is on in every test: the first admin gets this password and this personal access token
+# (IAQ_ADMIN_PASSWORD, IAQ_ADMIN_TOKEN), and the shared clients below send them. A test of refusal uses an
+# anonymous client explicitly (`anonymous_url`, `create_user`).
+ADMIN_PASSWORD = "admin-password-of-the-tests"
+ADMIN_TOKEN = "iaqp_test-admin-token-0123456789abcdef"
 
 
 @pytest.fixture(autouse=True)
@@ -20,9 +25,26 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("IAQ_STORAGE_SECRET", "test-secret")
     monkeypatch.setenv("IAQ_ALERTS", "0")  # alerting is evaluated only where a test turns it on
     monkeypatch.setenv("IAQ_RAW_RETENTION_DAYS", "0")  # tests use fixed past dates; retention tests set it
+    monkeypatch.setenv("IAQ_FORECASTING", "0")  # no trainer or predictor unless a test turns them on
+    monkeypatch.setenv("IAQ_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    monkeypatch.setenv("IAQ_ADMIN_TOKEN", ADMIN_TOKEN)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.chdir(tmp_path)  # a developer's .env in the project must not leak into tests
     return data
+
+
+@pytest.fixture
+async def user(user):
+    """NiceGUI's simulated user (the plugin's fixture), signed in as the first admin through the sign-in API,
+    so page tests run with authentication on. `create_user` makes further users, not signed in.
+    Its HTTP client also sends the admin's token as `X-API-Key`, which only the device lane (`/api/ingest`,
+    `/iaq`) reads: sessions do not reach that lane."""
+    response = await user.http_client.post(
+        "/api/auth/login", json={"name": "admin", "password": ADMIN_PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    user.http_client.headers["X-API-Key"] = ADMIN_TOKEN
+    return user
 
 
 @pytest.fixture
@@ -36,7 +58,8 @@ def runtime(user):
 
 @pytest.fixture
 def api(server):
-    """An HTTP client of the module's `server` fixture (a real platform process)."""
+    """An HTTP client of the module's `server` fixture (a real platform process), acting as the admin
+    (`server.url` carries the admin's token)."""
     import httpx
 
     with httpx.Client(base_url=server.url, timeout=10) as client:

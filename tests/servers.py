@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from .conftest import ROOT, server_env
+from .conftest import ADMIN_PASSWORD, ADMIN_TOKEN, ROOT, server_env
 
 
 def free_port() -> int:
@@ -23,14 +23,26 @@ def free_port() -> int:
 
 
 class PlatformProcess:
-    """`python -m app` on 127.0.0.1 with its own data folder."""
+    """`python -m app` on 127.0.0.1 with its own data folder.
+
+    `url` carries the first admin's personal access token as its user info (`http://admin:TOKEN@host:port`):
+    httpx, websockets and the simulator send it as HTTP Basic credentials, which the platform accepts (the
+    token as password), so every client built from `url` is signed in. `anonymous_url` is the bare address,
+    for tests of refusal."""
 
     def __init__(self, data_dir: Path, **env: str):
         self.data_dir = data_dir
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        # raw readings kept: tests use fixed past dates (the retention tests turn it on themselves)
-        defaults = {"IAQ_DEMO": "0", "IAQ_LOG_LEVEL": "WARNING", "IAQ_RAW_RETENTION_DAYS": "0"}
+        self.anonymous_url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://admin:{ADMIN_TOKEN}@127.0.0.1:{self.port}"
+        self.token, self.admin_password = ADMIN_TOKEN, ADMIN_PASSWORD
+        defaults = {
+            "IAQ_DEMO": "0",
+            "IAQ_LOG_LEVEL": "WARNING",
+            "IAQ_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "IAQ_ADMIN_TOKEN": ADMIN_TOKEN,
+            "IAQ_RAW_RETENTION_DAYS": "0",  # raw readings kept: tests use fixed past dates
+        }
         self.env = server_env(
             **{
                 **defaults,
@@ -93,6 +105,19 @@ def platform(data_dir: Path, **env: str) -> Iterator[PlatformProcess]:
         server.stop()
 
 
+def raw_http(url: str, data: bytes, timeout_s: float = 10) -> bytes:
+    """Send raw bytes on one TCP connection to a platform and return all it answers until it closes the
+    connection: for HTTP behaviour that clients hide (pipelined requests, HTTP/1.0). The last request sent
+    should ask for `Connection: close`."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout_s) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class WebhookReceiver:
     """A small HTTP server in a thread that records the JSON bodies POSTed to it.
 
@@ -134,3 +159,17 @@ class WebhookReceiver:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def browser_sign_in(page, server: PlatformProcess, path: str = "/") -> None:
+    """Sign a Playwright page in as the first admin through the sign-in page, as a person would, then
+    land on `path` (browsers do not send the user info of `server.url`)."""
+    from urllib.parse import quote
+
+    page.goto(
+        f"{server.anonymous_url}/login?redirect_to={quote(path, safe='')}", wait_until="domcontentloaded"
+    )
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password").fill(server.admin_password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{server.anonymous_url}{path}", timeout=20_000)

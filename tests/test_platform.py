@@ -27,7 +27,7 @@ async def test_health_is_ok_then_503_when_ingestion_stops(user: User, runtime) -
     refused = await user.http_client.post(
         "/api/ingest", json={"sensor_id": "x", "enseigne": "S", "salle": "R", "values": {"co2": 500}}
     )
-    assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "5", refused.text
 
 
 async def test_metrics_count_accepted_rejected_and_commits(user: User, runtime) -> None:

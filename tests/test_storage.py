@@ -116,6 +116,25 @@ def test_latest_value_is_not_replaced_by_an_older_late_reading(store):
     assert latest == {"co2": 900, "pm25": 3}
 
 
+def test_latest_values_of_one_batch_take_each_metric_from_its_newest_reading(store):
+    put(
+        store,
+        (1, 1, T0 + timedelta(minutes=2), {"co2": 700, "no2": 12}),
+        (1, 1, T0 + timedelta(minutes=5), {"co2": 800}),  # the room's newest reading has no no2 nor pm25
+        (1, 1, T0 + timedelta(minutes=1), {"no2": 11, "pm25": 4}),
+        (2, 2, T0 + timedelta(minutes=3), {"co2": 450, "pm25": 9}),
+        (1, 2, T0 + timedelta(minutes=3), {"co2": 460}),  # same time, another sensor: the later one counts
+    )
+    latest = {(v.room_id, v.metric): (v.value, v.ts_ms - to_ms(T0)) for v in store.latest()}
+    assert latest == {
+        (1, "co2"): (800, 5 * 60_000),
+        (1, "no2"): (12, 2 * 60_000),
+        (1, "pm25"): (4, 1 * 60_000),
+        (2, "co2"): (460, 3 * 60_000),
+        (2, "pm25"): (9, 3 * 60_000),
+    }
+
+
 def test_daily_buckets_follow_local_midnight_across_a_dst_change(store, tmp_path):
     # Europe/Paris springs forward on 2026-03-29: that local day has 23 hours.
     paris = ZoneInfo("Europe/Paris")

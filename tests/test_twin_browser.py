@@ -15,7 +15,7 @@ import pytest
 
 from app.domain.score import LEVEL_COLOURS
 
-from .servers import platform
+from .servers import browser_sign_in, platform
 
 pytestmark = pytest.mark.slow
 
@@ -108,7 +108,7 @@ def test_the_twin_draws_the_demo_site_and_a_co2_spike_recolours_its_room(tmp_pat
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 errors: list[str] = []
                 page.on("pageerror", lambda exc: errors.append(str(exc)))
-                page.goto(server.url + "/twin", wait_until="domcontentloaded")
+                browser_sign_in(page, server, "/twin")
                 # wait, in real time, until every room's volume exists in the scene with a colour
                 names = [f"room:{r['id']}" for r in rooms.values()]
                 page.wait_for_function(

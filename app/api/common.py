@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.domain.readings import FieldError, InvalidInput
+from services.device_keys import KeyRefused
 from services.errors import Conflict, NotFound
 from services.ingestion import BatchTooLarge, IngestUnavailable
 
@@ -79,6 +80,8 @@ def error_answer(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str] | 
     """The one mapping of errors to (status, JSON body, headers): for FastAPI's handlers and the lane."""
     if isinstance(exc, HTTPProblem):
         return exc.status, {"error": exc.message}, exc.headers
+    if isinstance(exc, KeyRefused):
+        return exc.status, {"error": exc.message}, exc.headers()
     if isinstance(exc, InvalidInput):
         first = exc.errors[0]
         more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
@@ -116,5 +119,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return await answer(request, InvalidInput(errors))
 
     app.add_exception_handler(RequestValidationError, request_invalid)
-    for kind in (HTTPProblem, InvalidInput, NotFound, Conflict, BatchTooLarge, IngestUnavailable, Exception):
+    for kind in (
+        HTTPProblem,
+        KeyRefused,
+        InvalidInput,
+        NotFound,
+        Conflict,
+        BatchTooLarge,
+        IngestUnavailable,
+        Exception,
+    ):
         app.add_exception_handler(kind, answer)

@@ -15,9 +15,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.runtime import Runtime
+from services.device_keys import Grant
 from services.ingestion import IngestOutcome
 
 from .common import Receive, error_answer, read_json, read_json_body
+from .device_auth import check_sites, device_grant
 from .schemas import IngestReading, LegacyReading, json_body
 
 log = logging.getLogger(__name__)
@@ -36,10 +38,13 @@ def _answer(outcome: IngestOutcome, batch: bool) -> tuple[int, dict[str, Any]]:
     return (201 if outcome.stored else 200), body
 
 
-async def ingest_request(runtime: Runtime, body: Any, *, legacy: bool) -> tuple[int, dict[str, Any]]:
+async def ingest_request(
+    runtime: Runtime, body: Any, *, legacy: bool, grant: Grant
+) -> tuple[int, dict[str, Any]]:
     """Validate and store a request's readings; (status, JSON answer). Raises the services' errors."""
     source = "legacy" if legacy else "api"
     drafts, batch = runtime.ingestion.parse(body, legacy=legacy, source=source)
+    check_sites(runtime, grant, drafts)
     return _answer(await runtime.ingestion.submit(drafts, batch=batch, source=source), batch)
 
 
@@ -56,6 +61,7 @@ class IngestEndpoint:
             status, body, extra = 405, {"error": "use POST"}, {"Allow": "POST"}
         else:
             try:
+                grant = await device_grant(self.runtime, scope)  # device keys (app/api/device_auth.py)
                 payload = await read_json_body(
                     headers.get(b"content-type", b"").decode("latin-1"),
                     headers.get(b"content-length", b"").decode("latin-1") or None,
@@ -63,7 +69,7 @@ class IngestEndpoint:
                     self.runtime.settings.max_body_bytes,
                 )
                 status, body = await ingest_request(
-                    self.runtime, payload, legacy=scope["path"] == LEGACY_PATH
+                    self.runtime, payload, legacy=scope["path"] == LEGACY_PATH, grant=grant
                 )
             except Exception as exc:
                 status, body, extra = error_answer(exc)
@@ -95,13 +101,19 @@ def router(runtime: Runtime) -> APIRouter:
     async def ingest(request: Request) -> JSONResponse:
         """Store readings. Acknowledged (2xx) only once committed; a repeated (sensor, timestamp) is
         stored once. A list holds at most `IAQ_MAX_BATCH` readings (default 5000), stored all or nothing."""
-        status, body = await ingest_request(runtime, await read_json(request, max_bytes), legacy=False)
+        grant = await device_grant(runtime, request.scope)
+        status, body = await ingest_request(
+            runtime, await read_json(request, max_bytes), legacy=False, grant=grant
+        )
         return JSONResponse(body, status_code=status)
 
     @r.post(LEGACY_PATH, status_code=201, openapi_extra=json_body(LegacyReading, array_of=LegacyReading))
     async def ingest_legacy(request: Request) -> JSONResponse:
         """The original product's flat format with `capteur_id`; kept for existing devices."""
-        status, body = await ingest_request(runtime, await read_json(request, max_bytes), legacy=True)
+        grant = await device_grant(runtime, request.scope)
+        status, body = await ingest_request(
+            runtime, await read_json(request, max_bytes), legacy=True, grant=grant
+        )
         return JSONResponse(body, status_code=status)
 
     return r

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
@@ -85,7 +86,10 @@ def parse_timestamp(value: Any) -> datetime:
             raise ValueError("must be a finite number of seconds since 1970-01-01 UTC")
         if value > 1e11:
             raise ValueError("looks like milliseconds; send seconds since 1970-01-01 UTC or ISO 8601 text")
-        return datetime.fromtimestamp(value, UTC)
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):  # far before year 1 (found by fuzzing)
+            raise ValueError("is out of range: send seconds since 1970-01-01 UTC") from None
     if isinstance(value, str):
         try:
             return datetime.fromisoformat(value.strip())
@@ -149,6 +153,81 @@ def parse_reading(
     obj: Any, *, legacy: bool = False, prefix: str = "", tvoc_ugm3_per_ppb: float = 4.5
 ) -> ReadingDraft:
     """Validate one reading object and return it in canonical names and units. Raises InvalidInput."""
+    draft = parse_plain_reading(obj, legacy)
+    if draft is not None:
+        return draft
+    return _parse_checked(obj, legacy, prefix, tvoc_ugm3_per_ppb)
+
+
+def parse_plain_reading(obj: Any, legacy: bool = False) -> ReadingDraft | None:
+    """The common reading, checked in one pass: known fields only, no units, text ids, a number or ISO text as
+    timestamp, metrics as in-range numbers. Returns None for anything else, which `parse_reading` then
+    checks in full (and either accepts, giving the same draft, or rejects naming each field)."""
+    if type(obj) is not dict:
+        return None
+    if legacy:
+        sensor_id = obj.get("capteur_id") if "capteur_id" in obj else obj.get("sensor_id")
+        raw = {k: v for k, v in obj.items() if k not in LEGACY_META_FIELDS}
+    else:
+        if not obj.keys() <= NEW_FORMAT_FIELDS or obj.get("units"):
+            return None
+        sensor_id, raw = obj.get("sensor_id"), obj.get("values")
+        if type(raw) is not dict:
+            return None
+    if type(sensor_id) is not str or (sensor_id := _clean_id(sensor_id)) is None:
+        return None
+    site, room, ts = obj.get("enseigne"), obj.get("salle"), obj.get("timestamp")
+    if site is not None and (type(site) is not str or (site := _clean_id(site)) is None):
+        return None
+    if room is not None and (type(room) is not str or (room := _clean_id(room)) is None):
+        return None
+    if ts is not None:
+        kind = type(ts)
+        try:
+            if kind is str:
+                ts = datetime.fromisoformat(ts.strip())
+            elif (kind is int or kind is float) and -1e11 < ts < 1e11:  # NaN fails this too
+                ts = datetime.fromtimestamp(ts, UTC)
+            else:
+                return None
+        except (ValueError, OverflowError, OSError):
+            return None
+    values: dict[str, float] = {}
+    specs = _KEY_SPECS
+    for key, value in raw.items():
+        kind = type(value)
+        if kind is not float and kind is not int:
+            return None
+        spec = specs.get(key)
+        if spec is None and (type(key) is not str or (spec := _key_spec(key)) is None):
+            return None
+        name, low, high = spec
+        value = float(value)
+        if not low <= value <= high or name in values:  # also false for NaN and infinities
+            return None
+        values[name] = value
+    if not values:
+        return None
+    return ReadingDraft(sensor_id, site, room, ts, values)
+
+
+_KEY_SPECS: dict[str, tuple[str, float, float]] = {}  # a metric key as sent -> canonical name, range
+
+
+def _key_spec(key: str) -> tuple[str, float, float] | None:
+    name = canonical_name(key)
+    if name is None:
+        return None
+    low, high = _BOUNDS.get(name, (-math.inf, math.inf))  # unknown metrics: any finite number
+    if low == -math.inf:
+        low, high = -sys.float_info.max, sys.float_info.max
+    spec = (name, float(low), float(high))
+    if len(_KEY_SPECS) < 4096:  # sensors send the same few keys; a flood of new ones is not kept
+        _KEY_SPECS[key] = spec
+    return spec
+
+
+def _parse_checked(obj: Any, legacy: bool, prefix: str, tvoc_ugm3_per_ppb: float) -> ReadingDraft:
     errors: list[FieldError] = []
     if not isinstance(obj, dict):
         raise InvalidInput([FieldError(prefix.rstrip(".") or "body", "must be a JSON object")])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, select, tuple_
@@ -15,6 +16,7 @@ from .base import Bucket, LatestValue, RawRow, StoredReading
 from .sql_schema import latest_values, readings
 
 _CORE = tuple(CORE_METRICS)
+_CORE_SET = frozenset(CORE_METRICS)
 
 
 _READING_KEYS = ("room_id", "ts_ms", "sensor_pk", *CORE_METRICS, "extra")
@@ -57,10 +59,43 @@ class _Prepared:
             conn.exec_driver_sql(self.sql, rows)
             return
         head, tail = self.multi
-        for start in range(0, len(rows), self.chunk):
-            part = rows[start : start + self.chunk]
-            sql = head + ", ".join([self.group] * len(part)) + tail
-            conn.exec_driver_sql(sql, tuple(value for row in part for value in row))
+        cursor = _driver_cursor(conn)
+        try:
+            for start in range(0, len(rows), self.chunk):
+                part = rows[start : start + self.chunk]
+                sql = head + ", ".join([self.group] * len(part)) + tail
+                cursor.execute(sql, tuple(chain.from_iterable(part)))
+        finally:
+            cursor.close()
+
+
+def _driver_cursor(conn: Connection):
+    """A cursor of the driver's connection, inside `conn`'s transaction. For the commit's few fixed
+    statements, SQLAlchemy's per-statement machinery (execution context, events, result object) cost more
+    than SQLite's work; the transaction itself stays SQLAlchemy's."""
+    return conn.connection.dbapi_connection.cursor()
+
+
+def _latest_rows(batch: list[StoredReading], newest_of_room: dict[int, StoredReading]) -> list[tuple]:
+    """(room, metric, ts_ms, value, sensor) of the newest value of each room's metrics in `batch`: the room's
+    newest reading gives its metrics; a metric that reading lacks comes from the newest reading having it."""
+    others: dict[tuple[int, str], tuple] = {}
+    for r in batch:
+        top = newest_of_room[r.room_id]
+        if r is top or r.values.keys() <= top.values.keys():
+            continue
+        for name, value in r.values.items():
+            if name not in top.values:
+                old = others.get((r.room_id, name))
+                if old is None or r.ts_ms >= old[2]:
+                    others[(r.room_id, name)] = (r.room_id, name, r.ts_ms, value, r.sensor_pk)
+    rows = [
+        (room, name, top.ts_ms, value, top.sensor_pk)
+        for room, top in newest_of_room.items()
+        for name, value in top.values.items()
+    ]
+    rows += others.values()
+    return rows
 
 
 def _insert_for(dialect: str) -> Callable[[Any], Any]:
@@ -92,48 +127,67 @@ class SqlTimeSeriesStore:
         # dialect: SQLAlchemy's per-row parameter processing cost more than SQLite's own work.
         self._insert_readings = _Prepared(insert(readings).on_conflict_do_nothing(), engine, _READING_KEYS)
         self._upsert_latest = _Prepared(upsert, engine, ("room_id", "metric", "ts_ms", "value", "sensor_pk"))
+        self._existing_sql: dict[int, str] | None = {} if engine.dialect.paramstyle == "qmark" else None
 
     # -- writes, inside the ingest transaction
     def existing_keys(self, conn: Connection, keys: list[tuple[int, int]]) -> set[tuple[int, int]]:
         if not keys:
             return set()
         sensors = sorted({k[0] for k in keys})
-        lo = min(k[1] for k in keys)
-        hi = max(k[1] for k in keys)
-        rows = conn.execute(self._existing, {"sensors": sensors, "lo": lo, "hi": hi})
+        times = [k[1] for k in keys]
+        lo, hi = min(times), max(times)
+        if self._existing_sql is not None:  # SQLite: the SQL for this many sensors, built once
+            sql = self._existing_sql.get(len(sensors))
+            if sql is None:
+                marks = ", ".join("?" * len(sensors))
+                sql = (
+                    f"SELECT sensor_pk, ts_ms FROM {readings.name} "
+                    f"WHERE sensor_pk IN ({marks}) AND ts_ms BETWEEN ? AND ?"
+                )
+                if len(self._existing_sql) < 256:
+                    self._existing_sql[len(sensors)] = sql
+            cursor = _driver_cursor(conn)
+            try:
+                rows = cursor.execute(sql, (*sensors, lo, hi)).fetchall()  # tuples already
+            finally:
+                cursor.close()
+        else:
+            rows = list(map(tuple, conn.execute(self._existing, {"sensors": sensors, "lo": lo, "hi": hi})))
         wanted = set(keys)
-        return {key for key in map(tuple, rows) if key in wanted}
+        return {key for key in rows if key in wanted}
 
     def stage(self, conn: Connection, batch: list[StoredReading]) -> None:
         if not batch:
             return
         rows = []
-        newest: dict[tuple[int, str], tuple[int, float, int]] = {}
+        add = rows.append
+        newest_of_room: dict[int, StoredReading] = {}  # the newest reading (the last of equal times)
         for r in batch:
             values = r.values
-            extra = {k: v for k, v in values.items() if k not in CORE_METRICS} or None
-            rows.append(
+            get = values.get
+            extra = (
+                None
+                if values.keys() <= _CORE_SET
+                else json.dumps({k: v for k, v in values.items() if k not in _CORE_SET})
+            )
+            add(
                 (
                     r.room_id,
                     r.ts_ms,
                     r.sensor_pk,
-                    values.get("co2"),
-                    values.get("pm25"),
-                    values.get("tvoc"),
-                    values.get("temperature"),
-                    values.get("humidity"),
-                    json.dumps(extra) if extra else None,
+                    get("co2"),
+                    get("pm25"),
+                    get("tvoc"),
+                    get("temperature"),
+                    get("humidity"),
+                    extra,
                 )
             )
-            for name, value in values.items():
-                key = (r.room_id, name)
-                if key not in newest or r.ts_ms >= newest[key][0]:
-                    newest[key] = (r.ts_ms, value, r.sensor_pk)
+            newest = newest_of_room.get(r.room_id)
+            if newest is None or r.ts_ms >= newest.ts_ms:
+                newest_of_room[r.room_id] = r
         self._insert_readings.executemany(conn, rows)
-        self._upsert_latest.executemany(
-            conn,
-            [(room, metric, ts, value, sensor) for (room, metric), (ts, value, sensor) in newest.items()],
-        )
+        self._upsert_latest.executemany(conn, _latest_rows(batch, newest_of_room))
 
     # -- reads, each on its own connection (WAL: readers never wait for the writer)
     def _metric_column(self, name: str):

@@ -154,3 +154,19 @@ rollups = Table(
     Column("stats", JSON, nullable=False),
     sqlite_with_rowid=False,
 )
+
+# -- forecasts (`services/forecasting`): what the predictor said, to compare with what came ----------------
+iaq_forecast = Table(
+    "iaq_forecast",
+    Base.metadata,
+    Column("room_id", Integer, ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True),
+    Column("metric", String(64), primary_key=True),
+    Column("issued_ms", BigInteger, primary_key=True),  # time of the newest reading the forecast used
+    Column("horizon_min", Integer, primary_key=True),
+    Column("target_ms", BigInteger, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("low", Float, nullable=False),  # 80 % prediction interval
+    Column("high", Float, nullable=False),
+    Column("model_id", Integer, ForeignKey("ml_models.id", ondelete="SET NULL")),
+    Column("model_type", String(64), nullable=False),
+)

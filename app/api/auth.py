@@ -1,0 +1,146 @@
+"""`/api/auth/...`: sign-in for scripts and tests, one's own account and tokens, and (admin) users, device
+keys and the audit log. Who may call what is decided centrally (app/auth/policy.py); handlers only read
+the principal the middleware found. Single sign-on lives in app/api/oidc.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from app.auth.middleware import SESSION_KEY, session_storage, start_session
+from app.auth.principal import Principal
+from app.runtime import Runtime
+from services.accounts import LoginRefused
+
+from .common import HTTPProblem, read_json
+
+MAX_BYTES = 64 * 1024
+
+
+def principal_of(request: Request) -> Principal:
+    principal = getattr(request.state, "principal", None)
+    if principal is None:  # the rules let no anonymous request reach these handlers; be sure anyway
+        raise HTTPProblem(401, "sign in first")
+    return principal
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def _object(request: Request) -> dict[str, Any]:
+    body = await read_json(request, MAX_BYTES)
+    if not isinstance(body, dict):
+        raise HTTPProblem(422, "body: must be a JSON object")
+    return body
+
+
+def me(principal: Principal) -> dict[str, Any]:
+    return {
+        "name": principal.name,
+        "role": principal.role,
+        "sites": sorted(principal.sites) if principal.sites is not None else None,
+        "via": principal.via,
+    }
+
+
+def router(runtime: Runtime) -> APIRouter:
+    r = APIRouter(prefix="/api/auth", tags=["auth"])
+    accounts, keys = runtime.accounts, runtime.device_keys
+
+    @r.post("/login")
+    async def login(request: Request) -> JSONResponse:
+        """Body `{"name", "password"}`: signs the browser session in (as the login page does). 429 with
+        `Retry-After` after repeated failures."""
+        if not runtime.local_login_enabled:
+            raise HTTPProblem(403, "local sign-in is switched off; use single sign-on")
+        body = await _object(request)
+        name, password = body.get("name"), body.get("password")
+        if not isinstance(name, str) or not isinstance(password, str):
+            raise HTTPProblem(422, "name, password: both must be text")
+        try:
+            principal = await accounts.sign_in(name, password, client_address(request))
+        except LoginRefused as exc:
+            if exc.retry_after_s:
+                raise HTTPProblem(429, str(exc), {"Retry-After": str(exc.retry_after_s)}) from None
+            raise HTTPProblem(401, str(exc)) from None
+        storage = await session_storage(request.scope)
+        if storage is None:
+            raise HTTPProblem(500, "sessions are not configured (no storage secret)")
+        start_session(runtime, storage, principal)
+        return JSONResponse(me(principal))
+
+    @r.post("/logout")
+    async def logout(request: Request) -> dict[str, Any]:
+        storage = await session_storage(request.scope)
+        if storage is not None and storage.pop(SESSION_KEY, None) is not None:
+            principal = getattr(request.state, "principal", None)
+            await accounts.audit(
+                principal.name if principal else "?", "logout", None, None, client_address(request)
+            )
+        return {"signed_out": True}
+
+    @r.get("/me")
+    async def whoami(request: Request) -> dict[str, Any]:
+        """The caller's name, role and sites."""
+        return me(principal_of(request))
+
+    @r.get("/tokens")
+    async def list_tokens(request: Request) -> list[dict[str, Any]]:
+        """The caller's personal access tokens (never their secrets)."""
+        return await accounts.list_tokens(principal_of(request))
+
+    @r.post("/tokens", status_code=201)
+    async def create_token(request: Request) -> dict[str, Any]:
+        """Body `{"name": "...", "days": 90}` (days optional: no expiry). The answer holds the token, once."""
+        return await accounts.create_token(principal_of(request), await _object(request))
+
+    @r.delete("/tokens/{token_id}")
+    async def revoke_token(token_id: int, request: Request) -> dict[str, Any]:
+        return await accounts.revoke_token(token_id, principal_of(request))
+
+    @r.get("/users")
+    async def list_users() -> list[dict[str, Any]]:
+        return await accounts.list_users()
+
+    @r.post("/users", status_code=201)
+    async def create_user(request: Request) -> dict[str, Any]:
+        """Body `{"name", "role": "viewer|operator|admin", "password", "sites": [names] or null}`."""
+        return await accounts.create_user(await _object(request), principal_of(request).name)
+
+    @r.patch("/users/{user_id}")
+    async def update_user(user_id: int, request: Request) -> dict[str, Any]:
+        """Any of `role`, `sites`, `disabled`, `password`."""
+        return await accounts.update_user(user_id, await _object(request), principal_of(request).name)
+
+    @r.delete("/users/{user_id}")
+    async def delete_user(user_id: int, request: Request) -> dict[str, Any]:
+        return await accounts.delete_user(user_id, principal_of(request).name)
+
+    @r.get("/all-tokens")
+    async def list_all_tokens() -> list[dict[str, Any]]:
+        """Every user's tokens (admin)."""
+        return await accounts.list_tokens()
+
+    @r.get("/keys")
+    async def list_keys() -> list[dict[str, Any]]:
+        """Device keys: site, name and the first characters only."""
+        return await keys.list()
+
+    @r.post("/keys", status_code=201)
+    async def create_key(request: Request) -> dict[str, Any]:
+        """Body `{"site": "...", "name": "..."}`. The answer holds the key, once."""
+        return await keys.create(await _object(request), principal_of(request).name)
+
+    @r.delete("/keys/{key_id}")
+    async def revoke_key(key_id: int, request: Request) -> dict[str, Any]:
+        return await keys.revoke(key_id, principal_of(request).name)
+
+    @r.get("/audit")
+    async def audit_log(limit: int = 200) -> list[dict[str, Any]]:
+        """The newest events first."""
+        return await accounts.audit_log(max(1, min(limit, 5000)))
+
+    return r

@@ -1,0 +1,126 @@
+"""Modules and actions: the seed's `GET /api/room-modules`, `POST /api/execute-action`,
+`GET /api/modules/states`, plus registering modules, the action history, proposals, automation settings and
+measured air change rates."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from app.domain.readings import FieldError
+from app.runtime import Runtime
+
+from .common import HTTPProblem, read_json
+
+MAX_BODY_BYTES = 64 * 1024
+Site = Annotated[str, Query(min_length=1, description="site name")]
+RoomName = Annotated[str, Query(min_length=1, description="room name")]
+ACTION_STATES = ("pending", "acknowledged", "failed", "superseded", "proposed", "confirmed", "dismissed")
+
+
+async def _object(request: Request) -> dict[str, Any]:
+    body = await read_json(request, MAX_BODY_BYTES)
+    if not isinstance(body, dict):
+        raise HTTPProblem(422, "body: must be a JSON object")
+    return body
+
+
+def router(runtime: Runtime) -> APIRouter:
+    r = APIRouter(tags=["modules"])
+    modules, automation = runtime.modules, runtime.automation
+    assert modules is not None and automation is not None
+
+    @r.get("/api/room-modules")
+    async def room_modules(enseigne: Site, salle: RoomName) -> dict[str, Any]:
+        """The room's modules with their state, availability, the actions each accepts and any pending
+        command. 404 for an unknown site or room."""
+        return await modules.room_modules(enseigne, salle)
+
+    @r.post("/api/execute-action")
+    async def execute_action(request: Request) -> dict[str, Any]:
+        """Body: `enseigne, salle, module_type` (ventilation, purifier/purificateur, window/fenetre,
+        cooling/clim, heating/radiateur), `action_type` (turn_on, turn_off, set_level, open, close,
+        set_setpoint), optional `value`, `priority`, `reason {pollutant, value, level}`, `module` (a name) and
+        `requested_by`. Answers with the recorded actions, `pending` until the device reports the new state.
+        422 for an action the module cannot do, 404 for an unknown room or module."""
+        return await modules.execute(await _object(request), requested_by="api", source="manual")
+
+    @r.get("/api/modules/states")
+    async def states(
+        enseigne: Annotated[str | None, Query(description="site name; all sites when left out")] = None,
+    ) -> dict[str, Any]:
+        """`{site: {room: {module: {module_type, state, available, pending, changed_at, changed_by}}}}`."""
+        return {"states": modules.states(enseigne)}
+
+    @r.post("/api/modules", status_code=201)
+    async def add_module(request: Request) -> dict[str, Any]:
+        """Body: `enseigne, salle, module_type`, optional `name` (default: the type). Its MQTT topic follows
+        the scheme of docs/mqtt.md. 409 if the room has a module of that name."""
+        body = await _object(request)
+        return await modules.add_module(
+            body.get("enseigne"), body.get("salle"), body.get("module_type"), body.get("name")
+        )
+
+    @r.delete("/api/modules/{module_id}")
+    async def delete_module(module_id: int) -> dict[str, Any]:
+        """Its action history goes with it."""
+        return await modules.delete_module(module_id)
+
+    @r.get("/api/actions")
+    async def actions(
+        enseigne: Annotated[str | None, Query(description="site name")] = None,
+        salle: Annotated[str | None, Query(description="room name (with enseigne)")] = None,
+        status: Annotated[str | None, Query(description=f"one of {', '.join(ACTION_STATES)}")] = None,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """Actions newest first: who or what asked, why, when, the outcome, and for ventilation the air
+        change rate measured after it."""
+        if status is not None and status not in ACTION_STATES:
+            raise FieldError("status", f"must be one of {list(ACTION_STATES)}").as_error()
+        return await modules.history(enseigne, salle, limit=limit, status=status)
+
+    @r.post("/api/actions/{action_id}/confirm")
+    async def confirm(action_id: int, request: Request) -> dict[str, Any]:
+        """Body `{"by": "who"}`: send a proposed action (automation's `recommend` mode)."""
+        return await modules.decide_proposal(action_id, True, _who(await _object(request)))
+
+    @r.post("/api/actions/{action_id}/dismiss")
+    async def dismiss(action_id: int, request: Request) -> dict[str, Any]:
+        """Body `{"by": "who"}`: drop a proposed action."""
+        return await modules.decide_proposal(action_id, False, _who(await _object(request)))
+
+    @r.get("/api/automation")
+    async def get_automation(enseigne: Site, salle: RoomName) -> dict[str, Any]:
+        """The room's automation: `mode` (off, recommend, auto) and its limits and thresholds."""
+        room_id = await modules.room_id(enseigne, salle)
+        return {"enseigne": enseigne, "salle": salle, **automation.room_settings(room_id)}
+
+    @r.put("/api/automation")
+    async def put_automation(enseigne: Site, salle: RoomName, request: Request) -> dict[str, Any]:
+        """Body: any of `mode, min_on_s, cooldown_s, daily_budget, manual_hold_s, co2_on_ppm, co2_off_ppm,
+        pm25_on_ugm3, pm25_off_ugm3`. 422 names the invalid field; nothing is changed then."""
+        room_id = await modules.room_id(enseigne, salle)
+        settings = await automation.set_room_settings(room_id, await _object(request))
+        return {"enseigne": enseigne, "salle": salle, **settings}
+
+    @r.get("/api/air-change-rates")
+    async def air_change_rates() -> list[dict[str, Any]]:
+        """Each room's latest air change rate (per hour) measured from a CO2 decay after ventilation."""
+        rates = await modules.air_change_rates()
+        rooms = {m.room_id: m for m in modules.modules()}
+        return [
+            {"enseigne": rooms[room_id].site, "salle": rooms[room_id].room, "room_id": room_id,
+             "ach_per_h": ach, "r2": r2}
+            for room_id, (ach, r2, _ts) in rates.items()
+            if room_id in rooms
+        ]  # fmt: skip
+
+    return r
+
+
+def _who(body: dict[str, Any]) -> str:
+    by = body.get("by")
+    if not isinstance(by, str) or not by.strip() or len(by) > 128:
+        raise FieldError("by", "required: who decides, at most 128 characters").as_error()
+    return by.strip()

@@ -1,0 +1,317 @@
+"""One ASGI layer in front of every page, API call and WebSocket (except the device lane, app/api/lane.py):
+it finds the principal (bearer token, or the session of a signed-in browser), applies the rules of
+`app.auth.policy` (default deny), limits request bodies and adds the security headers to every answer.
+
+Pure ASGI rather than `BaseHTTPMiddleware`: no task group per request. NiceGUI adds its session and
+request-tracking layers outside this one when `ui.run` starts, so the session is decoded here already.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import orjson
+
+from app.api.common import HTTPProblem
+
+from .policy import DEVICE, OPEN, Rule, named_sites, requirement
+from .principal import Principal
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+SESSION_KEY = "auth"  # in app.storage.user: {"user_id", "login_at", "seen_at"}
+_TOUCH_EVERY_S = 60.0  # writing the session's last-seen time on every request would write a file each time
+_API_PREFIXES = ("/api/", "/ws", "/health", "/metrics", "/docs", "/redoc", "/openapi.json", "/iaq")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_AUDITED_ELSEWHERE = ("/api/auth/", "/_nicegui")  # sign-in, users, keys and tokens write their own events
+
+
+_DOCS_PATHS = frozenset({"/docs", "/redoc"})
+_DOCS_CDN = "https://cdn.jsdelivr.net"  # FastAPI's API docs pages load Swagger UI and ReDoc from there
+
+
+def content_security_policy(extra_form_targets: str = "", extra_sources: str = "") -> str:
+    # NiceGUI renders with Vue's in-browser template compiler (needs 'unsafe-eval') and inline scripts and
+    # styles; three.js loads textures of .glb models from blob: URLs. What this still forbids: loading code
+    # or data from other origins, plugins, and being framed by another site.
+    return "; ".join(
+        (
+            "default-src 'self'",
+            f"script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:{extra_sources}",
+            f"style-src 'self' 'unsafe-inline'{extra_sources}",
+            f"img-src 'self' data: blob:{extra_sources}",
+            "font-src 'self' data:",
+            "connect-src 'self' ws: wss: data: blob:",
+            "worker-src 'self' blob:",
+            "object-src 'none'",
+            "base-uri 'self'",
+            f"form-action 'self'{extra_form_targets}",
+            "frame-ancestors 'none'",
+        )
+    )
+
+
+def security_headers(oidc_origin: str | None, extra_sources: str = "") -> list[tuple[bytes, bytes]]:
+    form_targets = f" {oidc_origin}" if oidc_origin else ""
+    return [
+        (b"content-security-policy", content_security_policy(form_targets, extra_sources).encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"same-origin"),
+        (b"x-frame-options", b"DENY"),
+    ]
+
+
+def bearer_secret(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The token of `Authorization: Bearer T`, or the password of `Authorization: Basic` (for tools that speak
+    only Basic: any user name, the token as password)."""
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer":
+                return credentials.strip() or None
+            if scheme.lower() == "basic":
+                try:
+                    return (
+                        base64.b64decode(credentials.strip(), validate=True).decode().partition(":")[2]
+                        or None
+                    )
+                except (binascii.Error, UnicodeDecodeError):
+                    return None
+    return None
+
+
+async def session_storage(scope: dict) -> Any:
+    """NiceGUI's `app.storage.user` of the request's session (also for WebSockets, which NiceGUI's request
+    tracking does not see), or None without a session."""
+    from nicegui import app
+
+    session = scope.get("session")
+    session_id = session.get("id") if isinstance(session, dict) else None
+    if not session_id:
+        return None
+    storage = app.storage._users.get(session_id)
+    if storage is None:
+        await app.storage._create_user_storage(session_id)
+        storage = app.storage._users[session_id]
+    return storage
+
+
+class AuthMiddleware:
+    def __init__(self, app, runtime: Runtime):
+        self.app, self.runtime = app, runtime
+        settings = runtime.settings
+        oidc_origin = _origin(settings.oidc_issuer) if settings.oidc_enabled else None
+        self.headers = security_headers(oidc_origin)
+        self.docs_headers = security_headers(oidc_origin, f" {_DOCS_CDN} https://fastapi.tiangolo.com")
+        self.max_body = max(settings.max_body_bytes, settings.max_glb_bytes) + 64 * 1024
+
+    async def __call__(self, scope, receive, send):
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        method = scope["method"] if kind == "http" else "GET"
+        path = scope["path"]
+        rule = requirement(method, path)
+        need = rule.need if isinstance(rule, Rule) else rule
+        principal = await self.principal(scope)
+        scope.setdefault("state", {})["principal"] = principal
+        if kind == "http":
+            send = self._with_headers(send, self.docs_headers if path in _DOCS_PATHS else self.headers)
+            if method in _BODY_METHODS:
+                declared = _header(scope, b"content-length")
+                if declared and declared.isdigit() and int(declared) > self.max_body:
+                    return await _deny_json(send, 413, f"body exceeds the limit of {self.max_body} bytes")
+                receive = _limited(receive, self.max_body)
+        if need in (OPEN, DEVICE):
+            return await self.app(scope, receive, send)
+        if principal is None:
+            if kind == "websocket":
+                return await send(
+                    {"type": "websocket.close", "code": 1008, "reason": "sign in or send a token"}
+                )
+            if path.startswith(_API_PREFIXES) or method not in ("GET", "HEAD"):
+                return await _deny_json(
+                    send,
+                    401,
+                    "sign in, or send a personal access token as 'Authorization: Bearer TOKEN'",
+                    [(b"www-authenticate", b'Bearer realm="iaqverse"')],
+                )
+            target = path + (
+                "?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else ""
+            )
+            return await _redirect(send, "/login?redirect_to=" + quote(target, safe=""))
+        problem = self.forbidden(principal, need, rule, path, scope)
+        if problem:
+            if kind == "websocket":
+                return await send({"type": "websocket.close", "code": 1008, "reason": problem})
+            if path.startswith(_API_PREFIXES):
+                return await _deny_json(send, 403, problem)
+            return await _deny_page(send, problem)
+        if kind == "http" and method in _AUDITED_METHODS and not path.startswith(_AUDITED_ELSEWHERE):
+            return await self._audited(scope, receive, send, principal)
+        return await self.app(scope, receive, send)
+
+    async def _audited(self, scope, receive, send, principal: Principal) -> None:
+        """Every change made through the API lands in the audit log, whichever router made it; written
+        before the answer goes out, so a change the client saw acknowledged is always in the log."""
+
+        async def recording(message):
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                client = scope.get("client")
+                await self.runtime.accounts.audit(
+                    principal.name,
+                    "request",
+                    f"{scope['method']} {scope['path']}"[:256],
+                    {"status": message["status"]},
+                    client[0] if client else None,
+                )
+            await send(message)
+
+        await self.app(scope, receive, recording)
+
+    @staticmethod
+    def forbidden(principal: Principal, need: str, rule: Rule | str, path: str, scope: dict) -> str | None:
+        if not principal.has_role(need):
+            return f"this needs the role {need}; {principal.name} is {principal.role}"
+        if principal.scoped and not (isinstance(rule, Rule) and rule.site_neutral):
+            sites = named_sites(scope.get("query_string", b""))
+            allowed = ", ".join(sorted(principal.sites or ()))
+            if not path.startswith(_API_PREFIXES):
+                return f"{principal.name} may see only the sites {allowed}: use the API naming a site"
+            if not sites:
+                return f"{principal.name} may see only the sites {allowed}: name one with ?enseigne="
+            refused = [s for s in sites if not principal.may_use_site(s)]
+            if refused:
+                return f"{principal.name} may not see the site {refused[0]!r}"
+        return None
+
+    async def principal(self, scope: dict) -> Principal | None:
+        accounts = self.runtime.accounts
+        await accounts.fresh()
+        secret = bearer_secret(scope["headers"])
+        if secret is not None:
+            return await accounts.principal_for_token(secret)
+        storage = await session_storage(scope)
+        if storage is None:
+            return None
+        return session_principal(self.runtime, storage)
+
+    @staticmethod
+    def _with_headers(send, extra: list[tuple[bytes, bytes]]):
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", ())}
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", ()), *(h for h in extra if h[0] not in present)],
+                }
+            await send(message)
+
+        return sending
+
+
+def session_principal(runtime: Runtime, storage: Any) -> Principal | None:
+    """The principal of a signed-in session, or None; an expired session is signed out here."""
+    data = storage.get(SESSION_KEY)
+    if not isinstance(data, dict):
+        return None
+    settings, now = runtime.settings, runtime.accounts.clock()
+    login_at, seen_at = data.get("login_at", 0), data.get("seen_at", 0)
+    if now - login_at > settings.session_max_s or now - seen_at > settings.session_idle_s:
+        storage.pop(SESSION_KEY, None)
+        return None
+    principal = runtime.accounts.principal_for_user(data.get("user_id"))
+    if principal is None:
+        storage.pop(SESSION_KEY, None)
+        return None
+    if now - seen_at > _TOUCH_EVERY_S:
+        storage[SESSION_KEY] = {**data, "seen_at": now}
+    return principal
+
+
+def safe_target(target: str | None) -> str:
+    """A path of this site to go to after sign-in: never an open redirect to another site."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def start_session(runtime: Runtime, storage: Any, principal: Principal) -> None:
+    now = runtime.accounts.clock()
+    storage[SESSION_KEY] = {"user_id": principal.user_id, "login_at": now, "seen_at": now}
+
+
+def _origin(url: str | None) -> str | None:
+    if not url:
+        return None
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+def _header(scope: dict, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _limited(receive, max_bytes: int):
+    seen = 0
+
+    async def receiving():
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > max_bytes:
+            raise HTTPProblem(413, f"body exceeds the limit of {max_bytes} bytes")
+        return message
+
+    return receiving
+
+
+async def _deny_json(send, status: int, message: str, headers: list | None = None) -> None:
+    body = orjson.dumps({"error": message})
+    raw = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *(headers or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _redirect(send, location: str) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 303,
+            "headers": [(b"location", location.encode("latin-1")), (b"content-length", b"0")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _deny_page(send, problem: str) -> None:
+    from html import escape
+
+    body = (
+        "<!doctype html><title>Forbidden · IAQverse</title><body style='font-family:sans-serif;margin:3em'>"
+        f"<h1>Forbidden</h1><p>{escape(problem)}</p>"
+        "<p><a href='/'>Dashboard</a> · <a href='/logout'>Sign out</a></p></body>"
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

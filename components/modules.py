@@ -1,0 +1,60 @@
+"""A module's row: its icon, name, live state (with a pending mark while a command waits for the device) and
+the buttons that act on it. Updated in place from `module_state` events; the page does the acting."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from nicegui import ui
+
+from app.domain.modules import KINDS, is_active
+
+Act = Callable[[int, str], Awaitable[None]]
+
+
+def state_text(module: dict[str, Any]) -> str:
+    """`On`, `On · level 2`, `Open`, `Closed`, `Off · 21 °C`, with `unavailable` when the device is gone."""
+    state = module.get("state") or {}
+    if module["module_type"] == "window":
+        text = "Open" if state.get("open") else "Closed"
+    else:
+        text = "On" if state.get("on") else "Off"
+        if state.get("level") is not None and state.get("on"):
+            text += f" · level {state['level']}"
+        if state.get("setpoint") is not None:
+            text += f" · {state['setpoint']:g} °C"
+    if not module.get("available", True):
+        text += " · unavailable"
+    return text
+
+
+def _buttons_for(module_type: str) -> list[tuple[str, str, str]]:
+    """(action, label, icon) of the one-click actions of a module type."""
+    if module_type == "window":
+        return [("open", "Open", "open_in_new"), ("close", "Close", "close")]
+    return [("turn_on", "On", "power_settings_new"), ("turn_off", "Off", "power_off")]
+
+
+class ModuleRow:
+    def __init__(self, module: dict[str, Any], act: Act) -> None:
+        self.module_id = module["id"]
+        kind = KINDS[module["module_type"]]
+        with ui.row().classes("items-center gap-3 w-full no-wrap").mark(f"module-{self.module_id}"):
+            self.icon = ui.icon(kind.icon, size="28px")
+            with ui.column().classes("gap-0 grow"):
+                ui.label(module["name"]).classes("text-body1")
+                ui.label(kind.label).classes("text-caption text-grey-7")
+            self.spinner = ui.spinner(size="20px").mark(f"module-{self.module_id}-pending")
+            self.state = ui.label().classes("text-body2 min-w-[7rem]").mark(f"module-{self.module_id}-state")
+            for action, label, icon in _buttons_for(module["module_type"]):
+                ui.button(label, icon=icon, on_click=lambda a=action: act(self.module_id, a)).props(
+                    "dense no-caps outline"
+                ).mark(f"module-{self.module_id}-{action}")
+        self.update(module)
+
+    def update(self, module: dict[str, Any]) -> None:
+        self.state.set_text(state_text(module))
+        active = is_active(module.get("state"))
+        self.icon.props(f"color={'positive' if active else 'grey-6'}")
+        self.spinner.set_visibility(bool(module.get("pending")))

@@ -1,0 +1,240 @@
+"""The access part of `/settings` (admins only, by the central rules): users and their roles, device keys,
+one's own personal access tokens, the single sign-on status and the latest audit events.
+A new key or token is shown once, in a dialog; afterwards only its first characters."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from nicegui import ui
+
+from app.auth.principal import ROLES
+from app.domain.readings import InvalidInput
+from services.errors import Conflict, NotFound
+
+if TYPE_CHECKING:
+    from app.auth.principal import Principal
+    from app.runtime import Runtime
+
+
+def _problem(exc: Exception) -> str:
+    if isinstance(exc, InvalidInput):
+        return "; ".join(f"{e.field}: {e.problem}" for e in exc.errors)
+    return str(exc)
+
+
+def show_secret_once(title: str, secret: str) -> None:
+    with ui.dialog() as dialog, ui.card().classes("gap-2"):
+        ui.label(title).classes("text-h6")
+        ui.label("Copy it now: it is not shown again, only a hash is kept.").classes("text-grey-8")
+        ui.input(value=secret).props("readonly outlined dense").classes("w-96").mark("secret")
+        ui.button("Done", on_click=dialog.close)
+    dialog.open()
+
+
+class AccessSection:
+    def __init__(self, runtime: Runtime, principal: Principal | None) -> None:
+        self.runtime, self.principal = runtime, principal
+        self.accounts, self.keys = runtime.accounts, runtime.device_keys
+
+    async def start(self) -> None:
+        ui.label("Users and roles").classes("text-h6 q-mt-md")
+        await self.users_view()
+        self.new_user_form()
+        ui.label("Device keys").classes("text-h6 q-mt-md")
+        await self.keys_view()
+        self.new_key_form()
+        ui.label("My personal access tokens").classes("text-h6 q-mt-md")
+        await self.tokens_view()
+        ui.label("Single sign-on").classes("text-h6 q-mt-md")
+        self.sso_status()
+        ui.label("Audit log (latest)").classes("text-h6 q-mt-md")
+        await self.audit_view()
+
+    async def _do(self, work, done: str) -> Any:
+        try:
+            result = await work
+        except (InvalidInput, Conflict, NotFound, ValueError) as exc:
+            ui.notify(_problem(exc), type="negative", multi_line=True)
+            return None
+        ui.notify(done, type="positive")
+        return result
+
+    @property
+    def actor(self) -> str:
+        return self.principal.name if self.principal else "?"
+
+    # -- users
+    @ui.refreshable_method
+    async def users_view(self) -> None:
+        users = await self.accounts.list_users()
+        with ui.card().classes("w-full gap-1").mark("users"):
+            for user in users:
+                with ui.row().classes("items-center gap-3 w-full").mark(f"user-{user['name']}"):
+                    ui.label(user["name"]).classes("w-48 text-weight-medium")
+                    ui.select(
+                        list(ROLES),
+                        value=user["role"],
+                        on_change=lambda e, u=user: self.change(u, {"role": e.value}),
+                    ).props("dense").classes("w-32").mark(f"role-{user['name']}")
+                    ui.label(", ".join(user["sites"]) if user["sites"] else "all sites").classes("w-40")
+                    ui.label("SSO" if user["sso"] else "local").classes("text-grey-7 w-12")
+                    ui.switch(
+                        "disabled",
+                        value=user["disabled"],
+                        on_change=lambda e, u=user: self.change(u, {"disabled": e.value}),
+                    ).props("dense")
+                    ui.button(icon="password", on_click=lambda u=user: self.set_password(u)).props(
+                        "flat dense"
+                    ).tooltip("Set the password").mark(f"password-{user['name']}")
+                    ui.button(icon="delete", on_click=lambda u=user: self.delete_user(u)).props(
+                        "flat dense color=negative"
+                    ).mark(f"delete-user-{user['name']}")
+
+    async def change(self, user: dict[str, Any], changes: dict[str, Any]) -> None:
+        if all(user.get(k) == v for k, v in changes.items()):
+            return
+        done = await self._do(
+            self.accounts.update_user(user["id"], changes, self.actor), f"{user['name']} updated"
+        )
+        if done is None:
+            self.users_view.refresh()
+
+    async def set_password(self, user: dict[str, Any]) -> None:
+        with ui.dialog() as dialog, ui.card().classes("gap-2"):
+            ui.label(f"New password for {user['name']}").classes("text-h6")
+            field = ui.input("Password", password=True, password_toggle_button=True).mark("set-password")
+
+            async def save() -> None:
+                changed = self.accounts.update_user(user["id"], {"password": field.value or ""}, self.actor)
+                if await self._do(changed, f"Password of {user['name']} changed"):
+                    dialog.close()
+
+            ui.button("Save", on_click=save).mark("save-password")
+        dialog.open()
+
+    async def delete_user(self, user: dict[str, Any]) -> None:
+        if await self._do(self.accounts.delete_user(user["id"], self.actor), f"{user['name']} deleted"):
+            self.users_view.refresh()
+
+    def new_user_form(self) -> None:
+        with ui.row().classes("items-end gap-2"):
+            name = ui.input("New user").props("dense").mark("new-user-name")
+            role = ui.select(list(ROLES), value="viewer", label="Role").props("dense").classes("w-32")
+            password = ui.input("Password", password=True).props("dense").mark("new-user-password")
+            sites = ui.input("Sites (comma-separated, empty: all)").props("dense").classes("w-64")
+
+            async def create() -> None:
+                body = {
+                    "name": name.value,
+                    "role": role.value,
+                    "password": password.value,
+                    "sites": [s.strip() for s in sites.value.split(",") if s.strip()] or None,
+                }
+                if await self._do(self.accounts.create_user(body, self.actor), f"{name.value} created"):
+                    name.value = password.value = sites.value = ""
+                    self.users_view.refresh()
+
+            ui.button("Add user", icon="person_add", on_click=create).mark("add-user")
+
+    # -- device keys
+    @ui.refreshable_method
+    async def keys_view(self) -> None:
+        keys = [k for k in await self.keys.list() if not k["revoked"]]
+        with ui.card().classes("w-full gap-1").mark("keys"):
+            if not keys:
+                ui.label("No device key yet: devices cannot write readings.").classes("text-grey-7")
+            for key in keys:
+                with ui.row().classes("items-center gap-3"):
+                    ui.label(key["site"]).classes("w-48 text-weight-medium")
+                    ui.label(key["name"]).classes("w-40")
+                    ui.label(f"{key['prefix']}…").classes("font-mono text-grey-8")
+                    ui.button("Revoke", on_click=lambda k=key: self.revoke_key(k)).props(
+                        "flat dense no-caps color=negative"
+                    ).mark(f"revoke-{key['id']}")
+
+    def new_key_form(self) -> None:
+        with ui.row().classes("items-end gap-2"):
+            site = ui.input("Site").props("dense").mark("new-key-site")
+            name = ui.input("Device or gateway", value="device").props("dense")
+
+            async def create() -> None:
+                made = await self._do(
+                    self.keys.create({"site": site.value, "name": name.value}, self.actor), "Key made"
+                )
+                if made:
+                    show_secret_once(f"Device key for {made['site']}", made["key"])
+                    self.keys_view.refresh()
+
+            ui.button("Make a key", icon="key", on_click=create).mark("add-key")
+
+    async def revoke_key(self, key: dict[str, Any]) -> None:
+        if await self._do(self.keys.revoke(key["id"], self.actor), f"Key {key['prefix']}… revoked"):
+            self.keys_view.refresh()
+
+    # -- own tokens
+    @ui.refreshable_method
+    async def tokens_view(self) -> None:
+        if self.principal is None:
+            return
+        tokens = [t for t in await self.accounts.list_tokens(self.principal) if not t["revoked"]]
+        with ui.card().classes("w-full gap-1").mark("tokens"):
+            for token in tokens:
+                with ui.row().classes("items-center gap-3"):
+                    ui.label(token["name"]).classes("w-48")
+                    ui.label(f"{token['prefix']}…").classes("font-mono text-grey-8")
+                    ui.label(f"expires {token['expires_at'][:10]}" if token["expires_at"] else "no expiry")
+                    ui.button(
+                        "Revoke",
+                        on_click=lambda t=token: self._revoke_token(t),
+                    ).props("flat dense no-caps color=negative")
+            with ui.row().classes("items-end gap-2"):
+                name = ui.input("What the token is for").props("dense").mark("new-token-name")
+
+                async def create() -> None:
+                    made = await self._do(
+                        self.accounts.create_token(self.principal, {"name": name.value or "token"}),
+                        "Token made",
+                    )
+                    if made:
+                        show_secret_once("Personal access token", made["token"])
+                        self.tokens_view.refresh()
+
+                ui.button("Make a token", icon="vpn_key", on_click=create).mark("add-token")
+
+    async def _revoke_token(self, token: dict[str, Any]) -> None:
+        if await self._do(self.accounts.revoke_token(token["id"], self.principal), "Token revoked"):
+            self.tokens_view.refresh()
+
+    # -- single sign-on and audit
+    def sso_status(self) -> None:
+        settings = self.runtime.settings
+        with ui.card().classes("w-full gap-1").mark("sso-status"):
+            if not settings.oidc_enabled:
+                ui.label(
+                    "Off. Set IAQ_OIDC_ISSUER, IAQ_OIDC_CLIENT_ID and IAQ_OIDC_CLIENT_SECRET to switch it on."
+                )
+                return
+            ui.label(f"On: provider {settings.oidc_issuer}, client {settings.oidc_client_id}")
+            mapping = ", ".join(f"{k} → {v}" for k, v in settings.oidc_role_map.items()) or "none"
+            ui.label(f"Roles from the claim '{settings.oidc_role_claim}': {mapping}")
+            ui.label(f"Without a mapped role: {settings.oidc_default_role or 'refused'}")
+            ui.label(f"Local passwords: {'on' if self.runtime.local_login_enabled else 'off'}")
+
+    async def audit_view(self) -> None:
+        events = await self.accounts.audit_log(20)
+        rows = [
+            {
+                "at": e["at"][:19].replace("T", " "),
+                "actor": e["actor"],
+                "action": e["action"],
+                "target": e["target"],
+            }
+            for e in events
+        ]
+        columns = (
+            [{"name": k, "label": k.capitalize(), "field": k, "align": "left"} for k in rows[0]]
+            if rows
+            else []
+        )
+        ui.table(columns=columns, rows=rows).props("dense flat").classes("w-full").mark("audit")

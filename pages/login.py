@@ -1,0 +1,96 @@
+"""`/login` (local accounts and, when configured, single sign-on) and `/logout`, following NiceGUI's
+session pattern: the signed-in user is kept in `app.storage.user`; the middleware (app/auth/middleware.py)
+sends unauthenticated page requests here with `redirect_to`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+from nicegui import app, ui
+
+from app.auth.middleware import SESSION_KEY, safe_target, start_session
+from app.auth.principal import Principal
+from components.frame import PRODUCT
+from services.accounts import LoginRefused
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+
+def page_principal() -> Principal | None:
+    """Who the current page was served to (found by the middleware for the page's request)."""
+    return getattr(ui.context.client.request.state, "principal", None)
+
+
+def page_allows(role: str, *, quiet: bool = False) -> bool:
+    """Whether the page's principal has `role`. Page actions travel over the page's socket, which the HTTP
+    rules do not see, so a page checks its own actions with this (and says why it refuses)."""
+    principal = page_principal()
+    allowed = principal is not None and principal.has_role(role)
+    if not allowed and not quiet:
+        ui.notify(f"This needs the role {role}", type="warning")
+    return allowed
+
+
+def register(runtime: Runtime) -> None:
+    settings = runtime.settings
+
+    @ui.page("/login")
+    async def login_page(request: Request, redirect_to: str = "/") -> RedirectResponse | None:
+        target = safe_target(redirect_to)
+        if getattr(request.state, "principal", None) is not None:
+            return RedirectResponse(target, status_code=303)
+        ui.page_title(f"Sign in · {PRODUCT}")
+        ui.colors(primary="#00695c")
+        with ui.card().classes("absolute-center w-80 gap-3").mark("login-card"):
+            with ui.row().classes("items-center gap-2"):
+                ui.icon("air", size="28px", color="primary")
+                ui.label(PRODUCT).classes("text-h6")
+            if runtime.local_login_enabled:
+                name = (
+                    ui.input("User name")
+                    .props("autofocus autocomplete=username")
+                    .classes("w-full")
+                    .mark("name")
+                )
+                password = (
+                    ui.input("Password", password=True, password_toggle_button=True)
+                    .props("autocomplete=current-password")
+                    .classes("w-full")
+                    .mark("password")
+                )
+                problem = ui.label().classes("text-negative text-caption").mark("login-problem")
+
+                async def sign_in() -> None:
+                    try:
+                        principal = await runtime.accounts.sign_in(
+                            name.value or "", password.value or "", ui.context.client.ip
+                        )
+                    except LoginRefused as exc:
+                        wait = f" (wait {exc.retry_after_s} s)" if exc.retry_after_s else ""
+                        problem.text = f"{exc}{wait}"
+                        password.value = ""
+                        return
+                    start_session(runtime, app.storage.user, principal)
+                    ui.navigate.to(target)
+
+                password.on("keydown.enter", sign_in)
+                ui.button("Sign in", on_click=sign_in).classes("w-full").mark("sign-in")
+            if settings.oidc_enabled:
+                ui.button(
+                    "Sign in with single sign-on",
+                    icon="login",
+                    on_click=lambda: ui.navigate.to(f"/auth/oidc/login?redirect_to={quote(target, safe='')}"),
+                ).props("outline").classes("w-full").mark("sso")
+        return None
+
+    @ui.page("/logout")
+    async def logout_page(request: Request) -> RedirectResponse:
+        if app.storage.user.pop(SESSION_KEY, None) is not None:
+            principal = getattr(request.state, "principal", None)
+            address = request.client.host if request.client else None
+            await runtime.accounts.audit(principal.name if principal else "?", "logout", None, None, address)
+        return RedirectResponse("/login", status_code=303)

@@ -1,0 +1,211 @@
+"""`/models`: the model registry (versions, metrics, activate, roll back), the training history, "train
+now" with a progress indicator, and how a room's stored forecasts compared with what was then measured,
+next to persistence (the last value) as the baseline.
+
+Activation and rollback are open to every user until authentication (issue 8) adds an admin role.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from nicegui import background_tasks, ui
+
+from components.frame import add_nav_link, frame
+from components.refresh import Coalesced
+
+from .settings import attempt, small_button
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+MODEL_COLUMNS = [
+    {"name": "model_name", "label": "Model", "field": "model_name", "align": "left", "sortable": True},
+    {"name": "model_version", "label": "Version", "field": "model_version", "align": "left"},
+    {"name": "model_type", "label": "Type", "field": "model_type", "align": "left"},
+    {"name": "status", "label": "Status", "field": "status", "align": "left", "sortable": True},
+    {"name": "mae", "label": "MAE (30 min)", "field": "mae"},
+    {"name": "ratio", "label": "MAE / persistence", "field": "ratio"},
+    {"name": "activated", "label": "Activated", "field": "activated", "align": "left"},
+]
+RUN_COLUMNS = [
+    {"name": "started_at", "label": "Started", "field": "started_at", "align": "left"},
+    {"name": "model_name", "label": "Model", "field": "model_name", "align": "left"},
+    {"name": "trigger", "label": "Trigger", "field": "trigger", "align": "left"},
+    {"name": "outcome", "label": "Outcome", "field": "outcome", "align": "left"},
+    {"name": "duration_s", "label": "Duration (s)", "field": "duration_s"},
+    {"name": "data_points", "label": "Points", "field": "data_points"},
+    {"name": "error", "label": "Error", "field": "error", "align": "left"},
+]
+
+
+def register(runtime: Runtime) -> None:
+    add_nav_link("Models", "/models", icon="insights", order=40)
+
+    @ui.page("/models")
+    async def models_page() -> None:
+        with frame("Models"):
+            await ModelsPage(runtime).start()
+
+
+def model_row(m: dict[str, Any]) -> dict[str, Any]:
+    metrics = m.get("metrics") or {}
+    ratio = metrics.get("mae_ratio")
+    return {
+        "id": m["id"],
+        "model_name": m["model_name"],
+        "model_version": m["model_version"],
+        "model_type": m["model_type"],
+        "status": m["status"],
+        "mae": f"{metrics['mae']:.1f}" if isinstance(metrics.get("mae"), int | float) else "",
+        "ratio": f"{ratio:.3f}" if isinstance(ratio, int | float) else "",
+        "activated": f"{m['activated_at'][:19].replace('T', ' ')} by {m['activated_by']}"
+        if m.get("activated_at")
+        else "",
+    }
+
+
+def run_row(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **r,
+        "started_at": (r["started_at"] or "")[:19].replace("T", " "),
+        "duration_s": f"{r['duration_s']:.1f}" if r.get("duration_s") is not None else "",
+        "error": r.get("error") or "",
+    }
+
+
+class ModelsPage:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime, self.registry = runtime, runtime.registry
+        self.reload = Coalesced(self._reload)
+        self.rooms: dict[int, str] = {}
+
+    async def start(self) -> None:
+        sites = await self.runtime.config.list_sites()
+        self.rooms = {
+            room["id"]: f"{site['name']} / {room['name']}" for site in sites for room in site["rooms"]
+        }
+        with ui.card().classes("w-full gap-2"):
+            ui.label("Train now").classes("text-h6")
+            with ui.row().classes("items-center gap-4"):
+                self.room = ui.select(self.rooms, label="Room", value=next(iter(self.rooms), None)).classes(
+                    "min-w-[240px]"
+                )
+                self.room.mark("train-room")
+                self.metric = ui.select(["co2", "pm25", "tvoc", "temperature", "humidity"], value="co2").mark(
+                    "train-metric"
+                )
+                self.train_button = ui.button("Train now", icon="model_training", on_click=self.train).mark(
+                    "train-now"
+                )
+                self.progress = ui.spinner(size="lg").mark("train-progress")
+                self.progress.set_visibility(False)
+                self.train_status = ui.label().classes("text-grey-8").mark("train-status")
+        ui.label("Registry").classes("text-h6 mt-4")
+        with ui.row().classes("gap-2"):
+            small_button("Activate selected", "check_circle", self.activate, "activate")
+            small_button("Roll back its name", "undo", self.rollback, "rollback")
+        self.models = ui.table(columns=MODEL_COLUMNS, rows=[], row_key="id", selection="single").classes(
+            "w-full"
+        )
+        self.models.mark("models-table")
+        self.problems = ui.label().classes("text-negative").mark("model-problems")
+        ui.label("Training history").classes("text-h6 mt-4")
+        self.runs = ui.table(columns=RUN_COLUMNS, rows=[], row_key="id").classes("w-full").mark("runs-table")
+        ui.label("Forecast against actual (30 min ahead)").classes("text-h6 mt-4")
+        self.backtest = ui.plotly({"data": [], "layout": {}}).classes("w-full").style("height: 360px")
+        self.backtest.mark("backtest-chart")
+        self.room.on_value_change(lambda _: self.reload())
+        await self._reload()
+        self.runtime.bus.predictions.subscribe(lambda _msg: self.reload())
+
+    async def _reload(self) -> None:
+        models = await asyncio.to_thread(self.registry.list)
+        runs = await asyncio.to_thread(self.registry.training_history, 50)
+        self.models.rows = [model_row(m) for m in models]
+        self.models.update()
+        self.runs.rows = [run_row(r) for r in runs]
+        self.runs.update()
+        problems = self.runtime.forecasting.problems
+        self.problems.set_text(
+            "; ".join(f"model {mid}: {why} (forecasting with persistence)" for mid, why in problems.items())
+        )
+        await self._plot()
+
+    async def _plot(self) -> None:
+        if self.room.value is None:
+            return
+        points = await asyncio.to_thread(
+            self.runtime.forecasting.backtest_points, self.room.value, self.metric.value
+        )
+        x = [datetime.fromtimestamp(t / 1000).isoformat() for t, *_ in points]
+        self.backtest.figure = {
+            "data": [
+                {"type": "scatter", "mode": "lines", "name": "measured", "x": x, "y": [p[1] for p in points]},
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "name": "forecast",
+                    "x": x,
+                    "y": [p[2] for p in points],
+                    "line": {"dash": "dash"},
+                },
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "name": "persistence",
+                    "x": x,
+                    "y": [p[3] for p in points],
+                    "line": {"dash": "dot"},
+                },
+            ],
+            "layout": {"margin": {"l": 56, "r": 16, "t": 16, "b": 40}, "xaxis": {"type": "date"}},
+        }
+        self.backtest.update()
+
+    async def train(self) -> None:
+        if self.room.value is None:
+            ui.notify("Choose a room first", type="warning")
+            return
+        room_id, metric = self.room.value, self.metric.value
+        self.progress.set_visibility(True)
+        self.train_button.disable()
+        self.train_status.set_text(f"Training {metric} of {self.rooms.get(room_id)}...")
+
+        async def work() -> None:
+            try:
+                run = await self.runtime.forecasting.train_room(room_id, metric, trigger="manual")
+                text = f"Training {run['outcome']}" + (f": {run['error']}" if run.get("error") else "")
+                self.train_status.set_text(text)
+            finally:
+                self.progress.set_visibility(False)
+                self.train_button.enable()
+                await self._reload()
+
+        background_tasks.create(work(), name="train-now")
+
+    def _selected(self) -> dict[str, Any] | None:
+        if not self.models.selected:
+            ui.notify("Select a model version in the table first", type="warning")
+            return None
+        return self.models.selected[0]
+
+    async def activate(self) -> None:
+        row = self._selected()
+        if row and await attempt(
+            "Activate", asyncio.to_thread(self.registry.activate, row["id"], by="models page")
+        ):
+            ui.notify(f"{row['model_name']} {row['model_version']} is active", type="positive")
+            await self._reload()
+
+    async def rollback(self) -> None:
+        row = self._selected()
+        if row:
+            done = await attempt(
+                "Roll back", asyncio.to_thread(self.registry.rollback, row["model_name"], by="models page")
+            )
+            if done:
+                ui.notify(f"{done['model_name']} is back to {done['model_version']}", type="positive")
+                await self._reload()

@@ -1,0 +1,181 @@
+"""`/modules`: per room, the modules with their live state and buttons to act, the automation mode, the
+measured air change rate, automation's proposals to confirm, and the action history with reasons and outcomes.
+
+The page follows `bus.module_states` (rows update in place) and `bus.actions` (the room's history and
+proposals are reloaded), so a command sent from another tab, the API or the automation shows here too.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from nicegui import ui
+
+from app.domain.modules import KINDS
+from components.frame import add_nav_link, frame
+from components.modules import ModuleRow
+from components.refresh import Coalesced
+
+from .settings import attempt, small_button
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+MODES = {"off": "Off", "recommend": "Recommend", "auto": "Auto"}
+KIND_OPTIONS = {name: kind.label for name, kind in KINDS.items()}
+HISTORY = 8  # actions shown per room
+STATUS_COLOURS = {
+    "pending": "orange", "acknowledged": "positive", "failed": "negative", "superseded": "grey",
+    "proposed": "accent", "confirmed": "grey", "dismissed": "grey",
+}  # fmt: skip
+
+
+def register(runtime: Runtime) -> None:
+    add_nav_link("Modules", "/modules", icon="toggle_on", order=30)
+
+    @ui.page("/modules")
+    async def modules_page() -> None:
+        with frame("Modules"):
+            await ModulesPage(runtime).start()
+
+
+def when(iso: str | None) -> str:
+    if not iso:
+        return ""
+    ts = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(UTC)
+    return ts.strftime("%d %b %H:%M:%S")
+
+
+def action_line(action: dict[str, Any]) -> str:
+    reason = action.get("reason") or {}
+    why = f" — {reason.get('pollutant')} {reason.get('value')} ({reason.get('level')})" if reason else ""
+    ach = f" · {action['ach_per_h']:.1f} air changes/h" if action.get("ach_per_h") is not None else ""
+    what = f"{action['module']} {action['action_type']} by {action['requested_by']}"
+    return f"{when(action['requested_at'])} {what}{why}{ach}"
+
+
+class ModulesPage:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.modules, self.automation = runtime.modules, runtime.automation
+        self.rows: dict[int, ModuleRow] = {}
+        self.histories: dict[int, Any] = {}  # room id -> refreshable history section
+        self.rates: dict[int, ui.label] = {}
+        self.columns: dict[int, ui.column] = {}  # room id -> the column of its module rows
+
+    async def start(self) -> None:
+        sites = await self.runtime.config.list_sites()
+        rates = await self.modules.air_change_rates()
+        if not any(site["rooms"] for site in sites):
+            ui.label("No rooms yet: they appear with their sensors' first readings.").mark("no-rooms")
+        for site in sites:
+            for room in site["rooms"]:
+                await self.room_card(site["name"], room, rates.get(room["id"]))
+        self.runtime.bus.module_states.subscribe(self.on_state)
+        self.runtime.bus.actions.subscribe(self.on_action)
+
+    async def room_card(self, site: str, room: dict[str, Any], rate: tuple[float, float, int] | None) -> None:
+        room_id = room["id"]
+        with ui.card().classes("w-full").mark(f"room-{room_id}"):
+            with ui.row().classes("items-center w-full gap-4"):
+                ui.label(f"{site} · {room['name']}").classes("text-h6 grow")
+                self.rates[room_id] = ui.label(self._rate_text(rate)).classes("text-caption")
+                self.rates[room_id].mark(f"room-{room_id}-ach")
+                mode = self.automation.room_settings(room_id)["mode"]
+                ui.toggle(MODES, value=mode, on_change=lambda e, r=room_id: self.set_mode(r, e.value)).props(
+                    "dense no-caps"
+                ).mark(f"room-{room_id}-mode")
+            self.columns[room_id] = ui.column().classes("w-full gap-2")
+            for module in self.modules.modules(room_id):
+                self._add_row(module.as_dict())
+            with ui.row().classes("items-center gap-2"):
+                kind = ui.select(KIND_OPTIONS, value="ventilation", label="Module type").classes("w-40")
+                kind.mark(f"room-{room_id}-new-type")
+                name = ui.input("Name (optional)").classes("w-40").mark(f"room-{room_id}-new-name")
+                small_button("Add module", "add", lambda r=room_id, k=kind, n=name: self.add(r, k, n),
+                             f"room-{room_id}-add")  # fmt: skip
+            history = ui.refreshable(self._history)
+            await history(room_id)
+            self.histories[room_id] = (history, Coalesced(lambda r=room_id: self._reload_history(r)))
+
+    async def _history(self, room_id: int) -> None:
+        ids = {m.id for m in self.modules.modules(room_id)}
+        if not ids:
+            return
+        actions = [a for a in await self.modules.history(limit=200) if a["module_id"] in ids][:HISTORY]
+        proposals = [a for a in actions if a["status"] == "proposed"]
+        for action in proposals:
+            with ui.row().classes("items-center gap-2").mark(f"proposal-{action['id']}"):
+                ui.icon("lightbulb", color="accent")
+                ui.label(f"Proposed: {action_line(action)}")
+                small_button("Confirm", "check", lambda a=action: self.decide(a["id"], True),
+                             f"proposal-{action['id']}-confirm")  # fmt: skip
+                small_button("Dismiss", "close", lambda a=action: self.decide(a["id"], False),
+                             f"proposal-{action['id']}-dismiss", "grey")  # fmt: skip
+        with ui.expansion("Action history", icon="history").classes("w-full").mark(f"room-{room_id}-history"):
+            if not actions:
+                ui.label("No actions yet.").classes("text-grey-7")
+            for action in actions:
+                with ui.row().classes("items-center gap-2"):
+                    colour = STATUS_COLOURS.get(action["status"], "grey")
+                    ui.badge(action["status"], color=colour).mark(f"action-{action['id']}-status")
+                    ui.label(action_line(action)).classes("text-body2")
+                    if action.get("error"):
+                        ui.label(action["error"]).classes("text-caption text-negative")
+
+    async def _reload_history(self, room_id: int) -> None:
+        history, _ = self.histories[room_id]
+        history.refresh(room_id)
+
+    @staticmethod
+    def _rate_text(rate: tuple[float, float, int] | None) -> str:
+        if rate is None:
+            return "air change rate: not measured yet"
+        return f"air change rate: {rate[0]:.1f} /h (r² {rate[1]:.2f})"
+
+    def _add_row(self, module: dict[str, Any]) -> None:
+        with self.columns[module["room_id"]]:
+            self.rows[module["id"]] = ModuleRow(
+                {**module, "pending": self.modules.pending_desired(module["id"])}, self.act
+            )
+
+    # -- events -----------------------------------------------------------------------------------------
+    def on_state(self, module: dict[str, Any]) -> None:
+        row = self.rows.get(module["id"])
+        if row is not None:
+            row.update({**module, "pending": self.modules.pending_desired(module["id"])})
+        elif module.get("room_id") in self.columns:  # a module added here, in another tab or by the API
+            self._add_row(module)
+
+    async def on_action(self, action: dict[str, Any]) -> None:
+        room_id = action.get("room_id")
+        if room_id in self.histories:
+            await self.histories[room_id][1]()
+        if action.get("ach_per_h") is not None and room_id in self.rates:
+            self.rates[room_id].set_text(self._rate_text((action["ach_per_h"], action["ach_r2"] or 0.0, 0)))
+
+    # -- acting -----------------------------------------------------------------------------------------
+    async def act(self, module_id: int, action: str) -> None:
+        done = await attempt(
+            "Command", self.modules.command(module_id, action, requested_by="operator", source="manual")
+        )
+        if done is not None:
+            row = self.rows.get(module_id)
+            if row is not None:
+                row.update({**self.modules.module(module_id).as_dict(), "pending": done["desired"]})
+
+    async def add(self, room_id: int, kind: ui.select, name: ui.input) -> None:
+        added = await attempt(
+            "Module", self.modules.add_module(None, None, kind.value, name.value or None, room_id=room_id)
+        )
+        if added is not None:
+            name.value = ""
+            ui.notify(f"{added['name']} added (MQTT topic {added['topic']})")
+
+    async def set_mode(self, room_id: int, mode: str) -> None:
+        if await attempt("Automation", self.automation.set_room_settings(room_id, {"mode": mode})):
+            ui.notify(f"Automation: {MODES[mode]}")
+
+    async def decide(self, action_id: int, confirm: bool) -> None:
+        await attempt("Proposal", self.modules.decide_proposal(action_id, confirm, "operator"))

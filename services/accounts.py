@@ -1,0 +1,520 @@
+"""Accounts: users and their roles, sign-in with throttling, personal access tokens, and the audit log.
+
+Users and tokens are held in memory (a few hundred at most) so that checking a request costs a dictionary
+look-up; every change here updates that copy, and it is reloaded from the database at most every
+`RELOAD_S` seconds so that changes made by another instance or by `python -m app.cli` are seen.
+Secrets are kept only as hashes: Argon2id for passwords (slow on purpose), SHA-256 for tokens (random
+and long, so a fast hash is enough and keeps every request cheap).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.auth.passwords import hash_password, random_password, verify_password
+from app.auth.principal import ROLES, Principal, check_role
+from app.db.models import AccessToken, AuditEvent, User
+from app.domain.readings import FieldError
+from app.settings import Settings
+
+from .errors import Conflict, NotFound
+
+log = logging.getLogger(__name__)
+TOKEN_PREFIX = "iaqp_"
+RELOAD_S = 30.0
+_MISSES_KEPT = 10_000
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class LoginRefused(Exception):
+    """Wrong name or password, or too many failures (then `retry_after_s` is set)."""
+
+    def __init__(self, message: str, retry_after_s: int | None = None):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True, slots=True)
+class _UserEntry:
+    id: int
+    name: str
+    role: str
+    sites: frozenset[str] | None
+    disabled: bool
+
+    def principal(self, via: str) -> Principal:
+        return Principal(self.name, self.role, self.sites, via, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class _TokenEntry:
+    user_id: int
+    expires_at: float | None
+
+
+class _Throttle:
+    """Counts sign-in failures per key (a user name, an address); past `limit` within `window_s` the key is
+    locked for `window_s`."""
+
+    def __init__(self, limit: int, window_s: float, clock: Callable[[], float]):
+        self.limit, self.window_s, self.clock = limit, window_s, clock
+        self.failures: dict[str, list[float]] = {}
+
+    def locked_for(self, key: str) -> float:
+        now = self.clock()
+        recent = [t for t in self.failures.get(key, ()) if now - t < self.window_s]
+        if recent:
+            self.failures[key] = recent
+        else:
+            self.failures.pop(key, None)
+        return self.window_s - (now - recent[-self.limit]) if len(recent) >= self.limit else 0.0
+
+    def fail(self, key: str) -> None:
+        self.failures.setdefault(key, []).append(self.clock())
+        if len(self.failures) > 100_000:  # a flood of names: forget the oldest half
+            for stale in list(self.failures)[:50_000]:
+                del self.failures[stale]
+
+    def succeed(self, key: str) -> None:
+        self.failures.pop(key, None)
+
+
+def user_dict(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "name": user.name,
+        "role": user.role,
+        "sites": user.sites,
+        "sso": user.oidc_subject is not None,
+        "local_password": user.password_hash is not None,
+        "disabled": user.disabled,
+        "created_at": user.created_at.isoformat(),
+    }
+
+
+def token_dict(token: AccessToken, user_name: str | None = None) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "name": token.name,
+        "prefix": token.prefix,
+        "user_id": token.user_id,
+        "user": user_name,
+        "created_at": token.created_at.isoformat(),
+        "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+        "revoked": token.revoked_at is not None,
+    }
+
+
+def _check_sites(sites: Any) -> list[str] | None:
+    if sites is None:
+        return None
+    if not isinstance(sites, list) or not all(isinstance(s, str) and s.strip() for s in sites):
+        raise FieldError("sites", "must be a list of site names, or null for every site").as_error()
+    return sorted({s.strip() for s in sites})
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 128:
+        raise FieldError("name", "must be a non-empty text of at most 128 characters").as_error()
+    return name.strip()
+
+
+class AccountService:
+    def __init__(
+        self, sessions: sessionmaker[Session], settings: Settings, clock: Callable[[], float] = time.time
+    ):
+        self.sessions, self.settings, self.clock = sessions, settings, clock
+        self._users: dict[int, _UserEntry] = {}
+        self._tokens: dict[str, _TokenEntry] = {}
+        self._misses: dict[str, float] = {}
+        self._loaded_at = float("-inf")
+        self.by_name = _Throttle(settings.login_max_failures, settings.login_lockout_s, lambda: self.clock())
+        self.by_address = _Throttle(
+            settings.login_max_failures * 4, settings.login_lockout_s, lambda: self.clock()
+        )
+
+    # -- the in-memory copy
+    def load(self) -> None:
+        with self.sessions() as db:
+            users = {
+                u.id: _UserEntry(
+                    u.id, u.name, u.role, frozenset(u.sites) if u.sites is not None else None, u.disabled
+                )
+                for u in db.scalars(select(User))
+            }
+            tokens = {
+                t.token_hash: _TokenEntry(t.user_id, t.expires_at.timestamp() if t.expires_at else None)
+                for t in db.scalars(select(AccessToken).where(AccessToken.revoked_at.is_(None)))
+            }
+        self._users, self._tokens, self._misses = users, tokens, {}
+        self._loaded_at = time.monotonic()
+
+    async def fresh(self) -> None:
+        """Reload when the copy is older than RELOAD_S (cheap to call on every request)."""
+        if time.monotonic() - self._loaded_at > RELOAD_S:
+            self._loaded_at = time.monotonic()  # one reload at a time
+            await asyncio.to_thread(self.load)
+
+    def principal_for_user(self, user_id: Any) -> Principal | None:
+        entry = self._users.get(user_id) if isinstance(user_id, int) else None
+        return None if entry is None or entry.disabled else entry.principal("session")
+
+    async def principal_for_token(self, secret: str) -> Principal | None:
+        """The principal of a personal access token, or None (unknown, revoked, expired, user disabled)."""
+        key = digest(secret)
+        entry = self._tokens.get(key)
+        if entry is None and key not in self._misses:
+            entry = await asyncio.to_thread(self._token_from_db, key)  # made by the CLI a moment ago?
+            if entry is None:
+                if len(self._misses) > _MISSES_KEPT:
+                    self._misses.clear()
+                self._misses[key] = time.monotonic()
+        if entry is None or (entry.expires_at is not None and entry.expires_at < self.clock()):
+            return None
+        user = self._users.get(entry.user_id)
+        return None if user is None or user.disabled else user.principal("token")
+
+    def _token_from_db(self, key: str) -> _TokenEntry | None:
+        with self.sessions() as db:
+            token = db.scalar(
+                select(AccessToken).where(AccessToken.token_hash == key, AccessToken.revoked_at.is_(None))
+            )
+            if token is None or not hmac.compare_digest(token.token_hash, key):
+                return None
+            user = db.get(User, token.user_id)
+            if user is not None:
+                self._users[user.id] = _UserEntry(
+                    user.id,
+                    user.name,
+                    user.role,
+                    frozenset(user.sites) if user.sites is not None else None,
+                    user.disabled,
+                )
+            entry = _TokenEntry(token.user_id, token.expires_at.timestamp() if token.expires_at else None)
+        self._tokens[key] = entry
+        return entry
+
+    # -- first start
+    def bootstrap(self) -> None:
+        """With no account yet, create `admin` with IAQ_ADMIN_PASSWORD, or with a random password printed
+        once to the log. IAQ_ADMIN_TOKEN, when set, becomes a personal access token of the first admin."""
+        with self.sessions.begin() as db:
+            if db.scalar(select(User.id).limit(1)) is None:
+                password = self.settings.admin_password or random_password()
+                db.add(User(name="admin", role="admin", password_hash=hash_password(password)))
+                if self.settings.admin_password:
+                    log.warning(
+                        "first start: created the account 'admin' with the password of IAQ_ADMIN_PASSWORD"
+                    )
+                else:
+                    log.warning(
+                        "first start: created the account 'admin' with the password %s (shown once; change "
+                        "it in Settings, or set IAQ_ADMIN_PASSWORD before the first start)",
+                        password,
+                    )
+                db.add(
+                    AuditEvent(actor="system", action="user.create", target="admin", detail={"role": "admin"})
+                )
+            token = self.settings.admin_token
+            if (
+                token
+                and db.scalar(select(AccessToken.id).where(AccessToken.token_hash == digest(token))) is None
+            ):
+                admin = db.scalar(select(User).where(User.role == "admin").order_by(User.id).limit(1))
+                if admin is not None:
+                    db.add(
+                        AccessToken(
+                            user_id=admin.id,
+                            name="IAQ_ADMIN_TOKEN",
+                            prefix=token[:8],
+                            token_hash=digest(token),
+                        )
+                    )
+        self.load()
+
+    # -- sign-in
+    async def sign_in(self, name: str, password: str, address: str | None) -> Principal:
+        """Check a local account's password; LoginRefused after a failure, with `retry_after_s` once the
+        name or the address has failed too often (then even the right password waits)."""
+        address = address or "unknown"
+        wait = max(self.by_name.locked_for(name.lower()), self.by_address.locked_for(address))
+        if wait > 0:
+            await self.audit(name, "login.throttled", None, None, address)
+            raise LoginRefused("too many failed sign-ins; try again later", retry_after_s=int(wait) + 1)
+        found = await asyncio.to_thread(self._verify, name, password)
+        if found is None:
+            self.by_name.fail(name.lower())
+            self.by_address.fail(address)
+            await self.audit(name, "login.failed", None, None, address)
+            raise LoginRefused("wrong user name or password")
+        self.by_name.succeed(name.lower())
+        await self.audit(found.name, "login", None, {"via": "password"}, address)
+        return found
+
+    def _verify(self, name: str, password: str) -> Principal | None:
+        with self.sessions() as db:
+            user = db.scalar(select(User).where(User.name == name))
+        ok = verify_password(user.password_hash if user else None, password)
+        if not ok or user is None or user.disabled:
+            return None
+        return Principal(
+            user.name,
+            user.role,
+            frozenset(user.sites) if user.sites is not None else None,
+            "session",
+            user.id,
+        )
+
+    # -- users
+    async def list_users(self) -> list[dict[str, Any]]:
+        def work() -> list[dict[str, Any]]:
+            with self.sessions() as db:
+                return [user_dict(u) for u in db.scalars(select(User).order_by(User.name))]
+
+        return await asyncio.to_thread(work)
+
+    def create_user_sync(
+        self, name: Any, role: Any, password: Any = None, sites: Any = None, *, actor: str = "system"
+    ) -> dict[str, Any]:
+        name = _check_name(name)
+        if role not in ROLES:
+            raise FieldError("role", f"must be one of {', '.join(ROLES)}").as_error()
+        if password is not None and not isinstance(password, str):
+            raise FieldError("password", "must be text").as_error()
+        try:
+            hashed = hash_password(password) if password else None
+        except ValueError as exc:
+            raise FieldError("password", str(exc).split(": ", 1)[1]).as_error() from None
+        with self.sessions.begin() as db:
+            if db.scalar(select(User.id).where(User.name == name)) is not None:
+                raise Conflict(f"a user named {name!r} exists already")
+            user = User(name=name, role=role, sites=_check_sites(sites), password_hash=hashed)
+            db.add(user)
+            db.flush()
+            db.add(
+                AuditEvent(
+                    actor=actor, action="user.create", target=name, detail={"role": role, "sites": user.sites}
+                )
+            )
+            out = user_dict(user)
+        self.load()
+        return out
+
+    async def create_user(self, body: dict[str, Any], actor: str) -> dict[str, Any]:
+        return await asyncio.to_thread(
+            self.create_user_sync,
+            body.get("name"),
+            body.get("role"),
+            body.get("password"),
+            body.get("sites"),
+            actor=actor,
+        )
+
+    async def update_user(self, user_id: int, body: dict[str, Any], actor: str) -> dict[str, Any]:
+        def work() -> dict[str, Any]:
+            changes: dict[str, Any] = {}
+            if "role" in body:
+                if body["role"] not in ROLES:
+                    raise FieldError("role", f"must be one of {', '.join(ROLES)}").as_error()
+                changes["role"] = body["role"]
+            if "sites" in body:
+                changes["sites"] = _check_sites(body["sites"])
+            if "disabled" in body:
+                if not isinstance(body["disabled"], bool):
+                    raise FieldError("disabled", "must be true or false").as_error()
+                changes["disabled"] = body["disabled"]
+            if "password" in body:
+                if not isinstance(body["password"], str):
+                    raise FieldError("password", "must be text").as_error()
+                try:
+                    changes["password_hash"] = hash_password(body["password"])
+                except ValueError as exc:
+                    raise FieldError("password", str(exc).split(": ", 1)[1]).as_error() from None
+            unknown = set(body) - {"role", "sites", "disabled", "password"}
+            if unknown:
+                raise FieldError(
+                    sorted(unknown)[0], "cannot be changed; use role, sites, disabled, password"
+                ).as_error()
+            with self.sessions.begin() as db:
+                user = db.get(User, user_id)
+                if user is None:
+                    raise NotFound(f"no user with id {user_id}")
+                for field, value in changes.items():
+                    setattr(user, field, value)
+                if user.role != "admin" or user.disabled:
+                    self._keep_an_admin(db, user.id)
+                shown = {k: ("***" if k == "password_hash" else v) for k, v in changes.items()}
+                db.add(AuditEvent(actor=actor, action="user.update", target=user.name, detail=shown))
+                out = user_dict(user)
+            self.load()
+            return out
+
+        return await asyncio.to_thread(work)
+
+    async def delete_user(self, user_id: int, actor: str) -> dict[str, Any]:
+        def work() -> dict[str, Any]:
+            with self.sessions.begin() as db:
+                user = db.get(User, user_id)
+                if user is None:
+                    raise NotFound(f"no user with id {user_id}")
+                self._keep_an_admin(db, user.id)
+                db.execute(delete(AccessToken).where(AccessToken.user_id == user_id))
+                db.delete(user)
+                db.add(AuditEvent(actor=actor, action="user.delete", target=user.name))
+            self.load()
+            return {"deleted": user_id}
+
+        return await asyncio.to_thread(work)
+
+    @staticmethod
+    def _keep_an_admin(db: Session, leaving: int) -> None:
+        others = db.scalar(
+            select(User.id).where(User.role == "admin", User.disabled.is_(False), User.id != leaving).limit(1)
+        )
+        if others is None:
+            raise Conflict("this is the last active admin; make another admin first")
+
+    def sso_user(self, subject: str, name: str, role: str) -> Principal:
+        """The account of a single sign-on user (created on first sign-in); its role follows the claims."""
+        check_role(role)
+        with self.sessions.begin() as db:
+            user = db.scalar(select(User).where(User.oidc_subject == subject))
+            if user is None:
+                taken = db.scalar(select(User.id).where(User.name == name)) is not None
+                user = User(name=f"{name} (sso)" if taken else name, role=role, oidc_subject=subject)
+                db.add(user)
+                db.add(AuditEvent(actor="sso", action="user.create", target=user.name, detail={"role": role}))
+            elif user.role != role:
+                db.add(AuditEvent(actor="sso", action="user.update", target=user.name, detail={"role": role}))
+                user.role = role
+            db.flush()
+            disabled, principal = (
+                user.disabled,
+                Principal(
+                    user.name,
+                    user.role,
+                    frozenset(user.sites) if user.sites is not None else None,
+                    "session",
+                    user.id,
+                ),
+            )
+        self.load()
+        if disabled:
+            raise LoginRefused(f"the account {principal.name!r} is disabled")
+        return principal
+
+    # -- personal access tokens
+    def create_token_sync(
+        self, user_name: str, name: str = "token", days: float | None = None, *, actor: str = "system"
+    ) -> tuple[dict[str, Any], str]:
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self.sessions.begin() as db:
+            user = db.scalar(select(User).where(User.name == user_name))
+            if user is None:
+                raise NotFound(f"no user named {user_name!r}")
+            expires = datetime.fromtimestamp(self.clock(), UTC) + timedelta(days=days) if days else None
+            token = AccessToken(
+                user_id=user.id,
+                name=_check_name(name),
+                prefix=secret[:12],
+                token_hash=digest(secret),
+                expires_at=expires,
+            )
+            db.add(token)
+            db.flush()
+            db.add(AuditEvent(actor=actor, action="token.create", target=f"{user.name}/{token.name}"))
+            out = token_dict(token, user.name)
+        self.load()
+        return out, secret
+
+    async def create_token(self, principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
+        days = body.get("days")
+        if days is not None and (
+            not isinstance(days, int | float) or isinstance(days, bool) or not 0 < days <= 3650
+        ):
+            raise FieldError(
+                "days", "must be a number of days between 0 and 3650, or null for no expiry"
+            ).as_error()
+        out, secret = await asyncio.to_thread(
+            self.create_token_sync, principal.name, body.get("name", "token"), days, actor=principal.name
+        )
+        return {**out, "token": secret}
+
+    async def list_tokens(self, principal: Principal | None = None) -> list[dict[str, Any]]:
+        """The tokens of `principal`, or of everyone (for admins); never their secrets."""
+
+        def work() -> list[dict[str, Any]]:
+            with self.sessions() as db:
+                query = select(AccessToken, User.name).join(User).order_by(AccessToken.id)
+                if principal is not None:
+                    query = query.where(AccessToken.user_id == principal.user_id)
+                return [token_dict(t, n) for t, n in db.execute(query)]
+
+        return await asyncio.to_thread(work)
+
+    async def revoke_token(self, token_id: int, principal: Principal) -> dict[str, Any]:
+        def work() -> dict[str, Any]:
+            with self.sessions.begin() as db:
+                token = db.get(AccessToken, token_id)
+                if token is None or (token.user_id != principal.user_id and not principal.has_role("admin")):
+                    raise NotFound(f"no token with id {token_id}")
+                token.revoked_at = datetime.now(UTC)
+                db.add(
+                    AuditEvent(actor=principal.name, action="token.revoke", target=f"{token.id}/{token.name}")
+                )
+            self.load()
+            return {"revoked": token_id}
+
+        return await asyncio.to_thread(work)
+
+    # -- audit log
+    async def audit(
+        self,
+        actor: str,
+        action: str,
+        target: str | None = None,
+        detail: dict | None = None,
+        address: str | None = None,
+    ) -> None:
+        def work() -> None:
+            with self.sessions.begin() as db:
+                db.add(
+                    AuditEvent(
+                        actor=actor[:128], action=action, target=target, detail=detail, address=address
+                    )
+                )
+
+        await asyncio.to_thread(work)
+
+    async def audit_log(self, limit: int = 200) -> list[dict[str, Any]]:
+        def work() -> list[dict[str, Any]]:
+            with self.sessions() as db:
+                rows = db.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit))
+                return [
+                    {
+                        "at": e.at.isoformat(),
+                        "actor": e.actor,
+                        "action": e.action,
+                        "target": e.target,
+                        "detail": e.detail,
+                        "address": e.address,
+                    }
+                    for e in rows
+                ]
+
+        return await asyncio.to_thread(work)

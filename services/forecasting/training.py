@@ -1,0 +1,147 @@
+"""Training one room metric: runs in a worker process (pure function of arrays, returns a picklable result).
+
+The result holds, per horizon, the forecaster chosen on validation (see ``backtest``), fitted on the first
+four fifths of the history, and the backtest that decides promotion: the last fifth scored with that
+forecaster, with persistence, and with the active model if any. The models' states still follow the newest
+readings when they forecast; only their parameters come from the older part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .backtest import Combined, Fitted, combine, fit_candidate, select, valid_origins
+from .models import CANDIDATES, Persistence
+from .series import Series, to_grid
+
+HORIZONS_MIN = (5, 15, 30, 60)
+PROMOTION_HORIZON_MIN = 30
+HOLDOUT_FRAC = 0.8  # the first 80 % trains, the last 20 % decides promotion
+MIN_HISTORY_S = 6 * 3600
+MAX_HISTORY_S = 14 * 86400
+
+
+@dataclass
+class Bundle:
+    """What is saved as a model's artifact and loaded by the predictor."""
+
+    metric: str
+    step_s: float
+    tz: str
+    forecasters: dict[int, Fitted | Combined]  # horizon in minutes -> forecaster
+    kinds: dict[int, str] = field(default_factory=dict)
+
+    def forecast(self, series: Series) -> list[dict[str, Any]]:
+        """Forecasts from the last point of ``series`` (on this bundle's step) at every horizon."""
+        origin = np.array([len(series) - 1])
+        last = series.filled()[origin]
+        out = []
+        if not np.isfinite(last[0]):
+            return out
+        # predict() reads future grid times for daily terms: extend the grid with empty points
+        longest = max(series.steps(h) for h in self.forecasters)
+        padded = Series(
+            series.name,
+            series.t0_s,
+            series.step_s,
+            np.concatenate([series.values, np.full(longest, np.nan)]),
+            series.tz,
+        )
+        for horizon_min, forecaster in sorted(self.forecasters.items()):
+            h = series.steps(horizon_min)
+            try:
+                value = float(forecaster.predict(padded, origin, h)[0])
+            except Exception:  # a model that cannot forecast this history forecasts as persistence
+                value = float(last[0])
+            if not np.isfinite(value):
+                value = float(last[0])
+            low, high = forecaster.interval
+            out.append(
+                {
+                    "horizon_min": horizon_min,
+                    "target_s": series.t0_s + (len(series) - 1 + h) * series.step_s,
+                    "value": value,
+                    "low": value + min(low, 0.0),
+                    "high": value + max(high, 0.0),
+                    "model_type": self.kinds.get(horizon_min, getattr(forecaster, "name", "?")),
+                }
+            )
+        return out
+
+
+def persistence_bundle(metric: str, step_s: float = 60.0, tz: str = "UTC") -> Bundle:
+    """The fallback: the last value, with no interval learnt."""
+    fitted = Fitted(Persistence(), 0.0, float("nan"), float("nan"), (0.0, 0.0))
+    return Bundle(
+        metric, step_s, tz, dict.fromkeys(HORIZONS_MIN, fitted), dict.fromkeys(HORIZONS_MIN, "persistence")
+    )
+
+
+def choose(series: Series, train_end: int, h: int) -> tuple[str, Fitted | Combined]:
+    fitted: dict[str, Fitted | Combined] = {}
+    for name in CANDIDATES:
+        try:
+            fitted[name] = fit_candidate(name, series, train_end, h)
+        except Exception:
+            continue
+    if "persistence" not in fitted:
+        raise ValueError("too little history to validate any model")
+    combined = combine([f for f in fitted.values() if isinstance(f, Fitted)])
+    if combined is not None:
+        fitted["combined"] = combined
+    name = select(fitted)
+    return name, fitted[name]
+
+
+def holdout_mae(forecaster, series: Series, start: int, h: int) -> float:
+    origins = valid_origins(series, start, len(series), h)
+    if len(origins) == 0:
+        return float("nan")
+    return float(np.mean(np.abs(series.values[origins + h] - forecaster.predict(series, origins, h))))
+
+
+def train(
+    times_s: list[float], values: list[float], *, metric: str, tz: str, champion: Bundle | None = None
+) -> dict[str, Any]:
+    """Fit a bundle on a room metric's history; returns it with its backtest and the promotion verdict."""
+    series = to_grid(zip(times_s, values, strict=True), name=metric, metric=metric, tz=tz)
+    if series is None or len(series) * series.step_s < MIN_HISTORY_S:
+        raise ValueError(f"too little history: {MIN_HISTORY_S // 3600} hours of {metric} are needed")
+    keep = int(MAX_HISTORY_S // series.step_s)
+    if len(series) > keep:
+        series = series.slice(len(series) - keep, len(series))
+    h = series.steps(PROMOTION_HORIZON_MIN)
+    split = int(len(series) * HOLDOUT_FRAC)
+    # the forecasters deployed are those scored: fitted on the first 80 %, so the challenger and the active
+    # version are compared on readings neither was fitted on (and unchanged data gives an exact tie)
+    forecasters, kinds = {}, {}
+    for horizon in HORIZONS_MIN:
+        kinds[horizon], forecasters[horizon] = choose(series, split, series.steps(horizon))
+    challenger = forecasters[PROMOTION_HORIZON_MIN]
+    scores = {
+        "mae": holdout_mae(challenger, series, split, h),
+        "persistence_mae": holdout_mae(Persistence(), series, split, h),
+    }
+    if champion is not None and champion.step_s == series.step_s:
+        forecaster = champion.forecasters.get(PROMOTION_HORIZON_MIN)
+        scores["champion_mae"] = holdout_mae(forecaster, series, split, h) if forecaster else float("nan")
+    scores["mae_ratio"] = scores["mae"] / scores["persistence_mae"] if scores["persistence_mae"] else 1.0
+    beats_persistence = scores["mae"] < scores["persistence_mae"]
+    beats_champion = (
+        not np.isfinite(scores.get("champion_mae", np.nan)) or scores["mae"] < scores["champion_mae"]
+    )
+    bundle = Bundle(metric, series.step_s, tz, forecasters, kinds)
+    return {
+        "bundle": bundle,
+        "model_type": kinds[PROMOTION_HORIZON_MIN],
+        "metrics": {k: round(float(v), 4) for k, v in scores.items() if np.isfinite(v)}
+        | {"horizon_min": PROMOTION_HORIZON_MIN, "holdout_points": int(len(series) - split)},
+        "promote": bool(beats_persistence and beats_champion),
+        "data_points": int(np.isfinite(series.values).sum()),
+        "start_s": series.t0_s,
+        "end_s": series.t0_s + (split - 1) * series.step_s,  # the fitted part; the rest is the holdout
+        "parameters": {"step_s": series.step_s, "horizons_min": list(HORIZONS_MIN), "kinds": kinds},
+    }
