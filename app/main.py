@@ -97,6 +97,10 @@ def setup(runtime: Runtime) -> None:
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
         )
     install_device_lane(app, LatencyMiddleware(ingest_api.IngestEndpoint(runtime), runtime))
+    # FastAPI wraps the app's lifespan once more for every router it includes; start from the app's own each
+    # time, or the `user` test fixture (one setup per test) nests lifespans until the recursion limit.
+    original_lifespan = app.__dict__.setdefault("_iaq_original_lifespan", app.router.lifespan_context)
+    app.router.lifespan_context = original_lifespan
     for module in (ingest_api, query_api, predict_api, config_api, alerts_api, reports_api, health_api):
         app.include_router(module.router(runtime))
     app.include_router(modules_api.router(runtime))

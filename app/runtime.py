@@ -161,17 +161,29 @@ class Runtime:
             self.workers["automation"] = Worker("automation", self.automation.run)
 
     async def _mqtt_reading(self, topic: str, payload: Any) -> None:
-        """A reading from an MQTT sensor: the same ingestion path as `POST /api/ingest`."""
+        """A reading from an MQTT sensor: the same ingestion path as `POST /api/ingest`, with the same
+        device keys (`api_key` in each reading: MQTT has no request headers; a key writes for its site)."""
         from app.domain.readings import InvalidInput
+        from services.device_keys import KeyRefused
         from services.ingestion import IngestUnavailable
 
+        grants: dict[Any, Any] = {}
         try:
             for item in payload if isinstance(payload, list) else [payload]:
+                key = item.pop("api_key", None)
                 if "enseigne" not in item or "salle" not in item:
                     site, room = await self._room_of_topic(topic)
                     item.setdefault("enseigne", site)
                     item.setdefault("salle", room)
+                if key not in grants:  # one rate-limit token per key and message, not per reading
+                    grants[key] = await self.device_keys.authorize(key if isinstance(key, str) else None)
+                if not grants[key].allows(item["enseigne"]):
+                    raise KeyRefused(
+                        403, f"this key writes for site {grants[key].site!r}, not {item['enseigne']!r}"
+                    )
             await self.ingestion.ingest(payload, source="mqtt")
+        except KeyRefused as exc:
+            raise MessageRejected(exc.message) from None
         except (InvalidInput, IngestUnavailable) as exc:
             detail = exc.errors[0].as_dict() if isinstance(exc, InvalidInput) else str(exc)
             raise MessageRejected(str(detail)) from None

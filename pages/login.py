@@ -25,6 +25,12 @@ def page_principal() -> Principal | None:
     return getattr(ui.context.client.request.state, "principal", None)
 
 
+def page_actor() -> str:
+    """The name recorded for what the current page's user does (actions, activations)."""
+    principal = page_principal()
+    return principal.name if principal is not None else "page"
+
+
 def page_allows(role: str, *, quiet: bool = False) -> bool:
     """Whether the page's principal has `role`. Page actions travel over the page's socket, which the HTTP
     rules do not see, so a page checks its own actions with this (and says why it refuses)."""

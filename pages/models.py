@@ -16,6 +16,7 @@ from nicegui import background_tasks, ui
 from components.frame import add_nav_link, frame
 from components.refresh import Coalesced
 
+from .login import page_actor, page_allows
 from .settings import attempt, small_button
 
 if TYPE_CHECKING:
@@ -166,6 +167,8 @@ class ModelsPage:
         self.backtest.update()
 
     async def train(self) -> None:
+        if not page_allows("admin"):
+            return
         if self.room.value is None:
             ui.notify("Choose a room first", type="warning")
             return
@@ -193,18 +196,22 @@ class ModelsPage:
         return self.models.selected[0]
 
     async def activate(self) -> None:
+        if not page_allows("admin"):
+            return
         row = self._selected()
         if row and await attempt(
-            "Activate", asyncio.to_thread(self.registry.activate, row["id"], by="models page")
+            "Activate", asyncio.to_thread(self.registry.activate, row["id"], by=page_actor())
         ):
             ui.notify(f"{row['model_name']} {row['model_version']} is active", type="positive")
             await self._reload()
 
     async def rollback(self) -> None:
+        if not page_allows("admin"):
+            return
         row = self._selected()
         if row:
             done = await attempt(
-                "Roll back", asyncio.to_thread(self.registry.rollback, row["model_name"], by="models page")
+                "Roll back", asyncio.to_thread(self.registry.rollback, row["model_name"], by=page_actor())
             )
             if done:
                 ui.notify(f"{done['model_name']} is back to {done['model_version']}", type="positive")

@@ -17,6 +17,7 @@ from components.frame import add_nav_link, frame
 from components.modules import ModuleRow
 from components.refresh import Coalesced
 
+from .login import page_actor, page_allows
 from .settings import attempt, small_button
 
 if TYPE_CHECKING:
@@ -157,8 +158,10 @@ class ModulesPage:
 
     # -- acting -----------------------------------------------------------------------------------------
     async def act(self, module_id: int, action: str) -> None:
+        if not page_allows("operator"):
+            return
         done = await attempt(
-            "Command", self.modules.command(module_id, action, requested_by="operator", source="manual")
+            "Command", self.modules.command(module_id, action, requested_by=page_actor(), source="manual")
         )
         if done is not None:
             row = self.rows.get(module_id)
@@ -166,6 +169,8 @@ class ModulesPage:
                 row.update({**self.modules.module(module_id).as_dict(), "pending": done["desired"]})
 
     async def add(self, room_id: int, kind: ui.select, name: ui.input) -> None:
+        if not page_allows("admin"):
+            return
         added = await attempt(
             "Module", self.modules.add_module(None, None, kind.value, name.value or None, room_id=room_id)
         )
@@ -174,8 +179,12 @@ class ModulesPage:
             ui.notify(f"{added['name']} added (MQTT topic {added['topic']})")
 
     async def set_mode(self, room_id: int, mode: str) -> None:
+        if not page_allows("admin"):
+            return
         if await attempt("Automation", self.automation.set_room_settings(room_id, {"mode": mode})):
             ui.notify(f"Automation: {MODES[mode]}")
 
     async def decide(self, action_id: int, confirm: bool) -> None:
-        await attempt("Proposal", self.modules.decide_proposal(action_id, confirm, "operator"))
+        if not page_allows("operator"):
+            return
+        await attempt("Proposal", self.modules.decide_proposal(action_id, confirm, page_actor()))

@@ -28,7 +28,7 @@ from components.tiles import RoomTile
 from services.errors import NotFound
 from services.room_models import RoomModels
 
-from .login import page_allows
+from .login import page_actor, page_allows
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -190,7 +190,7 @@ class TwinView:
         from app.domain.modules import is_active
 
         modules = self.runtime.modules
-        if modules is None or not module_id.isdigit():
+        if modules is None or not module_id.isdigit() or not page_allows("operator"):
             return
         try:
             module = modules.module(int(module_id))
@@ -200,7 +200,7 @@ class TwinView:
                 action = "close" if active else "open"
             else:
                 action = "turn_off" if active else "turn_on"
-            await modules.command(module.id, action, requested_by="operator", source="manual")
+            await modules.command(module.id, action, requested_by=page_actor(), source="manual")
         except (InvalidInput, NotFound) as exc:
             ui.notify(f"{exc}", type="negative")
             return

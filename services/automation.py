@@ -59,6 +59,7 @@ class AutomationService:
     def start(self) -> None:
         self.bus.measurements.subscribe(self.on_measurements)
         self.bus.alerts.subscribe(self.on_alert)
+        self.bus.forecast_crossings.subscribe(self.on_forecast)
         self.modules.action_listeners.append(self._on_action)
 
     # -- settings -----------------------------------------------------------------------------------------
@@ -126,6 +127,23 @@ class AutomationService:
         reason = {"pollutant": alert["metric"], "value": alert.get("value"), "level": level,
                   "source": "alert", "alert_id": alert["id"]}  # fmt: skip
         self._inbox.append((alert["room_id"], alert["metric"], level, reason, self.modules.now_ms()))
+        self._wake.set()
+
+    def on_forecast(self, crossing: dict[str, Any]) -> None:
+        """A forecast that the room will cross a threshold within the horizon (services/forecasting/
+        preventive.py): the preventive action, proposed or taken like any other, with the same limits."""
+        room_id, metric = crossing.get("room_id"), crossing.get("metric")
+        if room_id is None or metric not in POLLUTANT_MODULES or self.room_settings(room_id)["mode"] == "off":
+            return
+        reason = {
+            "pollutant": metric,
+            "value": crossing.get("forecast"),
+            "level": "high",
+            "source": "forecast",
+            "within_min": crossing.get("within_min"),
+            "confidence": crossing.get("confidence"),
+        }
+        self._inbox.append((room_id, metric, "high", reason, self.modules.now_ms()))
         self._wake.set()
 
     async def run(self) -> None:
@@ -239,6 +257,8 @@ class AutomationService:
     async def stop(self) -> None:
         with contextlib.suppress(Exception):
             self.bus.measurements.unsubscribe(self.on_measurements)
+            self.bus.alerts.unsubscribe(self.on_alert)
+            self.bus.forecast_crossings.unsubscribe(self.on_forecast)
 
 
 def _on_action(module) -> str:

@@ -39,12 +39,6 @@ class MessageRejected(ValueError):
     """An MQTT message the platform does not accept (its reason goes to the sender's `.../error` topic)."""
 
 
-def check_device_key(topic: str, payload: dict[str, Any]) -> None:
-    """Where a device's key is checked before its readings are accepted (device keys are not implemented
-    yet: every sender is accepted). Removes `api_key` from the payload, since readings do not carry it."""
-    payload.pop("api_key", None)
-
-
 class MqttBridge:
     name = "mqtt"
 
@@ -154,7 +148,6 @@ class MqttBridge:
             if len(levels) == 5 and levels[3] == "sensors":
                 payload = _json_readings(raw)
                 for item in payload if isinstance(payload, list) else [payload]:
-                    check_device_key(topic, item)
                     item.setdefault("sensor_id", levels[4])
                 await self._slots.acquire()
                 task = asyncio.create_task(self._ingest(topic, payload))

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -109,8 +110,8 @@ def raw_http(url: str, data: bytes, timeout_s: float = 10) -> bytes:
     """Send raw bytes on one TCP connection to a platform and return all it answers until it closes the
     connection: for HTTP behaviour that clients hide (pipelined requests, HTTP/1.0). The last request sent
     should ask for `Connection: close`."""
-    host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=timeout_s) as sock:
+    parts = urlsplit(url)  # a platform's url may carry credentials: they are not sent here
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout_s) as sock:
         sock.sendall(data)
         chunks = []
         while chunk := sock.recv(65536):

@@ -111,8 +111,10 @@ async def test_an_action_reaches_the_device_and_its_state_comes_back_to_ws_and_t
     ventilation = states["Maison"]["Bureau"]["ventilation"]
     assert ventilation["state"] == {"on": False} and ventilation["changed_by"] == "device"
     history = api.get("/api/actions", params={"enseigne": "Maison", "salle": "Bureau"}).json()
-    assert history[0]["status"] == "acknowledged" and history[0]["requested_by"] == "alice"
-    assert history[0]["reason"]["pollutant"] == "CO2"
+    assert history[0]["status"] == "acknowledged" and history[0]["requested_by"] == "admin for alice"
+    assert (
+        history[0]["reason"]["pollutant"] == "CO2"
+    )  # who asked is the signed-in account, on behalf of alice
     assert api.get("/api/modules/states").json()["states"].keys() == {"Maison"}
 
 

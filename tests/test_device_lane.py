@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from .conftest import ADMIN_TOKEN
 from .servers import platform, raw_http
 
 
@@ -35,6 +36,7 @@ def stored(api, site: str) -> list[dict]:
 
 def post(path: str, body: bytes, *, close: bool = False, version: str = "1.1") -> bytes:
     head = f"POST {path} HTTP/{version}\r\nHost: test\r\nContent-Type: application/json\r\n"
+    head += f"X-API-Key: {ADMIN_TOKEN}\r\n"  # admin token: writes for any site
     head += f"Content-Length: {len(body)}\r\n" + ("Connection: close\r\n" if close else "") + "\r\n"
     return head.encode() + body
 

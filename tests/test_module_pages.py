@@ -29,7 +29,24 @@ async def test_an_operator_switches_ventilation_on_and_sees_the_device_answer(us
     await eventually(lambda: runtime.modules.module(vent).state == {"on": True})
     user.find(marker=f"room-{modules['ventilation']['room_id']}-history").click()
     await user.should_see("acknowledged", retries=30)
-    await user.should_see("ventilation turn_on by operator")
+    await user.should_see("ventilation turn_on by admin")  # the signed-in account, not a generic name
+
+
+async def test_a_viewer_sees_the_modules_but_cannot_switch_them(create_user, runtime) -> None:
+    modules = await bureau_with_modules(runtime)
+    vent = modules["ventilation"]["id"]
+    runtime.accounts.create_user_sync("vera", "viewer", "vera-password")
+    viewer: User = create_user()
+    signed_in = await viewer.http_client.post(
+        "/api/auth/login", json={"name": "vera", "password": "vera-password"}
+    )
+    assert signed_in.status_code == 200
+    await viewer.open("/modules")
+    await viewer.should_see("Off", marker=f"module-{vent}-state")
+    viewer.find(marker=f"module-{vent}-turn_on").click()
+    await viewer.should_see("This needs the role operator")
+    assert runtime.modules.module(vent).state == {"on": False}
+    assert await runtime.modules.history("Maison", "Bureau", limit=10) == []
 
 
 async def test_the_automation_mode_is_chosen_on_the_page(user: User, runtime) -> None:
@@ -63,7 +80,7 @@ async def test_done_when_a_command_from_the_page_reaches_a_device_on_mosquitto_a
         user.find(marker=f"module-{vent}-turn_on").click()
         await eventually(lambda: device.commands, timeout_s=10)
         await user.should_see("On", marker=f"module-{vent}-state", retries=50)
-    assert device.commands[0]["state"] == {"on": True} and device.commands[0]["requested_by"] == "operator"
+    assert device.commands[0]["state"] == {"on": True} and device.commands[0]["requested_by"] == "admin"
 
 
 async def test_an_operator_adds_a_module_to_a_room(user: User, runtime) -> None:

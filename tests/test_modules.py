@@ -175,6 +175,22 @@ async def test_recommend_mode_proposes_and_an_operator_confirms(rt):
         await rt.modules.decide_proposal(proposal["id"], True, "bob")
 
 
+async def test_a_forecast_crossing_proposes_ventilation_before_the_room_is_stuffy(rt):
+    from services.forecasting.preventive import crossing
+
+    module = await rt.modules.add_module("Maison", "Bureau", "ventilation")
+    await rt.automation.set_room_settings(module["room_id"], {"mode": "recommend"})
+    ahead = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
+    forecast = {"room_id": module["room_id"], "enseigne": "Maison", "salle": "Bureau", "metric": "co2",
+                "current": 820, "forecasts": [{"horizon_min": 30, "timestamp": ahead, "value": 1130,
+                                               "low": 1040, "high": 1220}]}  # fmt: skip
+    rt.bus.forecast_crossings.emit(crossing(forecast))
+    await until(lambda: rt.automation.idle and rt.automation.considered >= 1, "the automation")
+    [proposal] = await rt.modules.history("Maison", "Bureau")
+    assert proposal["status"] == "proposed" and proposal["action_type"] == "turn_on"
+    assert proposal["reason"]["source"] == "forecast" and proposal["reason"]["within_min"] == 30
+
+
 async def test_an_unanswered_proposal_is_withdrawn_when_the_air_clears(rt):
     module = await rt.modules.add_module("Maison", "Bureau", "ventilation")
     await rt.automation.set_room_settings(module["room_id"], {"mode": "recommend"})

@@ -56,6 +56,12 @@ async def rt(tmp_path, broker):
     await runtime.stop()
 
 
+@pytest.fixture
+def key(rt) -> str:
+    """A device key of the site Maison, as its MQTT sensors carry in each reading."""
+    return rt.device_keys.create_sync("Maison", "mqtt sensors")[1]
+
+
 def turn_on(**extra) -> dict:
     reason = {"pollutant": "CO2", "value": 1200, "level": "high"}
     return {"enseigne": "Maison", "salle": "Bureau", "module_type": "ventilation", "action_type": "turn_on",
@@ -125,11 +131,11 @@ async def test_the_bridge_reconnects_after_a_broker_restart_and_later_commands_a
     await until(lambda: rt.modules.module(module["id"]).state == {"on": True}, "a state after resubscribing")
 
 
-async def test_mqtt_sensor_readings_are_stored_like_rest_ones(rt, broker):
+async def test_mqtt_sensor_readings_are_stored_like_rest_ones(rt, broker, key):
     seen: list = []
     rt.bus.measurements.subscribe(lambda batch: seen.extend(batch))
     reading = {"enseigne": "Maison", "salle": "Bureau", "timestamp": "2026-11-27T10:00:00Z",
-               "values": {"co2": 812, "pm25": 4.2}, "api_key": "not-checked-yet"}  # fmt: skip
+               "values": {"co2": 812, "pm25": 4.2}, "api_key": key}  # fmt: skip
     await publish(broker, "iaqverse/maison/bureau/sensors/mqtt-1", reading)
     await publish(broker, "iaqverse/maison/bureau/sensors/mqtt-1", reading)  # QoS 1 may deliver twice
     await until(lambda: any(m.sensor_id == "mqtt-1" for m in seen), "the MQTT reading")
@@ -138,21 +144,32 @@ async def test_mqtt_sensor_readings_are_stored_like_rest_ones(rt, broker):
     assert m.values == {"co2": 812.0, "pm25": 4.2} and m.site == "Maison" and m.room == "Bureau"
 
 
-async def test_a_refused_mqtt_reading_is_answered_on_its_error_topic(rt, broker):
+async def refusal(broker, sensor: str, reading: dict) -> str:
+    """Publish a reading and return the reason the platform answers on the sensor's error topic."""
     import json
 
     import aiomqtt
 
     async with aiomqtt.Client(broker.host, broker.port) as client:
-        await client.subscribe("iaqverse/maison/bureau/sensors/bad-1/error", qos=1)
-        await client.publish(
-            "iaqverse/maison/bureau/sensors/bad-1",
-            json.dumps({"enseigne": "Maison", "salle": "Bureau", "values": {"co2": -5}}),
-            qos=1,
-        )
+        await client.subscribe(f"iaqverse/maison/bureau/sensors/{sensor}/error", qos=1)
+        await client.publish(f"iaqverse/maison/bureau/sensors/{sensor}", json.dumps(reading), qos=1)
         message = await asyncio.wait_for(anext(aiter(client.messages)), 10)
-    assert "co2" in json.loads(message.payload)["error"]
+    return json.loads(message.payload)["error"]
+
+
+async def test_a_refused_mqtt_reading_is_answered_on_its_error_topic(rt, broker, key):
+    reading = {"enseigne": "Maison", "salle": "Bureau", "values": {"co2": -5}, "api_key": key}
+    assert "co2" in await refusal(broker, "bad-1", reading)
     assert rt.store.count() == 1
+
+
+async def test_mqtt_readings_need_a_device_key_of_their_own_site(rt, broker, key):
+    reading = {"enseigne": "Maison", "salle": "Bureau", "values": {"co2": 650}}
+    assert "device key" in await refusal(broker, "nokey-1", reading)
+    assert "unknown or revoked" in await refusal(broker, "nokey-2", {**reading, "api_key": "iaqk_forged"})
+    other_site = rt.device_keys.create_sync("Bureau Paris")[1]
+    assert "Bureau Paris" in await refusal(broker, "nokey-3", {**reading, "api_key": other_site})
+    assert rt.store.count() == 1  # only the fixture's REST reading
 
 
 async def test_health_reports_a_lost_broker_as_degraded_until_it_is_back(rt, broker):
@@ -166,14 +183,14 @@ async def test_health_reports_a_lost_broker_as_degraded_until_it_is_back(rt, bro
     assert (await rt.health())["checks"]["mqtt"]["status"] == "ok"
 
 
-async def test_a_sensor_publishing_with_mosquitto_pub_is_stored(rt, broker):
+async def test_a_sensor_publishing_with_mosquitto_pub_is_stored(rt, broker, key):
     import json
     import shutil
     import subprocess
 
     client = shutil.which("mosquitto_pub")
     assert client, "mosquitto_pub is missing: apt-get install mosquitto-clients"
-    reading = {"enseigne": "Maison", "salle": "Bureau", "values": {"co2": 700}}
+    reading = {"enseigne": "Maison", "salle": "Bureau", "values": {"co2": 700}, "api_key": key}
     topic = "iaqverse/maison/bureau/sensors/cli-1"
     args = [
         client,
@@ -192,13 +209,15 @@ async def test_a_sensor_publishing_with_mosquitto_pub_is_stored(rt, broker):
     await until(lambda: rt.store.count() == 2, "the reading from mosquitto_pub")
 
 
-async def test_a_batch_without_site_and_room_takes_them_from_its_topic(rt, broker):
-    batch = [{"timestamp": f"2026-11-27T10:0{i}:00Z", "values": {"co2": 700 + i}} for i in range(3)]
+async def test_a_batch_without_site_and_room_takes_them_from_its_topic(rt, broker, key):
+    batch = [
+        {"timestamp": f"2026-11-27T10:0{i}:00Z", "values": {"co2": 700 + i}, "api_key": key} for i in range(3)
+    ]
     await publish(broker, "iaqverse/maison/bureau/sensors/topic-1", batch)
     await until(lambda: rt.store.count() == 4, "the batch")
     sensors = {s["sensor_id"]: s for s in await rt.config.list_sensors()}
     assert "topic-1" in sensors
     # names that match no room are refused with a reason, nothing is stored
-    await publish(broker, "iaqverse/nowhere/attic/sensors/topic-2", {"values": {"co2": 500}})
+    await publish(broker, "iaqverse/nowhere/attic/sensors/topic-2", {"values": {"co2": 500}, "api_key": key})
     await asyncio.sleep(0.5)
     assert rt.store.count() == 4

@@ -33,7 +33,7 @@ async def test_modules_are_drawn_in_their_room_and_a_click_switches_them(user: U
     await eventually(lambda: drawn_fan.color == module_look("fan", "off")[0])
     [off, on] = await settled_history(runtime, "Maison", "Bureau")
     assert (on["action_type"], off["action_type"]) == ("turn_on", "turn_off")
-    assert on["requested_by"] == "operator" and off["status"] == "acknowledged"
+    assert on["requested_by"] == "admin" and off["status"] == "acknowledged"
 
 
 async def test_a_state_reported_elsewhere_changes_the_module_in_the_twin(user: User, runtime) -> None:

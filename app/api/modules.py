@@ -26,6 +26,12 @@ async def _object(request: Request) -> dict[str, Any]:
     return body
 
 
+def _actor(request: Request) -> str:
+    """Who is asking: the signed-in principal (app/auth/middleware.py), recorded with each action."""
+    principal = getattr(request.state, "principal", None)
+    return principal.name if principal is not None else "api"
+
+
 def router(runtime: Runtime) -> APIRouter:
     r = APIRouter(tags=["modules"])
     modules, automation = runtime.modules, runtime.automation
@@ -44,7 +50,12 @@ def router(runtime: Runtime) -> APIRouter:
         set_setpoint), optional `value`, `priority`, `reason {pollutant, value, level}`, `module` (a name) and
         `requested_by`. Answers with the recorded actions, `pending` until the device reports the new state.
         422 for an action the module cannot do, 404 for an unknown room or module."""
-        return await modules.execute(await _object(request), requested_by="api", source="manual")
+        body, actor = await _object(request), _actor(request)
+        on_behalf = body.get("requested_by")  # recorded, but never in place of who actually asked
+        body["requested_by"] = (
+            f"{actor} for {on_behalf}" if isinstance(on_behalf, str) and on_behalf else actor
+        )
+        return await modules.execute(body, requested_by=actor, source="manual")
 
     @r.get("/api/modules/states")
     async def states(
@@ -82,13 +93,13 @@ def router(runtime: Runtime) -> APIRouter:
 
     @r.post("/api/actions/{action_id}/confirm")
     async def confirm(action_id: int, request: Request) -> dict[str, Any]:
-        """Body `{"by": "who"}`: send a proposed action (automation's `recommend` mode)."""
-        return await modules.decide_proposal(action_id, True, _who(await _object(request)))
+        """Send a proposed action (automation's `recommend` mode), as the signed-in operator."""
+        return await modules.decide_proposal(action_id, True, _actor(request))
 
     @r.post("/api/actions/{action_id}/dismiss")
     async def dismiss(action_id: int, request: Request) -> dict[str, Any]:
-        """Body `{"by": "who"}`: drop a proposed action."""
-        return await modules.decide_proposal(action_id, False, _who(await _object(request)))
+        """Drop a proposed action, as the signed-in operator."""
+        return await modules.decide_proposal(action_id, False, _actor(request))
 
     @r.get("/api/automation")
     async def get_automation(enseigne: Site, salle: RoomName) -> dict[str, Any]:
@@ -117,10 +128,3 @@ def router(runtime: Runtime) -> APIRouter:
         ]  # fmt: skip
 
     return r
-
-
-def _who(body: dict[str, Any]) -> str:
-    by = body.get("by")
-    if not isinstance(by, str) or not by.strip() or len(by) > 128:
-        raise FieldError("by", "required: who decides, at most 128 characters").as_error()
-    return by.strip()

@@ -50,6 +50,7 @@ RULES: tuple[Rule, ...] = (
     _rule("DELETE", r"/api/auth/tokens/\d+", "viewer", site_neutral=True),
     # operators act on modules and alerts
     _rule("POST", r"/api/execute-action", "operator"),
+    _rule("POST", r"/api/actions/\d+/(confirm|dismiss)", "operator"),  # automation's proposals
     _rule("POST", r"/api/alerts/\d+/(acknowledge|resolve)", "operator"),
     # administration reads too
     _rule("GET,HEAD", r"/api/auth/.*", "admin"),
