@@ -6,7 +6,7 @@ PY := $(BIN)/python
 URL ?= http://localhost:$(or $(IAQ_PORT),8080)
 export IAQ_DATA_DIR ?= ./data
 
-.PHONY: help install install-dev run run-simulator test lint format health init-db backup restore clean clean-db bench
+.PHONY: help install install-dev run run-simulator test lint format health init-db backup restore clean clean-db bench bench-influx
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -57,6 +57,9 @@ restore: install  ## put a backup back (FILE=data/backups/...; the platform must
 
 bench: install-dev  ## run the ingestion benchmark (needs wrk)
 	$(PY) bench/ingest.py
+
+bench-influx: install-dev  ## SQLite next to InfluxDB, and ingestion on InfluxDB (needs influxd: apt-get install influxdb)
+	$(PY) bench/influx.py
 
 clean:  ## remove caches and build files (keeps data/ and .venv/)
 	rm -rf .pytest_cache .ruff_cache build *.egg-info

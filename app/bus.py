@@ -61,6 +61,7 @@ class EventBus:
     alerts: Event = field(default_factory=Event)
     module_states: Event = field(default_factory=Event)
     config_changed: Event = field(default_factory=Event)
+    storage: Event = field(default_factory=Event)  # the time-series store's status dict, when it changes
     # a forecast says a room's metric will cross a preventive threshold (services/forecasting/preventive.py)
     forecast_crossings: Event = field(default_factory=Event)
 

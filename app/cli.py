@@ -4,6 +4,8 @@
 `backup` writes a consistent copy of the embedded database while the platform runs (SQLite's online backup
 API copies page by page under a read lock, so writers are delayed, never corrupted) into
 IAQ_DATA_DIR/backups/, with progress on the terminal.
+`migrate-store --to influxdb|sql` copies every reading from one time-series store to the other, with
+progress, resuming where an interrupted run stopped (docs/influxdb.md).
 `restore FILE` puts a backup back in place of the database, with the platform stopped; the database it
 replaces is kept beside it (iaqverse.db.before-restore-<time>), so a wrong restore can be undone.
 `create-user NAME --role ROLE [--site S ...]` makes an account and prints its password (asked for on a
@@ -116,6 +118,56 @@ def restore(settings: Settings, source: Path, *, yes: bool = False) -> int:
     return 0
 
 
+def migrate_store(
+    settings: Settings, to: str, *, restart: bool = False, max_readings: int | None = None
+) -> int:
+    """Copy the history of readings into the other store (SQL tables <-> InfluxDB)."""
+    from app.runtime import _time_series_store
+    from app.storage.sql import SqlTimeSeriesStore
+    from services.store_migration import copy_history
+
+    if not settings.influxdb_url:
+        print(
+            "set INFLUXDB_URL (and INFLUXDB_TOKEN, INFLUXDB_BUCKET) to the InfluxDB to copy to or from",
+            file=sys.stderr,
+        )
+        return 2
+    settings.ensure_data_dir()
+    engine = make_engine(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    upgrade_to_head(engine)
+    sql = SqlTimeSeriesStore(engine)
+    influx = _time_series_store(settings.model_copy(update={"influxdb_enabled": True}), engine)
+    source, target = (sql, influx) if to == "influxdb" else (influx, sql)
+    cursor = settings.data_dir / f"migrate-store-to-{to}.json"
+    if restart:
+        cursor.unlink(missing_ok=True)
+    if to == "influxdb" and not influx.http.ensure_database():
+        print(f"InfluxDB at {settings.influxdb_url} cannot be reached; nothing was copied", file=sys.stderr)
+        return 1
+    started = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        print(
+            f"\rcopying readings to {to}: {done}/{total} ({100 * done // max(total, 1)} %)",
+            end="",
+            flush=True,
+        )
+
+    try:
+        result = copy_history(source, target, engine, cursor, max_readings=max_readings, progress=progress)
+    finally:
+        engine.dispose()
+    print(f"\ncopied {result.copied} readings in {time.monotonic() - started:.1f} s", end="")
+    if result.done:
+        print(
+            f"; the history is in {to}. Switch the platform with "
+            + ("INFLUXDB_URL set" if to == "influxdb" else "INFLUXDB_ENABLED=0")
+            + " and restart it."
+        )
+    else:
+        print(f"; not finished: run the same command again to continue (position kept in {cursor})")
+
+
 def _accounts(settings: Settings):
     from app.db.session import make_sessionmaker
     from services.accounts import AccountService
@@ -196,6 +248,12 @@ def main(argv: list[str] | None = None) -> int:
     restore_cmd = sub.add_parser("restore", help="put a backup back in place (the platform must be stopped)")
     restore_cmd.add_argument("file", type=Path, help="a file written by `backup`")
     restore_cmd.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    migrate_cmd = sub.add_parser("migrate-store", help="copy every reading to the other time-series store")
+    migrate_cmd.add_argument(
+        "--to", choices=["influxdb", "influx", "sql", "sqlite"], required=True, help="the target store"
+    )
+    migrate_cmd.add_argument("--restart", action="store_true", help="start over instead of continuing")
+    migrate_cmd.add_argument("--max", type=int, default=None, help="copy at most this many readings now")
     user_cmd = sub.add_parser("create-user", help="make an account (prints a generated password)")
     user_cmd.add_argument("name")
     user_cmd.add_argument("--role", required=True, choices=("viewer", "operator", "admin"))
@@ -217,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
         return create_api_key(settings, args.site, args.name)
     if args.command == "init-db":
         return init_db(settings)
+    if args.command == "migrate-store":
+        to = {"influx": "influxdb", "sqlite": "sql"}.get(args.to, args.to)
+        return migrate_store(settings, to, restart=args.restart, max_readings=args.max)
     if args.command == "restore":
         return restore(settings, args.file, yes=args.yes)
     return backup(settings, args.to)

@@ -18,7 +18,9 @@ from app.domain.score import DEFAULT_THRESHOLDS
 from app.observability import PlatformMetrics
 from app.settings import Settings
 from app.storage.alerts import SqlAlertStore
+from app.storage.base import TimeSeriesStore
 from app.storage.modules import SqlModuleStore
+from app.storage.rollups import SqlRollupStore
 from app.storage.scores import SqlScoreStore
 from app.storage.sql import SqlTimeSeriesStore
 from app.workers import Worker
@@ -38,6 +40,7 @@ from services.mqtt import MessageRejected, MqttBridge
 from services.notify import EmailNotifier, RetryingNotifier, WebhookNotifier
 from services.query import QueryService
 from services.registry_index import RegistryIndex
+from services.rollups import RollupReader, RollupService
 from services.scoring import ScoringService
 
 log = logging.getLogger(__name__)
@@ -48,7 +51,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    store: SqlTimeSeriesStore
+    store: TimeSeriesStore
     bus: EventBus
     metrics: PlatformMetrics
     index: RegistryIndex
@@ -58,9 +61,11 @@ class Runtime:
     scoring: ScoringService
     alerting: AlertingService
     compliance: ComplianceService
+    rollups: RollupService | None = None
     workers: dict[str, Worker] = field(default_factory=dict)
     started: bool = False
     simulator: Any = None  # the demo simulator, when demo mode runs it
+    drainer: Any = None  # the outbox drainer, when InfluxDB holds the time series (app/storage/outbox.py)
     modules: ModuleService | None = None
     automation: AutomationService | None = None
     effectiveness: EffectivenessTracker | None = None
@@ -83,6 +88,8 @@ class Runtime:
         API could be served before the schema exists. Blocking here delays serving until everything is ready.
         """
         upgrade_to_head(self.engine)
+        if self.settings.use_influxdb:
+            self._start_influxdb()
         self.accounts.bootstrap()  # the first admin, on first start
         self.device_keys.load()
         self.ingestion.start()
@@ -91,12 +98,21 @@ class Runtime:
             self.scoring.start_recording()
             self.workers["scores"] = Worker("scores", self.scoring.run_writer)
         self.alerting.load()
+        if self.rollups is not None:
+            self.rollups.check_disk()
+            self.bus.measurements.subscribe(self.rollups.on_measurements)
+            if self.settings.workers_enabled and self.settings.rollup_interval_s > 0:
+                self.workers["rollups"] = Worker("rollups", self.rollups.run)
         if self.settings.workers_enabled and self.settings.alerts_enabled:
             self.alerting.start()
             self.workers["alerts"] = Worker("alerts", self.alerting.run)
         self._start_modules()
         if self.settings.workers_enabled and self.settings.demo:
             self.workers["simulator"] = self._demo_worker()
+        if self.drainer is not None and self.settings.workers_enabled:
+            self.workers["outbox"] = Worker("outbox", self.drainer.run)
+        if self.settings.workers_enabled:
+            self.workers["storage-status"] = Worker("storage-status", self._watch_storage)
         if self.settings.workers_enabled and self.settings.forecasting_enabled:
             s = self.settings
             self.workers["trainer"] = Worker(
@@ -206,9 +222,46 @@ class Runtime:
         for notifier in self.alerting.notifiers:
             await notifier.drain(timeout_s=2)
             await notifier.close()
+        if self.drainer is not None:
+            self.store.http.close()
         self.engine.dispose()
         self.started = False
         gc.unfreeze()  # a runtime built again in the same process (tests) must not keep this one alive
+
+    def _start_influxdb(self) -> None:
+        """Check InfluxDB's answer to our credentials (refuse to start when it rejects them) and create the
+        database; an InfluxDB that cannot be reached is no reason to refuse: the outbox waits for it."""
+        from app.storage.influx_http import InfluxAuthError
+        from app.storage.outbox import OutboxDrainer
+
+        store = self.store
+        try:
+            if not store.http.ensure_database():
+                store.reachable = False
+                log.warning("InfluxDB at %s cannot be reached; readings wait in the outbox", store.http.url)
+        except InfluxAuthError as exc:
+            message = (
+                f"InfluxDB at {store.http.url} rejected the credentials ({exc}); "
+                "check INFLUXDB_TOKEN (user:password for InfluxDB 1.x, an API token for 2.x/3.x)"
+            )
+            log.critical(message)
+            raise SystemExit(message) from None
+        store.count_waiting()
+        s = self.settings
+        self.drainer = OutboxDrainer(
+            store, batch=s.outbox_batch, poll_s=s.outbox_poll_s, backoff_max_s=s.outbox_backoff_max_s
+        )
+        self.bus.measurements.subscribe(lambda _: self.drainer.wake())
+
+    async def _watch_storage(self, interval_s: float = 2.0) -> None:
+        """Publish the store's status on `bus.storage` when it changes (the dashboard's banner follows it)."""
+        last = self.storage_status()
+        while True:
+            await asyncio.sleep(interval_s)
+            current = self.storage_status()
+            if current != last:
+                last = current
+                self.bus.storage.emit(current)
 
     def _demo_worker(self) -> Worker:
         from services.simulator.demo import DEMO_SITES, DemoSimulator  # only demo mode pays for importing it
@@ -270,6 +323,9 @@ class Runtime:
             checks["database"] = {"status": "ok"}
         except Exception as exc:
             checks["database"] = {"status": "down", "error": type(exc).__name__}
+        storage = getattr(self.store, "read_status", None)
+        if storage is not None:
+            checks["storage"] = self.storage_status()
         ingest_ok = self.ingestion.state == "running" and self.ingestion.last_error is None
         checks["ingestion"] = {"status": "ok" if ingest_ok else "degraded", "state": self.ingestion.state}
         if isinstance(self.devices, MqttBridge):  # a lost broker is a state to report, not an exception
@@ -286,12 +342,50 @@ class Runtime:
                 "restarts": worker.restarts,
             }
             self.metrics.worker_up.labels(name).set(1 if worker.healthy else 0)
-        ok = all(c["status"] == "ok" for c in checks.values())
+        if self.rollups is not None and self.rollups.disk["status"] != "ok":
+            checks["disk"] = self.rollups.disk  # a warning: reported, the platform still serves
+        ok = all(c["status"] in ("ok", "warning") for c in checks.values())
         return {"status": "ok" if ok else "degraded", "checks": checks}
+
+    def storage_status(self) -> dict:
+        """The time-series store's state; with InfluxDB: reachable or not, readings waiting in the outbox."""
+        store = self.store
+        disk = self.rollups.disk if self.rollups is not None else {"status": "ok"}
+        if getattr(store, "backend", "sql") != "influxdb":
+            return disk if disk["status"] != "ok" else {"status": "ok", "backend": "sql"}
+        waiting = store.waiting
+        degraded = not store.reachable or (waiting > 0 and self.drainer is None)
+        out = {"status": "degraded" if degraded else "ok", "backend": "influxdb", "waiting": waiting}
+        if degraded:
+            out["message"] = f"storage degraded, {waiting} readings waiting"
+            if store.last_error:
+                out["error"] = store.last_error
+        elif disk["status"] != "ok":
+            out.update(status=disk["status"], message=disk["message"])
+        return out
 
     def _ping_db(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+
+
+def _time_series_store(settings: Settings, engine: Engine):
+    """SQL tables in the registry's database, or InfluxDB (behind the outbox) when INFLUXDB_URL is set."""
+    if settings.influxdb_enabled and not settings.influxdb_url:
+        raise SystemExit("INFLUXDB_ENABLED is set but INFLUXDB_URL is empty: set the server's URL")
+    if not settings.use_influxdb:
+        return SqlTimeSeriesStore(engine)
+    from app.storage.influx import InfluxTimeSeriesStore
+    from app.storage.influx_http import InfluxHttp
+
+    assert settings.influxdb_url is not None
+    http = InfluxHttp(
+        settings.influxdb_url,
+        settings.influxdb_bucket,
+        settings.influxdb_token,
+        timeout_s=settings.influxdb_timeout_s,
+    )
+    return InfluxTimeSeriesStore(engine, http, max_waiting=settings.outbox_max_readings)
 
 
 def build_runtime(settings: Settings | None = None) -> Runtime:
@@ -299,7 +393,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     settings.ensure_data_dir()
     engine = make_engine(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
     sessions = make_sessionmaker(engine)
-    store = SqlTimeSeriesStore(engine)
+    store = _time_series_store(settings, engine)
     bus = EventBus()
     metrics = PlatformMetrics()
     index = RegistryIndex(settings.default_timezone)
@@ -307,9 +401,22 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         engine=engine, store=store, bus=bus, settings=settings, metrics=metrics, index=index
     )
     config = ConfigService(
-        sessions=sessions, index=index, bus=bus, default_timezone=settings.default_timezone
+        sessions=sessions,
+        index=index,
+        bus=bus,
+        default_timezone=settings.default_timezone,
+        time_series=store if settings.use_influxdb else None,  # SQL readings go by foreign-key cascade
     )
-    query = QueryService(sessions=sessions, store=store)
+    rollups = RollupService(
+        store=store,
+        rollups=SqlRollupStore(engine),
+        raw_retention_days=settings.raw_retention_days,
+        rollup_retention_days=settings.rollup_retention_days,
+        interval_s=settings.rollup_interval_s,
+        data_dir=settings.data_dir,
+        disk_warn_percent=settings.disk_warn_percent,
+    )
+    query = QueryService(sessions=sessions, store=RollupReader(store, rollups))
     scoring = ScoringService(
         sessions=sessions,
         store=store,
@@ -384,6 +491,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         scoring,
         alerting,
         compliance,
+        rollups=rollups,
         modules=modules,
         automation=automation,
         effectiveness=effectiveness,

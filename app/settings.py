@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     max_future_s: float = Field(300.0, ge=0, validation_alias=_env("IAQ_MAX_FUTURE_S"))
     tvoc_ugm3_per_ppb: float = Field(4.5, gt=0, validation_alias=_env("IAQ_TVOC_UGM3_PER_PPB"))
 
+    # -- retention and rollups (services/rollups.py), for every time-series store
+    raw_retention_days: float = Field(30, ge=0, validation_alias=_env("IAQ_RAW_RETENTION_DAYS"))  # 0: forever
+    rollup_retention_days: float = Field(730, ge=0, validation_alias=_env("IAQ_ROLLUP_RETENTION_DAYS"))
+    rollup_interval_s: float = Field(300, ge=0, validation_alias=_env("IAQ_ROLLUP_INTERVAL"))  # 0: off
+    disk_warn_percent: float = Field(10, ge=0, le=100, validation_alias=_env("IAQ_DISK_WARN_PERCENT"))
+
     # -- IAQ score
     score_interval_s: float = Field(60.0, ge=0, validation_alias=_env("IAQ_SCORE_INTERVAL"))
     score_stale_after_s: float = Field(3600.0, gt=0, validation_alias=_env("IAQ_SCORE_STALE_AFTER"))
@@ -108,11 +114,20 @@ class Settings(BaseSettings):
     oidc_default_role: str | None = Field(None, validation_alias=_env("IAQ_OIDC_DEFAULT_ROLE"))
 
     # -- kept from the original product; used by later capabilities
-    influxdb_enabled: bool = Field(False, validation_alias=_env("INFLUXDB_ENABLED"))
+    # InfluxDB as the time-series store: on when INFLUXDB_URL is set, unless INFLUXDB_ENABLED=false
+    influxdb_enabled: bool | None = Field(None, validation_alias=_env("INFLUXDB_ENABLED"))
     influxdb_url: str | None = Field(None, validation_alias=_env("INFLUXDB_URL"))
+    # "user:password" (InfluxDB 1.x, basic auth) or an API token (2.x/3.x, `Authorization: Token ...`)
     influxdb_token: str | None = Field(None, validation_alias=_env("INFLUXDB_TOKEN"))
     influxdb_org: str = Field("iaqverse", validation_alias=_env("INFLUXDB_ORG"))
+    # the database, or "database/retention_policy" (how the v1 API maps a 2.x bucket)
     influxdb_bucket: str = Field("iaq_data", validation_alias=_env("INFLUXDB_BUCKET"))
+    influxdb_timeout_s: float = Field(10.0, gt=0, validation_alias=_env("IAQ_INFLUXDB_TIMEOUT"))
+    # the durable outbox in front of InfluxDB (docs/influxdb.md)
+    outbox_max_readings: int = Field(2_000_000, ge=1, validation_alias=_env("IAQ_OUTBOX_MAX"))
+    outbox_batch: int = Field(5000, ge=1, le=100_000, validation_alias=_env("IAQ_OUTBOX_BATCH"))
+    outbox_poll_s: float = Field(0.5, gt=0, validation_alias=_env("IAQ_OUTBOX_POLL"))
+    outbox_backoff_max_s: float = Field(60.0, gt=0, validation_alias=_env("IAQ_OUTBOX_BACKOFF_MAX"))
     # MQTT: on with MQTT_ENABLED=true (broker MQTT_BROKER, default localhost), or when MQTT_BROKER is set
     mqtt_enabled: bool | None = Field(None, validation_alias=_env("MQTT_ENABLED"))
     mqtt_broker: str | None = Field(None, validation_alias=_env("MQTT_BROKER"))
@@ -228,6 +243,18 @@ class Settings(BaseSettings):
     def webhook_urls(self) -> list[str]:
         """IAQ_WEBHOOK_URLS, comma-separated."""
         return [url.strip() for url in self.webhook_urls_text.split(",") if url.strip()]
+
+    @property
+    def use_influxdb(self) -> bool:
+        """InfluxDB holds the time series: INFLUXDB_URL is set and INFLUXDB_ENABLED is not false."""
+        return bool(self.influxdb_url) and self.influxdb_enabled is not False
+
+    @field_validator("influxdb_url")
+    @classmethod
+    def _influx_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"INFLUXDB_URL: {value!r} is not an http:// or https:// URL")
+        return value.rstrip("/") if value else value
 
     @property
     def mqtt_host(self) -> str | None:

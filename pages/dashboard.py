@@ -18,6 +18,7 @@ from components.alerts import alert_badge, show_alert_count
 from components.charts import Aggregate, SeriesChart
 from components.frame import frame
 from components.refresh import Coalesced
+from components.storage_status import storage_banner
 from components.tiles import RoomTile
 from services.errors import NotFound
 
@@ -40,6 +41,7 @@ def register(runtime: Runtime) -> None:
     @ui.page("/")
     async def dashboard_page(request: Request) -> None:
         with frame("Dashboard"):
+            storage_banner(runtime.storage_status(), runtime.bus.storage)
             await SiteBoard(runtime, origin=str(request.base_url).rstrip("/")).start()
 
     @ui.page("/rooms/{room_id}")

@@ -59,10 +59,35 @@ def room_dict(room: Room, counts: dict[int, int] | None = None) -> dict[str, Any
 
 class ConfigService:
     def __init__(
-        self, *, sessions: sessionmaker[Session], index: RegistryIndex, bus: EventBus, default_timezone: str
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        index: RegistryIndex,
+        bus: EventBus,
+        default_timezone: str,
+        time_series: Any = None,
     ):
         self.sessions, self.index, self.bus = sessions, index, bus
         self.default_timezone = default_timezone
+        # a store keeping readings outside the registry's database (InfluxDB): counted and deleted there
+        self.time_series = time_series
+
+    def _reading_count(self, s: Session, room_ids: list[int]) -> int:
+        if self.time_series is not None:
+            return self.time_series.count(room_ids) if room_ids else 0
+        return _count_readings(s, room_ids)
+
+    def _delete_readings(self, room_ids: list[int], what: str) -> None:
+        """Before the registry rows go (their ids may be reused): delete the readings kept elsewhere."""
+        if self.time_series is None or not room_ids:
+            return
+        try:
+            self.time_series.delete_rooms(room_ids)
+        except Exception as exc:
+            raise Conflict(
+                f"the readings of {what} could not be deleted from the time-series store ({exc}); "
+                "nothing was deleted, try again when it is back"
+            ) from exc
 
     async def _run(self, work: Callable[[Session], T], *, changes: bool) -> T:
         def job() -> T:
@@ -79,7 +104,9 @@ class ConfigService:
     async def list_sites(self, *, with_counts: bool = False) -> list[dict[str, Any]]:
         def work(s: Session):
             counts = None
-            if with_counts:
+            if with_counts and self.time_series is not None:
+                counts = self.time_series.counts_by_room()
+            elif with_counts:
                 counts = dict(
                     s.execute(select(readings.c.room_id, func.count()).group_by(readings.c.room_id)).all()
                 )
@@ -150,12 +177,13 @@ class ConfigService:
         def work(s: Session):
             site = _get(s, Site, site_id, "site")
             room_ids = [r.id for r in site.rooms]
-            n = _count_readings(s, room_ids)
+            n = self._reading_count(s, room_ids)
             if room_ids and not cascade:
                 raise Conflict(
                     f"site {site.name!r} has {len(room_ids)} room(s) and {n} reading(s); "
                     "repeat with cascade=true to delete them all"
                 )
+            self._delete_readings(room_ids, f"site {site.name!r}")
             s.delete(site)
             return {"deleted": "site", "name": site.name, "rooms": len(room_ids), "readings": n}
 
@@ -202,11 +230,12 @@ class ConfigService:
     async def delete_room(self, room_id: int, *, cascade: bool = False) -> dict[str, Any]:
         def work(s: Session):
             room = _get(s, Room, room_id, "room")
-            n = _count_readings(s, [room.id])
+            n = self._reading_count(s, [room.id])
             if n and not cascade:
                 raise Conflict(
                     f"room {room.name!r} has {n} reading(s); repeat with cascade=true to delete them"
                 )
+            self._delete_readings([room.id], f"room {room.name!r}")
             s.delete(room)
             return {"deleted": "room", "name": room.name, "readings": n}
 

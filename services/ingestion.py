@@ -36,7 +36,7 @@ from app.domain.readings import (
 from app.domain.timesteps import to_ms
 from app.observability import PlatformMetrics
 from app.settings import Settings
-from app.storage.base import StoredReading, TimeSeriesStore
+from app.storage.base import StoreBusy, StoredReading, TimeSeriesStore
 
 from .registry_index import RegistryIndex, RoomInfo
 
@@ -195,6 +195,10 @@ class IngestionService:
                 self.metrics.commit_seconds.observe(time.perf_counter() - started)
                 self.metrics.commit_batch.observe(size)
                 self.last_error = None
+            except StoreBusy as exc:  # e.g. the outbox at its bound: refused, said why, not a failure
+                log.warning("group commit of %d readings refused: %s", size, exc)
+                outcomes = [IngestUnavailable(str(exc))] * len(group)
+                published = []
             except Exception as exc:  # storage failure: nobody in the group is acknowledged
                 log.exception("group commit of %d readings failed", size)
                 self.last_error = f"{type(exc).__name__}: {exc}"[:300]

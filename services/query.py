@@ -157,7 +157,8 @@ class QueryService:
                 }
                 for r in rows[:limit]
             ]
-            return {**head, "raw": True, "count": len(data), "truncated": len(rows) > limit, "data": data}
+            out = {**head, "raw": True, "count": len(data), "truncated": len(rows) > limit, "data": data}
+            return self._with_storage_status(out)
         step_s = self._step(start, end, step_s)
         buckets = self.buckets(scope, to_ms(start), to_ms(end), step_s, metrics)
         data = []
@@ -170,7 +171,18 @@ class QueryService:
                 stats[metric] = {"min": lo, "max": hi, "count": n}
             record["stats"] = stats
             data.append(record)
-        return {**head, "raw": False, "step": format_step(step_s), "count": len(data), "data": data}
+        out = {**head, "raw": False, "step": format_step(step_s), "count": len(data), "data": data}
+        return self._with_storage_status(out)
+
+    def _with_storage_status(self, answer: dict[str, Any]) -> dict[str, Any]:
+        """Adds `pending` (and `storage`) when the store says the answer may be incomplete: InfluxDB down
+        or readings still waiting in its outbox. Those readings are in the answer; InfluxDB's may not be."""
+        status_of = getattr(self.store, "read_status", None)
+        status = status_of() if status_of else None
+        if status:
+            answer["pending"] = True
+            answer["storage"] = status
+        return answer
 
     @staticmethod
     def _step(start: datetime, end: datetime, step_s: int | None) -> int:

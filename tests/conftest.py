@@ -24,6 +24,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("IAQ_DEMO", "0")
     monkeypatch.setenv("IAQ_STORAGE_SECRET", "test-secret")
     monkeypatch.setenv("IAQ_ALERTS", "0")  # alerting is evaluated only where a test turns it on
+    monkeypatch.setenv("IAQ_RAW_RETENTION_DAYS", "0")  # tests use fixed past dates; retention tests set it
     monkeypatch.setenv("IAQ_FORECASTING", "0")  # no trainer or predictor unless a test turns them on
     monkeypatch.setenv("IAQ_ADMIN_PASSWORD", ADMIN_PASSWORD)
     monkeypatch.setenv("IAQ_ADMIN_TOKEN", ADMIN_TOKEN)

@@ -42,6 +42,7 @@ class PlatformProcess:
             "IAQ_LOG_LEVEL": "WARNING",
             "IAQ_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "IAQ_ADMIN_TOKEN": ADMIN_TOKEN,
+            "IAQ_RAW_RETENTION_DAYS": "0",  # raw readings kept: tests use fixed past dates
         }
         self.env = server_env(
             **{
@@ -73,6 +74,10 @@ class PlatformProcess:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"the platform did not answer within {timeout_s} s:\n{self.log()}")
+
+    def client(self, **kwargs) -> httpx.Client:
+        """An HTTP client of this server (the one place to add credentials for tests that start their own)."""
+        return httpx.Client(base_url=self.url, timeout=kwargs.pop("timeout", 10), **kwargs)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""

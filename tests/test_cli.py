@@ -12,9 +12,11 @@ from .conftest import ROOT, server_env
 from .servers import free_port, platform
 
 
-def run_cli(*args: str, data_dir, port: int | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, data_dir, port: int | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """The command as an operator runs it; IAQ_PORT is where it looks for a running platform."""
-    env = server_env(IAQ_DATA_DIR=str(data_dir), IAQ_PORT=str(port or free_port()))
+    env = server_env(IAQ_DATA_DIR=str(data_dir), IAQ_PORT=str(port or free_port()), **(env or {}))
     command = [sys.executable, "-m", "app.cli", *args]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
 

@@ -1,7 +1,9 @@
-"""The embedded store on a real SQLite file: aggregation edge cases, local days, latest values."""
+"""The time-series contract, on a real SQLite file and on a real InfluxDB: aggregation edge cases, local days,
+latest values, duplicates, paging, readings not yet sent."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,14 +15,25 @@ from app.db.models import Room, Sensor, Site
 from app.db.session import make_engine, make_sessionmaker
 from app.domain.timesteps import to_ms
 from app.storage.base import StoredReading
+from app.storage.influx import InfluxTimeSeriesStore
+from app.storage.influx_http import InfluxHttp
 from app.storage.sql import SqlTimeSeriesStore
 from services.query import QueryService, RoomRef, Scope
+
+from .influx import influx_server
 
 H = 3600_000
 
 
-@pytest.fixture
-def store(tmp_path):
+@pytest.fixture(scope="module")
+def influxd():
+    with influx_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sql", "influxdb"])
+def store(request, tmp_path):
+    """The same contract for every time-series store: the SQL tables, and InfluxDB behind its outbox."""
     engine = make_engine(f"sqlite:///{tmp_path / 'ts.db'}")
     upgrade_to_head(engine)
     with engine.begin() as conn:
@@ -29,15 +42,24 @@ def store(tmp_path):
         conn.execute(insert(Room).values(id=2, site_id=1, name="B"))
         conn.execute(insert(Sensor).values(id=1, sensor_id="s1", room_id=1))
         conn.execute(insert(Sensor).values(id=2, sensor_id="s2", room_id=2))
-    yield SqlTimeSeriesStore(engine)
+    if request.param == "sql":
+        yield SqlTimeSeriesStore(engine)
+    else:
+        server = request.getfixturevalue("influxd")
+        http = InfluxHttp(server.url, f"t{uuid.uuid4().hex[:12]}")
+        yield InfluxTimeSeriesStore(engine, http)
+        http.close()
     engine.dispose()
 
 
-def put(store, *rows: tuple[int, int, datetime, dict]) -> None:
+def put(store, *rows: tuple[int, int, datetime, dict], send: bool = True) -> None:
+    """Store readings as ingestion does; with InfluxDB, `send` them from the outbox too (as the drainer)."""
     with store.engine.begin() as conn:
         store.stage(
             conn, [StoredReading(sensor, room, to_ms(ts), values) for sensor, room, ts, values in rows]
         )
+    if send and hasattr(store, "flush"):
+        store.flush()
 
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -147,3 +169,37 @@ async def test_overview_of_one_site_or_one_room_reads_only_those(store):
     (room_only,) = await query.overview(room_id=2)
     assert [(r["name"], r["values"]) for r in room_only["rooms"]] == [("B", {"co2": 900})]
     assert await query.overview(site_id=99) == []
+
+
+def test_a_committed_reading_is_readable_before_it_reaches_the_backend(store):
+    put(store, (1, 1, T0, {"co2": 500}), send=False)
+    put(store, (1, 1, T0 + timedelta(minutes=1), {"co2": 700}))
+    raw = store.query_raw([1], to_ms(T0), to_ms(T0) + H)
+    assert [r.values["co2"] for r in raw] == [500, 700]
+    (bucket,) = store.query_buckets([1], to_ms(T0), to_ms(T0) + H, H, metrics=["co2"])
+    assert bucket.stats["co2"] == (1200, 500, 700, 2)
+    assert store.count([1]) == 2
+
+
+def test_stored_keys_are_recognised_as_duplicates(store):
+    put(store, (1, 1, T0, {"co2": 500}))
+    put(store, (2, 2, T0, {"co2": 600}), send=False)
+    with store.engine.connect() as conn:
+        keys = [(1, to_ms(T0)), (2, to_ms(T0)), (1, to_ms(T0) + 1)]
+        assert store.existing_keys(conn, keys) == {(1, to_ms(T0)), (2, to_ms(T0))}
+
+
+def test_paging_with_after_lists_every_reading_once_even_at_equal_times(store):
+    rows = [(s, s, T0 + timedelta(minutes=m), {"co2": 400 + m}) for m in range(5) for s in (1, 2)]
+    put(store, *rows)
+    seen, after = [], None
+    while page := store.query_raw([1, 2], to_ms(T0), to_ms(T0) + H, limit=3, after=after):
+        seen += [(r.ts_ms, r.room_id, r.sensor_pk) for r in page]
+        after = seen[-1]
+    assert len(seen) == 10 and seen == sorted(set(seen))
+
+
+def test_values_written_as_integers_stay_numbers_of_one_type(store):
+    put(store, (1, 1, T0, {"co2": 500}))  # an int first, then a float: InfluxDB refuses mixed field types
+    put(store, (1, 1, T0 + timedelta(minutes=1), {"co2": 500.5}))
+    assert [r.values["co2"] for r in store.query_raw([1], to_ms(T0), to_ms(T0) + H)] == [500, 500.5]

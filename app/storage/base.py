@@ -8,6 +8,10 @@ from typing import NamedTuple, Protocol
 from sqlalchemy import Connection
 
 
+class StoreBusy(RuntimeError):
+    """The store cannot take more now (e.g. the outbox is at its bound); the client should retry later."""
+
+
 class StoredReading(NamedTuple):
     """A validated reading bound to registry rows, ready to store."""
 

@@ -289,3 +289,9 @@ class SqlTimeSeriesStore:
             stmt = stmt.where(readings.c.room_id.in_(room_ids))
         with self.engine.connect() as conn:
             return int(conn.execute(stmt).scalar_one())
+
+    # -- retention (services/rollups.py)
+    def delete_before(self, cutoff_ms: int) -> int:
+        """Delete raw readings older than `cutoff_ms`; their rollups stay. Returns how many went."""
+        with self.engine.begin() as conn:
+            return conn.execute(readings.delete().where(readings.c.ts_ms < cutoff_ms)).rowcount or 0

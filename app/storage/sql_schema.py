@@ -124,6 +124,37 @@ notifications = Table(
     Column("ts_ms", BigInteger, nullable=False),
 )
 
+# -- the durable outbox in front of InfluxDB (`app/storage/influx.py`) ---------------------------------------
+# With InfluxDB as the store, the ingest transaction commits readings here; the drainer sends them in batches
+# and deletes only what InfluxDB confirmed. `line` is the reading in line protocol, tags frozen at ingestion;
+# `payload` its values as JSON, so that reads can show readings that have not reached InfluxDB yet.
+influx_outbox = Table(
+    "influx_outbox",
+    Base.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sensor_pk", Integer, nullable=False),
+    Column("room_id", Integer, nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("payload", String, nullable=False),
+    Column("line", String, nullable=False),
+    Column("error", String(512)),  # InfluxDB refused this point for good (a 400): kept, not retried
+    Index("ux_influx_outbox_sensor_ts", "sensor_pk", "ts_ms", unique=True),
+    Index("ix_influx_outbox_room_ts", "room_id", "ts_ms"),
+)
+
+# -- rollups (`app/storage/rollups.py`, `services/rollups.py`), for every time-series store ---------------
+# One row per room, step (300 s or 3600 s) and step-aligned bucket; `stats` holds per metric
+# [sum, min, max, count] (sums merge into coarser buckets, means would not). Kept far longer than raw.
+rollups = Table(
+    "rollups",
+    Base.metadata,
+    Column("room_id", Integer, ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True),
+    Column("step_s", Integer, primary_key=True),
+    Column("ts_ms", BigInteger, primary_key=True),
+    Column("stats", JSON, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 # -- forecasts (`services/forecasting`): what the predictor said, to compare with what came ----------------
 iaq_forecast = Table(
     "iaq_forecast",

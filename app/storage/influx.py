@@ -1,0 +1,506 @@
+"""The InfluxDB time-series adapter, behind the same port as the SQL one (`app/storage/base.py`).
+
+Writes never go to InfluxDB inside a request: `stage` commits each reading to the local outbox table (in the
+ingest transaction, so the ack follows the commit) and the drainer (`app/storage/outbox.py`) sends them.
+Reads ask InfluxDB and add what still waits in the outbox, so a reading is visible from its ack on; when
+InfluxDB cannot be reached they return what the outbox holds and `read_status()` says data is pending.
+
+Schema (the original product's): measurement `iaq_raw`, tags `sensor_id`, `enseigne`, `salle` and `room_id`
+(the registry's room, which survives renames and is what reads select on), fields as floats always.
+Latest values per room and metric stay in the local `latest_values` table, written in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, and_, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.db.models import Room, Sensor, Site
+from app.domain.metrics import CORE_METRICS
+
+from .base import Bucket, LatestValue, RawRow, StoreBusy, StoredReading
+from .influx_http import InfluxError, InfluxHttp, ident, literal
+from .sql_schema import influx_outbox, latest_values
+
+log = logging.getLogger(__name__)
+
+MEASUREMENT = "iaq_raw"
+TAGS = ("sensor_id", "enseigne", "salle", "room_id")
+
+
+class BacklogFull(StoreBusy):
+    """The outbox holds as many readings as allowed: refuse (503) rather than drop."""
+
+
+class LineEncoder:
+    """Line protocol through influxdb-client's `Point`, at ingestion speed: `Point` writes each series key
+    (measurement and escaped tags) and each field key once, then values are formatted as `Point` formats
+    floats (a whole number without ".0"; never an integer, which would fix the field's type in InfluxDB)."""
+
+    def __init__(self) -> None:
+        self._series: dict[tuple[str, str, str, int], str] = {}
+        self._keys: dict[str, str] = {}
+
+    @staticmethod
+    def _point():
+        from influxdb_client import Point, WritePrecision  # only an InfluxDB deployment pays for importing it
+
+        return Point, WritePrecision
+
+    def series(self, sensor_id: str, site: str, room: str, room_id: int) -> str:
+        key = (sensor_id, site, room, room_id)
+        prefix = self._series.get(key)
+        if prefix is None:
+            point_cls, precision = self._point()
+            point = (
+                point_cls(MEASUREMENT).tag("sensor_id", sensor_id).tag("enseigne", site).tag("salle", room)
+            )
+            point.tag("room_id", str(room_id)).field("v", 1.0).time(1, precision.MS)
+            prefix = self._series[key] = point.to_line_protocol().removesuffix(" v=1 1")
+        return prefix
+
+    def field_key(self, name: str) -> str:
+        key = self._keys.get(name)
+        if key is None:
+            point_cls, precision = self._point()
+            line = point_cls("m").field(name, 1.0).time(1, precision.MS).to_line_protocol()
+            key = self._keys[name] = line.removeprefix("m ").removesuffix("=1 1")
+        return key
+
+    def line(self, prefix: str, values: dict[str, float], ts_ms: int) -> str:
+        fields = []
+        for name in sorted(values):
+            value = float(values[name])
+            if not math.isfinite(value):
+                continue
+            text = str(value)
+            fields.append(f"{self.field_key(name)}={text[:-2] if text.endswith('.0') else text}")
+        return f"{prefix} {','.join(fields)} {ts_ms}"
+
+
+def _merge(stats: dict, metric: str, value: float) -> None:
+    old = stats.get(metric)
+    if old is None:
+        stats[metric] = (value, value, value, 1)
+    else:
+        total, lo, hi, n = old
+        stats[metric] = (total + value, min(lo, value), max(hi, value), n + 1)
+
+
+class InfluxTimeSeriesStore:
+    """Implements `TimeSeriesStore` on InfluxDB, with the durable outbox in the registry's database."""
+
+    backend = "influxdb"
+
+    def __init__(self, engine: Engine, http: InfluxHttp, *, max_waiting: int = 2_000_000):
+        self.engine, self.http, self.max_waiting = engine, http, max_waiting
+        self.waiting = 0  # readings in the outbox (the drainer recounts; stage adds)
+        self.reachable = True  # the drainer's and the reads' latest experience of InfluxDB
+        self.last_error: str | None = None
+        self._sensor_ids: dict[int, str] = {}
+        self._sensor_pks: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._encoder = LineEncoder()
+        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._insert_outbox = insert(influx_outbox).on_conflict_do_nothing()
+        upsert = insert(latest_values)
+        self._upsert_latest = upsert.on_conflict_do_update(
+            index_elements=[latest_values.c.room_id, latest_values.c.metric],
+            set_={
+                "ts_ms": upsert.excluded.ts_ms,
+                "value": upsert.excluded.value,
+                "sensor_pk": upsert.excluded.sensor_pk,
+            },
+            where=upsert.excluded.ts_ms >= latest_values.c.ts_ms,
+        )
+
+    # -- status
+    def count_waiting(self) -> int:
+        with self.engine.connect() as conn:
+            self.waiting = int(conn.execute(select(func.count()).select_from(influx_outbox)).scalar_one())
+        return self.waiting
+
+    def read_status(self) -> dict[str, Any] | None:
+        """None when reads are complete (InfluxDB answers; readings on their way are read from the outbox);
+        while InfluxDB cannot be reached, what a reader should know: its part is missing, N readings wait."""
+        if self.reachable:
+            return None
+        return {
+            "pending": True,
+            "waiting": self.waiting,
+            "influxdb": "ok" if self.reachable else "unreachable",
+        }
+
+    # -- writes, inside the ingest transaction
+    def _names(self, conn: Connection, batch: list[StoredReading]) -> tuple[dict, dict]:
+        room_ids = {r.room_id for r in batch}
+        rooms = {
+            rid: (site, room)
+            for rid, room, site in conn.execute(
+                select(Room.id, Room.name, Site.name)
+                .join(Site, Room.site_id == Site.id)
+                .where(Room.id.in_(room_ids))
+            )
+        }
+        missing = {r.sensor_pk for r in batch} - self._sensor_ids.keys()
+        if missing:
+            found = dict(
+                conn.execute(select(Sensor.id, Sensor.sensor_id).where(Sensor.id.in_(missing))).all()
+            )
+            with self._lock:
+                self._sensor_ids.update(found)  # a sensor's id never changes (it is how devices name it)
+        return rooms, self._sensor_ids
+
+    def existing_keys(self, conn: Connection, keys: list[tuple[int, int]]) -> set[tuple[int, int]]:
+        """Keys waiting in the outbox or already in InfluxDB. While InfluxDB is unreachable only the outbox
+        is asked: a repeated reading sent again is the same point (same series and time) and overwrites
+        itself, so it is still stored once."""
+        if not keys:
+            return set()
+        wanted = set(keys)
+        sensors = sorted({k[0] for k in keys})
+        lo, hi = min(k[1] for k in keys), max(k[1] for k in keys)
+        rows = conn.execute(
+            select(influx_outbox.c.sensor_pk, influx_outbox.c.ts_ms).where(
+                influx_outbox.c.sensor_pk.in_(sensors), influx_outbox.c.ts_ms.between(lo, hi)
+            )
+        )
+        found = {key for key in map(tuple, rows) if key in wanted}
+        if self.reachable and len(found) < len(wanted):
+            found |= self._existing_in_influx(conn, sensors, lo, hi) & wanted
+        return found
+
+    def _existing_in_influx(self, conn: Connection, sensors: list[int], lo: int, hi: int) -> set:
+        missing = set(sensors) - self._sensor_ids.keys()
+        if missing:
+            found = dict(
+                conn.execute(select(Sensor.id, Sensor.sensor_id).where(Sensor.id.in_(missing))).all()
+            )
+            with self._lock:
+                self._sensor_ids.update(found)
+        names = {self._sensor_ids[pk]: pk for pk in sensors if pk in self._sensor_ids}
+        if not names:
+            return set()
+        where = " OR ".join(f"{ident('sensor_id')} = {literal(name)}" for name in names)
+        q = f"SELECT * FROM {ident(MEASUREMENT)} WHERE ({where}) AND time >= {lo}ms AND time <= {hi}ms"
+        try:
+            series = self.http.query(q)
+        except InfluxError as exc:  # ingestion goes on: a reading sent twice is still one point
+            self.reachable = self.reachable and not exc.unreachable
+            self.last_error = str(exc)[:300]
+            return set()
+        out = set()
+        for s in series:
+            columns = s["columns"]
+            sensor_col = columns.index("sensor_id")
+            for row in s.get("values", []):
+                name = row[sensor_col]
+                if name in names:
+                    out.add((names[name], int(row[0])))
+        return out
+
+    def stage(self, conn: Connection, batch: list[StoredReading]) -> None:
+        if not batch:
+            return
+        if self.waiting + len(batch) > self.max_waiting:
+            raise BacklogFull(
+                f"{self.waiting} readings are waiting for InfluxDB, the limit is {self.max_waiting} "
+                "(IAQ_OUTBOX_MAX); retry later"
+            )
+        rooms, sensor_ids = self._names(conn, batch)
+        encoder, dumps = self._encoder, orjson.dumps
+        rows, newest = [], {}
+        for r in batch:
+            site, room = rooms[r.room_id]
+            values = r.values
+            prefix = encoder.series(sensor_ids[r.sensor_pk], site, room, r.room_id)
+            rows.append(
+                (
+                    r.sensor_pk,
+                    r.room_id,
+                    r.ts_ms,
+                    dumps(values).decode(),
+                    encoder.line(prefix, values, r.ts_ms),
+                )
+            )
+            for name, value in values.items():
+                key = (r.room_id, name)
+                if key not in newest or r.ts_ms >= newest[key]["ts_ms"]:
+                    newest[key] = {
+                        "room_id": r.room_id,
+                        "metric": name,
+                        "ts_ms": r.ts_ms,
+                        "value": value,
+                        "sensor_pk": r.sensor_pk,
+                    }
+        self._insert_rows(conn, rows)
+        conn.execute(self._upsert_latest, list(newest.values()))
+        self.waiting += len(rows)
+
+    def _insert_rows(self, conn: Connection, rows: list[tuple]) -> None:
+        """Outbox rows; on SQLite as multi-row INSERTs (one statement steps once, executemany once a row)."""
+        if self.engine.dialect.name != "sqlite":
+            keys = ("sensor_pk", "room_id", "ts_ms", "payload", "line")
+            conn.execute(self._insert_outbox, [dict(zip(keys, row, strict=True)) for row in rows])
+            return
+        for start in range(0, len(rows), 6000):  # 5 parameters a row, below SQLite's 32 766
+            part = rows[start : start + 6000]
+            conn.exec_driver_sql(
+                "INSERT INTO influx_outbox (sensor_pk, room_id, ts_ms, payload, line) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?)"] * len(part))
+                + " ON CONFLICT DO NOTHING",
+                tuple(value for row in part for value in row),
+            )
+
+    # -- reads: InfluxDB plus the outbox
+    def _unreachable(self, exc: InfluxError) -> None:
+        """A read failed: InfluxDB down means answering from the outbox alone (and saying so); any other
+        error (a refused query) is raised, never turned into a quietly partial answer."""
+        if not exc.unreachable:
+            raise exc
+        self.reachable = False
+        self.last_error = str(exc)[:300]
+        log.warning("InfluxDB read failed: %s", exc)
+
+    def _sensor_pk(self, name: str) -> int | None:
+        pk = self._sensor_pks.get(name)
+        if pk is None:
+            with self.engine.connect() as conn:
+                pk = conn.execute(select(Sensor.id).where(Sensor.sensor_id == name)).scalar()
+            if pk is not None:
+                self._sensor_pks[name] = pk
+        return pk
+
+    def _where(self, room_ids: list[int], start_ms: int, end_ms: int, sensor_pks: list[int] | None) -> str:
+        rooms = " OR ".join(f"{ident('room_id')} = {literal(str(int(r)))}" for r in room_ids)
+        clause = f"({rooms}) AND time >= {int(start_ms)}ms AND time < {int(end_ms)}ms"
+        if sensor_pks is not None:
+            with self.engine.connect() as conn:
+                names = conn.execute(select(Sensor.sensor_id).where(Sensor.id.in_(sensor_pks))).scalars()
+                sensors = " OR ".join(f"{ident('sensor_id')} = {literal(n)}" for n in names)
+            clause += " AND (" + (sensors or ident("sensor_id") + " = ''") + ")"
+        return clause
+
+    def _outbox_rows(self, room_ids, start_ms, end_ms, sensor_pks) -> list[tuple[int, int, int, dict]]:
+        o = influx_outbox.c
+        clauses = [o.room_id.in_(room_ids), o.ts_ms >= start_ms, o.ts_ms < end_ms]
+        if sensor_pks is not None:
+            clauses.append(o.sensor_pk.in_(sensor_pks))
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(o.room_id, o.sensor_pk, o.ts_ms, o.payload).where(and_(*clauses)))
+            return [(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
+    def _raw_from_influx(self, where: str, limit: int) -> list[RawRow]:
+        series = self.http.query(
+            f"SELECT * FROM {ident(MEASUREMENT)} WHERE {where} ORDER BY time ASC LIMIT {int(limit)}"
+        )
+        out = []
+        for s in series:
+            columns = s["columns"]
+            for row in s.get("values", []):
+                record = dict(zip(columns, row, strict=True))
+                sensor_pk = self._sensor_pk(record["sensor_id"])
+                if sensor_pk is None:
+                    continue  # a sensor deleted from the registry
+                values = {
+                    k: float(v) for k, v in record.items() if k not in TAGS and k != "time" and v is not None
+                }
+                out.append(RawRow(int(record["room_id"]), sensor_pk, int(record["time"]), values))
+        return out
+
+    def query_raw(
+        self,
+        room_ids: list[int],
+        start_ms: int,
+        end_ms: int,
+        *,
+        sensor_pks: list[int] | None = None,
+        limit: int = 10_000,
+        after: tuple[int, int, int] | None = None,
+    ) -> list[RawRow]:
+        """Readings in time order, (time, room, sensor); `after` continues a listing."""
+        if not room_ids:
+            return []
+        lo = max(start_ms, after[0]) if after else start_ms
+        rows: dict[tuple[int, int], RawRow] = {}
+        try:
+            where = self._where(room_ids, lo, end_ms, sensor_pks)
+            fetched = self._raw_from_influx(where, limit)
+            if len(fetched) >= limit:
+                # InfluxDB orders by time only: the readings at the last time may be cut; take all of them
+                last = max(r.ts_ms for r in fetched)
+                fetched = [r for r in fetched if r.ts_ms < last]
+                fetched += self._raw_from_influx(self._where(room_ids, last, last + 1, sensor_pks), 1_000_000)
+            for r in fetched:
+                rows[(r.sensor_pk, r.ts_ms)] = r
+            self.reachable = True
+        except InfluxError as exc:
+            self._unreachable(exc)
+        for room_id, sensor_pk, ts_ms, values in self._outbox_rows(room_ids, lo, end_ms, sensor_pks):
+            rows[(sensor_pk, ts_ms)] = RawRow(room_id, sensor_pk, ts_ms, values)
+        ordered = sorted(rows.values(), key=lambda r: (r.ts_ms, r.room_id, r.sensor_pk))
+        if after is not None:
+            ordered = [r for r in ordered if (r.ts_ms, r.room_id, r.sensor_pk) > tuple(after)]
+        return ordered[:limit]
+
+    def query_buckets(
+        self,
+        room_ids: list[int],
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+        *,
+        sensor_pks: list[int] | None = None,
+        metrics: list[str] | None = None,
+    ) -> list[Bucket]:
+        """Sum, min, max and count per room and epoch-aligned bucket, as the SQL adapter computes them."""
+        if not room_ids:
+            return []
+        metrics = list(metrics or CORE_METRICS)
+        buckets: dict[tuple[int, int], Bucket] = {}
+        cols = ", ".join(f"{fn}({ident(m)})" for m in metrics for fn in ("sum", "min", "max", "count"))
+        where = self._where(room_ids, start_ms, end_ms, sensor_pks)
+        q = (
+            f"SELECT {cols} FROM {ident(MEASUREMENT)} WHERE {where}"
+            f" GROUP BY time({int(step_ms)}ms), {ident('room_id')} fill(none)"
+        )
+        try:
+            for s in self.http.query(q):
+                room_id = int(s["tags"]["room_id"])
+                for row in s.get("values", []):
+                    b = Bucket(room_id, int(row[0]))
+                    for i, m in enumerate(metrics):
+                        total, lo, hi, n = row[1 + 4 * i : 5 + 4 * i]
+                        if n:
+                            b.stats[m] = (float(total), float(lo), float(hi), int(n))
+                    if b.stats:
+                        buckets[(room_id, b.ts_ms)] = b
+            self.reachable = True
+        except InfluxError as exc:
+            self._unreachable(exc)
+        wanted = set(metrics)
+        for room_id, _, ts_ms, values in self._outbox_rows(room_ids, start_ms, end_ms, sensor_pks):
+            key = (room_id, ts_ms - ts_ms % step_ms)
+            b = buckets.get(key)
+            if b is None:
+                b = buckets[key] = Bucket(*key)
+            for m, v in values.items():
+                if m in wanted:
+                    _merge(b.stats, m, float(v))
+        return sorted((b for b in buckets.values() if b.stats), key=lambda b: (b.room_id, b.ts_ms))
+
+    def latest(self, room_ids: list[int] | None = None) -> list[LatestValue]:
+        stmt = select(latest_values)
+        if room_ids is not None:
+            stmt = stmt.where(latest_values.c.room_id.in_(room_ids))
+        with self.engine.connect() as conn:
+            return [
+                LatestValue(r.room_id, r.metric, r.ts_ms, r.value, r.sensor_pk) for r in conn.execute(stmt)
+            ]
+
+    def count(self, room_ids: list[int] | None = None) -> int:
+        """Stored readings: InfluxDB's points (the largest per-field count: every reading has one field at
+        least, so this is exact when readings carry the same metrics) plus the outbox's."""
+        where = ""
+        if room_ids is not None:
+            if not room_ids:
+                return 0
+            where = " WHERE " + " OR ".join(f"{ident('room_id')} = {literal(str(int(r)))}" for r in room_ids)
+        total = 0
+        try:
+            for s in self.http.query(f"SELECT count(*) FROM {ident(MEASUREMENT)}{where}"):
+                for row in s.get("values", []):
+                    total = max((int(v) for v in row[1:] if v is not None), default=0)
+        except InfluxError as exc:
+            self._unreachable(exc)
+        o = influx_outbox.c
+        stmt = select(func.count()).select_from(influx_outbox)
+        if room_ids is not None:
+            stmt = stmt.where(o.room_id.in_(room_ids))
+        with self.engine.connect() as conn:
+            return total + int(conn.execute(stmt).scalar_one())
+
+    # -- the outbox, for the drainer
+    def next_batch(self, size: int) -> list[tuple[int, str]]:
+        """The oldest waiting readings not refused for good: (outbox id, line)."""
+        o = influx_outbox.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(o.id, o.line).where(o.error.is_(None)).order_by(o.id).limit(size))
+            return [tuple(r) for r in rows]
+
+    def confirm(self, ids: list[int]) -> None:
+        """InfluxDB confirmed these: remove them from the outbox."""
+        with self.engine.begin() as conn:
+            for start in range(0, len(ids), 5000):
+                conn.execute(delete(influx_outbox).where(influx_outbox.c.id.in_(ids[start : start + 5000])))
+        self.waiting = max(0, self.waiting - len(ids))
+
+    def refuse(self, outbox_id: int, error: str) -> None:
+        """InfluxDB refused this point for good: keep it, marked, out of the way of the others."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                influx_outbox.update().where(influx_outbox.c.id == outbox_id).values(error=error[:512])
+            )
+
+    def refused(self) -> int:
+        with self.engine.connect() as conn:
+            stmt = select(func.count()).select_from(influx_outbox).where(influx_outbox.c.error.is_not(None))
+            return int(conn.execute(stmt).scalar_one())
+
+    def flush(self, batch: int = 5000) -> int:
+        """Send everything waiting, blocking (the CLI and tests; the platform uses the drainer). Returns how
+        many readings InfluxDB confirmed; raises InfluxError when it cannot take them."""
+        if not self.http.ensure_database():
+            raise InfluxError(f"InfluxDB at {self.http.url} cannot be reached")
+        sent = 0
+        while rows := self.next_batch(batch):
+            self.http.write_sync([line for _, line in rows])
+            self.confirm([i for i, _ in rows])
+            sent += len(rows)
+        self.reachable = True
+        return sent
+
+    def counts_by_room(self) -> dict[int, int]:
+        """Readings per room, as `count` counts them, in one query (the settings page's figures)."""
+        counts: dict[int, int] = {}
+        try:
+            for s in self.http.query(
+                f"SELECT count(*) FROM {ident(MEASUREMENT)} GROUP BY {ident('room_id')}"
+            ):
+                room_id = int(s["tags"]["room_id"])
+                for row in s.get("values", []):
+                    counts[room_id] = max((int(v) for v in row[1:] if v is not None), default=0)
+        except InfluxError as exc:
+            self._unreachable(exc)
+        o = influx_outbox.c
+        with self.engine.connect() as conn:
+            for room_id, n in conn.execute(select(o.room_id, func.count()).group_by(o.room_id)):
+                counts[room_id] = counts.get(room_id, 0) + int(n)
+        return counts
+
+    def delete_rooms(self, room_ids: list[int]) -> None:
+        """Delete every reading of these rooms, in InfluxDB and in the outbox (a room being deleted: its id
+        may be given to a new room). Raises InfluxError when InfluxDB cannot do it now."""
+        where = " OR ".join(f"{ident('room_id')} = {literal(str(int(r)))}" for r in room_ids)
+        try:
+            self.http.execute(f"DELETE FROM {ident(MEASUREMENT)} WHERE {where}")
+        except InfluxError as exc:
+            if "database not found" not in str(exc):  # nothing was ever written: nothing to delete
+                raise
+        with self.engine.begin() as conn:
+            conn.execute(delete(influx_outbox).where(influx_outbox.c.room_id.in_(room_ids)))
+        self.count_waiting()
+
+    # -- retention (services/rollups.py)
+    def delete_before(self, cutoff_ms: int) -> int:
+        """Delete raw readings older than `cutoff_ms` from InfluxDB (their rollups stay). InfluxDB does not
+        say how many points went: returns 0."""
+        self.http.execute(f"DELETE FROM {ident(MEASUREMENT)} WHERE time < {int(cutoff_ms)}ms")
+        return 0

@@ -1,0 +1,116 @@
+"""The drainer of the durable outbox: sends waiting readings to InfluxDB in batches, oldest first.
+
+A batch leaves the outbox only once InfluxDB confirmed it (204). While InfluxDB cannot be reached the drainer
+waits with exponential backoff (to `IAQ_OUTBOX_BACKOFF_MAX`) and tries again; ingestion meanwhile keeps
+committing to the outbox. A batch InfluxDB refuses (400: a malformed or conflicting point) is split until
+the refused points are found; those stay in the outbox marked with the error, the others go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import httpx
+
+from .influx import InfluxTimeSeriesStore
+from .influx_http import InfluxAuthError, InfluxError
+
+log = logging.getLogger(__name__)
+
+
+class OutboxDrainer:
+    def __init__(
+        self,
+        store: InfluxTimeSeriesStore,
+        *,
+        batch: int = 5000,
+        poll_s: float = 0.5,
+        backoff_s: float = 0.5,
+        backoff_max_s: float = 60.0,
+    ):
+        self.store, self.batch, self.poll_s = store, batch, poll_s
+        self.backoff_s, self.backoff_max_s = backoff_s, backoff_max_s
+        self.sent = 0
+        self._database_ready = False
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """New readings were committed: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Drain until cancelled (the worker)."""
+        await asyncio.to_thread(self.store.count_waiting)
+        delay = self.backoff_s
+        async with self.store.http.async_client() as client:
+            while True:
+                try:
+                    sent = await self.drain_once(client)
+                    delay = self.backoff_s
+                except InfluxError as exc:
+                    self.store.reachable = not exc.unreachable
+                    self.store.last_error = str(exc)[:300]
+                    log.warning("InfluxDB write failed (%s); next attempt in %.1f s", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.backoff_max_s)
+                    continue
+                if sent < self.batch:  # the outbox is empty (or nearly): wait for more
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+
+    async def drain_once(self, client: httpx.AsyncClient) -> int:
+        """Send one batch; returns how many readings InfluxDB confirmed."""
+        if not self._database_ready:
+            self._database_ready = await asyncio.to_thread(self.store.http.ensure_database)
+            if not self._database_ready:
+                raise InfluxError(f"InfluxDB at {self.store.http.url} cannot be reached")
+        rows = await asyncio.to_thread(self.store.next_batch, self.batch)
+        if not rows:
+            self.store.reachable = True
+            if self.store.waiting:
+                await asyncio.to_thread(self.store.count_waiting)
+            return 0
+        try:
+            await self.store.http.write(client, [line for _, line in rows])
+            confirmed = [i for i, _ in rows]
+        except InfluxAuthError:
+            raise
+        except InfluxError as exc:
+            if exc.status == 404:  # the database was dropped: create it again
+                self._database_ready = False
+                raise
+            if exc.unreachable or exc.status != 400:
+                raise
+            confirmed = await self._bisect(client, rows)
+        await asyncio.to_thread(self.store.confirm, confirmed)
+        self.store.reachable = True
+        self.store.last_error = None
+        self.sent += len(confirmed)
+        return len(rows)
+
+    async def _bisect(self, client: httpx.AsyncClient, rows: list[tuple[int, str]]) -> list[int]:
+        """Find the refused points of a batch InfluxDB answered 400 to; returns the ids it accepted."""
+        if len(rows) == 1:
+            try:
+                await self.store.http.write(client, [rows[0][1]])
+                return [rows[0][0]]
+            except InfluxError as exc:
+                if exc.status != 400:
+                    raise
+                log.error("InfluxDB refused a reading for good, kept in the outbox: %s", exc)
+                await asyncio.to_thread(self.store.refuse, rows[0][0], str(exc))
+                return []
+        half = len(rows) // 2
+        accepted = []
+        for part in (rows[:half], rows[half:]):
+            try:
+                await self.store.http.write(client, [line for _, line in part])
+                accepted += [i for i, _ in part]
+            except InfluxError as exc:
+                if exc.status != 400:
+                    raise
+                accepted += await self._bisect(client, part)
+        return accepted
