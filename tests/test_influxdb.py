@@ -262,6 +262,8 @@ def test_deleting_a_room_asks_first_then_deletes_its_readings_in_influxdb(influx
         body = [reading(i, sensor="del-1", room="Gone") for i in range(4)] + [reading(0, sensor="keep-1")]
         assert api.post("/api/ingest", json=body).status_code == 201
         wait_for(lambda: len(stored_keys(influxd, "deleting")) == 5, "the readings in InfluxDB")
+        # and confirmed: between InfluxDB's answer and the outbox's delete, a reading is counted in both
+        wait_for(lambda: api.get("/health").json()["checks"]["storage"]["waiting"] == 0, "the outbox empty")
         (site,) = [s for s in api.get("/api/config/sites").json() if s["name"] == "Influx HQ"]
         gone = next(r["id"] for r in site["rooms"] if r["name"] == "Gone")
         assert {r["name"]: r["readings"] for r in site["rooms"]} == {"Gone": 4, "Lab": 1}

@@ -36,7 +36,7 @@ async def room_id(runtime, name: str) -> int:
     return next(room["id"] for site in sites for room in site["rooms"] if room["name"] == name)
 
 
-async def eventually(condition: Callable[[], bool], timeout_s: float = 3.0) -> None:
+async def eventually(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
     """Wait until background work (event callbacks, loads) has produced what a user would see."""
     deadline = time.monotonic() + timeout_s
     while not condition():
