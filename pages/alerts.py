@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from nicegui import ui
 
+from app.auth.scope import keep, visible
 from components.alerts import (
     HISTORY_COLUMNS,
     SEVERITY_COLOURS,
@@ -24,7 +25,7 @@ from components.frame import add_nav_link, frame
 from components.refresh import Coalesced
 from components.tiles import format_value
 
-from .login import page_allows
+from .login import page_allows, page_bus, page_sites
 from .settings import attempt, small_button
 
 if TYPE_CHECKING:
@@ -65,16 +66,23 @@ def rule_condition(rule: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _rule_scope(rule: dict[str, Any]) -> str:
+    if rule["room_id"]:
+        return f"room:{rule['room_id']}"
+    return f"site:{rule['site_id']}" if rule["site_id"] else "global"
+
+
 class AlertsPage:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime, self.alerting = runtime, runtime.alerting
         self.reload = Coalesced(self._reload)
         self.scopes: dict[str, str] = {"global": "all rooms"}
+        self.sites = page_sites()  # a site-limited account sees its sites' alerts and rules only
 
     async def start(self) -> None:
         await self._load_scopes()
         ui.label("Open alerts").classes("text-h6")
-        self.open_view(await self.alerting.list_alerts(state="open"))
+        self.open_view(await self._alerts(state="open"))
         ui.label("History").classes("text-h6 q-mt-md")
         with ui.row().classes("items-end gap-4"):
             self.state = ui.select(STATES, value="all", label="State", on_change=self.load_history)
@@ -94,12 +102,13 @@ class AlertsPage:
         with ui.row().classes("items-center gap-2 q-mt-md"):
             ui.label("Rules").classes("text-h6")
             small_button("New rule", "add", lambda: self.edit_rule(None), "new-rule")
-        self.rules_view(await self.alerting.list_rules())
-        self.runtime.bus.alerts.subscribe(self.reload)
-        self.runtime.bus.config_changed.subscribe(self._load_scopes)
+        self.rules_view(await self._rules())
+        bus = page_bus(self.runtime)
+        bus.alerts.subscribe(self.reload)
+        bus.config_changed.subscribe(self._load_scopes)
 
     async def _load_scopes(self) -> None:
-        sites = await self.runtime.config.list_sites()
+        sites = keep(self.sites, await self.runtime.config.list_sites())
         self.site_names = [site["name"] for site in sites]
         self.scopes = {"global": "all rooms"}
         for site in sites:
@@ -107,8 +116,18 @@ class AlertsPage:
             self.scopes.update({f"room:{r['id']}": f"{site['name']} / {r['name']}" for r in site["rooms"]})
 
     async def _reload(self) -> None:
-        self.open_view.refresh(await self.alerting.list_alerts(state="open"))
+        self.open_view.refresh(await self._alerts(state="open"))
         await self.load_history()
+
+    async def _alerts(self, **query: Any) -> list[dict[str, Any]]:
+        return [a for a in await self.alerting.list_alerts(**query) if visible(self.sites, a)]
+
+    async def _rules(self) -> list[dict[str, Any]]:
+        """Every rule, or for a site-limited account the global ones and those of its sites and rooms."""
+        rules = await self.alerting.list_rules()
+        if self.sites is None:
+            return rules
+        return [r for r in rules if _rule_scope(r) in self.scopes]
 
     # -- open alerts
     @ui.refreshable_method
@@ -145,7 +164,7 @@ class AlertsPage:
         return answer
 
     async def acknowledge(self, alert: dict[str, Any]) -> None:
-        if not page_allows("operator"):
+        if not page_allows("operator", site=alert["enseigne"]):
             return
         where = f"{alert['enseigne']} / {alert['salle']}"
         answer = await self._ask(
@@ -161,7 +180,7 @@ class AlertsPage:
             await self.reload()
 
     async def resolve(self, alert: dict[str, Any]) -> None:
-        if not page_allows("operator"):
+        if not page_allows("operator", site=alert["enseigne"]):
             return
         where = f"{alert['enseigne']} / {alert['salle']}"
         answer = await self._ask(
@@ -181,7 +200,7 @@ class AlertsPage:
     async def load_history(self) -> None:
         hours = SINCE[self.since.value][1]
         since_ms = None if hours is None else int((time.time() - hours * 3600) * 1000)
-        alerts = await self.alerting.list_alerts(
+        alerts = await self._alerts(
             state=None if self.state.value == "all" else self.state.value,
             site=self.site.value or None,
             room=(self.room.value or "").strip() or None,
@@ -201,10 +220,7 @@ class AlertsPage:
                     ui.badge(rule["severity"], color=SEVERITY_COLOURS.get(rule["severity"]))
                     ui.label(rule["name"]).classes("text-body1 text-weight-medium").mark("rule-title")
                     ui.label(f"{metric_label(rule['metric'])} {rule_condition(rule)}").classes("text-grey-8")
-                    scope = self.scopes.get(
-                        f"room:{rule['room_id']}" if rule["room_id"] else f"site:{rule['site_id']}",
-                        "all rooms",
-                    )
+                    scope = self.scopes.get(_rule_scope(rule), "all rooms")
                     ui.label(f"· {scope}").classes("text-caption text-grey-7")
                     if not rule["enabled"]:
                         ui.badge("disabled", color="grey-5")
@@ -215,7 +231,7 @@ class AlertsPage:
                     )
 
     async def _reload_rules(self) -> None:
-        self.rules_view.refresh(await self.alerting.list_rules())
+        self.rules_view.refresh(await self._rules())
 
     async def edit_rule(self, rule: dict[str, Any] | None) -> None:
         if not page_allows("admin"):

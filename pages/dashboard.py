@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from nicegui import ui
 
+from app.auth.scope import keep
 from app.bus import Measurement
 from app.domain.metrics import CORE_METRICS
 from components.alerts import alert_badge, show_alert_count
@@ -21,6 +22,8 @@ from components.refresh import Coalesced
 from components.storage_status import storage_banner
 from components.tiles import RoomTile
 from services.errors import NotFound
+
+from .login import page_bus, page_principal, page_sees, page_sites
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -52,6 +55,15 @@ def register(runtime: Runtime) -> None:
                 ui.label(f"There is no room with id {room_id!r}; it may have been deleted.").mark(
                     "room-missing"
                 )
+                ui.link("Back to the dashboard", "/")
+            return
+        if not page_sees(room["site"]):
+            principal = page_principal()
+            who = principal.name if principal else "this account"
+            with frame("Not your site", section="/"):
+                ui.label(
+                    f"{who} may not see this room: it belongs to a site outside the account's sites."
+                ).mark("room-refused")
                 ui.link("Back to the dashboard", "/")
             return
         with frame(room["name"], section="/"):
@@ -107,15 +119,17 @@ class SiteBoard:
         self.badges: dict[int, ui.badge] = {}  # open alerts per room
         self.seen: dict[int, tuple[dict[str, float], int]] = {}  # live readings, replayed onto rebuilt tiles
         self.reload = Coalesced(self._reload)
+        self.sites = page_sites()  # a site-limited account sees its sites' tiles only
 
     async def start(self) -> None:
-        self.sections(await self.runtime.query.overview())
-        self.runtime.bus.measurements.subscribe(self.on_measurements)
-        self.runtime.bus.config_changed.subscribe(self.reload)
-        self.runtime.bus.alerts.subscribe(self.on_alert)
+        self.sections(keep(self.sites, await self.runtime.query.overview()))
+        bus = page_bus(self.runtime)
+        bus.measurements.subscribe(self.on_measurements)
+        bus.config_changed.subscribe(self.reload)
+        bus.alerts.subscribe(self.on_alert)
 
     async def _reload(self) -> None:
-        self.sections.refresh(await self.runtime.query.overview())
+        self.sections.refresh(keep(self.sites, await self.runtime.query.overview()))
 
     def on_alert(self, _alert: dict[str, Any]) -> None:
         counts = self.runtime.alerting.open_counts()
@@ -126,6 +140,9 @@ class SiteBoard:
     def sections(self, overview: list[dict[str, Any]]) -> None:
         self.tiles, self.badges = {}, {}
         open_alerts = self.runtime.alerting.open_counts()
+        if not overview and self.sites is not None:
+            ui.label(f"None of your sites ({', '.join(sorted(self.sites))}) has rooms yet.").mark("no-sites")
+            return
         if not overview:
             empty_state(self.origin)
             return
@@ -204,9 +221,10 @@ class RoomView:
                 self.message = ui.label().classes("text-grey-7").mark("chart-message")
                 self.chart = SeriesChart(zone=ZoneInfo(self.room["effective_timezone"])).mark("chart")
         await self.load()
-        self.runtime.bus.measurements.subscribe(self.on_measurements)
-        self.runtime.bus.predictions.subscribe(self.on_prediction)
-        self.runtime.bus.config_changed.subscribe(
+        bus = page_bus(self.runtime)
+        bus.measurements.subscribe(self.on_measurements)
+        bus.predictions.subscribe(self.on_prediction)
+        bus.config_changed.subscribe(
             lambda: self.tile.set_thresholds(
                 self.runtime.scoring.thresholds_for(self.room_id, self.room["site"])
             )

@@ -13,6 +13,7 @@ from nicegui import app, ui
 
 from app.auth.middleware import SESSION_KEY, safe_target, start_session
 from app.auth.principal import Principal
+from app.auth.scope import ScopedBus, Sites
 from components.frame import PRODUCT
 from services.accounts import LoginRefused
 
@@ -31,14 +32,40 @@ def page_actor() -> str:
     return principal.name if principal is not None else "page"
 
 
-def page_allows(role: str, *, quiet: bool = False) -> bool:
-    """Whether the page's principal has `role`. Page actions travel over the page's socket, which the HTTP
-    rules do not see, so a page checks its own actions with this (and says why it refuses)."""
+def page_sites() -> Sites:
+    """The sites the page's principal may see: None for every site (an unrestricted account), else their
+    names. Every page filters what it lists with this (`app.auth.scope.keep`); no principal sees nothing."""
+    principal = page_principal()
+    return principal.sites if principal is not None else frozenset()
+
+
+def page_sees(site: str | None) -> bool:
+    sites = page_sites()
+    return sites is None or site in sites
+
+
+def page_bus(runtime: Runtime) -> ScopedBus:
+    """The event bus as the page's principal may see it: events of other sites never reach the page."""
+    return ScopedBus(runtime.bus, page_sites())
+
+
+def page_allows(role: str, *, site: str | None = None, quiet: bool = False) -> bool:
+    """Whether the page's principal has `role` (on `site`; a site-limited principal may do nothing whose site
+    is not given, as that concerns every site). Page actions
+    travel over the page's socket, which the HTTP rules do not see, so a page checks its own actions with
+    this (and says why it refuses)."""
     principal = page_principal()
     allowed = principal is not None and principal.has_role(role)
-    if not allowed and not quiet:
-        ui.notify(f"This needs the role {role}", type="warning")
-    return allowed
+    if not allowed:
+        if not quiet:
+            ui.notify(f"This needs the role {role}", type="warning")
+        return False
+    if principal.scoped and not principal.may_use_site(site):
+        if not quiet:
+            what = f"the site {site}" if site else "every site (site-limited accounts cannot)"
+            ui.notify(f"{principal.name} may not act on {what}", type="warning")
+        return False
+    return True
 
 
 def register(runtime: Runtime) -> None:

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from nicegui import background_tasks, ui
 
+from app.auth.scope import keep
 from components.frame import add_nav_link, frame
 from components.refresh import Coalesced
 
-from .login import page_actor, page_allows
+from .login import page_actor, page_allows, page_bus, page_sites
 from .settings import attempt, small_button
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ def model_row(m: dict[str, Any]) -> dict[str, Any]:
     ratio = metrics.get("mae_ratio")
     return {
         "id": m["id"],
+        "room_id": m["room_id"],
         "model_name": m["model_name"],
         "model_version": m["model_version"],
         "model_type": m["model_type"],
@@ -82,12 +84,15 @@ class ModelsPage:
         self.runtime, self.registry = runtime, runtime.registry
         self.reload = Coalesced(self._reload)
         self.rooms: dict[int, str] = {}
+        self.room_sites: dict[int, str] = {}  # room id -> site name, for the site checks of changes
+        self.sites = page_sites()  # a site-limited account sees its rooms' models only
 
     async def start(self) -> None:
-        sites = await self.runtime.config.list_sites()
+        sites = keep(self.sites, await self.runtime.config.list_sites())
         self.rooms = {
             room["id"]: f"{site['name']} / {room['name']}" for site in sites for room in site["rooms"]
         }
+        self.room_sites = {room["id"]: site["name"] for site in sites for room in site["rooms"]}
         with ui.card().classes("w-full gap-2"):
             ui.label("Train now").classes("text-h6")
             with ui.row().classes("items-center gap-4"):
@@ -120,11 +125,15 @@ class ModelsPage:
         self.backtest.mark("backtest-chart")
         self.room.on_value_change(lambda _: self.reload())
         await self._reload()
-        self.runtime.bus.predictions.subscribe(lambda _msg: self.reload())
+        page_bus(self.runtime).predictions.subscribe(lambda _msg: self.reload())
 
     async def _reload(self) -> None:
         models = await asyncio.to_thread(self.registry.list)
         runs = await asyncio.to_thread(self.registry.training_history, 50)
+        if self.sites is not None:
+            models = [m for m in models if m["room_id"] in self.rooms]
+            names, ids = {m["model_name"] for m in models}, {m["id"] for m in models}
+            runs = [r for r in runs if r["model_id"] in ids or r["model_name"] in names]
         self.models.rows = [model_row(m) for m in models]
         self.models.update()
         self.runs.rows = [run_row(r) for r in runs]
@@ -167,7 +176,7 @@ class ModelsPage:
         self.backtest.update()
 
     async def train(self) -> None:
-        if not page_allows("admin"):
+        if not page_allows("admin", site=self.room_sites.get(self.room.value)):
             return
         if self.room.value is None:
             ui.notify("Choose a room first", type="warning")
@@ -189,6 +198,9 @@ class ModelsPage:
 
         background_tasks.create(work(), name="train-now")
 
+    def _site_of(self, row: dict[str, Any]) -> str | None:
+        return self.room_sites.get(row.get("room_id"))  # type: ignore[arg-type]
+
     def _selected(self) -> dict[str, Any] | None:
         if not self.models.selected:
             ui.notify("Select a model version in the table first", type="warning")
@@ -196,9 +208,9 @@ class ModelsPage:
         return self.models.selected[0]
 
     async def activate(self) -> None:
-        if not page_allows("admin"):
-            return
         row = self._selected()
+        if row is None or not page_allows("admin", site=self._site_of(row)):
+            return
         if row and await attempt(
             "Activate", asyncio.to_thread(self.registry.activate, row["id"], by=page_actor())
         ):
@@ -206,9 +218,9 @@ class ModelsPage:
             await self._reload()
 
     async def rollback(self) -> None:
-        if not page_allows("admin"):
-            return
         row = self._selected()
+        if row is None or not page_allows("admin", site=self._site_of(row)):
+            return
         if row:
             done = await attempt(
                 "Roll back", asyncio.to_thread(self.registry.rollback, row["model_name"], by=page_actor())

@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from nicegui import ui
 
+from app.auth.scope import keep
 from app.domain.modules import KINDS
 from components.frame import add_nav_link, frame
 from components.modules import ModuleRow
 from components.refresh import Coalesced
+from services.errors import NotFound
 
-from .login import page_actor, page_allows
+from .login import page_actor, page_allows, page_bus, page_sites
 from .settings import attempt, small_button
 
 if TYPE_CHECKING:
@@ -64,20 +66,23 @@ class ModulesPage:
         self.histories: dict[int, Any] = {}  # room id -> refreshable history section
         self.rates: dict[int, ui.label] = {}
         self.columns: dict[int, ui.column] = {}  # room id -> the column of its module rows
+        self.room_sites: dict[int, str] = {}  # room id -> its site's name, for the site checks of actions
 
     async def start(self) -> None:
-        sites = await self.runtime.config.list_sites()
+        sites = keep(page_sites(), await self.runtime.config.list_sites())  # a limited account: its own
         rates = await self.modules.air_change_rates()
         if not any(site["rooms"] for site in sites):
             ui.label("No rooms yet: they appear with their sensors' first readings.").mark("no-rooms")
         for site in sites:
             for room in site["rooms"]:
                 await self.room_card(site["name"], room, rates.get(room["id"]))
-        self.runtime.bus.module_states.subscribe(self.on_state)
-        self.runtime.bus.actions.subscribe(self.on_action)
+        bus = page_bus(self.runtime)
+        bus.module_states.subscribe(self.on_state)
+        bus.actions.subscribe(self.on_action)
 
     async def room_card(self, site: str, room: dict[str, Any], rate: tuple[float, float, int] | None) -> None:
         room_id = room["id"]
+        self.room_sites[room_id] = site
         with ui.card().classes("w-full").mark(f"room-{room_id}"):
             with ui.row().classes("items-center w-full gap-4"):
                 ui.label(f"{site} · {room['name']}").classes("text-h6 grow")
@@ -110,9 +115,9 @@ class ModulesPage:
             with ui.row().classes("items-center gap-2").mark(f"proposal-{action['id']}"):
                 ui.icon("lightbulb", color="accent")
                 ui.label(f"Proposed: {action_line(action)}")
-                small_button("Confirm", "check", lambda a=action: self.decide(a["id"], True),
+                small_button("Confirm", "check", lambda a=action: self.decide(a, True),
                              f"proposal-{action['id']}-confirm")  # fmt: skip
-                small_button("Dismiss", "close", lambda a=action: self.decide(a["id"], False),
+                small_button("Dismiss", "close", lambda a=action: self.decide(a, False),
                              f"proposal-{action['id']}-dismiss", "grey")  # fmt: skip
         with ui.expansion("Action history", icon="history").classes("w-full").mark(f"room-{room_id}-history"):
             if not actions:
@@ -157,8 +162,14 @@ class ModulesPage:
             self.rates[room_id].set_text(self._rate_text((action["ach_per_h"], action["ach_r2"] or 0.0, 0)))
 
     # -- acting -----------------------------------------------------------------------------------------
+    def _module_site(self, module_id: int) -> str | None:
+        try:
+            return self.modules.module(module_id).site
+        except NotFound:
+            return None
+
     async def act(self, module_id: int, action: str) -> None:
-        if not page_allows("operator"):
+        if not page_allows("operator", site=self._module_site(module_id)):
             return
         done = await attempt(
             "Command", self.modules.command(module_id, action, requested_by=page_actor(), source="manual")
@@ -169,7 +180,7 @@ class ModulesPage:
                 row.update({**self.modules.module(module_id).as_dict(), "pending": done["desired"]})
 
     async def add(self, room_id: int, kind: ui.select, name: ui.input) -> None:
-        if not page_allows("admin"):
+        if not page_allows("admin", site=self.room_sites.get(room_id)):
             return
         added = await attempt(
             "Module", self.modules.add_module(None, None, kind.value, name.value or None, room_id=room_id)
@@ -179,12 +190,12 @@ class ModulesPage:
             ui.notify(f"{added['name']} added (MQTT topic {added['topic']})")
 
     async def set_mode(self, room_id: int, mode: str) -> None:
-        if not page_allows("admin"):
+        if not page_allows("admin", site=self.room_sites.get(room_id)):
             return
         if await attempt("Automation", self.automation.set_room_settings(room_id, {"mode": mode})):
             ui.notify(f"Automation: {MODES[mode]}")
 
-    async def decide(self, action_id: int, confirm: bool) -> None:
-        if not page_allows("operator"):
+    async def decide(self, action: dict[str, Any], confirm: bool) -> None:
+        if not page_allows("operator", site=action.get("enseigne")):
             return
-        await attempt("Proposal", self.modules.decide_proposal(action_id, confirm, page_actor()))
+        await attempt("Proposal", self.modules.decide_proposal(action["id"], confirm, page_actor()))

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from nicegui import ui
 
+from app.auth.scope import keep
 from components.frame import add_nav_link, frame
 from services.compliance import report_csv
 
+from .login import page_sites
 from .settings import attempt
 
 if TYPE_CHECKING:
@@ -89,7 +91,7 @@ class ReportPage:
         self.report: dict[str, Any] | None = None
 
     async def start(self) -> None:
-        sites = await self.runtime.config.list_sites()
+        sites = keep(page_sites(), await self.runtime.config.list_sites())  # a limited account: its own
         rooms = {
             f"{s['name']}\u0000{r['name']}": f"{s['name']} / {r['name']}" for s in sites for r in s["rooms"]
         }

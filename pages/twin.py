@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from nicegui import ui
 from nicegui.events import UploadEventArguments
 
+from app.auth.scope import keep
 from app.bus import Measurement
 from app.domain.geometry import site_layout
 from app.domain.metrics import CORE_METRICS
@@ -28,7 +29,7 @@ from components.tiles import RoomTile
 from services.errors import NotFound
 from services.room_models import RoomModels
 
-from .login import page_actor, page_allows
+from .login import page_actor, page_allows, page_bus, page_sees, page_sites
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -51,7 +52,13 @@ def register(runtime: Runtime) -> None:
 
 
 async def _open(runtime: Runtime, site_id: str | None, room_id: int | None = None) -> None:
-    sites = await runtime.config.list_sites()
+    every = await runtime.config.list_sites()
+    sites = keep(page_sites(), every)  # a site-limited account has the twins of its sites only
+    if site_id is not None and any(str(s["id"]) == site_id and not page_sees(s["name"]) for s in every):
+        with frame("Digital twin", section="/twin"):
+            ui.label(f"This account may not see the site with id {site_id!r}.").mark("twin-refused")
+            ui.link("Back to the dashboard", "/")
+        return
     site = (
         sites[0] if sites and site_id is None else next((s for s in sites if str(s["id"]) == site_id), None)
     )
@@ -107,10 +114,11 @@ class TwinView:
             self.panel = ui.column().classes("gap-2").style("width: 380px; flex: none").mark("twin-panel")
         self._show_legend()
         await self._build(fly=True)
-        self.runtime.bus.measurements.subscribe(self.on_measurements)
-        self.runtime.bus.config_changed.subscribe(self.reload)
-        self.runtime.bus.alerts.subscribe(self.on_alert)
-        self.runtime.bus.module_states.subscribe(self.on_module_state)
+        bus = page_bus(self.runtime)
+        bus.measurements.subscribe(self.on_measurements)
+        bus.config_changed.subscribe(self.reload)
+        bus.alerts.subscribe(self.on_alert)
+        bus.module_states.subscribe(self.on_module_state)
 
     # -- building
     async def _rooms(self) -> list[TwinRoom]:
@@ -190,10 +198,12 @@ class TwinView:
         from app.domain.modules import is_active
 
         modules = self.runtime.modules
-        if modules is None or not module_id.isdigit() or not page_allows("operator"):
+        if modules is None or not module_id.isdigit():
             return
         try:
             module = modules.module(int(module_id))
+            if not page_allows("operator", site=module.site):
+                return
             desired = modules.pending_desired(module.id)
             active = is_active(desired if desired is not None else module.state)
             if module.module_type == "window":
@@ -303,7 +313,7 @@ class TwinView:
 
     def _editor(self, room_id: int) -> None:
         """Geometry as JSON and the .glb model upload, for the administrator setting the twin up."""
-        if not page_allows("admin", quiet=True):
+        if not page_allows("admin", site=self.site["name"], quiet=True):
             return
         room = self.twin.drawn[room_id].room if self.twin else None
         stored = next((r.get("geometry") for r in self.site["rooms"] if r["id"] == room_id), None)

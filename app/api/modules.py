@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from app.domain.readings import FieldError
 from app.runtime import Runtime
 
-from .common import read_object
+from .common import HTTPProblem, read_object
 
 MAX_BODY_BYTES = 64 * 1024
 Site = Annotated[str, Query(min_length=1, description="site name")]
@@ -44,6 +44,10 @@ def router(runtime: Runtime) -> APIRouter:
         `requested_by`. Answers with the recorded actions, `pending` until the device reports the new state.
         422 for an action the module cannot do, 404 for an unknown room or module."""
         body, actor = await read_object(request, MAX_BODY_BYTES), _actor(request)
+        principal = getattr(request.state, "principal", None)
+        if principal is not None and not principal.may_use_site(body.get("enseigne")):
+            # a site-limited operator acts on its own sites only (the rules let it reach this handler)
+            raise HTTPProblem(403, f"{principal.name} may not act on the site {body.get('enseigne')!r}")
         on_behalf = body.get("requested_by")  # recorded, but never in place of who actually asked
         body["requested_by"] = (
             f"{actor} for {on_behalf}" if isinstance(on_behalf, str) and on_behalf else actor

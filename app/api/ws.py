@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from app.auth.scope import Sites, visible
 from app.bus import TOPICS, Measurement, normalise_topic
 from app.runtime import Runtime
 
@@ -24,7 +25,8 @@ log = logging.getLogger(__name__)
 class _Client:
     """One connection: its subscriptions and a bounded backlog of messages not yet sent."""
 
-    def __init__(self, runtime: Runtime):
+    def __init__(self, runtime: Runtime, sites: Sites = None):
+        self.sites = sites  # a site-limited principal's sites: events of other sites never reach it
         self.queue: asyncio.Queue[list[str]] = asyncio.Queue()
         self.limit = runtime.settings.ws_queue_size
         self.pending = 0  # messages queued, not yet sent
@@ -52,7 +54,9 @@ class _Client:
             [
                 {"type": "measurement", "data": m.as_message()}
                 for m in batch
-                if (self.site is None or m.site == self.site) and (self.room is None or m.room == self.room)
+                if (self.site is None or m.site == self.site)
+                and (self.room is None or m.room == self.room)
+                and visible(self.sites, m)
             ]
         )
 
@@ -60,7 +64,7 @@ class _Client:
         kind = TOPICS[topic]
 
         def handler(payload: dict[str, Any]) -> None:
-            if topic in self.topics:
+            if topic in self.topics and visible(self.sites, payload):
                 self.push({"type": kind, "data": payload})
 
         return handler
@@ -73,7 +77,8 @@ def router(runtime: Runtime) -> APIRouter:
     @r.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:
         await websocket.accept()
-        client = _Client(runtime)
+        principal = getattr(websocket.state, "principal", None)
+        client = _Client(runtime, principal.sites if principal is not None else frozenset())
         handlers = [(bus.measurements, client.on_measurements)]
         handlers += [(bus.topic(t), client.forward(t)) for t in TOPICS if t != "measurements"]
         for event, handler in handlers:
@@ -142,6 +147,9 @@ def handle(client: _Client, message: Any) -> None:
         if kind == "subscribe":
             client.topics |= topics  # type: ignore[arg-type]
             client.site = message.get("enseigne") if isinstance(message.get("enseigne"), str) else None
+            if client.site is not None and not visible(client.sites, {"enseigne": client.site}):
+                refused = f"this account may not see the site {client.site!r}"
+                client.push({"type": "error", "message": refused})
             client.room = message.get("salle") if isinstance(message.get("salle"), str) else None
         else:
             client.topics -= topics  # type: ignore[arg-type]

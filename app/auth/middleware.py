@@ -17,7 +17,7 @@ import orjson
 
 from app.api.common import HTTPProblem
 
-from .policy import DEVICE, OPEN, Rule, named_sites, requirement
+from .policy import DEVICE, FILTERED, NAMED, OPEN, Rule, named_sites, requirement
 from .principal import Principal
 
 if TYPE_CHECKING:
@@ -178,16 +178,24 @@ class AuthMiddleware:
     def forbidden(principal: Principal, need: str, rule: Rule | str, path: str, scope: dict) -> str | None:
         if not principal.has_role(need):
             return f"this needs the role {need}; {principal.name} is {principal.role}"
-        if principal.scoped and not (isinstance(rule, Rule) and rule.site_neutral):
-            sites = named_sites(scope.get("query_string", b""))
-            allowed = ", ".join(sorted(principal.sites or ()))
-            if not path.startswith(_API_PREFIXES):
-                return f"{principal.name} may see only the sites {allowed}: use the API naming a site"
-            if not sites:
-                return f"{principal.name} may see only the sites {allowed}: name one with ?enseigne="
-            refused = [s for s in sites if not principal.may_use_site(s)]
-            if refused:
-                return f"{principal.name} may not see the site {refused[0]!r}"
+        if not principal.scoped:
+            return None
+        # a site-limited principal: only what the rules open to it (policy.NAMED, policy.FILTERED)
+        mode = rule.for_scoped if isinstance(rule, Rule) else None
+        allowed = ", ".join(sorted(principal.sites or ()))
+        if mode == FILTERED:
+            return None
+        if mode != NAMED:
+            return (
+                f"{principal.name} may see only the sites {allowed}; {path} concerns every site and is "
+                "open to unrestricted accounts only"
+            )
+        sites = named_sites(scope.get("query_string", b""))
+        if not sites:
+            return f"{principal.name} may see only the sites {allowed}: name one with ?enseigne="
+        refused = [s for s in sites if not principal.may_use_site(s)]
+        if refused:
+            return f"{principal.name} may not see the site {refused[0]!r}"
         return None
 
     async def principal(self, scope: dict) -> Principal | None:

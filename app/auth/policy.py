@@ -13,6 +13,12 @@ from urllib.parse import parse_qs
 OPEN = "open"  # no principal needed
 DEVICE = "device"  # device lane (app/api/lane.py): checked there with device keys, never reaches this table
 
+# What a site-limited principal may call (Rule.for_scoped); anything else is refused to it, whatever site
+# it names: an endpoint that does not filter by site would show or change other sites (deny by default).
+NAMED = "named"  # it must name its allowed sites with ?enseigne= / ?site=, and the endpoint filters by them
+FILTERED = "filtered"  # the endpoint limits itself to the principal's sites (pages: pages.login.page_sites;
+#                        /ws: app.auth.scope) or concerns no site (one's own account)
+
 READ_METHODS = frozenset({"GET", "HEAD"})
 ALL = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -22,12 +28,19 @@ class Rule:
     methods: frozenset[str]
     pattern: re.Pattern[str]
     need: str  # OPEN, DEVICE or a role
-    site_neutral: bool = False  # a site-scoped principal may call it without naming a site
+    for_scoped: str | None = None  # NAMED, FILTERED, or None: refused to site-limited principals
+
+    @property
+    def site_neutral(self) -> bool:
+        return self.for_scoped == FILTERED
 
 
-def _rule(methods: str, pattern: str, need: str, *, site_neutral: bool = False) -> Rule:
+def _rule(
+    methods: str, pattern: str, need: str, *, site_neutral: bool = False, for_scoped: str | None = None
+) -> Rule:
+    """`site_neutral=True` is the same as `for_scoped=FILTERED`."""
     chosen = ALL if methods == "*" else frozenset(methods.split(","))
-    return Rule(chosen, re.compile(pattern + r"\Z"), need, site_neutral)
+    return Rule(chosen, re.compile(f"(?:{pattern})\\Z"), need, FILTERED if site_neutral else for_scoped)
 
 
 RULES: tuple[Rule, ...] = (
@@ -49,13 +62,32 @@ RULES: tuple[Rule, ...] = (
     _rule("GET,POST", r"/api/auth/tokens", "viewer", site_neutral=True),
     _rule("DELETE", r"/api/auth/tokens/\d+", "viewer", site_neutral=True),
     # operators act on modules and alerts
-    _rule("POST", r"/api/execute-action", "operator"),
+    _rule("POST", r"/api/execute-action", "operator", for_scoped=FILTERED),  # checks the body's site
     _rule("POST", r"/api/actions/\d+/(confirm|dismiss)", "operator"),  # automation's proposals
     _rule("POST", r"/api/alerts/\d+/(acknowledge|resolve)", "operator"),
     # administration reads too
     _rule("GET,HEAD", r"/api/auth/.*", "admin"),
     _rule("GET,HEAD", r"/settings(/.*)?", "admin"),
     _rule("GET,HEAD", r"/metrics", "admin"),
+    # what site-limited accounts may use (docs/security.md, "Sites"). Pages listed here show only the
+    # principal's sites and check its site for each action; a page added later stays refused to them
+    # until it does the same and is listed here.
+    _rule(
+        "GET,HEAD",
+        r"/|/rooms/\d+|/alerts|/reports|/modules|/models|/twin(/\d+)?",
+        "viewer",
+        for_scoped=FILTERED,
+    ),
+    _rule("GET", r"/ws", "viewer", for_scoped=FILTERED),  # app/api/ws.py limits every client to its sites
+    _rule(
+        "GET,HEAD",
+        r"/api/iaq/data|/api/alerts|/api/room-modules|/api/modules/states|/api/actions"
+        r"|/api/automation|/api/predict/(score|score/history|forecast|preventive-actions)"
+        r"|/api/reports/compliance",
+        "viewer",
+        for_scoped=NAMED,
+    ),
+    _rule("PUT", r"/api/automation", "admin", for_scoped=NAMED),
 )
 
 # A request names a site by these query parameters (the API's French name first).

@@ -1,0 +1,234 @@
+"""Accounts limited to some sites: on the pages (NiceGUI's simulated user) they see and change only their
+sites; over HTTP and `/ws` (a real platform process) they get only their sites' data or a clear refusal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from contextlib import closing
+
+import httpx
+import pytest
+import websockets
+from nicegui.testing import User
+
+from app.auth.scope import ScopedBus
+from app.bus import EventBus, Measurement
+
+from .servers import platform
+from .test_pages import eventually, reading, room_id
+from .test_twin_pages import CLEAN, click
+
+PASSWORD = "a-long-enough-password"
+
+
+async def two_sites(runtime) -> tuple[int, int]:
+    await runtime.ingestion.ingest(reading("Bureau A", site="Site A", sensor="a1"))
+    await runtime.ingestion.ingest(reading("Salle B", site="Site B", sensor="b1"))
+    return await room_id(runtime, "Bureau A"), await room_id(runtime, "Salle B")
+
+
+async def signed_in(create_user, runtime, name: str, role: str, sites: list[str] | None) -> User:
+    runtime.accounts.create_user_sync(name, role, PASSWORD, sites)
+    someone: User = create_user()
+    answer = await someone.http_client.post("/api/auth/login", json={"name": name, "password": PASSWORD})
+    assert answer.status_code == 200, answer.text
+    return someone
+
+
+# -- pages
+async def test_a_viewer_scoped_to_a_site_sees_its_rooms_only_on_every_page(create_user, runtime) -> None:
+    room_a, room_b = await two_sites(runtime)
+    ana = await signed_in(create_user, runtime, "ana", "viewer", ["Site A"])
+    await ana.open("/")
+    await ana.should_see(marker=f"room-{room_a}")
+    await ana.should_not_see(marker=f"room-{room_b}")
+    await ana.should_not_see("Site B")
+
+    await ana.open(f"/rooms/{room_b}")
+    await ana.should_see(marker="room-refused")
+    await ana.should_not_see("Salle B")
+    await ana.open(f"/rooms/{room_a}")
+    await ana.should_see(marker="room-site")
+
+    # each page's choice of sites or rooms offers A's only
+    for path, marker in (("/alerts", "filter-site"), ("/reports", "report-room"), ("/models", "train-room")):
+        await ana.open(path)
+        options = str(ana.find(marker=marker).elements.pop().options)
+        assert "Site A" in options and "Site B" not in options, (path, options)
+    await ana.open("/modules")
+    await ana.should_see("Site A · Bureau A")
+    await ana.should_not_see("Salle B")
+    await ana.open("/twin")
+    await ana.should_see("Twin · Site A")
+    await ana.should_not_see(marker="twin-site")  # no choice of site: A is the only one it may see
+    site_b = next(s["id"] for s in await runtime.config.list_sites() if s["name"] == "Site B")
+    await ana.open(f"/twin/{site_b}")
+    await ana.should_see(marker="twin-refused")
+    await ana.should_not_see("Salle B")
+    assert (await ana.http_client.get("/settings")).status_code == 403
+
+
+async def test_the_open_dashboard_of_a_scoped_viewer_gets_only_its_sites_live(create_user, runtime) -> None:
+    await two_sites(runtime)
+    ana = await signed_in(create_user, runtime, "ana", "viewer", ["Site A"])
+    await ana.open("/")
+    await runtime.ingestion.ingest(reading("Salle B2", site="Site B", sensor="b2"))
+    await runtime.ingestion.ingest(reading("Bureau A2", site="Site A", sensor="a2"))
+    await ana.should_see("Bureau A2", retries=30)  # the newer reading is on screen, so the older one was seen
+    await ana.should_not_see("Salle B2")
+
+
+async def test_the_filtered_bus_passes_only_the_principals_sites() -> None:
+    bus, seen = EventBus(), []
+    scoped = ScopedBus(bus, frozenset({"Site A"}))
+    scoped.measurements.subscribe(lambda batch: seen.append([m.site for m in batch]))
+    scoped.alerts.subscribe(lambda alert: seen.append(alert["enseigne"]))
+    scoped.config_changed.subscribe(lambda: seen.append("config"))
+    now = int(time.time() * 1000)
+    bus.measurements.emit([Measurement("a1", "Site A", "Bureau A", 1, now, {"co2": 1.0}),
+                           Measurement("b1", "Site B", "Salle B", 2, now, {"co2": 2.0})])  # fmt: skip
+    bus.measurements.emit([Measurement("b1", "Site B", "Salle B", 2, now, {"co2": 3.0})])
+    bus.alerts.emit({"enseigne": "Site B", "id": 1})
+    bus.alerts.emit({"enseigne": "Site A", "id": 2})
+    bus.alerts.emit({"id": 3})  # names no site: hidden from a limited principal
+    bus.config_changed.emit()
+    await eventually(lambda: len(seen) >= 3)
+    assert seen == [["Site A"], "Site A", "config"]
+
+
+async def test_an_operator_scoped_to_a_site_acts_there_and_nowhere_else(create_user, runtime) -> None:
+    await runtime.ingestion.ingest(reading("Bureau A", site="Site A", sensor="a1", **CLEAN))
+    await runtime.ingestion.ingest(reading("Salle B", site="Site B", sensor="b1", **CLEAN))
+    fan_a = await runtime.modules.add_module("Site A", "Bureau A", "ventilation")
+    fan_b = await runtime.modules.add_module("Site B", "Salle B", "ventilation")
+    otto = await signed_in(create_user, runtime, "otto", "operator", ["Site A"])
+
+    await otto.open("/modules")
+    await otto.should_see("Off", marker=f"module-{fan_a['id']}-state")
+    await otto.should_not_see(marker=f"module-{fan_b['id']}-state")
+    otto.find(marker=f"module-{fan_a['id']}-turn_on").click()
+    await eventually(lambda: runtime.modules.module(fan_a["id"]).state == {"on": True})
+
+    site_a = next(s["id"] for s in await runtime.config.list_sites() if s["name"] == "Site A")
+    await otto.open(f"/twin/{site_a}")
+    await otto.should_see("Twin · Site A")
+    # B's module is not drawn; a click naming it anyway (a crafted socket message) is refused
+    click_b = {"object_name": f"module:{fan_b['id']}", "object_id": "x", "point": {"x": 1, "y": 1, "z": 1}}
+    _trigger_click(otto, click_b)
+    await otto.should_see("otto may not act on the site Site B")
+    assert runtime.modules.module(fan_b["id"]).state == {"on": False}
+    assert await runtime.modules.history("Site B", "Salle B", limit=10) == []
+    click(otto, f"module:{fan_a['id']}")  # its own site's module: switched back off
+    await eventually(lambda: runtime.modules.module(fan_a["id"]).state == {"on": False})
+
+
+def _trigger_click(user: User, hit: dict) -> None:
+    from nicegui import ui
+
+    args = {"hits": [hit], "click_type": "click", "button": 0}
+    user.find(ui.scene).trigger(
+        "click3d", {**args, **dict.fromkeys(("alt_key", "ctrl_key", "meta_key", "shift_key"), False)}
+    )
+
+
+async def test_a_site_scoped_admin_runs_its_sites_but_not_the_settings(create_user, runtime) -> None:
+    room_a, room_b = await two_sites(runtime)
+    adam = await signed_in(create_user, runtime, "adam", "admin", ["Site A"])
+    answer = await adam.http_client.get("/settings")
+    assert answer.status_code == 403 and "unrestricted accounts only" in answer.text
+    assert (await adam.http_client.get("/api/auth/users", params={"enseigne": "Site A"})).status_code == 403
+    await adam.open("/modules")
+    adam.find(marker=f"room-{room_a}-mode").elements.pop().set_value("auto")
+    await eventually(lambda: runtime.automation.room_settings(room_a)["mode"] == "auto")
+    await adam.should_not_see(marker=f"room-{room_b}-mode")
+
+
+# -- HTTP and /ws against a real process
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with platform(tmp_path_factory.mktemp("scope") / "data") as srv:
+        with httpx.Client(base_url=srv.url, timeout=10) as admin:
+            for site, room, sensor in (("Site A", "Bureau A", "a1"), ("Site B", "Salle B", "b1")):
+                body = {"sensor_id": sensor, "enseigne": site, "salle": room, "values": {"co2": 800}}
+                assert admin.post("/api/ingest", json=body).status_code == 201
+                module = {"enseigne": site, "salle": room, "module_type": "ventilation"}
+                assert admin.post("/api/modules", json=module).status_code == 201
+            for name, role in (("ana", "viewer"), ("otto", "operator"), ("adam", "admin")):
+                user = {"name": name, "role": role, "password": PASSWORD, "sites": ["Site A"]}
+                assert admin.post("/api/auth/users", json=user).status_code == 201
+        yield srv
+
+
+def sign_in(server, name: str) -> httpx.Client:
+    client = httpx.Client(base_url=server.anonymous_url, timeout=10)
+    assert client.post("/api/auth/login", json={"name": name, "password": PASSWORD}).status_code == 200
+    return client
+
+
+def test_lists_spanning_every_site_are_refused_or_limited_for_a_scoped_viewer(server) -> None:
+    with closing(sign_in(server, "ana")) as ana:
+        states = ana.get("/api/modules/states")
+        assert states.status_code == 403 and "?enseigne=" in states.json()["error"]
+        mine = ana.get("/api/modules/states", params={"enseigne": "Site A"})
+        assert mine.status_code == 200 and list(mine.json()["states"]) == ["Site A"]
+        assert ana.get("/api/modules/states", params={"enseigne": "Site B"}).status_code == 403
+        assert ana.get("/api/alerts").status_code == 403
+        assert ana.get("/api/alerts", params={"enseigne": "Site A"}).status_code == 200
+        # endpoints that ignore ?enseigne= would show every site: refused whatever site is named
+        for path in ("/api/config/export", "/api/config/sites", "/api/air-change-rates", "/api/models/list"):
+            answer = ana.get(path, params={"enseigne": "Site A"})
+            assert answer.status_code == 403, path
+            assert "unrestricted accounts only" in answer.json()["error"]
+        assert ana.get("/").status_code == 200  # the pages, filtered (tests above)
+        assert ana.get("/settings").status_code == 403
+
+
+def test_a_scoped_admin_cannot_manage_accounts_by_naming_its_site(server) -> None:
+    with closing(sign_in(server, "adam")) as adam:
+        assert adam.get("/api/auth/users", params={"enseigne": "Site A"}).status_code == 403
+        made = adam.post(
+            "/api/auth/users",
+            params={"enseigne": "Site A"},
+            json={"name": "escalated", "role": "admin", "password": PASSWORD},
+        )
+        assert made.status_code == 403
+        put = adam.put(
+            "/api/automation", params={"enseigne": "Site A", "salle": "Bureau A"}, json={"mode": "recommend"}
+        )
+        assert put.status_code == 200, put.text
+        other = adam.put(
+            "/api/automation", params={"enseigne": "Site B", "salle": "Salle B"}, json={"mode": "recommend"}
+        )
+        assert other.status_code == 403
+
+
+def test_an_operator_scoped_to_a_site_acts_on_its_modules_only(server) -> None:
+    turn_on = {"salle": "Bureau A", "module_type": "ventilation", "action_type": "turn_on"}
+    with closing(sign_in(server, "otto")) as otto:
+        refused = otto.post("/api/execute-action", json={**turn_on, "enseigne": "Site B", "salle": "Salle B"})
+        assert refused.status_code == 403 and "Site B" in refused.json()["error"]
+        done = otto.post("/api/execute-action", json={**turn_on, "enseigne": "Site A"})
+        assert done.status_code == 200, done.text
+    with httpx.Client(base_url=server.url, timeout=10) as admin:
+        history = admin.get("/api/actions", params={"enseigne": "Site B"}).json()
+        assert history == []  # nothing recorded for the refused command
+
+
+async def test_ws_of_a_scoped_viewer_carries_only_its_sites(server) -> None:
+    with closing(sign_in(server, "ana")) as ana:
+        token = ana.post("/api/auth/tokens", json={"name": "live"}).json()["token"]
+    url = server.anonymous_url.replace("http://", f"ws://ana:{token}@") + "/ws"
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "topics": ["measurements", "module_states"]}))
+        assert json.loads(await ws.recv())["type"] == "subscribed"
+        async with httpx.AsyncClient(base_url=server.url) as admin:
+            for site, room, sensor in (("Site B", "Salle B", "b1"), ("Site A", "Bureau A", "a1")):
+                body = {"sensor_id": sensor, "enseigne": site, "salle": room, "values": {"co2": 950}}
+                assert (await admin.post("/api/ingest", json=body)).status_code == 201
+        first = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert first["type"] == "measurement" and first["data"]["enseigne"] == "Site A"
+        await ws.send(json.dumps({"type": "subscribe", "topics": ["measurements"], "enseigne": "Site B"}))
+        refusal = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert refusal == {"type": "error", "message": "this account may not see the site 'Site B'"}
