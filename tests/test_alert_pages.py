@@ -78,7 +78,7 @@ async def test_a_new_alert_appears_live_and_the_history_filters(alerts_on, user:
     alert = await raise_co2_alert(runtime)
     await user.should_see(marker=f"alert-{alert['id']}", retries=20)
     history = user.find(marker="history").elements.pop()
-    assert [r["state"] for r in history.rows] == ["active"]
+    await eventually(lambda: [r["state"] for r in history.rows] == ["active"])  # reloads after the list
     user.find(marker="filter-state").elements.pop().set_value("resolved")
     await eventually(lambda: history.rows == [])
     user.find(marker="filter-state").elements.pop().set_value("all")
