@@ -158,6 +158,10 @@ async def test_scores_forecasts_and_actions_reach_influxdb_with_the_seeds_tags(i
             "the series outbox emptied into InfluxDB",
         )
         check_series(influxd, "series", rt, made)
+        # a deleted room takes its points of every measurement with it (its id may be given to a new room)
+        await rt.config.delete_room(made["room_id"], cascade=True)
+        for measurement in ("iaq_raw", "iaq_scores", "iaq_forecast", "iaq_actions"):
+            assert points(influxd, "series", measurement) == [], measurement
     finally:
         await rt.stop()
 
