@@ -186,3 +186,22 @@ async def test_during_an_outage_they_wait_in_the_outbox_and_arrive_when_influxdb
         check_series(influxd, "series_outage", rt, made)
     finally:
         await rt.stop()
+
+
+async def test_points_waiting_when_the_platform_stops_are_sent_after_it_starts_again(influxd, tmp_path):
+    influxd.stop()
+    try:
+        rt = make_runtime(tmp_path / "data", influxd, "series_restart")
+        try:
+            made = await score_forecast_and_action(rt)
+            assert rt.store.series.count_waiting() >= 2
+        finally:
+            await rt.stop()
+    finally:
+        influxd.start()
+    rt = make_runtime(tmp_path / "data", influxd, "series_restart")
+    try:
+        await until(lambda: rt.store.series.count_waiting() == 0, "the series outbox drained", timeout_s=90)
+        check_series(influxd, "series_restart", rt, made)
+    finally:
+        await rt.stop()
