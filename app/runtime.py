@@ -358,6 +358,7 @@ class Runtime:
         out = {"status": "degraded" if degraded else "ok", "backend": "influxdb", "waiting": waiting}
         if degraded:
             out["message"] = f"storage degraded, {waiting} readings waiting"
+            out["series_waiting"] = store.series.waiting  # scores, forecasts, actions
             if store.last_error:
                 out["error"] = store.last_error
         elif disk["status"] != "ok":
@@ -386,6 +387,18 @@ def _time_series_store(settings: Settings, engine: Engine):
         timeout_s=settings.influxdb_timeout_s,
     )
     return InfluxTimeSeriesStore(engine, http, max_waiting=settings.outbox_max_readings)
+
+
+def _influx_action_sink(series):
+    """Each new or changed action as an `iaq_actions` point, committed to the series outbox (a one-row
+    transaction right after the action's own; actions come at human or automation pace)."""
+    from app.storage.influx_series import encode
+    from services.modules import iaq_actions_point
+
+    def sink(action: dict) -> None:
+        series.add([(action.get("room_id"), encode(*iaq_actions_point(action)))])
+
+    return sink
 
 
 def build_runtime(settings: Settings | None = None) -> Runtime:
@@ -420,7 +433,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     scoring = ScoringService(
         sessions=sessions,
         store=store,
-        scores=SqlScoreStore(engine),
+        scores=SqlScoreStore(engine, series=getattr(store, "series", None)),  # + InfluxDB's iaq_scores
         bus=bus,
         stale_after_s=settings.score_stale_after_s,
         interval_s=settings.score_interval_s,
@@ -462,6 +475,8 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         command_timeout_s=settings.command_timeout_s,
         topic_prefix=settings.mqtt_topic_prefix,
     )
+    if getattr(store, "series", None) is not None:  # InfluxDB: actions also go to `iaq_actions`
+        modules.action_sinks.append(_influx_action_sink(store.series))
     automation = AutomationService(modules=modules, store=module_store, bus=bus)
     effectiveness = EffectivenessTracker(modules, bus, window_s=settings.ach_window_s)
     registry = ModelRegistry(sessions, settings.data_dir)

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -35,22 +36,23 @@ ActionSink = Callable[[dict[str, Any]], Any]
 SOURCES = ("manual", "automation", "api")
 
 
-def iaq_actions_point(action: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any], str]:
-    """An action as a point of the `iaq_actions` series: (measurement, tags, fields, ISO time), with the
-    contract's tags (`enseigne, salle, priority, module_type`), for a time-series store to write."""
-    tags = {k: str(action.get(k) or "") for k in ("enseigne", "salle", "priority", "module_type")}
-    reason = action.get("reason") or {}
-    fields = {
-        "action_id": action["id"],
-        "action_type": action["action_type"],
-        "status": action["status"],
-        "requested_by": action["requested_by"],
-        "source": action["source"],
-        "pollutant": str(reason.get("pollutant") or ""),
-    }
-    if action.get("ach_per_h") is not None:
-        fields["ach_per_h"] = action["ach_per_h"]
-    return "iaq_actions", tags, fields, action["requested_at"]
+def iaq_actions_point(action: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, float], int]:
+    """An action (new or changed) as a point of the `iaq_actions` series: (measurement, tags, fields, time in
+    ms), for a time-series store to write. Tags: the contract's `enseigne, salle, priority, module_type`,
+    `room_id` (as on `iaq_raw`) and the action's tag-like texts `action_type, status, source`; fields are
+    floats only (`action_id`, `module_id`, the measured air change rate). The time is the change's: the
+    request while pending, completion after, so each status of an action is its own point and a later
+    change of the same status (the air change rate, measured after) rewrites it."""
+    names = ("enseigne", "salle", "room_id", "priority", "module_type", "action_type", "status", "source")
+    tags = {k: str(action.get(k) or "") for k in names}
+    fields: dict[str, float] = {"action_id": float(action["id"])}
+    for key in ("module_id", "ach_per_h", "ach_r2"):
+        if action.get(key) is not None:
+            fields[key] = float(action[key])
+    when = action.get("completed_at") if action.get("status") != "pending" else None
+    when = when or action["requested_at"]
+    ts_ms = int(datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp() * 1000)
+    return "iaq_actions", tags, fields, ts_ms
 
 
 @dataclass(slots=True)

@@ -27,6 +27,7 @@ from app.domain.metrics import CORE_METRICS
 
 from .base import Bucket, LatestValue, RawRow, StoreBusy, StoredReading
 from .influx_http import InfluxError, InfluxHttp, ident, literal
+from .influx_series import SeriesOutbox
 from .sql_schema import influx_outbox, latest_values
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class InfluxTimeSeriesStore:
         self.waiting = 0  # readings in the outbox (the drainer recounts; stage adds)
         self.reachable = True  # the drainer's and the reads' latest experience of InfluxDB
         self.last_error: str | None = None
+        self.series = SeriesOutbox(engine)  # scores, forecasts and actions on their way (drained alike)
         self._sensor_ids: dict[int, str] = {}
         self._sensor_pks: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -460,10 +462,11 @@ class InfluxTimeSeriesStore:
         if not self.http.ensure_database():
             raise InfluxError(f"InfluxDB at {self.http.url} cannot be reached")
         sent = 0
-        while rows := self.next_batch(batch):
-            self.http.write_sync([line for _, line in rows])
-            self.confirm([i for i, _ in rows])
-            sent += len(rows)
+        for queue in (self, self.series):
+            while rows := queue.next_batch(batch):
+                self.http.write_sync([line for _, line in rows])
+                queue.confirm([i for i, _ in rows])
+                sent += len(rows)
         self.reachable = True
         return sent
 
@@ -488,16 +491,18 @@ class InfluxTimeSeriesStore:
         return counts
 
     def delete_rooms(self, room_ids: list[int]) -> None:
-        """Delete every reading of these rooms, in InfluxDB and in the outbox (a room being deleted: its id
-        may be given to a new room). Raises InfluxError when InfluxDB cannot do it now."""
+        """Delete every point of these rooms (readings, scores, forecasts, actions), in InfluxDB and in the
+        outboxes (a room being deleted: its id may be given to a new room). Raises InfluxError when InfluxDB
+        cannot do it now."""
         where = " OR ".join(f"{ident('room_id')} = {literal(str(int(r)))}" for r in room_ids)
         try:
-            self.http.execute(f"DELETE FROM {ident(MEASUREMENT)} WHERE {where}")
+            self.http.execute(f"DELETE WHERE {where}")  # every measurement
         except InfluxError as exc:
             if "database not found" not in str(exc):  # nothing was ever written: nothing to delete
                 raise
         with self.engine.begin() as conn:
             conn.execute(delete(influx_outbox).where(influx_outbox.c.room_id.in_(room_ids)))
+        self.series.delete_rooms(room_ids)
         self.count_waiting()
 
     # -- retention (services/rollups.py)

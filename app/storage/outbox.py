@@ -1,4 +1,5 @@
-"""The drainer of the durable outbox: sends waiting readings to InfluxDB in batches, oldest first.
+"""The drainer of the durable outboxes: sends waiting readings to InfluxDB in batches, oldest first, then
+the scores, forecasts and actions waiting in the second outbox (`app/storage/influx_series.py`), alike.
 
 A batch leaves the outbox only once InfluxDB confirmed it (204). While InfluxDB cannot be reached the drainer
 waits with exponential backoff (to `IAQ_OUTBOX_BACKOFF_MAX`) and tries again; ingestion meanwhile keeps
@@ -32,7 +33,8 @@ class OutboxDrainer:
     ):
         self.store, self.batch, self.poll_s = store, batch, poll_s
         self.backoff_s, self.backoff_max_s = backoff_s, backoff_max_s
-        self.sent = 0
+        self.sent = 0  # points InfluxDB confirmed (readings and the other series)
+        self.queues = [store, store.series]  # each: next_batch, confirm, refuse, count_waiting, waiting
         self._database_ready = False
         self._wake = asyncio.Event()
 
@@ -42,7 +44,8 @@ class OutboxDrainer:
 
     async def run(self) -> None:
         """Drain until cancelled (the worker)."""
-        await asyncio.to_thread(self.store.count_waiting)
+        for queue in self.queues:
+            await asyncio.to_thread(queue.count_waiting)
         delay = self.backoff_s
         async with self.store.http.async_client() as client:
             while True:
@@ -62,16 +65,23 @@ class OutboxDrainer:
                         await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
 
     async def drain_once(self, client: httpx.AsyncClient) -> int:
-        """Send one batch; returns how many readings InfluxDB confirmed."""
+        """Send one batch of each outbox; returns the size of the largest (a full one: more may wait)."""
         if not self._database_ready:
             self._database_ready = await asyncio.to_thread(self.store.http.ensure_database)
             if not self._database_ready:
                 raise InfluxError(f"InfluxDB at {self.store.http.url} cannot be reached")
-        rows = await asyncio.to_thread(self.store.next_batch, self.batch)
-        if not rows:
+        largest = 0
+        for queue in self.queues:
+            largest = max(largest, await self._drain_queue(client, queue))
+        if not largest:  # nothing waits: no news of InfluxDB is no reason to keep calling it unreachable
             self.store.reachable = True
-            if self.store.waiting:
-                await asyncio.to_thread(self.store.count_waiting)
+        return largest
+
+    async def _drain_queue(self, client: httpx.AsyncClient, queue) -> int:
+        rows = await asyncio.to_thread(queue.next_batch, self.batch)
+        if not rows:
+            if queue.waiting:
+                await asyncio.to_thread(queue.count_waiting)
             return 0
         try:
             await self.store.http.write(client, [line for _, line in rows])
@@ -84,14 +94,14 @@ class OutboxDrainer:
                 raise
             if exc.unreachable or exc.status != 400:
                 raise
-            confirmed = await self._bisect(client, rows)
-        await asyncio.to_thread(self.store.confirm, confirmed)
+            confirmed = await self._bisect(client, queue, rows)
+        await asyncio.to_thread(queue.confirm, confirmed)
         self.store.reachable = True
         self.store.last_error = None
         self.sent += len(confirmed)
         return len(rows)
 
-    async def _bisect(self, client: httpx.AsyncClient, rows: list[tuple[int, str]]) -> list[int]:
+    async def _bisect(self, client: httpx.AsyncClient, queue, rows: list[tuple[int, str]]) -> list[int]:
         """Find the refused points of a batch InfluxDB answered 400 to; returns the ids it accepted."""
         if len(rows) == 1:
             try:
@@ -100,8 +110,8 @@ class OutboxDrainer:
             except InfluxError as exc:
                 if exc.status != 400:
                     raise
-                log.error("InfluxDB refused a reading for good, kept in the outbox: %s", exc)
-                await asyncio.to_thread(self.store.refuse, rows[0][0], str(exc))
+                log.error("InfluxDB refused a point for good, kept in the outbox: %s", exc)
+                await asyncio.to_thread(queue.refuse, rows[0][0], str(exc))
                 return []
         half = len(rows) // 2
         accepted = []
@@ -112,5 +122,5 @@ class OutboxDrainer:
             except InfluxError as exc:
                 if exc.status != 400:
                     raise
-                accepted += await self._bisect(client, part)
+                accepted += await self._bisect(client, queue, part)
         return accepted

@@ -1,12 +1,13 @@
 """The series of room scores (`iaq_scores`) in the registry's SQL database.
 
-Written in batches by the scoring service, read back for `/api/predict/score/history`. The InfluxDB adapter
-(issue 3) will write the same rows to its `iaq_scores` measurement.
+Written in batches by the scoring service, read back for `/api/predict/score/history`. With InfluxDB as the
+store, the same transaction commits each row as an `iaq_scores` point to the series outbox
+(`app/storage/influx_series.py`), which the outbox drainer sends on.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,8 +26,9 @@ class ScoreRow(NamedTuple):
 
 
 class SqlScoreStore:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, series: Any = None):
         self.engine = engine
+        self.series = series  # an `influx_series.SeriesOutbox` when InfluxDB holds the time series
         insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._insert = insert(iaq_scores).on_conflict_do_nothing()  # a replayed minute keeps its first score
 
@@ -40,7 +42,15 @@ class SqlScoreStore:
             params = [r._asdict() for r in rows if r.room_id in existing]
             if params:
                 conn.execute(self._insert, params)
+                if self.series is not None:
+                    self._stage(conn, [r for r in rows if r.room_id in existing])
         return len(params)
+
+    def _stage(self, conn, rows: list[ScoreRow]) -> None:
+        from .influx_series import score_line
+
+        names = self.series.room_names(conn, {r.room_id for r in rows})
+        self.series.stage(conn, [(r.room_id, score_line(r, *names[r.room_id])) for r in rows])
 
     def history(self, room_id: int, start_ms: int, end_ms: int, *, limit: int = 50_000) -> list[ScoreRow]:
         stmt = (

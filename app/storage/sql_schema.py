@@ -142,6 +142,18 @@ influx_outbox = Table(
     Index("ix_influx_outbox_room_ts", "room_id", "ts_ms"),
 )
 
+# The seed's other series (`iaq_scores`, `iaq_forecast`, `iaq_actions`) on their way to InfluxDB,
+# as ready line-protocol lines, committed with (or right after) their SQL rows; drained like `influx_outbox`.
+# `room_id` lets a deleted room's waiting points go with it.
+influx_series_outbox = Table(
+    "influx_series_outbox",
+    Base.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("room_id", Integer, index=True),
+    Column("line", String, nullable=False),
+    Column("error", String(512)),  # InfluxDB refused this point for good (a 400): kept, not retried
+)
+
 # -- rollups (`app/storage/rollups.py`, `services/rollups.py`), for every time-series store ---------------
 # One row per room, step (300 s or 3600 s) and step-aligned bucket; `stats` holds per metric
 # [sum, min, max, count] (sums merge into coarser buckets, means would not). Kept far longer than raw.

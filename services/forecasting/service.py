@@ -68,6 +68,7 @@ class ForecastService:
         use_process_pool: bool = True,
     ):
         self.sessions, self.store, self.bus, self.registry = sessions, store, bus, registry
+        self.series = getattr(store, "series", None)  # InfluxDB's outbox of `iaq_forecast` points, or None
         self.metrics = metrics
         self.use_process_pool = use_process_pool
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
@@ -252,7 +253,7 @@ class ForecastService:
                     "model_type": "persistence" if loaded.fallback else f["model_type"],
                 }
             )
-        self._store(rows)
+        self._store(rows, site, room)
         message = {
             "enseigne": site,
             "salle": room,
@@ -281,13 +282,20 @@ class ForecastService:
             crossings.append(found)
         return [message], crossings
 
-    def _store(self, rows: list[dict]) -> None:
+    def _store(self, rows: list[dict], site: str, room: str) -> None:
+        """Forecast rows into `iaq_forecast`; with InfluxDB, as points into the series outbox in the same
+        transaction (`app/storage/influx_series.py`)."""
         if not rows:
             return
         insert = postgresql.insert if self.sessions.kw["bind"].dialect.name == "postgresql" else sqlite.insert
         stmt = insert(iaq_forecast).on_conflict_do_nothing()
         with self.sessions.begin() as s:
             s.execute(stmt, rows)
+            if self.series is not None:
+                from app.storage.influx_series import forecast_line
+
+                points = [(r["room_id"], forecast_line(r, site, room)) for r in rows]
+                self.series.stage(s.connection(), points)
             cutoff = rows[0]["issued_ms"] - KEEP_FORECASTS_MS
             s.execute(
                 delete(iaq_forecast).where(
