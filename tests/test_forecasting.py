@@ -9,9 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from services.forecasting.backtest import VALIDATION_FOLDS, fit_candidate, valid_origins
 from services.forecasting.evaluate import evaluate
+from services.forecasting.series import dataset_series
 
 from .conftest import DATASETS, ROOT, server_env
 from .servers import platform
@@ -61,6 +64,21 @@ def test_evaluation_is_never_worse_than_persistence_on_a_slice_of_a_smart_buildi
     report = evaluate(str(DATASETS / "smart-building" / "415.csv"), "smart-building", "co2", 30, max_days=4)
     assert report["models"]["persistence"]["mae_ratio"] == 1.0
     assert report["best_mae_ratio"] <= 1.0
+
+
+def test_the_forecaster_kept_is_the_one_validation_measured():
+    # the damping and interval a model is deployed with were learnt on that very model: on the last
+    # validation fold it forecasts exactly what validation scored (no refit that validation never saw)
+    series = dataset_series(str(UCI_TEST), "uci", "co2")[0]
+    h, train_end = series.steps(30), int(len(series) * 0.6)
+    for name in ("holt_damped", "mass_balance"):
+        fitted = fit_candidate(name, series, train_end, h)
+        assert fitted.shrink > 0  # an office with occupants: both help on validation
+        start, stop = (int(train_end * f) for f in VALIDATION_FOLDS[-1])
+        origins = valid_origins(series, start, stop - h, h)
+        _actual, _last, validated = fitted.val
+        assert len(origins) == fitted.folds[-1]
+        assert np.allclose(fitted.predict(series, origins, h), validated[-len(origins) :])
 
 
 def test_evaluation_command_names_the_bad_option():

@@ -1,8 +1,9 @@
 """Training one room metric: runs in a worker process (pure function of arrays, returns a picklable result).
 
-The result holds, per horizon, the forecaster chosen on validation (see ``backtest``), fitted on the first
-four fifths of the history, and the backtest that decides promotion: the last fifth scored with that
-forecaster, with persistence, and with the active model if any. The models' states still follow the newest
+The result holds, per horizon, the forecaster chosen on validation (see ``backtest``) within the first four
+fifths of the history (fitted on what precedes its last validation fold, the fit that validation measured),
+and the backtest that decides promotion: the last fifth scored with that forecaster, with persistence, and
+with the active model if any. The models' states still follow the newest
 readings when they forecast; only their parameters come from the older part.
 """
 
@@ -115,8 +116,8 @@ def train(
         series = series.slice(len(series) - keep, len(series))
     h = series.steps(PROMOTION_HORIZON_MIN)
     split = int(len(series) * HOLDOUT_FRAC)
-    # the forecasters deployed are those scored: fitted on the first 80 %, so the challenger and the active
-    # version are compared on readings neither was fitted on (and unchanged data gives an exact tie)
+    # the forecasters deployed are those scored: chosen within the first 80 %, so the challenger and the
+    # active version are compared on readings neither was fitted on (and unchanged data gives an exact tie)
     forecasters, kinds = {}, {}
     for horizon in HORIZONS_MIN:
         kinds[horizon], forecasters[horizon] = choose(series, split, series.steps(horizon))
