@@ -80,7 +80,7 @@ class ScoringService:
         self.clock = clock
         self._overrides = _Overrides()
         self._resolved: dict[tuple[int | None, str | None], Thresholds] = {}
-        self._generation = 0
+        self._reloading = asyncio.Lock()  # one reload at a time: each applies what it read, in order
         self._rooms: dict[int, _RoomState] = {}
         self._pending: list[ScoreRow] = []
         self._wake = asyncio.Event()
@@ -93,11 +93,11 @@ class ScoringService:
         self.bus.config_changed.subscribe(self.reload)
 
     async def reload(self) -> None:
-        self._generation += 1
-        generation = self._generation
-        overrides = await asyncio.to_thread(self._read_overrides)
-        if generation == self._generation:  # a newer reload started meanwhile: its result wins
-            self._apply(overrides)
+        """Read the overrides again and apply them before returning. Reloads run one after the other, so
+        a caller that changed an override sees it applied when its reload returns (the previous way, where
+        a newer concurrent reload's result won, let a change's own event fire before it was applied)."""
+        async with self._reloading:
+            self._apply(await asyncio.to_thread(self._read_overrides))
 
     def _read_overrides(self) -> _Overrides:
         out = _Overrides()
