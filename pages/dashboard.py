@@ -220,7 +220,7 @@ class RoomView:
                     ).mark("range")
                 self.message = ui.label().classes("text-grey-7").mark("chart-message")
                 self.chart = SeriesChart(zone=ZoneInfo(self.room["effective_timezone"])).mark("chart")
-        await self.load()
+        # subscribe before the first load: a change made while it runs must not be missed
         bus = page_bus(self.runtime)
         bus.measurements.subscribe(self.on_measurements)
         bus.predictions.subscribe(self.on_prediction)
@@ -229,6 +229,7 @@ class RoomView:
                 self.runtime.scoring.thresholds_for(self.room_id, self.room["site"])
             )
         )
+        await self.load()
 
     async def _latest(self) -> dict[str, Any]:
         sites = await self.runtime.query.overview(room_id=self.room_id)
