@@ -487,6 +487,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         registry=registry,
         metrics=settings.ml_metrics,
         use_process_pool=settings.ml_process_pool,
+        alerting=alerting,
     )
     accounts = AccountService(sessions, settings)
     device_keys = DeviceKeys(

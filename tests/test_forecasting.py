@@ -255,6 +255,14 @@ def test_a_corrupt_artifact_falls_back_to_persistence_without_crashing(api, tmp_
     assert {r["model_type"] for r in rows} == {"persistence"}
     assert all(r["value"] == 700.0 for r in rows)
     assert api.get("/health").status_code == 200
+    # and an operator hears of it: one alert on the room, resolved when a working version is active again
+    active = api.get("/api/alerts", params={"state": "active", "enseigne": "HQ"}).json()
+    assert [a["rule"] for a in active] == [f"Forecast model {trained['model_name']} unusable"]
+    assert api.post(f"/api/models/{trained['id']}/activate").status_code == 200
+    send_series(api, "HQ", "Lab", [(time.time() + 180, 710.0)])
+    rows = wait_for_forecast(api, "HQ", "Lab", newer_than=rows[0]["issued_at"])
+    assert {r["model_type"] for r in rows} != {"persistence"}
+    assert api.get("/api/alerts", params={"state": "active", "enseigne": "HQ"}).json() == []
 
 
 def test_a_room_without_history_fails_training_and_keeps_nothing_active(api):

@@ -66,6 +66,7 @@ class ForecastService:
         registry: ModelRegistry,
         metrics: tuple[str, ...] = ("co2",),
         use_process_pool: bool = True,
+        alerting: Any = None,
     ):
         self.sessions, self.store, self.bus, self.registry = sessions, store, bus, registry
         self.series = getattr(store, "series", None)  # InfluxDB's outbox of `iaq_forecast` points, or None
@@ -75,6 +76,10 @@ class ForecastService:
         self._loaded: dict[int, _Loaded] = {}
         self._train_lock = asyncio.Lock()
         self.problems: dict[int, str] = {}  # model id -> why it forecasts as persistence
+        self.alerting = alerting  # services.alerting.AlertingService: an unusable artifact raises an alert
+        self._problem_rooms: dict[int, tuple[int, str]] = {}  # model id -> (room id, model name)
+        self._problem_alerts: dict[int, int] = {}  # model id -> the alert raised for it
+        self._active_ids: set[int] = set()
         self._due: set[tuple[int, str]] = set()  # (room, metric) close to a threshold: forecast again soon
         self._wake = asyncio.Event()
         self._last_early: dict[tuple[int, str], float] = {}
@@ -220,6 +225,8 @@ class ForecastService:
                 exc,
             )
             self.problems[model["id"]] = str(exc)
+            if model["room_id"] is not None:
+                self._problem_rooms[model["id"]] = (model["room_id"], model["model_name"])
             loaded = _Loaded(model["checksum"], persistence_bundle(model["metric"] or "co2"), True)
         self._loaded[model["id"]] = loaded
         return loaded
@@ -305,7 +312,9 @@ class ForecastService:
 
     def _predict_all(self, only: set[tuple[int, str]] | None = None) -> tuple[list[dict], list[dict]]:
         messages, crossings = [], []
-        for model in self.registry.active_models():
+        active = self.registry.active_models()
+        self._active_ids = {model["id"] for model in active}
+        for model in active:
             if only is not None and (model["room_id"], model["metric"]) not in only:
                 continue
             try:
@@ -325,7 +334,30 @@ class ForecastService:
             self.bus.predictions.emit(message)
         for event in crossings:
             self.bus.forecast_crossings.emit(event)
+        await self._report_problems()
         return messages
+
+    async def _report_problems(self) -> None:
+        """An active model whose artifact cannot be used raises one alert on its room (its room forecasts
+        with persistence meanwhile); the alert is resolved once the model loads again or is replaced."""
+        if self.alerting is None:
+            return
+        for model_id, (room_id, name) in list(self._problem_rooms.items()):
+            usable = model_id not in self.problems or model_id not in self._active_ids
+            alert_id = self._problem_alerts.get(model_id)
+            if not usable and alert_id is None:
+                alert = await self.alerting.raise_external(
+                    room_id, f"Forecast model {name} unusable", "model:forecast", value=None
+                )
+                if alert is not None:
+                    self._problem_alerts[model_id] = alert["id"]
+            elif usable:
+                del self._problem_rooms[model_id]
+                if alert_id is not None:
+                    del self._problem_alerts[model_id]
+                    await self.alerting.resolve_external(
+                        alert_id, "the room's forecasts use a working model again"
+                    )
 
     def on_measurements(self, batch) -> None:
         """A reading within 20 % under a preventive threshold asks for a forecast of its room now rather than
