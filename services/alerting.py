@@ -74,7 +74,7 @@ class AlertingService:
         self.clock = clock
         self._rules: list[Rule] = []
         self._room_rules_cache: dict[int, list[Rule]] = {}
-        self._plans: dict[int, list[_Watch]] = {}  # room -> its threshold rules and their states
+        self._plans: dict[int, list[tuple[str, list[_Watch]]]] = {}  # room -> its rules by metric
         self._rooms: dict[int, RoomInfo] = {}
         self._rooms_stale = False
         self._states: dict[tuple[int, int], RuleState] = {}  # (rule, room)
@@ -201,62 +201,98 @@ class AlertingService:
         self._open_rooms.pop(row.id, None)
         return ("resolved", alert_dict(row))
 
-    def _plan(self, room_id: int) -> list[_Watch] | None:
-        """What to check for a room's readings: its threshold rules with their states (cached; rebuilt when
-        rules, rooms or states are reloaded). None for a room unknown even after reloading the rooms."""
+    def _plan(self, room_id: int) -> list[tuple[str, list[_Watch]]] | None:
+        """What to check for a room's readings: its threshold rules with their states, grouped by metric
+        (cached; rebuilt when rules, rooms or states are reloaded). None for a room unknown even after
+        reloading the rooms."""
         plan = self._plans.get(room_id)
         if plan is None or self._rooms_stale:
             room = self._room(room_id)
             if room is None:
                 return None
-            plan = []
+            by_metric: dict[str, list[_Watch]] = {}
             for rule in self._rules_of(room):
                 if not rule.is_offline:
                     key = (rule.id, room_id)
                     state = self._states.get(key)
                     if state is None:
                         state = self._states[key] = RuleState()
-                    plan.append(
+                    by_metric.setdefault(rule.metric, []).append(
                         _Watch(rule.metric, rule, state, key, rule.direction == "above", rule.trigger, room)
                     )
-            self._plans[room_id] = plan
+            plan = self._plans[room_id] = list(by_metric.items())
         return plan
 
     def _evaluate(self, batches: list[list[Measurement]]) -> list[Change]:
+        """Feeds the readings to the rules' state machines, room by room and rule by rule in time order (the
+        rules of a room are independent of each other). A rule at rest whose readings all stay on the safe
+        side of its trigger only notes the newest time: that is decided once per batch from the metric's
+        extreme value, not per reading."""
         changes: list[Change] = []
         readings = [m for batch in batches for m in batch]
         readings.sort(key=lambda m: m.ts_ms)  # linear for batches already in order
         cadences, sensor_rooms = self._cadence, self._sensor_room
+        by_room: dict[int, list[Measurement]] = {}
         with self.store.engine.begin() as conn:
             for m in readings:
-                ts = m.ts_ms
                 cadence = cadences.get(m.sensor_id)
                 if cadence is None:
                     cadence = cadences[m.sensor_id] = Cadence()
-                cadence.add(ts)
+                cadence.add(m.ts_ms)
                 sensor_rooms[m.sensor_id] = m.room_id
                 if self._offline_open or self._dismissed:
-                    self._sensor_back(conn, m.sensor_id, ts, changes)
-                plan = self._plan(m.room_id)
-                if plan is None:
-                    continue
-                values = m.values
-                for watch in plan:
-                    value = values.get(watch.metric)
-                    if value is None:
-                        continue
-                    state = watch.state
-                    if (
-                        not state.active
-                        and state.pending_since_ms is None
-                        and (value <= watch.trigger if watch.above else value >= watch.trigger)
-                        and (state.last_ms is None or ts > state.last_ms)
-                    ):  # the common case, nothing to do: skip the state machine's call
-                        state.last_ms = ts
-                        continue
-                    self._step(conn, watch, ts, value, changes)
+                    self._sensor_back(conn, m.sensor_id, m.ts_ms, changes)
+                of_room = by_room.get(m.room_id)
+                if of_room is None:
+                    by_room[m.room_id] = [m]
+                else:
+                    of_room.append(m)
+            for room_id, of_room in by_room.items():
+                plan = self._plan(room_id)
+                if plan:
+                    for metric, watches in plan:
+                        self._feed(conn, metric, watches, of_room, changes)
         self.evaluated += len(readings)
         return changes
+
+    def _feed(
+        self, conn: Connection, metric: str, watches: list[_Watch], of_room: list[Measurement], changes
+    ) -> None:
+        """One metric's readings of one room (in time order) to the rules watching that metric."""
+        values = [m.values.get(metric) for m in of_room]
+        if None in values:
+            points = [(m.ts_ms, v) for m, v in zip(of_room, values, strict=True) if v is not None]
+            if not points:
+                return
+            values = [v for _, v in points]
+        else:
+            points = None
+        highest, lowest, newest = max(values), min(values), None
+        for watch in watches:
+            state = watch.state
+            if (
+                not state.active
+                and state.pending_since_ms is None
+                and (highest <= watch.trigger if watch.above else lowest >= watch.trigger)
+            ):  # the common case, at rest and staying so: only the newest time moves
+                if newest is None:
+                    newest = points[-1][0] if points is not None else of_room[-1].ts_ms
+                if state.last_ms is None or newest > state.last_ms:
+                    state.last_ms = newest
+                continue
+            if points is None:
+                points = list(zip([m.ts_ms for m in of_room], values, strict=True))
+            above, trigger = watch.above, watch.trigger
+            for ts, value in points:
+                if (
+                    not state.active
+                    and state.pending_since_ms is None
+                    and (value <= trigger if above else value >= trigger)
+                    and (state.last_ms is None or ts > state.last_ms)
+                ):  # at rest and staying so: skip the state machine's call
+                    state.last_ms = ts
+                    continue
+                self._step(conn, watch, ts, value, changes)
 
     def _step(self, conn: Connection, watch: _Watch, ts: int, value: float, changes: list[Change]) -> None:
         rule, room = watch.rule, watch.room

@@ -363,12 +363,12 @@ class ForecastService:
         """A reading within 20 % under a preventive threshold asks for a forecast of its room now rather than
         at the next interval (at most once a minute per room and metric)."""
         now = time.monotonic()
-        for m in batch:
-            for metric, (threshold, _, _) in PREVENTIVE_THRESHOLDS.items():
-                value = m.values.get(metric)
-                key = (m.room_id, metric)
-                close = value is not None and 0.8 * threshold <= value < threshold
-                if close and now - self._last_early.get(key, -1e9) >= EARLY_FORECAST_EVERY_S:
+        for metric, (threshold, _, _) in PREVENTIVE_THRESHOLDS.items():
+            low = 0.8 * threshold
+            close = {m.room_id for m in batch if low <= (m.values.get(metric) or -1.0) < threshold}
+            for room_id in close:
+                key = (room_id, metric)
+                if now - self._last_early.get(key, -1e9) >= EARLY_FORECAST_EVERY_S:
                     self._last_early[key] = now
                     self._due.add(key)
                     self._wake.set()
