@@ -328,11 +328,15 @@ class IngestionService:
             if ts is None:
                 ts_ms = now_ms
             else:
-                ts_ms = round((ts if ts.tzinfo else ts.replace(tzinfo=zone)).timestamp() * 1000)  # to_ms
+                if type(ts) is float:  # seconds since 1970 UTC
+                    ts_ms = round(ts * 1000)
+                else:
+                    ts_ms = round((ts if ts.tzinfo else ts.replace(tzinfo=zone)).timestamp() * 1000)  # to_ms
                 if not EARLIEST_MS <= ts_ms <= latest_ms:
                     prefix = f"[{i}]." if pending.batch else ""
                     where = prefix + "timestamp"
-                    problem = check_time(localise(ts, zone), now, self.settings.max_future_s, where)
+                    aware = datetime.fromtimestamp(ts, UTC) if type(ts) is float else localise(ts, zone)
+                    problem = check_time(aware, now, self.settings.max_future_s, where)
                     if problem:  # (None only for a rounding tie at the limit: then the reading is fine)
                         errors.append(problem)
                         continue

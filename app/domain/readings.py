@@ -45,12 +45,14 @@ class InvalidInput(ValueError):
 
 @dataclass(slots=True)
 class ReadingDraft:
-    """A reading whose fields are valid; `ts` may still be naive (then it is in the site's local time)."""
+    """A reading whose fields are valid. `ts` is seconds since 1970-01-01 UTC when it was sent as a number
+    (kept as is: a datetime costs more than the rest of the check), else a datetime that may still be naive
+    (then it is in the site's local time)."""
 
     sensor_id: str
     site: str | None
     room: str | None
-    ts: datetime | None
+    ts: datetime | float | None
     values: dict[str, float] = field(default_factory=dict)
 
 
@@ -186,11 +188,11 @@ def parse_plain_reading(obj: Any, legacy: bool = False) -> ReadingDraft | None:
         try:
             if kind is str:
                 ts = datetime.fromisoformat(ts.strip())
-            elif (kind is int or kind is float) and -1e11 < ts < 1e11:  # NaN fails this too
-                ts = datetime.fromtimestamp(ts, UTC)
+            elif (kind is int or kind is float) and 0 <= ts < 1e11:  # NaN fails this too
+                ts = float(ts)
             else:
                 return None
-        except (ValueError, OverflowError, OSError):
+        except ValueError:
             return None
     values: dict[str, float] = {}
     specs = _KEY_SPECS
@@ -239,6 +241,8 @@ def _parse_checked(obj: Any, legacy: bool, prefix: str, tvoc_ugm3_per_ppb: float
     if obj.get("timestamp") is not None:
         try:
             ts = parse_timestamp(obj["timestamp"])
+            if _is_number(obj["timestamp"]):
+                ts = float(obj["timestamp"])  # as the common path keeps it (see ReadingDraft)
         except ValueError as exc:
             errors.append(FieldError(prefix + "timestamp", str(exc)))
     units: dict[str, str] = {}
