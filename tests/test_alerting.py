@@ -84,6 +84,29 @@ async def test_a_co2_rise_raises_one_alert_that_resolves_by_itself_below_the_res
     assert seen[0]["id"] == alert["id"] and seen[0]["state"] == "active"
 
 
+async def test_one_batch_of_several_rooms_raises_only_where_a_rule_is_crossed(rt):
+    """Rules are decided per room and per metric over a whole batch: a room that stays clean raises nothing,
+    readings without the metric are skipped, and readings older than what a rule has seen change nothing."""
+    start = int(time.time()) - 30 * MIN
+    clean = series([800] * 12, start=start, room="Salon", sensor="s2")
+    rising = series([800] * 2 + [1500] * 10, start=start, room="Bureau")
+    thermometer = [
+        {"sensor_id": "t1", "enseigne": "Maison", "salle": "Bureau", "timestamp": start + i * MIN + 30,
+         "values": {"temperature": 21.0}}
+        for i in range(12)
+    ]  # fmt: skip
+    await rt.ingestion.ingest(clean + rising + thermometer)
+    await settle(rt, 36)
+    (alert,) = await rt.alerting.list_alerts(state="active")
+    assert (alert["salle"], alert["metric"], alert["value"]) == ("Bureau", "co2", 1500)
+    assert alert["raised_at"] == _iso(start + 7 * MIN)  # five minutes after the first reading above
+
+    # readings of the clean room sent late (older than what its rules have seen): no alert for them
+    await rt.ingestion.ingest(series([1500] * 8, start=start - 20 * MIN, room="Salon", sensor="s9"))
+    await settle(rt, 44)
+    assert [a["salle"] for a in await rt.alerting.list_alerts(state="active")] == ["Bureau"]
+
+
 def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
