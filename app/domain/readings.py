@@ -197,18 +197,18 @@ def parse_plain_reading(obj: Any, legacy: bool = False) -> ReadingDraft | None:
     values: dict[str, float] = {}
     specs = _KEY_SPECS
     for key, value in raw.items():
-        kind = type(value)
-        if kind is not float and kind is not int:
-            return None
         spec = specs.get(key)
         if spec is None and (type(key) is not str or (spec := _key_spec(key)) is None):
             return None
-        name, low, high = spec
-        value = float(value)
-        if not low <= value <= high or name in values:  # also false for NaN and infinities
+        kind = type(value)
+        if kind is int:
+            value = float(value)
+        elif kind is not float:
             return None
-        values[name] = value
-    if not values:
+        if not spec[1] <= value <= spec[2]:  # also false for NaN and infinities
+            return None
+        values[spec[0]] = value
+    if not values or len(values) != len(raw):  # two keys for one metric (e.g. CO2 and co2): the full check
         return None
     return ReadingDraft(sensor_id, site, room, ts, values)
 
