@@ -439,6 +439,13 @@ class ModuleService:
             if module is not None:
                 await self._finish(action_id, module, "dismissed", error=f"withdrawn: {why}")
 
+    async def action_site(self, action_id: int) -> str:
+        """The site of an action's module; NotFound when there is no such action."""
+        row = await asyncio.to_thread(self.store.action, action_id)
+        if row is None:
+            raise NotFound(f"action {action_id} does not exist")
+        return self.module(row.module_id).site
+
     async def decide_proposal(self, action_id: int, confirm: bool, by: str) -> dict[str, Any]:
         """An operator confirms (the command is sent, by them) or dismisses a proposed action."""
         row = await asyncio.to_thread(self.store.action, action_id)

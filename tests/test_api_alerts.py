@@ -116,21 +116,22 @@ def test_acknowledge_and_resolve_through_the_api_with_history_and_filters(api):
     )
     path = f"/api/alerts/{alert['id']}"
 
-    refused = api.post(f"{path}/acknowledge", json={"comment": "no name"})
+    refused = api.post(f"{path}/acknowledge", json={"by": 42})
     assert refused.status_code == 422 and refused.json()["detail"][0]["field"] == "by"
-    acked = api.post(f"{path}/acknowledge", json={"by": "Claire", "comment": "opening windows"})
+    acked = api.post(f"{path}/acknowledge", json={"comment": "opening windows"})
     assert acked.status_code == 200 and acked.json()["state"] == "acknowledged"
+    assert acked.json()["acknowledged_by"] == "admin"  # the signed-in account, not a name in the body
     assert api.post(f"{path}/acknowledge", json={"by": "Marc"}).status_code == 409
     acknowledged = api.get("/api/alerts", params={"state": "acknowledged", "enseigne": "Life"}).json()
     assert [a["id"] for a in acknowledged] == [alert["id"]]
     assert api.get("/api/alerts", params={"state": "active", "enseigne": "Life"}).json() == []
 
     done = api.post(f"{path}/resolve", json={"by": "Claire", "comment": "aired"})
-    assert done.status_code == 200 and done.json()["resolved_by"] == "Claire"
+    assert done.status_code == 200 and done.json()["resolved_by"] == "admin for Claire"
     assert api.post(f"{path}/resolve", json={"by": "Claire"}).status_code == 409
     history = api.get(path).json()["history"]
-    assert [(h["kind"], h["by"]) for h in history] == [("raised", None), ("acknowledged", "Claire"),
-                                                       ("resolved", "Claire")]  # fmt: skip
+    assert [(h["kind"], h["by"]) for h in history] == [("raised", None), ("acknowledged", "admin"),
+                                                       ("resolved", "admin for Claire")]  # fmt: skip
     assert history[1]["comment"] == "opening windows"
 
     assert api.get("/api/alerts", params={"state": "resolved", "salle": "Lab"}).json()[0]["id"] == alert["id"]

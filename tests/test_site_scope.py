@@ -148,7 +148,8 @@ async def test_a_site_scoped_admin_runs_its_sites_but_not_the_settings(create_us
 # -- HTTP and /ws against a real process
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with platform(tmp_path_factory.mktemp("scope") / "data") as srv:
+    alerts_on = {"IAQ_ALERTS": "1", "IAQ_ALERT_INTERVAL": "3600"}  # no offline check during these tests
+    with platform(tmp_path_factory.mktemp("scope") / "data", **alerts_on) as srv:
         with httpx.Client(base_url=srv.url, timeout=10) as admin:
             for site, room, sensor in (("Site A", "Bureau A", "a1"), ("Site B", "Salle B", "b1")):
                 body = {"sensor_id": sensor, "enseigne": site, "salle": room, "values": {"co2": 800}}
@@ -214,6 +215,44 @@ def test_an_operator_scoped_to_a_site_acts_on_its_modules_only(server) -> None:
     with httpx.Client(base_url=server.url, timeout=10) as admin:
         history = admin.get("/api/actions", params={"enseigne": "Site B"}).json()
         assert history == []  # nothing recorded for the refused command
+
+
+def test_an_operator_scoped_to_a_site_handles_alerts_and_actions_of_that_site_only(server) -> None:
+    start = int(time.time()) - 20 * 60
+    alerts = {}
+    with httpx.Client(base_url=server.url, timeout=10) as admin:
+        for site, room in (("Site A", "Atelier A"), ("Site B", "Atelier B")):
+            readings = [
+                {"sensor_id": f"hot-{site}", "enseigne": site, "salle": room, "timestamp": start + 60 * i,
+                 "values": {"co2": 1700}}
+                for i in range(8)
+            ]  # fmt: skip
+            assert admin.post("/api/ingest", json=readings).status_code == 201
+        deadline = time.monotonic() + 10
+        while len(alerts) < 2:
+            assert time.monotonic() < deadline, "no CO2 alert raised on both sites"
+            for site in ("Site A", "Site B"):
+                raised = admin.get("/api/alerts", params={"enseigne": site, "state": "active"}).json()
+                for alert in raised:
+                    if alert["metric"] == "co2":
+                        alerts[site] = alert["id"]
+            time.sleep(0.1)
+        turn_on = {
+            "enseigne": "Site B",
+            "salle": "Salle B",
+            "module_type": "ventilation",
+            "action_type": "turn_on",
+        }
+        (action,) = admin.post("/api/execute-action", json=turn_on).json()["actions"]
+    with closing(sign_in(server, "otto")) as otto:
+        other = otto.post(f"/api/alerts/{alerts['Site B']}/acknowledge", json={})
+        assert other.status_code == 403 and "another site" in other.json()["error"]
+        assert otto.post(f"/api/actions/{action['id']}/dismiss").status_code == 403
+        mine = otto.post(f"/api/alerts/{alerts['Site A']}/acknowledge", json={"comment": "on it"})
+        assert mine.status_code == 200 and mine.json()["acknowledged_by"] == "otto"
+    with httpx.Client(base_url=server.url, timeout=10) as admin:
+        untouched = admin.get(f"/api/alerts/{alerts['Site B']}").json()
+        assert untouched["state"] == "active"  # the refused acknowledgement changed nothing
 
 
 async def test_ws_of_a_scoped_viewer_carries_only_its_sites(server) -> None:

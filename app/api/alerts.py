@@ -11,7 +11,7 @@ from app.domain.readings import FieldError
 from app.domain.timesteps import to_ms
 from app.runtime import Runtime
 
-from .common import read_object
+from .common import actor, check_object_site, on_behalf, read_object
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -50,18 +50,29 @@ def router(runtime: Runtime) -> APIRouter:
         """One alert with its history (raised, acknowledged, resolved) and its notification attempts."""
         return await alerting.get_alert(alert_id)
 
+    async def operator(alert_id: int, request: Request) -> tuple[str, Any]:
+        """Who acts (the signed-in account, "for" the body's optional `by`) and the comment, once the
+        account may act on the alert's site."""
+        body = await read_object(request, MAX_BODY_BYTES)
+        by = on_behalf(actor(request), body.get("by"))
+        principal = getattr(request.state, "principal", None)
+        if principal is not None and principal.scoped:
+            check_object_site(request, (await alerting.get_alert(alert_id))["enseigne"], f"alert {alert_id}")
+        return by, body.get("comment")
+
     @r.post("/api/alerts/{alert_id}/acknowledge")
     async def acknowledge(alert_id: int, request: Request) -> dict[str, Any]:
-        """Body: `{"by": "who", "comment": "optional"}`. 409 if it is acknowledged or resolved already."""
-        body = await read_object(request, MAX_BODY_BYTES)
-        return await alerting.acknowledge(alert_id, body.get("by"), body.get("comment"))
+        """Body: `{"comment": "optional", "by": "optional"}`. Recorded as done by the signed-in account (a
+        `by` is kept as "<account> for <by>"). 409 if it is acknowledged or resolved already."""
+        by, comment = await operator(alert_id, request)
+        return await alerting.acknowledge(alert_id, by, comment)
 
     @r.post("/api/alerts/{alert_id}/resolve")
     async def resolve(alert_id: int, request: Request) -> dict[str, Any]:
-        """Body: `{"by": "who", "comment": "optional"}`. Closes the alert by hand; a condition that persists
-        raises a new one after the rule's cooldown and duration."""
-        body = await read_object(request, MAX_BODY_BYTES)
-        return await alerting.resolve(alert_id, body.get("by"), body.get("comment"))
+        """Body as for acknowledge. Closes the alert by hand; a condition that persists raises a new one
+        after the rule's cooldown and duration."""
+        by, comment = await operator(alert_id, request)
+        return await alerting.resolve(alert_id, by, comment)
 
     @r.get("/api/alert-rules")
     async def list_rules() -> list[dict[str, Any]]:

@@ -76,6 +76,32 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     )
 
 
+def actor(request: Request) -> str:
+    """Who is asking: the signed-in principal (app/auth/middleware.py), recorded with what it does."""
+    principal = getattr(request.state, "principal", None)
+    return principal.name if principal is not None else "api"
+
+
+def on_behalf(actor_name: str, named: Any) -> str:
+    """What is recorded as "by": the signed-in account, with a name the body gives kept as "for <name>" (a
+    shared console's operator), never in its place."""
+    if named is None or named == "":
+        return actor_name
+    if not isinstance(named, str) or len(named.strip()) > 128:
+        raise FieldError(
+            "by", "must be a name of 1 to 128 characters (the signed-in account is recorded)"
+        ).as_error()
+    named = named.strip()
+    return actor_name if named == actor_name else f"{actor_name} for {named}"
+
+
+def check_object_site(request: Request, site: str | None, what: str) -> None:
+    """A site-limited principal acts only on objects of its sites (the rules let it reach the handler)."""
+    principal = getattr(request.state, "principal", None)
+    if principal is not None and not principal.may_use_site(site):
+        raise HTTPProblem(403, f"{principal.name} may not act on {what}: it belongs to another site")
+
+
 async def read_object(request: Request, max_bytes: int) -> dict[str, Any]:
     """The request's JSON body, which must be an object: 422 otherwise."""
     body = await read_json(request, max_bytes)

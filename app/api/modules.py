@@ -11,18 +11,12 @@ from fastapi import APIRouter, Query, Request
 from app.domain.readings import FieldError
 from app.runtime import Runtime
 
-from .common import HTTPProblem, read_object
+from .common import HTTPProblem, actor, check_object_site, read_object
 
 MAX_BODY_BYTES = 64 * 1024
 Site = Annotated[str, Query(min_length=1, description="site name")]
 RoomName = Annotated[str, Query(min_length=1, description="room name")]
 ACTION_STATES = ("pending", "acknowledged", "failed", "superseded", "proposed", "confirmed", "dismissed")
-
-
-def _actor(request: Request) -> str:
-    """Who is asking: the signed-in principal (app/auth/middleware.py), recorded with each action."""
-    principal = getattr(request.state, "principal", None)
-    return principal.name if principal is not None else "api"
 
 
 def router(runtime: Runtime) -> APIRouter:
@@ -43,16 +37,14 @@ def router(runtime: Runtime) -> APIRouter:
         set_setpoint), optional `value`, `priority`, `reason {pollutant, value, level}`, `module` (a name) and
         `requested_by`. Answers with the recorded actions, `pending` until the device reports the new state.
         422 for an action the module cannot do, 404 for an unknown room or module."""
-        body, actor = await read_object(request, MAX_BODY_BYTES), _actor(request)
+        body, who = await read_object(request, MAX_BODY_BYTES), actor(request)
         principal = getattr(request.state, "principal", None)
         if principal is not None and not principal.may_use_site(body.get("enseigne")):
             # a site-limited operator acts on its own sites only (the rules let it reach this handler)
             raise HTTPProblem(403, f"{principal.name} may not act on the site {body.get('enseigne')!r}")
-        on_behalf = body.get("requested_by")  # recorded, but never in place of who actually asked
-        body["requested_by"] = (
-            f"{actor} for {on_behalf}" if isinstance(on_behalf, str) and on_behalf else actor
-        )
-        return await modules.execute(body, requested_by=actor, source="manual")
+        named = body.get("requested_by")  # recorded, but never in place of who actually asked
+        body["requested_by"] = f"{who} for {named}" if isinstance(named, str) and named else who
+        return await modules.execute(body, requested_by=who, source="manual")
 
     @r.get("/api/modules/states")
     async def states(
@@ -91,12 +83,14 @@ def router(runtime: Runtime) -> APIRouter:
     @r.post("/api/actions/{action_id}/confirm")
     async def confirm(action_id: int, request: Request) -> dict[str, Any]:
         """Send a proposed action (automation's `recommend` mode), as the signed-in operator."""
-        return await modules.decide_proposal(action_id, True, _actor(request))
+        check_object_site(request, await modules.action_site(action_id), f"action {action_id}")
+        return await modules.decide_proposal(action_id, True, actor(request))
 
     @r.post("/api/actions/{action_id}/dismiss")
     async def dismiss(action_id: int, request: Request) -> dict[str, Any]:
         """Drop a proposed action, as the signed-in operator."""
-        return await modules.decide_proposal(action_id, False, _actor(request))
+        check_object_site(request, await modules.action_site(action_id), f"action {action_id}")
+        return await modules.decide_proposal(action_id, False, actor(request))
 
     @r.get("/api/automation")
     async def get_automation(enseigne: Site, salle: RoomName) -> dict[str, Any]:

@@ -63,8 +63,9 @@ RULES: tuple[Rule, ...] = (
     _rule("DELETE", r"/api/auth/tokens/\d+", "viewer", site_neutral=True),
     # operators act on modules and alerts
     _rule("POST", r"/api/execute-action", "operator", for_scoped=FILTERED),  # checks the body's site
-    _rule("POST", r"/api/actions/\d+/(confirm|dismiss)", "operator"),  # automation's proposals
-    _rule("POST", r"/api/alerts/\d+/(acknowledge|resolve)", "operator"),
+    # automation's proposals and alerts, by id: the handlers check the object's site
+    _rule("POST", r"/api/actions/\d+/(confirm|dismiss)", "operator", for_scoped=FILTERED),
+    _rule("POST", r"/api/alerts/\d+/(acknowledge|resolve)", "operator", for_scoped=FILTERED),
     # administration reads too
     _rule("GET,HEAD", r"/api/auth/.*", "admin"),
     _rule("GET,HEAD", r"/settings(/.*)?", "admin"),
