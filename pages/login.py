@@ -11,7 +11,14 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import app, ui
 
-from app.auth.middleware import SESSION_KEY, safe_target, start_session
+from app.auth.middleware import (
+    SESSION_KEY,
+    pend_session,
+    safe_target,
+    session_storage,
+    start_session,
+    take_pending,
+)
 from app.auth.principal import Principal
 from app.auth.scope import ScopedBus, Sites
 from components.frame import PRODUCT
@@ -107,8 +114,9 @@ def register(runtime: Runtime) -> None:
                         problem.text = f"{exc}{wait}"
                         password.value = ""
                         return
-                    start_session(runtime, app.storage.user, principal)
-                    ui.navigate.to(target)
+                    # the socket cannot set the session cookie's binding: one HTTP round trip does
+                    ticket = pend_session(runtime, app.storage.user, principal)
+                    ui.navigate.to(f"/auth/session?ticket={ticket}&redirect_to={quote(target, safe='')}")
 
                 password.on("keydown.enter", sign_in)
                 ui.button("Sign in", on_click=sign_in).classes("w-full").mark("sign-in")
@@ -119,6 +127,16 @@ def register(runtime: Runtime) -> None:
                     on_click=lambda: ui.navigate.to(f"/auth/oidc/login?redirect_to={quote(target, safe='')}"),
                 ).props("outline").classes("w-full").mark("sso")
         return None
+
+    @app.get("/auth/session", include_in_schema=False)
+    async def finish_sign_in(request: Request, ticket: str = "", redirect_to: str = "/") -> RedirectResponse:
+        """The second half of a sign-in on the page: binds the session cookie (see `start_session`)."""
+        storage = await session_storage(request.scope)
+        principal = take_pending(runtime, storage, ticket) if storage is not None else None
+        if principal is None:  # no such sign-in on this browser, used already, or too old
+            return RedirectResponse(f"/login?redirect_to={quote(safe_target(redirect_to), safe='')}", 303)
+        start_session(runtime, storage, request.session, principal)
+        return RedirectResponse(safe_target(redirect_to), status_code=303)
 
     @ui.page("/logout")
     async def logout_page(request: Request) -> RedirectResponse:

@@ -172,6 +172,31 @@ def test_personal_access_token_acts_with_its_users_role_until_revoked(server, cl
         assert script.get("/api/config/sites").status_code == 401
 
 
+def test_a_session_cookie_taken_before_sign_in_is_not_signed_in_by_it(server):
+    """Session fixation: someone who planted their session cookie in a victim's browser gains nothing when the
+    victim signs in with it; the victim's browser, which got the new cookie, is signed in."""
+    with (
+        closing(httpx.Client(base_url=server.anonymous_url, timeout=10)) as attacker,
+        closing(httpx.Client(base_url=server.anonymous_url, timeout=10)) as victim,
+    ):
+        attacker.get("/login")
+        planted = dict(attacker.cookies)
+        assert planted, "the sign-in page sets a session cookie"
+        victim.cookies.update(planted)
+        answer = victim.post("/api/auth/login", json={"name": "admin", "password": ADMIN_PASSWORD})
+        assert answer.status_code == 200
+        assert victim.get("/api/auth/me").json()["name"] == "admin"
+        assert attacker.get("/api/auth/me").status_code == 401
+        assert attacker.get("/settings", follow_redirects=False).headers["location"].startswith("/login")
+
+
+def test_the_page_sign_in_ticket_works_once_and_only_for_its_browser(server):
+    with closing(httpx.Client(base_url=server.anonymous_url, timeout=10)) as browser:
+        refused = browser.get("/auth/session", params={"ticket": "guessed", "redirect_to": "/alerts"})
+        assert refused.status_code == 303 and refused.headers["location"] == "/login?redirect_to=%2Falerts"
+        assert browser.get("/api/auth/me").status_code == 401
+
+
 async def test_websocket_needs_a_principal(server):
     bare = server.anonymous_url.replace("http", "ws") + "/ws"
     with pytest.raises(websockets.InvalidStatus) as refused:

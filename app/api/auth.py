@@ -62,7 +62,7 @@ def router(runtime: Runtime) -> APIRouter:
         storage = await session_storage(request.scope)
         if storage is None:
             raise HTTPProblem(500, "sessions are not configured (no storage secret)")
-        start_session(runtime, storage, principal)
+        start_session(runtime, storage, request.session, principal)
         return JSONResponse(me(principal))
 
     @r.post("/logout")

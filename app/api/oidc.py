@@ -92,7 +92,7 @@ def router(runtime: Runtime) -> APIRouter:
         storage = await session_storage(request.scope)
         if storage is None:
             return _page(500, "sessions are not configured")
-        start_session(runtime, storage, principal)
+        start_session(runtime, storage, request.session, principal)
         await runtime.accounts.audit(principal.name, "login", None, {"via": "sso", "role": role}, address)
         return RedirectResponse(safe_target(request.session.pop(_NEXT, "/")), status_code=303)
 

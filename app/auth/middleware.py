@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
+import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -23,7 +25,12 @@ from .principal import Principal
 if TYPE_CHECKING:
     from app.runtime import Runtime
 
-SESSION_KEY = "auth"  # in app.storage.user: {"user_id", "login_at", "seen_at"}
+SESSION_KEY = "auth"  # in app.storage.user: {"user_id", "login_at", "seen_at", "binding"}
+# In the signed session cookie: a secret set at sign-in that the server-side session must match, so a session
+# cookie obtained before the sign-in (planted in a victim's browser: session fixation) is not signed in by it.
+BINDING_KEY = "iaq_binding"
+PENDING_KEY = "auth_pending"  # in app.storage.user: a page's sign-in waiting for its HTTP round trip
+PENDING_TTL_S = 60.0
 _TOUCH_EVERY_S = 60.0  # writing the session's last-seen time on every request would write a file each time
 _API_PREFIXES = ("/api/", "/ws", "/health", "/metrics", "/docs", "/redoc", "/openapi.json", "/iaq")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -207,7 +214,7 @@ class AuthMiddleware:
         storage = await session_storage(scope)
         if storage is None:
             return None
-        return session_principal(self.runtime, storage)
+        return session_principal(self.runtime, storage, scope.get("session"))
 
     @staticmethod
     def _with_headers(send, extra: list[tuple[bytes, bytes]]):
@@ -223,10 +230,15 @@ class AuthMiddleware:
         return sending
 
 
-def session_principal(runtime: Runtime, storage: Any) -> Principal | None:
-    """The principal of a signed-in session, or None; an expired session is signed out here."""
+def session_principal(runtime: Runtime, storage: Any, cookie: Any) -> Principal | None:
+    """The principal of a signed-in session, or None; an expired session is signed out here. `cookie` is the
+    decoded session cookie: it must carry the binding set at sign-in (a copy of the cookie taken before the
+    sign-in is not signed in, but does not sign the browser that has the new one out either)."""
     data = storage.get(SESSION_KEY)
     if not isinstance(data, dict):
+        return None
+    binding = cookie.get(BINDING_KEY) if isinstance(cookie, dict) else None
+    if not isinstance(binding, str) or not hmac.compare_digest(binding, str(data.get("binding", ""))):
         return None
     settings, now = runtime.settings, runtime.accounts.clock()
     login_at, seen_at = data.get("login_at", 0), data.get("seen_at", 0)
@@ -249,9 +261,32 @@ def safe_target(target: str | None) -> str:
     return target
 
 
-def start_session(runtime: Runtime, storage: Any, principal: Principal) -> None:
+def start_session(runtime: Runtime, storage: Any, cookie: dict, principal: Principal) -> None:
+    """Sign a browser session in: the server-side record, and a new binding in the session cookie (`cookie`
+    is the request's decoded session, written back with the response)."""
     now = runtime.accounts.clock()
-    storage[SESSION_KEY] = {"user_id": principal.user_id, "login_at": now, "seen_at": now}
+    binding = secrets.token_urlsafe(24)
+    cookie[BINDING_KEY] = binding
+    storage.pop(PENDING_KEY, None)
+    storage[SESSION_KEY] = {"user_id": principal.user_id, "login_at": now, "seen_at": now, "binding": binding}
+
+
+def pend_session(runtime: Runtime, storage: Any, principal: Principal) -> str:
+    """A sign-in made over a page's socket, which cannot set a cookie: a one-time ticket that
+    `GET /auth/session` turns into a signed-in session (`start_session`) within `PENDING_TTL_S`."""
+    ticket = secrets.token_urlsafe(24)
+    storage[PENDING_KEY] = {"user_id": principal.user_id, "ticket": ticket, "at": runtime.accounts.clock()}
+    return ticket
+
+
+def take_pending(runtime: Runtime, storage: Any, ticket: str) -> Principal | None:
+    """The principal of a pending sign-in of this session with this ticket (used once), or None."""
+    pending = storage.pop(PENDING_KEY, None)
+    if not isinstance(pending, dict) or not hmac.compare_digest(str(pending.get("ticket", "")), ticket):
+        return None
+    if runtime.accounts.clock() - float(pending.get("at", 0)) > PENDING_TTL_S:
+        return None
+    return runtime.accounts.principal_for_user(pending.get("user_id"))
 
 
 def _origin(url: str | None) -> str | None:
