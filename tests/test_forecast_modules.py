@@ -11,6 +11,7 @@ import numpy as np
 from app.domain.modules import ventilation_level
 from services.forecasting.backtest import backtest, valid_origins
 from services.forecasting.models import MassBalance
+from services.forecasting.preventive import crossing
 from services.forecasting.series import Series, room_ventilation, ventilation_on_grid
 from services.simulator.room_model import RoomModel
 from tests.test_modules import make_runtime, until
@@ -141,7 +142,31 @@ async def test_reported_states_are_kept_when_they_change_and_train_a_model_with_
 
         run = await rt.forecasting.train_room(room_id, "co2")
         assert run["outcome"] in ("promoted", "kept"), run
-        rates = rt.registry.get(run["model_id"])["parameters"]["ventilation"]
+        trained = rt.registry.get(run["model_id"])
+        rates = trained["parameters"]["ventilation"]
         assert rates["rate_on_per_h"] > 2 * rates["rate_off_per_h"] > 0, rates
+
+        # the fan is off now: the forecast says what the room would do with it switched on
+        assert not model.ventilation_on
+        if trained["status"] != "active":
+            rt.registry.activate(trained["id"], by="test")
+        [message] = await rt.forecasting.predict_all()
+        at = {f["horizon_min"]: f for f in message["forecasts"]}
+        assert at[30]["model_type"] in ("mass_balance", "combined"), message
+        assert at[30]["if_ventilated"] < at[30]["value"] - 50, message
+        # a horizon forecast by a model that ignores the modules (persistence) claims no what-if
+        assert all("if_ventilated" not in f for f in at.values() if f["model_type"] == "persistence")
+        # a preventive action (a threshold the forecast crosses) states the level expected if it is taken, and
+        # the automation's proposal carries it to the operator
+        threshold = message["current"] + 0.5 * (max(f["value"] for f in at.values()) - message["current"])
+        event = crossing(message, {"co2": (threshold, "ventilation", "turn_on")})
+        assert event is not None, message
+        expected = at[event["within_min"]]["if_ventilated"]
+        assert event["action"]["expected_if_taken"] == expected < event["forecast"]
+        await rt.automation.set_room_settings(room_id, {"mode": "recommend", "manual_hold_s": 0})
+        rt.bus.forecast_crossings.emit(event)
+        await until(lambda: rt.automation.idle and rt.automation.considered >= 1, "the automation")
+        [proposal] = await rt.modules.history("Maison", "Bureau", status="proposed")
+        assert proposal["reason"]["expected_if_taken"] == expected
     finally:
         await rt.stop()

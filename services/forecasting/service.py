@@ -251,7 +251,7 @@ class ForecastService:
 
     def _predict_model(self, model: dict[str, Any]) -> tuple[list[dict], list[dict]]:
         from .series import to_grid
-        from .training import with_ventilation
+        from .training import what_if_ventilated, with_ventilation
 
         loaded = self._load(model)
         room_id, metric = model["room_id"], model["metric"]
@@ -268,6 +268,7 @@ class ForecastService:
         series = with_ventilation(series, steps)
         if steps and series.ventilation is not None:
             series.ventilation[-1] = steps[-1][1]
+        if_ventilated = {} if loaded.fallback else what_if_ventilated(loaded.bundle, series)
         issued_ms = int((series.t0_s + (len(series) - 1) * series.step_s) * 1000)
         rows = []
         for f in loaded.bundle.forecast(series):
@@ -305,6 +306,11 @@ class ForecastService:
                     "high": round(r["high"], 2),
                     "model_type": r["model_type"],
                 }
+                | (
+                    {"if_ventilated": round(if_ventilated[r["horizon_min"]], 2)}
+                    if r["horizon_min"] in if_ventilated
+                    else {}
+                )
                 for r in rows
             ],
         }

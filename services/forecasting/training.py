@@ -77,6 +77,33 @@ class Bundle:
         return out
 
 
+def reads_ventilation(forecaster: Any) -> bool:
+    """True when the forecaster (or a member of a combination) is a mass balance that learnt two air-change
+    rates: its forecast changes with the ventilation state at the origin."""
+    members = getattr(forecaster, "members", None) or [forecaster]
+    return any(getattr(getattr(m, "model", None), "rate_on", None) is not None for m in members) and (
+        getattr(forecaster, "shrink", 1.0) > 0
+    )
+
+
+def what_if_ventilated(bundle: Bundle, series: Series) -> dict[int, float]:
+    """Forecasts per horizon (minutes) if the room's ventilation were switched fully on at the last point,
+    for the horizons whose forecaster reads the ventilation; empty when none does, when nothing is known of
+    the room's ventilation or when it is fully on already."""
+    vent = series.ventilation
+    if vent is None or not len(vent) or vent[-1] >= 1.0:
+        return {}
+    if not any(reads_ventilation(f) for f in bundle.forecasters.values()):
+        return {}
+    on = Series(series.name, series.t0_s, series.step_s, series.values, series.tz, vent.copy())
+    on.ventilation[-1] = 1.0
+    return {
+        f["horizon_min"]: f["value"]
+        for f in bundle.forecast(on)
+        if reads_ventilation(bundle.forecasters[f["horizon_min"]])
+    }
+
+
 def persistence_bundle(metric: str, step_s: float = 60.0, tz: str = "UTC") -> Bundle:
     """The fallback: the last value, with no interval learnt."""
     fitted = Fitted(Persistence(), 0.0, float("nan"), float("nan"), (0.0, 0.0))
