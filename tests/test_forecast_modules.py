@@ -170,3 +170,24 @@ async def test_reported_states_are_kept_when_they_change_and_train_a_model_with_
         assert proposal["reason"]["expected_if_taken"] == expected
     finally:
         await rt.stop()
+
+
+async def test_the_state_history_keeps_changes_only_and_is_bounded(tmp_path, monkeypatch):
+    import app.storage.modules as module_storage
+
+    monkeypatch.setattr(module_storage, "MAX_STATE_CHANGES_PER_MODULE", 5)
+    rt = make_runtime(tmp_path / "data", forecasting_enabled=False)
+    try:
+        await rt.ingestion.ingest({"sensor_id": "s1", "enseigne": "Maison", "salle": "Bureau",
+                                   "values": {"co2": 600}})  # fmt: skip
+        window = await rt.modules.add_module("Maison", "Bureau", "fenetre")
+        for i in range(12):  # a device reporting on its own (MQTT `.../state`), each state twice
+            state = {"open": i % 2 == 0}
+            await rt.modules.report_state(window["topic"], state)
+            await rt.modules.report_state(window["topic"], state)
+        changes = await rt.modules.state_changes(window["id"])
+        assert len(changes) == 5, "the newest five changes are kept, each once"
+        assert [c["state"]["open"] for c in changes] == [False, True, False, True, False]
+        assert [c["ventilation"] for c in changes] == [0.0, 1.0, 0.0, 1.0, 0.0]
+    finally:
+        await rt.stop()
