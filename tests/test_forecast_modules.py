@@ -110,15 +110,23 @@ async def test_reported_states_are_kept_when_they_change_and_train_a_model_with_
                                    "timestamp": start.isoformat(), "values": {"co2": 450}})  # fmt: skip
         module = await rt.modules.add_module("Maison", "Bureau", "ventilation")
         room_id = module["room_id"]
-        model = RoomModel(volume_m3=150, capacity=12, profile="office", tz="UTC", ach_per_h=1.0, seed=5,
-                          random_events=False)  # fmt: skip
+        # people come and go at random (not on a schedule of the local time: the history ends now, whatever
+        # the time of day the test runs at, and the scenario must not depend on it)
+        model = RoomModel(volume_m3=150, capacity=12, ach_per_h=1.0, seed=5, random_events=False,
+                          fixed_occupants=0)  # fmt: skip
         rt.devices.attach(module["topic"], "ventilation", model)
         rng = random.Random(5)
-        switch_at, batch, switches = 0, [], 0
+        switch_at, people_at, batch, switches = 0, 0, [], 0
         for minute in range(hours * 60):
             when = start + timedelta(minutes=minute + 1)
             clock["now"] = when.timestamp()
-            if minute >= switch_at:
+            meeting = minute >= hours * 60 - 90  # a meeting fills the room at the end, the fan off
+            if meeting:
+                model.fixed_occupants = 10
+            elif minute >= people_at:
+                model.fixed_occupants = rng.choice((0, 2, 5, 8, 10))
+                people_at = minute + rng.randint(30, 180)
+            if minute >= switch_at and (model.ventilation_on or not meeting):
                 action = "turn_off" if model.ventilation_on else "turn_on"
                 await rt.modules.command(module["id"], action, requested_by="test", source="api")
                 await until(lambda: not rt.modules._pending, "the device's report")
@@ -146,7 +154,7 @@ async def test_reported_states_are_kept_when_they_change_and_train_a_model_with_
         rates = trained["parameters"]["ventilation"]
         assert rates["rate_on_per_h"] > 2 * rates["rate_off_per_h"] > 0, rates
 
-        # the fan is off now: the forecast says what the room would do with it switched on
+        # the fan is off and the room fills: the forecast says what the room would do with the fan on
         assert not model.ventilation_on
         if trained["status"] != "active":
             rt.registry.activate(trained["id"], by="test")
