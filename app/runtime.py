@@ -488,6 +488,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         metrics=settings.ml_metrics,
         use_process_pool=settings.ml_process_pool,
         alerting=alerting,
+        module_store=module_store,
     )
     accounts = AccountService(sessions, settings)
     device_keys = DeviceKeys(

@@ -143,6 +143,9 @@ class AutomationService:
             "within_min": crossing.get("within_min"),
             "confidence": crossing.get("confidence"),
         }
+        expected = (crossing.get("action") or {}).get("expected_if_taken")
+        if expected is not None:  # the forecast with the ventilation on: what acting should achieve
+            reason["expected_if_taken"] = expected
         self._inbox.append((room_id, metric, "high", reason, self.modules.now_ms()))
         self._wake.set()
 

@@ -5,7 +5,8 @@ A command is `pending` until the device reports a state that has every value the
 is `acknowledged`. Without such a report within the timeout it is `failed` and an alert is raised for the
 room (resolved by the module's next successful command). A newer command to the same module `supersedes` a
 pending one. Every change of an action goes to `bus.actions` and to the action sinks (`iaq_actions`);
-every reported state to `bus.module_states`.
+every reported state to `bus.module_states`. Every state that differs from the previous one is also kept in
+the module's state history (`module_state_changes`, with its ventilation level), which forecasting reads.
 """
 
 from __future__ import annotations
@@ -370,10 +371,12 @@ class ModuleService:
                 pending.task.cancel()
             # memory first, with no await in between: the module is always seen with either its pending
             # command or its new state
+            changed = state != module.state  # the state history records changes only
             module.state, module.state_ms, module.state_by = state, now, pending.requested_by
             row = await asyncio.to_thread(
-                self.store.acknowledge, module.id, state, now, pending.requested_by, pending.action_id
-            )
+                self.store.acknowledge, module.id, state, now, pending.requested_by, pending.action_id,
+                changed=changed,
+            )  # fmt: skip
             self.bus.module_states.emit({**module.as_dict(), "pending": None})
             if row is not None:
                 self._publish(row, module)
@@ -407,6 +410,11 @@ class ModuleService:
             ids = [m.id for m in self._modules.values() if m.site == site and room_id in (None, m.room_id)]
         rows = await asyncio.to_thread(self.store.actions, ids, limit=limit, status=status)
         return [action_dict(row, self._modules.get(row.module_id)) for row in rows]
+
+    async def state_changes(self, module_id: int, limit: int = 100) -> list[dict[str, Any]]:
+        """The module's recorded state changes, newest first (what forecasting reads as ventilation)."""
+        self.module(module_id)
+        return await asyncio.to_thread(self.store.state_changes, module_id, limit)
 
     async def set_effectiveness(self, action_id: int, ach_per_h: float, r2: float) -> dict[str, Any] | None:
         row = await asyncio.to_thread(self.store.update_action, action_id, ach_per_h=ach_per_h, ach_r2=r2)

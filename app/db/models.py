@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -143,6 +144,23 @@ class ModuleAction(Base):
     # effectiveness of a ventilation action: air change rate measured from the CO2 decay that followed
     ach_per_h: Mapped[float | None] = mapped_column(Float)
     ach_r2: Mapped[float | None] = mapped_column(Float)
+
+
+class ModuleStateChange(Base):
+    """A module's reported state each time it changed (not every report): the history forecasting reads to
+    know when the room was ventilated. `ventilation` is the state's air exchange level, 0 to 1
+    (`app.domain.modules.ventilation_level`), NULL for modules that do not exchange air. Bounded: each
+    module keeps its newest `MAX_STATE_CHANGES_PER_MODULE` rows (`app/storage/modules.py`)."""
+
+    __tablename__ = "module_state_changes"
+    __table_args__ = (Index("ix_module_state_changes_room_ts", "room_id", "ts_ms"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"), index=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    ventilation: Mapped[float | None] = mapped_column(Float)
 
 
 class RoomAutomation(Base):

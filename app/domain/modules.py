@@ -112,6 +112,31 @@ def is_active(state: dict[str, Any] | None) -> bool:
     return bool(state) and bool(state.get("on") or state.get("open"))
 
 
+# the module types that change how much outdoor air reaches the room (purifiers, cooling, heating recirculate)
+AIR_EXCHANGE_KINDS = ("ventilation", "window")
+
+
+def ventilation_level(module_type: str, state: dict[str, Any] | None) -> float | None:
+    """How much a module in `state` adds to its room's air exchange, from 0 (off, closed) to 1 (full).
+
+    A ventilation unit that is off gives 0; on, `level / MAX_LEVEL` when it reports a level (1 to 3),
+    else 1. A window gives 1 when open, 0 when closed. Modules that do not exchange air with outdoors
+    (purifier, cooling, heating) give None: their state says nothing about the CO2 decay. A state that
+    does not say (empty or missing) counts as off.
+    """
+    if module_type not in AIR_EXCHANGE_KINDS:
+        return None
+    state = state or {}
+    if module_type == "window":
+        return 1.0 if state.get("open") else 0.0
+    if not state.get("on"):
+        return 0.0
+    level = state.get("level")
+    if isinstance(level, int | float) and not isinstance(level, bool) and math.isfinite(level):
+        return min(1.0, max(0.0, float(level) / MAX_LEVEL)) if level > 0 else 1.0
+    return 1.0
+
+
 # -- action effectiveness: the tracer-gas decay method (ASTM E741) with CO2 as the tracer -------------------
 @dataclass(frozen=True, slots=True)
 class AirChangeEstimate:

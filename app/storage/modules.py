@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select, update
 
-from app.db.models import Module, ModuleAction, Room, RoomAutomation, Site
+from app.db.models import Module, ModuleAction, ModuleStateChange, Room, RoomAutomation, Site
+from app.domain.modules import ventilation_level
 from app.domain.timesteps import iso_ms
 
 AUTOMATION_FIELDS = (
@@ -25,6 +26,11 @@ AUTOMATION_DEFAULTS: dict[str, Any] = {
     "mode": "off", "min_on_s": 900.0, "cooldown_s": 600.0, "daily_budget": 24, "manual_hold_s": 3600.0,
     "co2_on_ppm": 1000.0, "co2_off_ppm": 750.0, "pm25_on_ugm3": 25.0, "pm25_off_ugm3": 10.0,
 }  # fmt: skip
+
+
+# the newest state changes kept per module: a unit switched every ten minutes around the clock fills this in
+# about seven weeks, more than the fourteen days forecasting reads
+MAX_STATE_CHANGES_PER_MODULE = 10_000
 
 
 def slug(text: str) -> str:
@@ -146,6 +152,7 @@ class SqlModuleStore:
                 )
                 .returning(Module.id)
             ).scalar_one()  # fmt: skip
+            _record_change(conn, module_id, state, now_ms)
         info = self.module(module_id)
         assert info is not None
         return info
@@ -155,17 +162,31 @@ class SqlModuleStore:
             conn.execute(delete(Module).where(Module.id == module_id))
 
     def set_state(self, module_id: int, state: dict[str, Any], ts_ms: int, by: str) -> None:
+        """A new state (the caller knows it changed): the module's row and its state history."""
         with self.engine.begin() as conn:
             conn.execute(
                 update(Module).where(Module.id == module_id).values(state=state, state_ms=ts_ms, state_by=by)
             )
+            _record_change(conn, module_id, state, ts_ms)
 
-    def acknowledge(self, module_id: int, state: dict[str, Any], ts_ms: int, by: str, action_id: int) -> Any:
-        """The module's new state and its command's acknowledgement, in one transaction."""
+    def acknowledge(
+        self,
+        module_id: int,
+        state: dict[str, Any],
+        ts_ms: int,
+        by: str,
+        action_id: int,
+        *,
+        changed: bool = True,
+    ) -> Any:
+        """The module's new state and its command's acknowledgement, in one transaction (and the state in the
+        history when it `changed`: a command may ask for the state a module is in already)."""
         with self.engine.begin() as conn:
             conn.execute(
                 update(Module).where(Module.id == module_id).values(state=state, state_ms=ts_ms, state_by=by)
             )
+            if changed:
+                _record_change(conn, module_id, state, ts_ms)
             conn.execute(
                 update(ModuleAction)
                 .where(ModuleAction.id == action_id)
@@ -219,6 +240,51 @@ class SqlModuleStore:
         with self.engine.connect() as conn:
             return {room: (ach, r2, ts) for room, ach, r2, ts in conn.execute(stmt)}
 
+    # -- state history
+    def ventilation_changes(self, room_id: int, start_ms: int, end_ms: int) -> list[tuple[int, int, float]]:
+        """(module id, time ms, ventilation level) of the room's air-exchanging modules, oldest first: every
+        change in [start_ms, end_ms], and each module's last change before `start_ms` (its state then)."""
+        has_level = ModuleStateChange.ventilation.is_not(None)
+        in_room = ModuleStateChange.room_id == room_id
+        columns = (ModuleStateChange.module_id, ModuleStateChange.ts_ms, ModuleStateChange.ventilation)
+        before = (
+            select(ModuleStateChange.module_id, func.max(ModuleStateChange.ts_ms).label("ts_ms"))
+            .where(in_room, has_level, ModuleStateChange.ts_ms < start_ms)
+            .group_by(ModuleStateChange.module_id)
+            .subquery()
+        )
+        with self.engine.connect() as conn:
+            earlier = conn.execute(
+                select(*columns)
+                .join(
+                    before,
+                    (ModuleStateChange.module_id == before.c.module_id)
+                    & (ModuleStateChange.ts_ms == before.c.ts_ms),
+                )
+                .where(in_room, has_level)
+            ).all()
+            within = conn.execute(
+                select(*columns)
+                .where(in_room, has_level, ModuleStateChange.ts_ms.between(start_ms, end_ms))
+                .order_by(ModuleStateChange.ts_ms, ModuleStateChange.id)
+            ).all()
+        rows = sorted(earlier, key=lambda r: r[1]) + list(within)
+        return [(m, t, v) for m, t, v in rows]
+
+    def state_changes(self, module_id: int, limit: int = 100) -> list[dict[str, Any]]:
+        """A module's state changes, newest first."""
+        stmt = (
+            select(ModuleStateChange)
+            .where(ModuleStateChange.module_id == module_id)
+            .order_by(ModuleStateChange.ts_ms.desc(), ModuleStateChange.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [
+                {"at": iso_ms(r.ts_ms), "ts_ms": r.ts_ms, "state": r.state, "ventilation": r.ventilation}
+                for r in conn.execute(stmt)
+            ]
+
     # -- automation settings
     def automation(self) -> dict[int, dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -233,3 +299,30 @@ class SqlModuleStore:
                 conn.execute(update(RoomAutomation).where(RoomAutomation.room_id == room_id).values(**values))
             else:
                 conn.execute(insert(RoomAutomation).values(room_id=room_id, **values))
+
+
+def _record_change(conn: Any, module_id: int, state: dict[str, Any], ts_ms: int) -> None:
+    """Append a state change to the module's history (inside the caller's transaction) and keep the
+    history's size bounded (`MAX_STATE_CHANGES_PER_MODULE`)."""
+    row = conn.execute(select(Module.room_id, Module.module_type).where(Module.id == module_id)).first()
+    if row is None:
+        return
+    conn.execute(
+        insert(ModuleStateChange).values(
+            module_id=module_id, room_id=row.room_id, ts_ms=ts_ms, state=state,
+            ventilation=ventilation_level(row.module_type, state),
+        )
+    )  # fmt: skip
+    oldest_kept = conn.scalar(
+        select(ModuleStateChange.id)
+        .where(ModuleStateChange.module_id == module_id)
+        .order_by(ModuleStateChange.id.desc())
+        .offset(MAX_STATE_CHANGES_PER_MODULE - 1)
+        .limit(1)
+    )
+    if oldest_kept is not None:
+        conn.execute(
+            delete(ModuleStateChange).where(
+                ModuleStateChange.module_id == module_id, ModuleStateChange.id < oldest_kept
+            )
+        )

@@ -228,12 +228,38 @@ class MassBalance(Forecaster):
     forecast origin the source is measured from the last ten minutes (people present now), and its
     departure from the profile fades with a time constant chosen on the end of the training span, so the
     forecast relaxes from "as now" towards "as usual at this time".
+
+    Module states: when the series carries the room's ventilation level v (0 to 1, from its modules' state
+    history) and the fitted span holds at least ``MIN_STATE_S`` with the room ventilated and as much without,
+    the air-change rate is ``a_off (1 - v) + a_on v``, both fitted (non-negative) in the same least squares.
+    The forecast holds the state at the origin over the horizon (the module stays as it is now), so a
+    forecast made on a series whose last point says "on" is the what-if of switching the ventilation on.
+    Without ventilation data, or with too little of either state, it is the single-rate model.
     """
 
     name = "mass_balance"
     SLOTS_PER_DAY = 48
     TAUS_MIN = (5.0, 15.0, 30.0, 60.0, 120.0, 1e9)
     WINDOWS_MIN = (10.0, 30.0)
+    MIN_STATE_S = 2 * 3600.0  # of each ventilation state within the fitted span, to learn two rates
+    rate_on: float | None = None  # per step, when two rates were learnt (class default: older artifacts)
+
+    @staticmethod
+    def _ventilation(series: Series) -> np.ndarray | None:
+        """The series' ventilation level per grid point (held beyond its end, unknown as 0), or None."""
+        v = series.ventilation
+        if v is None or len(v) == 0:
+            return None
+        v = np.nan_to_num(np.asarray(v, dtype=float)[: len(series)], nan=0.0)
+        if len(v) < len(series):
+            v = np.concatenate([v, np.full(len(series) - len(v), v[-1])])
+        return v
+
+    def _rate(self, level: np.ndarray | float) -> np.ndarray | float:
+        """Air changes per step at ventilation level(s) ``level``."""
+        if self.rate_on is None:
+            return self.rate
+        return self.rate + (self.rate_on - self.rate) * level
 
     def _slots(self, series: Series, index: np.ndarray) -> np.ndarray:
         hours, weekend = local_hours(_times(series, index), series.tz)
@@ -251,14 +277,31 @@ class MassBalance(Forecaster):
         xm = (x[t] + x[t + k]) / 2
         ok = np.isfinite(d) & np.isfinite(xm)
         t, d, xm = t[ok], d[ok], xm[ok]
+        self.step_s = series.step_s
+        self.rate_on = None
+        vm = None
+        v = self._ventilation(series)
+        if v is not None and len(t):
+            # the mean ventilation level over each ten-minute change
+            cumulative = np.concatenate([[0.0], np.cumsum(v)])
+            vm = (cumulative[t + k] - cumulative[t]) / k
+            on_s = float(np.sum(vm >= 0.5)) * series.step_s
+            off_s = float(np.sum(vm < 0.5)) * series.step_s
+            if min(on_s, off_s) < self.MIN_STATE_S:
+                vm = None  # one state only (or hardly any of the other): nothing to tell the rates apart
+        rates = 1 if vm is None else 2
         nslots = 2 * self.SLOTS_PER_DAY
         slots = self._slots(series, t + k // 2)
-        design = np.zeros((len(t), nslots + 1))
-        design[:, 0] = -xm
-        design[np.arange(len(t)), 1 + slots] = 1.0
+        design = np.zeros((len(t), nslots + rates))
+        if vm is None:
+            design[:, 0] = -xm
+        else:
+            design[:, 0] = -xm * (1 - vm)
+            design[:, 1] = -xm * vm
+        design[np.arange(len(t)), rates + slots] = 1.0
         counts = np.bincount(slots, minlength=nslots)
-        used = np.concatenate([[True], counts > 0])
-        coef = np.zeros(nslots + 1)
+        used = np.concatenate([[True] * rates, counts > 0])
+        coef = np.zeros(nslots + rates)
         if len(t) > nslots:
             # sources and the air-change rate are not negative: without that constraint a negative night
             # "source" would stand in for the decay, and the rate would come out near zero
@@ -267,7 +310,9 @@ class MassBalance(Forecaster):
             rows = np.linspace(0, len(t) - 1, min(len(t), 20000)).astype(int)
             coef[used] = nnls(design[rows][:, used], d[rows], maxiter=2000)[0]
         self.rate = float(np.clip(coef[0], 1e-5, 0.3))
-        profile = coef[1:]
+        if vm is not None:
+            self.rate_on = float(np.clip(coef[1], 1e-5, 0.3))
+        profile = coef[rates:]
         if (~(counts > 0)).any():
             profile[counts == 0] = np.median(profile[counts > 0]) if (counts > 0).any() else 0.0
         self.profile = profile
@@ -299,7 +344,15 @@ class MassBalance(Forecaster):
         x = y - self.outdoor
         k = self.source_window
         back = np.maximum(origins - k, 0)
-        source_now = (x[origins] - x[back]) / k + self.rate * (x[origins] + x[back]) / 2
+        v = self._ventilation(series) if self.rate_on is not None else None
+        if v is None:
+            rate_before = rate_now = self.rate
+        else:
+            cumulative = np.concatenate([[0.0], np.cumsum(v)])
+            span = np.maximum(origins - back, 1)
+            rate_before = self._rate((cumulative[origins] - cumulative[back]) / span)
+            rate_now = self._rate(v[origins])  # the state at the origin holds over the horizon
+        source_now = (x[origins] - x[back]) / k + rate_before * (x[origins] + x[back]) / 2
         deviation = source_now - self.profile[self._slots(series, origins)]
         level = x[origins].copy()
         fade = math.exp(-series.step_s / (self.tau_min * 60.0))
@@ -307,7 +360,7 @@ class MassBalance(Forecaster):
         for i in range(1, h + 1):
             weight *= fade
             source = self.profile[self._slots(series, origins + i)] + deviation * weight
-            level = level - self.rate * level + source
+            level = level - rate_now * level + source
         return level + self.outdoor
 
     def params(self) -> dict:
@@ -316,6 +369,17 @@ class MassBalance(Forecaster):
             "rate_per_step": self.rate,
             "tau_min": self.tau_min,
             "source_window_steps": self.source_window,
+        } | self.ventilation_params()
+
+    def ventilation_params(self) -> dict:
+        """The air-change rates per hour learnt with the room ventilated and not (when module states were
+        known for enough of both), else an empty dict."""
+        if self.rate_on is None:
+            return {}
+        per_h = 3600.0 / self.step_s
+        return {
+            "rate_off_per_h": round(self.rate * per_h, 4),
+            "rate_on_per_h": round(self.rate_on * per_h, 4),
         }
 
 

@@ -7,6 +7,10 @@ predictor publishes these on `bus.forecast_crossings`; the automation of the mod
      "threshold": 1000.0, "current": 820.0, "expected_at": "...Z", "within_min": 15,
      "forecast": 1040.0, "confidence": 0.9,
      "action": {"module_type": "ventilation", "action_type": "turn_on", "priority": "high", ...}}
+
+When the forecast message carries `if_ventilated` at the crossing horizon (the room's mass balance learnt its
+air-change rate with the ventilation on, see `MassBalance`), the action states `expected_if_taken`: the
+forecast at that horizon with the ventilation switched on now.
 """
 
 from __future__ import annotations
@@ -55,6 +59,9 @@ def crossing(message: dict[str, Any], thresholds=PREVENTIVE_THRESHOLDS) -> dict[
                     "level": "forecast",
                 },
             }
+            if module_type == "ventilation" and f.get("if_ventilated") is not None:
+                # the room's mass balance, with the ventilation on from now: what the action should achieve
+                action["expected_if_taken"] = round(float(f["if_ventilated"]), 2)
             return {
                 "type": "threshold_crossing",
                 "enseigne": message.get("enseigne"),

@@ -38,6 +38,9 @@ class Series:
     step_s: float
     values: np.ndarray  # float, NaN where nothing was measured
     tz: str = "UTC"
+    # the room's ventilation level (0 to 1) on the same grid, from its modules' state history; None when the
+    # room has no air-exchanging module (or nothing is known of them, as in the shared recordings)
+    ventilation: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.values)
@@ -55,8 +58,9 @@ class Series:
         return forward_fill(self.values, max(1, int(GAP_FILL_S // self.step_s)))
 
     def slice(self, start: int, stop: int) -> Series:
+        vent = self.ventilation[start:stop] if self.ventilation is not None else None
         return Series(
-            self.name, self.t0_s + start * self.step_s, self.step_s, self.values[start:stop], self.tz
+            self.name, self.t0_s + start * self.step_s, self.step_s, self.values[start:stop], self.tz, vent
         )
 
     def time_of_week(self) -> tuple[np.ndarray, np.ndarray]:
@@ -73,6 +77,38 @@ class Series:
         hours = (local % 86400) / 3600.0
         weekday = ((local // 86400).astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday (3)
         return hours, weekday >= 5
+
+
+def room_ventilation(changes: Iterable[tuple[int, float, float]]) -> list[tuple[float, float]]:
+    """A room's ventilation level over time from its modules' state changes (module id, epoch seconds, level
+    0-1), in time order: (epoch seconds, level) at each change of the room's level, the highest of its
+    modules' (a window open or a fan on ventilate the room; the model has one rate for "ventilated").
+    A module counts as 0 before its first known state: it was not registered yet, and a module's history
+    always starts with the state it was registered in."""
+    levels: dict[int, float] = {}
+    out: list[tuple[float, float]] = []
+    for module_id, t_s, level in sorted(changes, key=lambda c: c[1]):
+        levels[module_id] = float(level)
+        room = max(levels.values())
+        if out and out[-1][0] == t_s:
+            out[-1] = (t_s, room)
+        elif not out or out[-1][1] != room:
+            out.append((t_s, room))
+    return out
+
+
+def ventilation_on_grid(
+    t0_s: float, step_s: float, n: int, steps: list[tuple[float, float]]
+) -> np.ndarray | None:
+    """A step function on the grid: at each point, the level of the last change at or before it (a state
+    holds until the next change), 0 before the first. None without any change: nothing is known."""
+    if not steps:
+        return None
+    times = np.array([t for t, _ in steps], dtype=float)
+    levels = np.array([v for _, v in steps], dtype=float)
+    grid = t0_s + step_s * np.arange(n)
+    index = np.searchsorted(times, grid, side="right") - 1
+    return np.where(index >= 0, levels[np.maximum(index, 0)], 0.0)
 
 
 def forward_fill(values: np.ndarray, limit: int) -> np.ndarray:

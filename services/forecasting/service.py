@@ -36,6 +36,7 @@ from ..errors import NotFound
 from ..rooms import room_row
 from .preventive import PREVENTIVE_THRESHOLDS, crossing
 from .registry import ArtifactError, ModelRegistry
+from .series import room_ventilation
 from .training import Bundle, persistence_bundle
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,11 @@ class ForecastService:
         metrics: tuple[str, ...] = ("co2",),
         use_process_pool: bool = True,
         alerting: Any = None,
+        module_store: Any = None,
     ):
         self.sessions, self.store, self.bus, self.registry = sessions, store, bus, registry
+        # app.storage.modules.SqlModuleStore: the rooms' module state history (ventilation); None: not read
+        self.module_store = module_store
         self.series = getattr(store, "series", None)  # InfluxDB's outbox of `iaq_forecast` points, or None
         self.metrics = metrics
         self.use_process_pool = use_process_pool
@@ -100,6 +104,15 @@ class ForecastService:
                 times.append(b.ts_ms / 1000)
                 values.append(stats[0] / stats[3])
         return times, values
+
+    def _ventilation(self, room_id: int, start_s: float, end_s: float) -> list[tuple[float, float]] | None:
+        """The room's ventilation level as (epoch seconds, level 0-1) at each change from `start_s` (its
+        state then included) to `end_s`, from its modules' state history; None without such modules."""
+        if self.module_store is None:
+            return None
+        changes = self.module_store.ventilation_changes(room_id, int(start_s * 1000), int(end_s * 1000))
+        steps = room_ventilation((module_id, ts_ms / 1000, level) for module_id, ts_ms, level in changes)
+        return steps or None
 
     def _room(self, room_id: int) -> tuple[str, str, str]:
         with self.sessions() as s:
@@ -142,12 +155,17 @@ class ForecastService:
             run_id = await asyncio.to_thread(self.registry.start_run, name, trigger)
             try:
                 times, values = await asyncio.to_thread(self._history, room_id, metric, 14 * 86400)
+                ventilation = None
+                if times:
+                    ventilation = await asyncio.to_thread(self._ventilation, room_id, times[0], times[-1])
                 active = await asyncio.to_thread(self.registry.active, name)
                 champion = None
                 if active:
                     loaded = await asyncio.to_thread(self._load, active)
                     champion = None if loaded.fallback else loaded.bundle
-                result = await self._run_cpu(train, times, values, metric=metric, tz=tz, champion=champion)
+                result = await self._run_cpu(
+                    train, times, values, metric=metric, tz=tz, champion=champion, ventilation=ventilation
+                )
                 version = datetime.now(UTC).strftime("%Y%m%d%H%M%S") + f"-{run_id}"
                 path, checksum = await asyncio.to_thread(
                     self.registry.save_artifact, result["bundle"], name, version
@@ -233,6 +251,7 @@ class ForecastService:
 
     def _predict_model(self, model: dict[str, Any]) -> tuple[list[dict], list[dict]]:
         from .series import to_grid
+        from .training import what_if_ventilated, with_ventilation
 
         loaded = self._load(model)
         room_id, metric = model["room_id"], model["metric"]
@@ -243,6 +262,13 @@ class ForecastService:
         )
         if series is None:
             return [], []
+        # the modules' states up to now: a state reported after the last reading is the state from now on,
+        # held over the horizon by the mass balance
+        steps = self._ventilation(room_id, times[0], time.time())
+        series = with_ventilation(series, steps)
+        if steps and series.ventilation is not None:
+            series.ventilation[-1] = steps[-1][1]
+        if_ventilated = {} if loaded.fallback else what_if_ventilated(loaded.bundle, series)
         issued_ms = int((series.t0_s + (len(series) - 1) * series.step_s) * 1000)
         rows = []
         for f in loaded.bundle.forecast(series):
@@ -280,6 +306,11 @@ class ForecastService:
                     "high": round(r["high"], 2),
                     "model_type": r["model_type"],
                 }
+                | (
+                    {"if_ventilated": round(if_ventilated[r["horizon_min"]], 2)}
+                    if r["horizon_min"] in if_ventilated
+                    else {}
+                )
                 for r in rows
             ],
         }

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from .backtest import Combined, Fitted, combine, fit_candidate, select, valid_origins
-from .models import CANDIDATES, Persistence
-from .series import Series, to_grid
+from .models import CANDIDATES, MassBalance, Persistence
+from .series import Series, to_grid, ventilation_on_grid
 
 HORIZONS_MIN = (5, 15, 30, 60)
 PROMOTION_HORIZON_MIN = 30
@@ -44,12 +44,16 @@ class Bundle:
             return out
         # predict() reads future grid times for daily terms: extend the grid with empty points
         longest = max(series.steps(h) for h in self.forecasters)
+        vent = series.ventilation
+        if vent is not None and len(vent):  # the modules stay as they are at the origin
+            vent = np.concatenate([vent, np.full(longest, vent[-1])])
         padded = Series(
             series.name,
             series.t0_s,
             series.step_s,
             np.concatenate([series.values, np.full(longest, np.nan)]),
             series.tz,
+            vent,
         )
         for horizon_min, forecaster in sorted(self.forecasters.items()):
             h = series.steps(horizon_min)
@@ -73,6 +77,33 @@ class Bundle:
         return out
 
 
+def reads_ventilation(forecaster: Any) -> bool:
+    """True when the forecaster (or a member of a combination) is a mass balance that learnt two air-change
+    rates: its forecast changes with the ventilation state at the origin."""
+    members = getattr(forecaster, "members", None) or [forecaster]
+    return any(getattr(getattr(m, "model", None), "rate_on", None) is not None for m in members) and (
+        getattr(forecaster, "shrink", 1.0) > 0
+    )
+
+
+def what_if_ventilated(bundle: Bundle, series: Series) -> dict[int, float]:
+    """Forecasts per horizon (minutes) if the room's ventilation were switched fully on at the last point,
+    for the horizons whose forecaster reads the ventilation; empty when none does, when nothing is known of
+    the room's ventilation or when it is fully on already."""
+    vent = series.ventilation
+    if vent is None or not len(vent) or vent[-1] >= 1.0:
+        return {}
+    if not any(reads_ventilation(f) for f in bundle.forecasters.values()):
+        return {}
+    on = Series(series.name, series.t0_s, series.step_s, series.values, series.tz, vent.copy())
+    on.ventilation[-1] = 1.0
+    return {
+        f["horizon_min"]: f["value"]
+        for f in bundle.forecast(on)
+        if reads_ventilation(bundle.forecasters[f["horizon_min"]])
+    }
+
+
 def persistence_bundle(metric: str, step_s: float = 60.0, tz: str = "UTC") -> Bundle:
     """The fallback: the last value, with no interval learnt."""
     fitted = Fitted(Persistence(), 0.0, float("nan"), float("nan"), (0.0, 0.0))
@@ -81,7 +112,8 @@ def persistence_bundle(metric: str, step_s: float = 60.0, tz: str = "UTC") -> Bu
     )
 
 
-def choose(series: Series, train_end: int, h: int) -> tuple[str, Fitted | Combined]:
+def choose(series: Series, train_end: int, h: int) -> tuple[str, Fitted | Combined, dict]:
+    """The forecaster chosen on validation, its name, and every candidate fitted (by name)."""
     fitted: dict[str, Fitted | Combined] = {}
     for name in CANDIDATES:
         try:
@@ -94,7 +126,7 @@ def choose(series: Series, train_end: int, h: int) -> tuple[str, Fitted | Combin
     if combined is not None:
         fitted["combined"] = combined
     name = select(fitted)
-    return name, fitted[name]
+    return name, fitted[name], fitted
 
 
 def holdout_mae(forecaster, series: Series, start: int, h: int) -> float:
@@ -104,13 +136,29 @@ def holdout_mae(forecaster, series: Series, start: int, h: int) -> float:
     return float(np.mean(np.abs(series.values[origins + h] - forecaster.predict(series, origins, h))))
 
 
+def with_ventilation(series: Series, ventilation: list[tuple[float, float]] | None) -> Series:
+    """``series`` with the room's ventilation level on its grid, from (epoch seconds, level) changes."""
+    if ventilation:
+        series.ventilation = ventilation_on_grid(series.t0_s, series.step_s, len(series), ventilation)
+    return series
+
+
 def train(
-    times_s: list[float], values: list[float], *, metric: str, tz: str, champion: Bundle | None = None
+    times_s: list[float],
+    values: list[float],
+    *,
+    metric: str,
+    tz: str,
+    champion: Bundle | None = None,
+    ventilation: list[tuple[float, float]] | None = None,
 ) -> dict[str, Any]:
-    """Fit a bundle on a room metric's history; returns it with its backtest and the promotion verdict."""
+    """Fit a bundle on a room metric's history; returns it with its backtest and the promotion verdict.
+    ``ventilation``: the room's ventilation level as (epoch seconds, level 0-1) at each change
+    (``series.room_ventilation``), for the mass balance; None when the room has no such module."""
     series = to_grid(zip(times_s, values, strict=True), name=metric, metric=metric, tz=tz)
     if series is None or len(series) * series.step_s < MIN_HISTORY_S:
         raise ValueError(f"too little history: {MIN_HISTORY_S // 3600} hours of {metric} are needed")
+    series = with_ventilation(series, ventilation)
     keep = int(MAX_HISTORY_S // series.step_s)
     if len(series) > keep:
         series = series.slice(len(series) - keep, len(series))
@@ -118,9 +166,13 @@ def train(
     split = int(len(series) * HOLDOUT_FRAC)
     # the forecasters deployed are those scored: chosen within the first 80 %, so the challenger and the
     # active version are compared on readings neither was fitted on (and unchanged data gives an exact tie)
-    forecasters, kinds = {}, {}
+    forecasters, kinds, room_air = {}, {}, {}
     for horizon in HORIZONS_MIN:
-        kinds[horizon], forecasters[horizon] = choose(series, split, series.steps(horizon))
+        kinds[horizon], forecasters[horizon], fitted = choose(series, split, series.steps(horizon))
+        balance = fitted.get("mass_balance")
+        if horizon == PROMOTION_HORIZON_MIN and isinstance(balance, Fitted):
+            # what the room's mass balance learnt of its air change, chosen or not (the Models page shows it)
+            room_air = balance.model.ventilation_params() if isinstance(balance.model, MassBalance) else {}
     challenger = forecasters[PROMOTION_HORIZON_MIN]
     scores = {
         "mae": holdout_mae(challenger, series, split, h),
@@ -144,5 +196,6 @@ def train(
         "data_points": int(np.isfinite(series.values).sum()),
         "start_s": series.t0_s,
         "end_s": series.t0_s + (split - 1) * series.step_s,  # the fitted part; the rest is the holdout
-        "parameters": {"step_s": series.step_s, "horizons_min": list(HORIZONS_MIN), "kinds": kinds},
+        "parameters": {"step_s": series.step_s, "horizons_min": list(HORIZONS_MIN), "kinds": kinds}
+        | ({"ventilation": room_air} if room_air else {}),
     }
