@@ -3,6 +3,7 @@ mass balance that learns the room's air-change rate with and without ventilation
 
 from __future__ import annotations
 
+import copy
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -162,6 +163,16 @@ async def test_reported_states_are_kept_when_they_change_and_train_a_model_with_
         at = {f["horizon_min"]: f for f in message["forecasts"]}
         assert at[30]["model_type"] in ("mass_balance", "combined"), message
         assert at[30]["if_ventilated"] < at[30]["value"] - 50, message
+        # ... close to what the room does: run the simulated room on for 30 minutes, with the fan and without
+        ahead = {}
+        for fan in (False, True):
+            twin = copy.deepcopy(model)
+            twin.ventilation_on = fan
+            for minute in range(30):
+                level = twin.step(when + timedelta(minutes=minute + 1), 60)["co2"]
+            ahead[fan] = level
+        drop, said = ahead[False] - ahead[True], at[30]["value"] - at[30]["if_ventilated"]
+        assert 0.5 * drop < said < 1.5 * drop, (ahead, at[30])
         # a horizon forecast by a model that ignores the modules (persistence) claims no what-if
         assert all("if_ventilated" not in f for f in at.values() if f["model_type"] == "persistence")
         # a preventive action (a threshold the forecast crosses) states the level expected if it is taken, and

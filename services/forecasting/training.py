@@ -35,6 +35,16 @@ class Bundle:
     forecasters: dict[int, Fitted | Combined]  # horizon in minutes -> forecaster
     kinds: dict[int, str] = field(default_factory=dict)
 
+    def padded(self, series: Series) -> Series:
+        """``series`` extended with empty points up to the longest horizon: predict() reads future grid times
+        (daily terms); the modules stay as they are at the origin."""
+        longest = max(series.steps(h) for h in self.forecasters)
+        vent = series.ventilation
+        if vent is not None and len(vent):
+            vent = np.concatenate([vent, np.full(longest, vent[-1])])
+        values = np.concatenate([series.values, np.full(longest, np.nan)])
+        return Series(series.name, series.t0_s, series.step_s, values, series.tz, vent)
+
     def forecast(self, series: Series) -> list[dict[str, Any]]:
         """Forecasts from the last point of ``series`` (on this bundle's step) at every horizon."""
         origin = np.array([len(series) - 1])
@@ -42,19 +52,7 @@ class Bundle:
         out = []
         if not np.isfinite(last[0]):
             return out
-        # predict() reads future grid times for daily terms: extend the grid with empty points
-        longest = max(series.steps(h) for h in self.forecasters)
-        vent = series.ventilation
-        if vent is not None and len(vent):  # the modules stay as they are at the origin
-            vent = np.concatenate([vent, np.full(longest, vent[-1])])
-        padded = Series(
-            series.name,
-            series.t0_s,
-            series.step_s,
-            np.concatenate([series.values, np.full(longest, np.nan)]),
-            series.tz,
-            vent,
-        )
+        padded = self.padded(series)
         for horizon_min, forecaster in sorted(self.forecasters.items()):
             h = series.steps(horizon_min)
             try:
@@ -77,31 +75,54 @@ class Bundle:
         return out
 
 
-def reads_ventilation(forecaster: Any) -> bool:
-    """True when the forecaster (or a member of a combination) is a mass balance that learnt two air-change
-    rates: its forecast changes with the ventilation state at the origin."""
+def ventilation_model(forecaster: Any) -> Any:
+    """The mass balance that learnt two air-change rates, when the forecaster is one or combines one (and
+    uses it: damping above 0), else None. Its forecast is the only one that changes with the ventilation."""
     members = getattr(forecaster, "members", None) or [forecaster]
-    return any(getattr(getattr(m, "model", None), "rate_on", None) is not None for m in members) and (
-        getattr(forecaster, "shrink", 1.0) > 0
-    )
+    if getattr(forecaster, "shrink", 1.0) <= 0:
+        return None
+    for member in members:
+        model = getattr(member, "model", None)
+        if getattr(model, "rate_on", None) is not None and getattr(member, "shrink", 1.0) > 0:
+            return model
+    return None
+
+
+def reads_ventilation(forecaster: Any) -> bool:
+    """True when the forecaster's forecast changes with the ventilation state at the origin."""
+    return ventilation_model(forecaster) is not None
 
 
 def what_if_ventilated(bundle: Bundle, series: Series) -> dict[int, float]:
     """Forecasts per horizon (minutes) if the room's ventilation were switched fully on at the last point,
     for the horizons whose forecaster reads the ventilation; empty when none does, when nothing is known of
-    the room's ventilation or when it is fully on already."""
+    the room's ventilation or when it is fully on already.
+
+    The deployed forecast moved by the difference the room's mass balance makes between "as now" and "fan
+    on": a combination dilutes the mass balance among models that know nothing of the fan (and damps it
+    towards persistence), so its own forecast with the fan on would understate what switching on does.
+    """
     vent = series.ventilation
     if vent is None or not len(vent) or vent[-1] >= 1.0:
         return {}
-    if not any(reads_ventilation(f) for f in bundle.forecasters.values()):
+    models = {h: m for h, f in bundle.forecasters.items() if (m := ventilation_model(f)) is not None}
+    if not models:
         return {}
     on = Series(series.name, series.t0_s, series.step_s, series.values, series.tz, vent.copy())
     on.ventilation[-1] = 1.0
-    return {
-        f["horizon_min"]: f["value"]
-        for f in bundle.forecast(on)
-        if reads_ventilation(bundle.forecasters[f["horizon_min"]])
-    }
+    now_padded, on_padded = bundle.padded(series), bundle.padded(on)
+    origin = np.array([len(series) - 1])
+    out = {}
+    for f in bundle.forecast(series):
+        model = models.get(f["horizon_min"])
+        if model is None:
+            continue
+        h = series.steps(f["horizon_min"])
+        change = float(model.predict(on_padded, origin, h)[0] - model.predict(now_padded, origin, h)[0])
+        if np.isfinite(change):  # air from outside brings the level towards the outdoor one, not past it
+            floor = min(f["value"], float(model.outdoor))
+            out[f["horizon_min"]] = max(f["value"] + change, floor)
+    return out
 
 
 def persistence_bundle(metric: str, step_s: float = 60.0, tz: str = "UTC") -> Bundle:
