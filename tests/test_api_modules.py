@@ -116,6 +116,12 @@ async def test_an_action_reaches_the_device_and_its_state_comes_back_to_ws_and_t
         history[0]["reason"]["pollutant"] == "CO2"
     )  # who asked is the signed-in account, on behalf of alice
     assert api.get("/api/modules/states").json()["states"].keys() == {"Maison"}
+    # what it did over time, as forecasting reads it: switched on by the command, off by its button
+    rooms = api.get("/api/room-modules", params={"enseigne": "Maison", "salle": "Bureau"}).json()
+    module_id = next(m["id"] for m in rooms["modules"] if m["topic"] == TOPIC)
+    changes = api.get(f"/api/modules/{module_id}/state-history").json()
+    assert [(c["state"]["on"], c["ventilation"]) for c in changes[:2]] == [(False, 0.0), (True, 1.0)]
+    assert api.get("/api/modules/999999/state-history").status_code == 404
 
 
 async def test_a_device_going_offline_shows_as_unavailable(api, room, server, broker):

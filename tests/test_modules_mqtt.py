@@ -129,6 +129,14 @@ async def test_the_bridge_reconnects_after_a_broker_restart_and_later_commands_a
     # resubscribed: a state the device reports now still reaches the registry
     await publish(broker, f"{module['topic']}/state", {"on": True}, retain=True)
     await until(lambda: rt.modules.module(module["id"]).state == {"on": True}, "a state after resubscribing")
+    # every change the device reported over MQTT is in the state history forecasting learns from
+    changes = await rt.modules.state_changes(module["id"])
+    assert [(c["state"], c["ventilation"]) for c in reversed(changes)] == [
+        ({"on": False}, 0.0),
+        ({"on": True}, 1.0),
+        ({"on": False}, 0.0),
+        ({"on": True}, 1.0),
+    ]
 
 
 async def test_mqtt_sensor_readings_are_stored_like_rest_ones(rt, broker, key):

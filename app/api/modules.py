@@ -67,6 +67,16 @@ def router(runtime: Runtime) -> APIRouter:
         """Its action history goes with it."""
         return await modules.delete_module(module_id)
 
+    @r.get("/api/modules/{module_id}/state-history")
+    async def state_history(
+        module_id: int, limit: Annotated[int, Query(ge=1, le=10_000)] = 100
+    ) -> list[dict[str, Any]]:
+        """The module's state changes newest first (the registration's state, then each change a device
+        reported), with the ventilation level each means (0 to 1, null for a module that does not ventilate):
+        what forecasting learns the room's air change with and without ventilation from. 404 for an
+        unknown module."""
+        return await modules.state_changes(module_id, limit=limit)
+
     @r.get("/api/actions")
     async def actions(
         enseigne: Annotated[str | None, Query(description="site name")] = None,
