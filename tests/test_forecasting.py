@@ -256,13 +256,23 @@ def test_a_corrupt_artifact_falls_back_to_persistence_without_crashing(api, tmp_
     assert all(r["value"] == 700.0 for r in rows)
     assert api.get("/health").status_code == 200
     # and an operator hears of it: one alert on the room, resolved when a working version is active again
-    active = api.get("/api/alerts", params={"state": "active", "enseigne": "HQ"}).json()
+    # (the predictor reports after storing its forecasts: wait for it)
+    active = active_alerts(api, "HQ", until=lambda alerts: alerts)
     assert [a["rule"] for a in active] == [f"Forecast model {trained['model_name']} unusable"]
     assert api.post(f"/api/models/{trained['id']}/activate").status_code == 200
     send_series(api, "HQ", "Lab", [(time.time() + 180, 710.0)])
     rows = wait_for_forecast(api, "HQ", "Lab", newer_than=rows[0]["issued_at"])
     assert {r["model_type"] for r in rows} != {"persistence"}
-    assert api.get("/api/alerts", params={"state": "active", "enseigne": "HQ"}).json() == []
+    assert active_alerts(api, "HQ", until=lambda alerts: not alerts) == []
+
+
+def active_alerts(api, site: str, *, until, timeout_s: float = 10) -> list[dict]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        alerts = api.get("/api/alerts", params={"state": "active", "enseigne": site}).json()
+        if until(alerts) or time.monotonic() > deadline:
+            return alerts
+        time.sleep(0.1)
 
 
 def test_a_room_without_history_fails_training_and_keeps_nothing_active(api):
