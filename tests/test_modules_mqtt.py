@@ -130,7 +130,11 @@ async def test_the_bridge_reconnects_after_a_broker_restart_and_later_commands_a
     await publish(broker, f"{module['topic']}/state", {"on": True}, retain=True)
     await until(lambda: rt.modules.module(module["id"]).state == {"on": True}, "a state after resubscribing")
     # every change the device reported over MQTT is in the state history forecasting learns from
-    changes = await rt.modules.state_changes(module["id"])
+    for _ in range(100):  # the registry's memory changes first, the row is written just after
+        changes = await rt.modules.state_changes(module["id"])
+        if len(changes) >= 4:
+            break
+        await asyncio.sleep(0.05)
     assert [(c["state"], c["ventilation"]) for c in reversed(changes)] == [
         ({"on": False}, 0.0),
         ({"on": True}, 1.0),
