@@ -53,11 +53,12 @@ def store(request, tmp_path):
 
 
 def put(store, *rows: tuple[int, int, datetime, dict], send: bool = True) -> None:
-    """Store readings as ingestion does; with InfluxDB, `send` them from the outbox too (as the drainer)."""
+    """Store readings as ingestion does (what is stored already is kept); with InfluxDB, `send` them from the
+    outbox too (as the drainer)."""
+    batch = [StoredReading(sensor, room, to_ms(ts), values) for sensor, room, ts, values in rows]
     with store.engine.begin() as conn:
-        store.stage(
-            conn, [StoredReading(sensor, room, to_ms(ts), values) for sensor, room, ts, values in rows]
-        )
+        existing = store.existing_keys(conn, [(r.sensor_pk, r.ts_ms) for r in batch])
+        store.stage(conn, [r for r in batch if (r.sensor_pk, r.ts_ms) not in existing])
     if send and hasattr(store, "flush"):
         store.flush()
 
@@ -114,6 +115,17 @@ def test_latest_value_is_not_replaced_by_an_older_late_reading(store):
     put(store, (1, 1, T0, {"co2": 400, "pm25": 3}))  # back-filled history arrives later
     latest = {v.metric: v.value for v in store.latest([1])}
     assert latest == {"co2": 900, "pm25": 3}
+
+
+def test_a_reading_sent_again_with_other_values_changes_neither_it_nor_the_latest_value(store):
+    put(store, (1, 1, T0, {"co2": 600}))
+    put(store, (1, 1, T0, {"co2": 2500}), (1, 1, T0 + timedelta(minutes=1), {"co2": 610}))
+    assert [(r.ts_ms, r.values["co2"]) for r in store.query_raw([1], to_ms(T0), to_ms(T0) + H)] == [
+        (to_ms(T0), 600),
+        (to_ms(T0) + 60_000, 610),
+    ]
+    put(store, (1, 1, T0 + timedelta(minutes=1), {"co2": 3000}))  # the newest, again, with another value
+    assert {v.metric: v.value for v in store.latest([1])} == {"co2": 610}
 
 
 def test_latest_values_of_one_batch_take_each_metric_from_its_newest_reading(store):
