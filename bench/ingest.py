@@ -1,12 +1,14 @@
 """Ingestion benchmark: the platform next to a bare Starlette route, in the same run, on this machine.
 
-    python bench/ingest.py [--seconds 15] [--connections 64] [--batches 300]
+    python bench/ingest.py [--seconds 15] [--connections 64] [--batches 600] [--rounds 3]
 
 Single readings: wrk (Debian package `wrk`) POSTs one new reading per request, over many keep-alive
 connections, to the platform and to a bare route that only parses the JSON and answers 204.
 Batches: a Python client POSTs batches of 1000 readings (encoded before timing), 4 at a time, and counts
 stored readings per second.
 The platform runs with its real settings (SQLite, WAL, synchronous=FULL: acknowledged readings are on disk).
+The platform and the bare route alternate over several rounds: this shared machine's speed drifts within
+minutes, and a ratio of runs taken minutes apart would measure the drift. A CPU gauge is printed too.
 """
 
 from __future__ import annotations
@@ -80,8 +82,14 @@ def decode_ms(rounds: int = 300) -> float:
     return statistics.median(times) * 1000
 
 
-def wrk(url: str, seconds: int, connections: int, threads: int = 2, key: str = "") -> dict[str, float]:
-    env = {**os.environ, "BENCH_BASE_TS": str(int(time.time()) - 40 * 86400 + int(time.time()) % 1000 * 3000)}
+def wrk(
+    url: str, seconds: int, connections: int, threads: int = 2, key: str = "", base_ts: int | None = None
+) -> dict[str, float]:
+    """`base_ts`: the first reading's time; runs that follow each other need bases far enough apart that
+    their readings never repeat one another's (sensor, time)."""
+    if base_ts is None:
+        base_ts = int(time.time()) - 40 * 86400 + int(time.time()) % 1000 * 3000
+    env = {**os.environ, "BENCH_BASE_TS": str(base_ts)}
     env["BENCH_API_KEY"] = key  # a device key, as real sensors send (the bare app ignores it)
     out = subprocess.run(
         [
@@ -104,6 +112,8 @@ def wrk(url: str, seconds: int, connections: int, threads: int = 2, key: str = "
     requests, non2xx, duration_us, p50, p99 = map(int, match.groups())
     return {
         "rps": requests / (duration_us / 1e6),
+        "requests": requests,
+        "seconds": duration_us / 1e6,
         "errors": non2xx,
         "p50_ms": p50 / 1000,
         "p99_ms": p99 / 1000,
@@ -111,8 +121,9 @@ def wrk(url: str, seconds: int, connections: int, threads: int = 2, key: str = "
 
 
 async def batches(
-    url: str, count: int, size: int = 1000, concurrency: int = 4, key: str = ""
+    url: str, count: int, size: int = 1000, concurrency: int = 4, key: str = "", first: int = 0
 ) -> dict[str, float]:
+    """`first`: the index of the first batch (a later round continues where the previous one stopped)."""
     base = int(time.time()) - 20 * 86400
     bodies = [  # encoded before timing: the load generator's JSON encoding is not the server's work
         orjson.dumps(
@@ -133,7 +144,7 @@ async def batches(
                 for i in range(size)
             ]
         )
-        for b in range(count)
+        for b in range(first, first + count)
     ]
     queue: asyncio.Queue = asyncio.Queue()
     for body in bodies:
@@ -152,14 +163,38 @@ async def batches(
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
-    return {"readings_per_s": count * size / elapsed, "stored": stored}
+    return {
+        "readings_per_s": count * size / elapsed,
+        "stored": stored,
+        "readings": count * size,
+        "seconds": elapsed,
+    }
+
+
+def combined(runs: list[dict[str, float]], unit: str) -> dict[str, float]:
+    """Rounds of one side as one run: rates over the total time, CPU per unit over the total count."""
+    count, seconds = sum(r[unit] for r in runs), sum(r["seconds"] for r in runs)
+    out = {
+        "rps": count / seconds,
+        "readings_per_s": count / seconds,
+        "cpu_us": sum(r["cpu_us"] * r[unit] for r in runs) / count,
+        "stored": sum(r.get("stored", 0) for r in runs),
+        "errors": sum(r.get("errors", 0) for r in runs),
+    }
+    if "p50_ms" in runs[0]:
+        out["p50_ms"] = sorted(r["p50_ms"] for r in runs)[len(runs) // 2]
+        out["p99_ms"] = max(r["p99_ms"] for r in runs)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--batches", type=int, default=300)
+    parser.add_argument("--batches", type=int, default=600)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="platform and bare alternate this many times (speed drift)"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed for this benchmark: apt-get install wrk")
@@ -205,24 +240,33 @@ def main() -> None:
             figures["cpu_us"] = (cpu_seconds(pids[url]) - before) / count(figures) * 1e6
             return figures
 
-        def single(url: str) -> dict[str, float]:
+        seconds = max(1, round(args.seconds / args.rounds))
+        per_round = max(1, args.batches // args.rounds)
+        base_ts = int(time.time()) - 60 * 86400  # rounds 500 000 s apart, all in the past
+
+        def single(url: str, r: int) -> dict[str, float]:
             return measured(
                 url,
-                lambda: wrk(url, args.seconds, args.connections, key=keys[url]),
-                lambda f: f["rps"] * args.seconds,
+                lambda: wrk(url, seconds, args.connections, key=keys[url], base_ts=base_ts + r * 500_000),
+                lambda f: f["requests"],
             )
 
-        def batch(url: str) -> dict[str, float]:
+        def batch(url: str, r: int) -> dict[str, float]:
             return measured(
                 url,
-                lambda: asyncio.run(batches(url, args.batches, key=keys[url])),
-                lambda f: args.batches * 1000,
+                lambda: asyncio.run(batches(url, per_round, key=keys[url], first=r * per_round)),
+                lambda f: f["readings"],
             )
 
+        # platform and bare alternate, round after round: this shared machine's speed drifts within minutes,
+        # and a ratio of two runs minutes apart would measure the drift
         sync_before, gauge_before = commit_ms(work), decode_ms()
-        single_platform, single_bare = single(platform.anonymous_url), single(bare_url)
-        batch_platform, batch_bare = batch(platform.anonymous_url), batch(bare_url)
+        singles = [(single(platform.anonymous_url, r), single(bare_url, r)) for r in range(args.rounds)]
+        batched = [(batch(platform.anonymous_url, r), batch(bare_url, r)) for r in range(args.rounds)]
         sync_after, gauge_after = commit_ms(work), decode_ms()
+        single_platform, single_bare = (combined([pair[k] for pair in singles], "requests") for k in (0, 1))
+        batch_platform, batch_bare = (combined([pair[k] for pair in batched], "readings") for k in (0, 1))
+        single_ratios = sorted(p["rps"] / b["rps"] for p, b in singles)
     finally:
         platform.stop()
         bare.terminate()
@@ -239,7 +283,10 @@ def main() -> None:
         f"cpu gauge: decoding a 1000-reading JSON batch takes {gauge_before:.2f} ms before the runs, "
         f"{gauge_after:.2f} ms after (median; about 0.7 ms when this machine runs at its usual speed)"
     )
-    print(f"single readings, {args.connections} connections, {args.seconds} s each (wrk):")
+    print(
+        f"single readings, {args.connections} connections, {args.rounds} rounds of {seconds} s each, "
+        "platform and bare alternating (wrk):"
+    )
     print(
         f"  platform : {single_platform['rps']:8.0f} req/s  p50 {single_platform['p50_ms']:.1f} ms  "
         f"p99 {single_platform['p99_ms']:.1f} ms  non-2xx {single_platform['errors']}  "
@@ -249,11 +296,14 @@ def main() -> None:
         f"  bare     : {single_bare['rps']:8.0f} req/s  p50 {single_bare['p50_ms']:.1f} ms  "
         f"p99 {single_bare['p99_ms']:.1f} ms  server CPU {single_bare['cpu_us']:.0f} µs/request"
     )
+    print(f"  ratio per round: {', '.join(f'{x:.2f}' for x in single_ratios)}")
     print(
         f"  ratio platform/bare: {single_platform['rps'] / single_bare['rps']:.2f}  (target >= 0.50); "
         f"of server CPU per request (bare/platform): {single_bare['cpu_us'] / single_platform['cpu_us']:.2f}"
     )
-    print(f"batches of 1000 readings, 4 concurrent, {args.batches} batches:")
+    print(
+        f"batches of 1000 readings, 4 concurrent, {args.rounds} rounds of {per_round} batches, alternating:"
+    )
     print(
         f"  platform : {batch_platform['readings_per_s']:8.0f} readings/s  "
         f"(stored {batch_platform['stored']})  server CPU {batch_platform['cpu_us']:.1f} µs/reading "
