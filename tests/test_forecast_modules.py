@@ -8,6 +8,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 
 from app.domain.modules import ventilation_level
 from services.forecasting.backtest import backtest, valid_origins
@@ -173,6 +174,9 @@ async def test_reported_states_are_kept_when_they_change_and_train_a_model_with_
             ahead[fan] = level
         drop, said = ahead[False] - ahead[True], at[30]["value"] - at[30]["if_ventilated"]
         assert 0.5 * drop < said < 1.5 * drop, (ahead, at[30])
+        # ... and it is stored with the forecasts (GET /api/predict/forecast and preventive-actions read them)
+        stored = {f["horizon_min"]: f for f in await rt.forecasting.latest(room_id)}
+        assert stored[30]["if_ventilated"] == pytest.approx(at[30]["if_ventilated"], abs=0.01)
         # a horizon forecast by a model that ignores the modules (persistence) claims no what-if
         assert all("if_ventilated" not in f for f in at.values() if f["model_type"] == "persistence")
         # a preventive action (a threshold the forecast crosses) states the level expected if it is taken, and

@@ -74,6 +74,7 @@ def forecast_line(row: Mapping[str, Any], site: str, room: str) -> str | None:
         "high": row["high"],
         "issued_ms": row["issued_ms"],
         "model_id": row.get("model_id"),
+        "if_ventilated": row.get("if_ventilated"),
     }
     return encode(FORECAST, tags, fields, row["target_ms"])
 

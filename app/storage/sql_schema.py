@@ -181,4 +181,6 @@ iaq_forecast = Table(
     Column("high", Float, nullable=False),
     Column("model_id", Integer, ForeignKey("ml_models.id", ondelete="SET NULL")),
     Column("model_type", String(64), nullable=False),
+    # the forecast if the room's ventilation were switched on at issue time (mass balance with two rates)
+    Column("if_ventilated", Float),
 )

@@ -284,6 +284,7 @@ class ForecastService:
                     "high": f["high"],
                     "model_id": model["id"],
                     "model_type": "persistence" if loaded.fallback else f["model_type"],
+                    "if_ventilated": if_ventilated.get(f["horizon_min"]),
                 }
             )
         self._store(rows, site, room)
@@ -306,11 +307,7 @@ class ForecastService:
                     "high": round(r["high"], 2),
                     "model_type": r["model_type"],
                 }
-                | (
-                    {"if_ventilated": round(if_ventilated[r["horizon_min"]], 2)}
-                    if r["horizon_min"] in if_ventilated
-                    else {}
-                )
+                | ({"if_ventilated": round(r["if_ventilated"], 2)} if r["if_ventilated"] is not None else {})
                 for r in rows
             ],
         }
@@ -454,6 +451,7 @@ class ForecastService:
                     "model_type": r["model_type"],
                     "model_id": r["model_id"],
                 }
+                | ({"if_ventilated": r["if_ventilated"]} if r["if_ventilated"] is not None else {})
                 for r in rows
             ]
 
