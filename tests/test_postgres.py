@@ -79,3 +79,29 @@ def test_the_platform_runs_on_postgres_as_on_sqlite(pg_url, tmp_path):
         assert (
             api.delete(f"/api/config/sites/{site['id']}", params={"cascade": "true"}).json()["readings"] == 8
         )
+
+
+def test_past_one_machine_postgresql_registry_and_influxdb_series_together(pg_url, tmp_path):
+    """The configuration for several instances (docs/architecture.md): the registry and the outbox on
+    PostgreSQL, the readings in InfluxDB. A reading goes through the outbox into InfluxDB once, reads back
+    through the API, and a duplicate is recognised as with either store alone."""
+    from .influx import influx_server
+    from .test_influxdb import influx_env, raw, reading, stored_keys, wait_for
+
+    with (
+        influx_server() as influxd,
+        platform(tmp_path / "data", DATABASE_URL=pg_url, **influx_env(influxd, "scaled")) as srv,
+        srv.client() as api,
+    ):
+        answer = api.post("/api/ingest", json=[reading(i, site="PG Influx") for i in range(5)])
+        assert answer.status_code == 201, answer.text
+        assert api.post("/api/ingest", json=reading(2, site="PG Influx")).json()["duplicates"] == 1
+        wait_for(lambda: len(stored_keys(influxd, "scaled")) == 5, "5 readings in InfluxDB")
+        storage = wait_for(
+            lambda: (check := api.get("/health").json()["checks"]["storage"])["waiting"] == 0 and check,
+            "the outbox (on PostgreSQL) emptied",
+        )
+        assert storage["backend"] == "influxdb"
+        assert [r["co2"] for r in raw(api, "PG Influx")["data"]] == [400 + i for i in range(5)]
+        sites = api.get("/api/config/sites").json()
+        assert "PG Influx" in [s["name"] for s in sites]  # registered in PostgreSQL on first sight
