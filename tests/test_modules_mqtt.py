@@ -233,3 +233,21 @@ async def test_a_batch_without_site_and_room_takes_them_from_its_topic(rt, broke
     await publish(broker, "iaqverse/nowhere/attic/sensors/topic-2", {"values": {"co2": 500}, "api_key": key})
     await asyncio.sleep(0.5)
     assert rt.store.count() == 4
+
+
+def test_an_unreachable_broker_degrades_health_but_leaves_the_instance_ready(tmp_path):
+    """A broker shared by every instance going away must not take them all out of a load balancer: /health
+    says degraded (503), /health/ready stays 200 while readings are still taken."""
+    import httpx
+
+    from .servers import free_port, platform
+
+    with platform(tmp_path / "data", MQTT_BROKER="127.0.0.1", MQTT_PORT=str(free_port())) as srv:
+        with httpx.Client(base_url=srv.url, timeout=10) as api:
+            assert api.get("/health").status_code == 503
+            assert api.get("/health").json()["checks"]["mqtt"]["status"] == "degraded"
+            ready = api.get("/health/ready")
+            assert ready.status_code == 200 and ready.json()["status"] == "ready"
+            reading = {"sensor_id": "s1", "enseigne": "Maison", "salle": "Bureau", "values": {"co2": 600}}
+            assert api.post("/api/ingest", json=reading).status_code == 201
+        assert httpx.get(srv.anonymous_url + "/health/ready").json() == {"status": "ready"}

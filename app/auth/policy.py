@@ -52,7 +52,9 @@ RULES: tuple[Rule, ...] = (
     _rule("POST", r"/api/auth/logout", OPEN),
     _rule("GET", r"/auth/oidc/(login|callback)", OPEN),
     _rule("GET", r"/auth/session", OPEN),  # the end of a sign-in on the page (pages/login.py)
-    _rule("GET,HEAD", r"/health", OPEN),  # answers without details unless signed in (app/api/health.py)
+    _rule(
+        "GET,HEAD", r"/health(/ready)?", OPEN
+    ),  # answers without details unless signed in (app/api/health.py)
     _rule("GET,HEAD", r"/favicon\.ico", OPEN),
     _rule("GET,HEAD", r"/static/.*", OPEN),
     _rule("GET,HEAD,POST", r"/_nicegui/(?!client/).*", OPEN),
