@@ -27,7 +27,7 @@ from app.domain.metrics import CORE_METRICS
 
 from .base import Bucket, LatestValue, RawRow, StoreBusy, StoredReading
 from .influx_http import InfluxError, InfluxHttp, ident, literal
-from .influx_series import SeriesOutbox
+from .influx_series import SeriesOutbox, delete_lines, mark_refused, next_lines
 from .sql_schema import influx_outbox, latest_values
 
 log = logging.getLogger(__name__)
@@ -432,24 +432,16 @@ class InfluxTimeSeriesStore:
     # -- the outbox, for the drainer
     def next_batch(self, size: int) -> list[tuple[int, str]]:
         """The oldest waiting readings not refused for good: (outbox id, line)."""
-        o = influx_outbox.c
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(o.id, o.line).where(o.error.is_(None)).order_by(o.id).limit(size))
-            return [tuple(r) for r in rows]
+        return next_lines(self.engine, influx_outbox, size)
 
     def confirm(self, ids: list[int]) -> None:
         """InfluxDB confirmed these: remove them from the outbox."""
-        with self.engine.begin() as conn:
-            for start in range(0, len(ids), 5000):
-                conn.execute(delete(influx_outbox).where(influx_outbox.c.id.in_(ids[start : start + 5000])))
+        delete_lines(self.engine, influx_outbox, ids)
         self.waiting = max(0, self.waiting - len(ids))
 
     def refuse(self, outbox_id: int, error: str) -> None:
         """InfluxDB refused this point for good: keep it, marked, out of the way of the others."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                influx_outbox.update().where(influx_outbox.c.id == outbox_id).values(error=error[:512])
-            )
+        mark_refused(self.engine, influx_outbox, outbox_id, error)
 
     def refused(self) -> int:
         with self.engine.connect() as conn:

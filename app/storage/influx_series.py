@@ -18,7 +18,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, Table, delete, func, insert, select
 
 from .sql_schema import influx_series_outbox
 
@@ -79,6 +79,27 @@ def forecast_line(row: Mapping[str, Any], site: str, room: str) -> str | None:
     return encode(FORECAST, tags, fields, row["target_ms"])
 
 
+def next_lines(engine: Engine, table: Table, size: int) -> list[tuple[int, str]]:
+    """The oldest waiting lines of an outbox table not refused for good: (outbox id, line)."""
+    o = table.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(o.id, o.line).where(o.error.is_(None)).order_by(o.id).limit(size))
+        return [tuple(r) for r in rows]
+
+
+def delete_lines(engine: Engine, table: Table, ids: list[int]) -> None:
+    """Remove lines InfluxDB confirmed from an outbox table."""
+    with engine.begin() as conn:
+        for start in range(0, len(ids), 5000):
+            conn.execute(delete(table).where(table.c.id.in_(ids[start : start + 5000])))
+
+
+def mark_refused(engine: Engine, table: Table, outbox_id: int, error: str) -> None:
+    """InfluxDB refused this line for good: keep it, marked, out of the way of the others."""
+    with engine.begin() as conn:
+        conn.execute(table.update().where(table.c.id == outbox_id).values(error=error[:512]))
+
+
 class SeriesOutbox:
     """`influx_series_outbox`: ready lines waiting for InfluxDB, drained like the readings' outbox."""
 
@@ -122,22 +143,14 @@ class SeriesOutbox:
         return self.waiting
 
     def next_batch(self, size: int) -> list[tuple[int, str]]:
-        o = influx_series_outbox.c
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(o.id, o.line).where(o.error.is_(None)).order_by(o.id).limit(size))
-            return [tuple(r) for r in rows]
+        return next_lines(self.engine, influx_series_outbox, size)
 
     def confirm(self, ids: list[int]) -> None:
-        with self.engine.begin() as conn:
-            for start in range(0, len(ids), 5000):
-                part = ids[start : start + 5000]
-                conn.execute(delete(influx_series_outbox).where(influx_series_outbox.c.id.in_(part)))
+        delete_lines(self.engine, influx_series_outbox, ids)
         self.waiting = max(0, self.waiting - len(ids))
 
     def refuse(self, outbox_id: int, error: str) -> None:
-        with self.engine.begin() as conn:
-            stmt = influx_series_outbox.update().where(influx_series_outbox.c.id == outbox_id)
-            conn.execute(stmt.values(error=error[:512]))
+        mark_refused(self.engine, influx_series_outbox, outbox_id, error)
 
     def delete_rooms(self, room_ids: list[int]) -> None:
         with self.engine.begin() as conn:
