@@ -268,10 +268,11 @@ class ForecastService:
         series = with_ventilation(series, steps)
         if steps and series.ventilation is not None:
             series.ventilation[-1] = steps[-1][1]
-        if_ventilated = {} if loaded.fallback else what_if_ventilated(loaded.bundle, series)
+        forecasts = loaded.bundle.forecast(series)
+        if_ventilated = {} if loaded.fallback else what_if_ventilated(loaded.bundle, series, forecasts)
         issued_ms = int((series.t0_s + (len(series) - 1) * series.step_s) * 1000)
         rows = []
-        for f in loaded.bundle.forecast(series):
+        for f in forecasts:
             rows.append(
                 {
                     "room_id": room_id,

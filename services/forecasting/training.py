@@ -93,10 +93,13 @@ def reads_ventilation(forecaster: Any) -> bool:
     return ventilation_model(forecaster) is not None
 
 
-def what_if_ventilated(bundle: Bundle, series: Series) -> dict[int, float]:
+def what_if_ventilated(
+    bundle: Bundle, series: Series, forecasts: list[dict[str, Any]] | None = None
+) -> dict[int, float]:
     """Forecasts per horizon (minutes) if the room's ventilation were switched fully on at the last point,
     for the horizons whose forecaster reads the ventilation; empty when none does, when nothing is known of
-    the room's ventilation or when it is fully on already.
+    the room's ventilation or when it is fully on already. `forecasts`: `bundle.forecast(series)`, when the
+    caller has it already.
 
     The deployed forecast moved by the difference the room's mass balance makes between "as now" and "fan
     on": a combination dilutes the mass balance among models that know nothing of the fan (and damps it
@@ -113,7 +116,7 @@ def what_if_ventilated(bundle: Bundle, series: Series) -> dict[int, float]:
     now_padded, on_padded = bundle.padded(series), bundle.padded(on)
     origin = np.array([len(series) - 1])
     out = {}
-    for f in bundle.forecast(series):
+    for f in forecasts if forecasts is not None else bundle.forecast(series):
         model = models.get(f["horizon_min"])
         if model is None:
             continue
