@@ -36,11 +36,13 @@ from services.forecasting.registry import ModelRegistry
 from services.forecasting.service import ForecastService
 from services.ingestion import IngestionService
 from services.modules import ModuleService
-from services.mqtt import MessageRejected, MqttBridge
+from services.mqtt import MqttBridge
+from services.mqtt_readings import MqttReadings
 from services.notify import EmailNotifier, RetryingNotifier, WebhookNotifier
 from services.query import QueryService
 from services.registry_index import RegistryIndex
 from services.rollups import RollupReader, RollupService
+from services.scope import ScopeResolver
 from services.scoring import ScoringService
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class Runtime:
     scoring: ScoringService
     alerting: AlertingService
     compliance: ComplianceService
+    scope: ScopeResolver  # what a request may touch (services/scope.py)
     rollups: RollupService | None = None
     workers: dict[str, Worker] = field(default_factory=dict)
     started: bool = False
@@ -70,7 +73,7 @@ class Runtime:
     automation: AutomationService | None = None
     effectiveness: EffectivenessTracker | None = None
     devices: Any = None  # the device link: the MQTT bridge, or simulated devices without a broker
-    _topic_rooms: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    mqtt_readings: MqttReadings = None  # type: ignore[assignment]  # MQTT sensors' readings (build_runtime)
     registry: Any = None  # services.forecasting.registry.ModelRegistry
     forecasting: Any = None  # services.forecasting.service.ForecastService
     accounts: AccountService = None  # type: ignore[assignment]  # users, tokens, audit log (build_runtime)
@@ -149,7 +152,7 @@ class Runtime:
         if settings.mqtt_host is not None:
             bridge = MqttBridge(
                 settings.mqtt_host, settings.mqtt_port, on_state=self.modules.report_state,
-                on_availability=self.modules.report_availability, on_reading=self._mqtt_reading,
+                on_availability=self.modules.report_availability, on_reading=self.mqtt_readings.receive,
                 prefix=settings.mqtt_topic_prefix, client_id=settings.mqtt_client_id,
                 username=settings.mqtt_username, password=settings.mqtt_password,
             )  # fmt: skip
@@ -164,53 +167,6 @@ class Runtime:
         if settings.workers_enabled and settings.automation_enabled:
             self.automation.start()
             self.workers["automation"] = Worker("automation", self.automation.run)
-
-    async def _mqtt_reading(self, topic: str, payload: Any) -> None:
-        """A reading from an MQTT sensor: the same ingestion path as `POST /api/ingest`, with the same
-        device keys (`api_key` in each reading: MQTT has no request headers; a key writes for its site)."""
-        from app.domain.readings import InvalidInput
-        from services.device_keys import KeyRefused
-        from services.ingestion import IngestUnavailable
-
-        grants: dict[Any, Any] = {}
-        try:
-            for item in payload if isinstance(payload, list) else [payload]:
-                key = item.pop("api_key", None)
-                if "enseigne" not in item or "salle" not in item:
-                    site, room = await self._room_of_topic(topic)
-                    item.setdefault("enseigne", site)
-                    item.setdefault("salle", room)
-                if key not in grants:  # one rate-limit token per key and message, not per reading
-                    grants[key] = await self.device_keys.authorize(key if isinstance(key, str) else None)
-                if not grants[key].allows(item["enseigne"]):
-                    raise KeyRefused(
-                        403, f"this key writes for site {grants[key].site!r}, not {item['enseigne']!r}"
-                    )
-            await self.ingestion.ingest(payload, source="mqtt")
-        except KeyRefused as exc:
-            raise MessageRejected(exc.message) from None
-        except (InvalidInput, IngestUnavailable) as exc:
-            detail = exc.errors[0].as_dict() if isinstance(exc, InvalidInput) else str(exc)
-            raise MessageRejected(str(detail)) from None
-
-    async def _room_of_topic(self, topic: str) -> tuple[str, str]:
-        """(site, room) named by a sensor topic's slugs (`<prefix>/<site>/<room>/sensors/<id>`), for readings
-        that leave `enseigne`/`salle` out. Known rooms only: slugs cannot name a new room."""
-        from app.domain.readings import FieldError
-        from app.storage.modules import slug
-
-        key = tuple(topic.split("/")[1:3])
-        if key not in self._topic_rooms:  # a room added since: look again
-            self._topic_rooms = {
-                (slug(site["name"]), slug(room["name"])): (site["name"], room["name"])
-                for site in await self.config.list_sites()
-                for room in site["rooms"]
-            }
-        found = self._topic_rooms.get(key)  # type: ignore[arg-type]
-        if found is None:
-            problem = f"no known room has the topic's names {'/'.join(key)}; send enseigne and salle"
-            raise FieldError("salle", problem).as_error()
-        return found
 
     async def stop(self) -> None:
         if self.modules is not None:
@@ -515,6 +471,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         scoring,
         alerting,
         compliance,
+        ScopeResolver(sessions),
         rollups=rollups,
         modules=modules,
         automation=automation,
@@ -523,4 +480,5 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         forecasting=forecasting,
         accounts=accounts,
         device_keys=device_keys,
+        mqtt_readings=MqttReadings(ingestion=ingestion, device_keys=device_keys, config=config),
     )

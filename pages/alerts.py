@@ -6,12 +6,13 @@ another tab) refreshes the open alerts and the history in place.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
 from nicegui import ui
 
-from app.auth.scope import keep, visible
+from app.auth.scope import keep
 from components.alerts import (
     HISTORY_COLUMNS,
     SEVERITY_COLOURS,
@@ -24,6 +25,8 @@ from components.dialogs import confirm
 from components.frame import add_nav_link, frame
 from components.refresh import Coalesced
 from components.tiles import format_value
+from services.errors import NotFound
+from services.scope import OutOfScope
 
 from .login import page_allows, page_bus, page_sites
 from .settings import attempt, small_button
@@ -119,8 +122,15 @@ class AlertsPage:
         self.open_view.refresh(await self._alerts(state="open"))
         await self.load_history()
 
-    async def _alerts(self, **query: Any) -> list[dict[str, Any]]:
-        return [a for a in await self.alerting.list_alerts(**query) if visible(self.sites, a)]
+    async def _alerts(
+        self, *, site: str | None = None, room: str | None = None, **query: Any
+    ) -> list[dict[str, Any]]:
+        """Alerts of the rooms the filters name, within the account's sites (services.scope)."""
+        try:
+            selection = await asyncio.to_thread(self.runtime.scope.resolve, self.sites, site=site, room=room)
+        except (NotFound, OutOfScope):
+            return []  # a room typed in the filter that does not exist (in the account's sites)
+        return await self.alerting.list_alerts(selection, **query)
 
     async def _rules(self) -> list[dict[str, Any]]:
         """Every rule, or for a site-limited account the global ones and those of its sites and rooms."""

@@ -28,6 +28,7 @@ from components.room_scene import SCORE_MODE, RoomScene, TwinRoom, legend
 from components.tiles import RoomTile
 from services.errors import NotFound
 from services.room_models import RoomModels
+from services.scope import Selection
 
 from .login import page_actor, page_allows, page_bus, page_sees, page_sites
 
@@ -298,7 +299,7 @@ class TwinView:
         alerting = getattr(self.runtime, "alerting", None)
         if alerting is None:
             return
-        open_alerts = await alerting.list_alerts(state="open", site=self.site["name"], room=room_name)
+        open_alerts = await alerting.list_alerts(Selection(frozenset({room_id})), state="open")
         if self.room_id != room_id:
             return
         self.alerts_box.clear()

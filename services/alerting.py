@@ -38,6 +38,7 @@ from app.domain.readings import FieldError, InvalidInput
 from app.storage.alerts import RULE_FIELDS, RoomInfo, SqlAlertStore, alert_dict, rule_dict, rule_from_row
 
 from .errors import Conflict, NotFound
+from .scope import EVERYTHING, Selection
 
 log = logging.getLogger(__name__)
 Change = tuple[str, dict[str, Any]]  # (event: raised, acknowledged, resolved; the alert)
@@ -362,20 +363,23 @@ class AlertingService:
 
     async def list_alerts(
         self,
+        selection: Selection = EVERYTHING,
         *,
         state: str | None = None,
-        site: str | None = None,
-        room: str | None = None,
         since_ms: int | None = None,
         limit: int = 500,
     ) -> list[dict[str, Any]]:
-        """Open alerts first, then newest first. `state`: active, acknowledged, resolved, or open (the first
-        two)."""
+        """The selected rooms' alerts (services.scope), open ones first, then newest first. `state`: active,
+        acknowledged, resolved, or open (the first two)."""
         if state is not None and state not in (*ALERT_STATES, "open"):
             raise FieldError("state", "must be active, acknowledged, resolved or open").as_error()
         states = ("active", "acknowledged") if state == "open" else (state,) if state else None
         return await asyncio.to_thread(
-            self.store.list_alerts, states=states, site=site, room=room, since_ms=since_ms, limit=limit
+            self.store.list_alerts,
+            states=states,
+            room_ids=selection.room_ids,
+            since_ms=since_ms,
+            limit=limit,
         )
 
     async def get_alert(self, alert_id: int) -> dict[str, Any]:

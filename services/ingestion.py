@@ -65,6 +65,11 @@ class _Pending:
     batch: bool
     source: str
     future: asyncio.Future
+    site: str | None = None  # the device key's site: every reading must land in a room of it
+
+
+class SiteRefused(Exception):
+    """403: a reading would be stored in a room of another site than its device key's; nothing stored."""
 
 
 class IngestionService:
@@ -156,18 +161,23 @@ class IngestionService:
             raise
 
     async def submit(
-        self, drafts: list[ReadingDraft], *, batch: bool = False, source: str = "api"
+        self, drafts: list[ReadingDraft], *, batch: bool = False, source: str = "api", site: str | None = None
     ) -> IngestOutcome:
-        """Store validated readings; returns once committed. Raises InvalidInput or IngestUnavailable."""
+        """Store validated readings; returns once committed. With `site` (a device key's), every reading
+        must be stored in a room of that site, wherever its body says it is (the registry's assignment of a
+        sensor wins). Raises InvalidInput, SiteRefused or IngestUnavailable."""
         if self.state != "running" or self._queue is None:
             raise IngestUnavailable("the platform is not accepting readings right now (starting or stopping)")
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(drafts, batch, source, future))  # unbounded: never waits
+        self._queue.put_nowait(_Pending(drafts, batch, source, future, site))  # unbounded: never waits
         return await future
 
-    async def ingest(self, body: Any, *, legacy: bool = False, source: str = "api") -> IngestOutcome:
+    async def ingest(
+        self, body: Any, *, legacy: bool = False, source: str = "api", site: str | None = None
+    ) -> IngestOutcome:
+        """Parse, validate and store a body (one reading or a list); `site` as for `submit`."""
         drafts, batch = self.parse(body, legacy=legacy, source=source)
-        return await self.submit(drafts, batch=batch, source=source)
+        return await self.submit(drafts, batch=batch, source=source, site=site)
 
     # -- the writer
     def _counters(self, source: str):
@@ -207,7 +217,13 @@ class IngestionService:
             tally: dict[str, list[int]] = {}  # source -> stored, duplicates: counters move once a group
             for pending, outcome in zip(group, outcomes, strict=True):
                 if isinstance(outcome, Exception):
-                    reason = "invalid" if isinstance(outcome, InvalidInput) else "unavailable"
+                    reason = (
+                        "invalid"
+                        if isinstance(outcome, InvalidInput)
+                        else "refused"
+                        if isinstance(outcome, SiteRefused)
+                        else "unavailable"
+                    )
                     self.metrics.readings_rejected.labels(pending.source, reason).inc(len(pending.drafts))
                     if not pending.future.done():
                         pending.future.set_exception(outcome)
@@ -252,16 +268,16 @@ class IngestionService:
         seen: set[tuple[int, int]] = set()
         with self.engine.begin() as conn:
             self.index.ensure_fresh(conn)
-            plans: list[list[list] | InvalidInput] = []
+            plans: list[list[list] | InvalidInput | SiteRefused] = []
             for pending in group:
                 try:
                     plans.append(self._check(pending, now))
-                except InvalidInput as exc:
+                except (InvalidInput, SiteRefused) as exc:
                     plans.append(exc)
             keys = []  # every checked reading's (sensor, time), registering what is new on the way
             bound: dict[tuple, tuple[int, RoomInfo]] = {}  # a new sensor's readings are bound once
             for pending, plan in zip(group, plans, strict=True):
-                if isinstance(plan, InvalidInput):
+                if isinstance(plan, Exception):
                     continue
                 for entry in plan:
                     if entry[1] is None:
@@ -276,7 +292,7 @@ class IngestionService:
             existing = self.store.existing_keys(conn, keys)  # one query for the whole group
             to_store: list[StoredReading] = []
             for pending, plan in zip(group, plans, strict=True):
-                if isinstance(plan, InvalidInput):
+                if isinstance(plan, Exception):
                     outcomes.append(plan)
                     continue
                 duplicates = []
@@ -305,6 +321,7 @@ class IngestionService:
         """
         errors: list[FieldError] = []
         plan = []
+        key_site = pending.site
         auto = self.settings.auto_register
         sensors, rooms_by_id = self.index.sensors, self.index.rooms_by_id
         now_ms = to_ms(now)
@@ -313,8 +330,12 @@ class IngestionService:
             sensor = sensors.get(draft.sensor_id)
             room = rooms_by_id.get(sensor.room_id) if sensor is not None else None
             if room is not None:  # the registry's assignment wins over the payload's names
+                if key_site is not None and room.site.name != key_site:
+                    raise self._refused(pending, i, key_site)
                 sensor_pk, target, zone = sensor.pk, room, room.zone
             else:
+                if key_site is not None and draft.site is not None and draft.site != key_site:
+                    raise self._refused(pending, i, key_site)
                 prefix = f"[{i}]." if pending.batch else ""
                 problem = self._placement_problem(draft, sensor, auto, prefix)
                 if problem:
@@ -344,6 +365,16 @@ class IngestionService:
         if errors:
             raise InvalidInput(errors)
         return plan
+
+    @staticmethod
+    def _refused(pending: _Pending, i: int, key_site: str) -> SiteRefused:
+        """The refusal of a request with a reading for another site (which is not named: the key's holder
+        may not learn where another site's sensors are)."""
+        where = f"[{i}]" if pending.batch else "the reading"
+        return SiteRefused(
+            f"{where}: this key writes for site {key_site!r} only, and sensor "
+            f"{pending.drafts[i].sensor_id!r} is not in a room of it; nothing was stored"
+        )
 
     def _placement_problem(self, draft: ReadingDraft, sensor, auto: bool, prefix: str) -> FieldError | None:
         """Why a reading of a sensor without a room cannot be placed, or None."""

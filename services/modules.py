@@ -31,6 +31,7 @@ from app.storage.modules import ModuleInfo, SqlModuleStore, action_dict, slug
 from .devices import DeviceLink
 from .errors import Conflict, NotFound
 from .rooms import room_row
+from .scope import EVERYTHING, Selection
 
 log = logging.getLogger(__name__)
 ActionSink = Callable[[dict[str, Any]], Any]
@@ -199,11 +200,11 @@ class ModuleService:
         out["pending"] = self.pending_desired(module.id)
         return out
 
-    def states(self, site: str | None = None) -> dict[str, Any]:
-        """`GET /api/modules/states`: {site: {room: {module name: state}}}, every site without `site`."""
+    def states(self, selection: Selection = EVERYTHING) -> dict[str, Any]:
+        """`GET /api/modules/states`: {site: {room: {module name: state}}} of the selected rooms."""
         out: dict[str, dict[str, dict[str, Any]]] = {}
         for m in self._modules.values():
-            if site is None or m.site == site:
+            if selection.allows(m.room_id):
                 out.setdefault(m.site, {}).setdefault(m.room, {})[m.name] = {
                     "module_type": m.module_type,
                     "state": m.state,
@@ -399,15 +400,26 @@ class ModuleService:
 
     # -- history and effectiveness ----------------------------------------------------------------------
     async def history(
-        self, site: str | None = None, room: str | None = None, *, limit: int = 100, status: str | None = None
+        self,
+        site: str | None = None,
+        room: str | None = None,
+        *,
+        selection: Selection = EVERYTHING,
+        limit: int = 100,
+        status: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Actions newest first, of a room, a site, or everywhere."""
+        """Actions newest first, of the selected rooms (services.scope), narrowed to a room or a site by
+        name."""
         if room is not None and site is None:
             raise FieldError("enseigne", "required with salle").as_error()
         ids: list[int] | None = None
-        if site is not None:
-            room_id = await self.room_id(site, room) if room is not None else None
-            ids = [m.id for m in self._modules.values() if m.site == site and room_id in (None, m.room_id)]
+        if site is not None or selection.room_ids is not None:
+            room_id = await self.room_id(site, room) if site is not None and room is not None else None
+            ids = [
+                m.id
+                for m in self._modules.values()
+                if selection.allows(m.room_id) and site in (None, m.site) and room_id in (None, m.room_id)
+            ]
         rows = await asyncio.to_thread(self.store.actions, ids, limit=limit, status=status)
         return [action_dict(row, self._modules.get(row.module_id)) for row in rows]
 

@@ -22,7 +22,7 @@ from app.domain.readings import FieldError
 from app.domain.timesteps import MAX_POINTS, format_step, iso_ms, to_ms
 from app.storage.base import Bucket, TimeSeriesStore
 
-from .errors import NotFound
+from .scope import Selection
 
 FINE_STEP_MS = 15 * 60 * 1000  # day buckets are merged from these, so that local midnights are honoured
 
@@ -55,32 +55,18 @@ class QueryService:
         self.sessions, self.store = sessions, store
 
     # -- scope
-    def _scope(
-        self, site: str | None, room: str | None, sensor_id: str | None, room_id: int | None = None
-    ) -> Scope:
+    def _scope(self, selection: Selection) -> Scope:
+        """The selected rooms (services.scope resolved the request's names and the principal's sites)."""
         with self.sessions() as s:
             stmt = select(Room, Site).join(Site, Room.site_id == Site.id)
-            if room_id is not None:
-                stmt = stmt.where(Room.id == room_id)
-            if site:
-                stmt = stmt.where(Site.name == site)
-            if room:
-                stmt = stmt.where(Room.name == room)
+            if selection.room_ids is not None:
+                stmt = stmt.where(Room.id.in_(sorted(selection.room_ids)))
             rows = s.execute(stmt.order_by(Site.name, Room.name)).all()
-            if not rows:
-                if site and not s.scalar(select(Site.id).where(Site.name == site)):
-                    raise NotFound(f"no site named {site!r}")
-                if room:
-                    raise NotFound(f"no room named {room!r}" + (f" in site {site!r}" if site else ""))
-                if room_id is not None:
-                    raise NotFound(f"room {room_id} does not exist")
             refs = [RoomRef(r.id, r.name, st.name, ZoneInfo(r.timezone or st.timezone)) for r, st in rows]
             sensor_pks, names = None, {}
-            if sensor_id:
-                pk = s.scalar(select(Sensor.id).where(Sensor.sensor_id == sensor_id))
-                if pk is None:
-                    raise NotFound(f"no sensor with id {sensor_id!r}")
-                sensor_pks, names = [pk], {pk: sensor_id}
+            if selection.sensor_pk is not None:
+                pk = selection.sensor_pk
+                sensor_pks, names = [pk], {pk: s.scalar(select(Sensor.sensor_id).where(Sensor.id == pk))}
             return Scope(refs, sensor_pks, names)
 
     def _sensor_names(self, pks: set[int]) -> dict[int, str]:
@@ -92,11 +78,11 @@ class QueryService:
     # -- the API's /api/iaq/data
     async def data(
         self,
+        selection: Selection,
         *,
         site: str | None = None,
         room: str | None = None,
         sensor_id: str | None = None,
-        room_id: int | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
         hours: float | None = None,
@@ -106,12 +92,14 @@ class QueryService:
         limit: int = 10_000,
         now: datetime | None = None,
     ) -> dict[str, Any]:
+        """Raw readings or aggregates of the selected rooms; `site`, `room` and `sensor_id` are the names
+        the request gave, repeated in the answer."""
         return await asyncio.to_thread(
             self._data,
+            selection,
             site,
             room,
             sensor_id,
-            room_id,
             start,
             end,
             hours,
@@ -131,9 +119,9 @@ class QueryService:
             raise FieldError("start", "must be before end").as_error()
         return start, end
 
-    def _data(self, site, room, sensor_id, room_id, start, end, hours, step_s, raw, metrics, limit, now):
+    def _data(self, selection, site, room, sensor_id, start, end, hours, step_s, raw, metrics, limit, now):
         start, end = self._range(start, end, hours, now)
-        scope = self._scope(site, room, sensor_id, room_id)
+        scope = self._scope(selection)
         rooms = {r.id: r for r in scope.rooms}
         head = {
             "enseigne": site,
@@ -199,10 +187,8 @@ class QueryService:
     # -- CSV export, streamed: any range, never all in memory
     async def csv(
         self,
+        selection: Selection,
         *,
-        site=None,
-        room=None,
-        sensor_id=None,
         start=None,
         end=None,
         hours=None,
@@ -214,7 +200,7 @@ class QueryService:
         """The same selection as `data`, as CSV text chunks. Raw rows are read page by page."""
         now = datetime.now(UTC)
         start, end = self._range(start, end, hours, now)
-        scope = await asyncio.to_thread(self._scope, site, room, sensor_id)
+        scope = await asyncio.to_thread(self._scope, selection)
         rooms = {r.id: r for r in scope.rooms}
         if raw:
             columns = list(metrics) if metrics else [*CORE_METRICS, "extra"]
@@ -335,7 +321,12 @@ class QueryService:
     ) -> dict[str, Any]:
         """For the room chart: raw points for short ranges, mean/min/max buckets for long ones."""
         return await self.data(
-            room_id=room_id, hours=hours, step_s=step_s, raw=step_s is None, limit=50_000, now=now
+            Selection(frozenset({room_id})),
+            hours=hours,
+            step_s=step_s,
+            raw=step_s is None,
+            limit=50_000,
+            now=now,
         )
 
 

@@ -184,6 +184,22 @@ async def test_mqtt_readings_need_a_device_key_of_their_own_site(rt, broker, key
     assert rt.store.count() == 1  # only the fixture's REST reading
 
 
+async def test_a_key_cannot_write_into_a_sensor_assigned_to_another_sites_room(rt, broker, key):
+    """The body names the key's own site, but the registry puts the sensor in another site's room: refused,
+    and nothing stored (the registry's assignment decides where a reading goes)."""
+    await rt.ingestion.ingest({"sensor_id": "theirs-1", "enseigne": "Bureau Paris", "salle": "Open space",
+                               "values": {"co2": 500}})  # fmt: skip
+    before = rt.store.count()
+    reading = {"enseigne": "Maison", "salle": "Bureau", "values": {"co2": 1999}, "api_key": key}
+    problem = await refusal(broker, "theirs-1", reading)
+    assert "not in a room of it" in problem and "Bureau Paris" not in problem
+    assert rt.store.count() == before
+    # a message mixing an own sensor and the other site's is refused for that key as a whole
+    both = [{**reading, "sensor_id": "s1"}, {**reading, "sensor_id": "theirs-1"}]
+    assert "not in a room of it" in await refusal(broker, "s1", both)
+    assert rt.store.count() == before
+
+
 async def test_health_reports_a_lost_broker_as_degraded_until_it_is_back(rt, broker):
     assert (await rt.health())["checks"]["mqtt"]["status"] == "ok"
     broker.stop()

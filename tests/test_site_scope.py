@@ -168,22 +168,53 @@ def sign_in(server, name: str) -> httpx.Client:
     return client
 
 
-def test_lists_spanning_every_site_are_refused_or_limited_for_a_scoped_viewer(server) -> None:
+def test_lists_without_a_filter_hold_only_the_scoped_viewers_sites(server) -> None:
     with closing(sign_in(server, "ana")) as ana:
         states = ana.get("/api/modules/states")
-        assert states.status_code == 403 and "?enseigne=" in states.json()["error"]
-        mine = ana.get("/api/modules/states", params={"enseigne": "Site A"})
-        assert mine.status_code == 200 and list(mine.json()["states"]) == ["Site A"]
-        assert ana.get("/api/modules/states", params={"enseigne": "Site B"}).status_code == 403
-        assert ana.get("/api/alerts").status_code == 403
-        assert ana.get("/api/alerts", params={"enseigne": "Site A"}).status_code == 200
-        # endpoints that ignore ?enseigne= would show every site: refused whatever site is named
-        for path in ("/api/config/export", "/api/config/sites", "/api/air-change-rates", "/api/models/list"):
+        assert states.status_code == 200 and list(states.json()["states"]) == ["Site A"]
+        data = ana.get("/api/iaq/data", params={"raw": "true"}).json()["data"]
+        assert data and {row["enseigne"] for row in data} == {"Site A"}
+        # every way of naming another site is refused, whichever parameter carries it
+        for params in ({"enseigne": "Site B"}, {"enseigne": ["Site A", "Site B"]}, {"sensor_id": "b1"}):
+            answer = ana.get("/api/iaq/data", params=params)
+            assert answer.status_code == 403, (params, answer.text)
+        # a site that does not exist is refused in the same words as one that does (no probing)
+        missing = ana.get("/api/alerts", params={"enseigne": "Nowhere"})
+        assert missing.status_code == 403 and "Nowhere" in missing.json()["error"]
+        # endpoints that concern the whole deployment stay refused to a site-limited account
+        for path in ("/api/config/export", "/api/config/sites", "/api/models/list"):
             answer = ana.get(path, params={"enseigne": "Site A"})
             assert answer.status_code == 403, path
             assert "unrestricted accounts only" in answer.json()["error"]
         assert ana.get("/").status_code == 200  # the pages, filtered (tests above)
         assert ana.get("/settings").status_code == 403
+
+
+def test_a_device_key_writes_only_into_rooms_of_its_own_site(server) -> None:
+    """The key's site is checked where a reading would be stored, not against the names its body gives."""
+    with httpx.Client(base_url=server.url, timeout=10) as admin:
+        key = admin.post("/api/auth/keys", json={"site": "Site A", "name": "gateway"}).json()["key"]
+        before = len(admin.get("/api/iaq/data", params={"enseigne": "Site B", "raw": "true"}).json()["data"])
+    device = httpx.Client(base_url=server.anonymous_url, timeout=10, headers={"X-API-Key": key})
+    with device:
+        ours = {"enseigne": "Site A", "salle": "Bureau A", "values": {"co2": 1999}}
+        refused = device.post("/api/ingest", json={**ours, "sensor_id": "b1"})  # b1 is in Site B's room
+        assert refused.status_code == 403 and "not in a room of it" in refused.text
+        assert "Site B" not in refused.text  # the holder does not learn where the sensor is
+        batch = [{**ours, "sensor_id": "a1", "timestamp": 1_780_000_000}, {**ours, "sensor_id": "b1"}]
+        assert device.post("/api/ingest", json=batch).status_code == 403  # all or nothing
+        legacy = device.post("/iaq", json={"capteur_id": "b1", "enseigne": "Site A", "salle": "Bureau A",
+                                           "co2": 1999})  # fmt: skip
+        assert legacy.status_code == 403
+        named_theirs = device.post("/api/ingest", json={**ours, "sensor_id": "new-b", "enseigne": "Site B"})
+        assert named_theirs.status_code == 403
+        assert device.post("/api/ingest", json={**ours, "sensor_id": "a1"}).status_code == 201
+    with httpx.Client(base_url=server.url, timeout=10) as admin:
+        after = admin.get("/api/iaq/data", params={"enseigne": "Site B", "raw": "true"}).json()["data"]
+        assert len(after) == before and all(row["co2"] != 1999 for row in after)
+        mine = admin.get("/api/iaq/data", params={"sensor_id": "a1", "raw": "true"}).json()["data"]
+        assert [row["timestamp"] for row in mine if row["co2"] == 1999] != []
+        assert not [row for row in mine if row["timestamp"].startswith("2026-05-28")]  # the refused batch
 
 
 def test_a_scoped_admin_cannot_manage_accounts_by_naming_its_site(server) -> None:

@@ -11,7 +11,7 @@ from app.domain.readings import FieldError
 from app.domain.timesteps import to_ms
 from app.runtime import Runtime
 
-from .common import actor, check_object_site, on_behalf, read_object
+from .common import ObjectId, ReachDep, actor, check_object_site, on_behalf, read_object
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -34,6 +34,7 @@ def router(runtime: Runtime) -> APIRouter:
 
     @r.get("/api/alerts")
     async def list_alerts(
+        reach: ReachDep,
         state: Annotated[str | None, Query(description="active, acknowledged, resolved, or open")] = None,
         enseigne: Annotated[str | None, Query(description="site name")] = None,
         salle: Annotated[str | None, Query(description="room name")] = None,
@@ -41,16 +42,18 @@ def router(runtime: Runtime) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     ) -> list[dict[str, Any]]:
         """Alerts, open ones (active, acknowledged) first, then newest first."""
-        return await alerting.list_alerts(
-            state=state, site=enseigne, room=salle, since_ms=parse_since(since), limit=limit
-        )
+        since_ms = parse_since(since)
+        selection = await reach.select(site=enseigne, room=salle)
+        return await alerting.list_alerts(selection, state=state, since_ms=since_ms, limit=limit)
 
     @r.get("/api/alerts/{alert_id}")
-    async def get_alert(alert_id: int) -> dict[str, Any]:
+    async def get_alert(alert_id: ObjectId, reach: ReachDep) -> dict[str, Any]:
         """One alert with its history (raised, acknowledged, resolved) and its notification attempts."""
-        return await alerting.get_alert(alert_id)
+        alert = await alerting.get_alert(alert_id)
+        await reach.room(alert["room_id"], f"alert {alert_id}")
+        return alert
 
-    async def operator(alert_id: int, request: Request) -> tuple[str, Any]:
+    async def operator(alert_id: ObjectId, request: Request) -> tuple[str, Any]:
         """Who acts (the signed-in account, "for" the body's optional `by`) and the comment, once the
         account may act on the alert's site."""
         body = await read_object(request, MAX_BODY_BYTES)
@@ -61,14 +64,14 @@ def router(runtime: Runtime) -> APIRouter:
         return by, body.get("comment")
 
     @r.post("/api/alerts/{alert_id}/acknowledge")
-    async def acknowledge(alert_id: int, request: Request) -> dict[str, Any]:
+    async def acknowledge(alert_id: ObjectId, request: Request) -> dict[str, Any]:
         """Body: `{"comment": "optional", "by": "optional"}`. Recorded as done by the signed-in account (a
         `by` is kept as "<account> for <by>"). 409 if it is acknowledged or resolved already."""
         by, comment = await operator(alert_id, request)
         return await alerting.acknowledge(alert_id, by, comment)
 
     @r.post("/api/alerts/{alert_id}/resolve")
-    async def resolve(alert_id: int, request: Request) -> dict[str, Any]:
+    async def resolve(alert_id: ObjectId, request: Request) -> dict[str, Any]:
         """Body as for acknowledge. Closes the alert by hand; a condition that persists raises a new one
         after the rule's cooldown and duration."""
         by, comment = await operator(alert_id, request)
@@ -87,16 +90,16 @@ def router(runtime: Runtime) -> APIRouter:
         return await alerting.create_rule(await read_object(request, MAX_BODY_BYTES))
 
     @r.get("/api/alert-rules/{rule_id}")
-    async def get_rule(rule_id: int) -> dict[str, Any]:
+    async def get_rule(rule_id: ObjectId) -> dict[str, Any]:
         return await alerting.get_rule(rule_id)
 
     @r.patch("/api/alert-rules/{rule_id}")
-    async def update_rule(rule_id: int, request: Request) -> dict[str, Any]:
+    async def update_rule(rule_id: ObjectId, request: Request) -> dict[str, Any]:
         """Change some fields; the rule is checked whole."""
         return await alerting.update_rule(rule_id, await read_object(request, MAX_BODY_BYTES))
 
     @r.delete("/api/alert-rules/{rule_id}")
-    async def delete_rule(rule_id: int) -> dict[str, Any]:
+    async def delete_rule(rule_id: ObjectId) -> dict[str, Any]:
         """Its open alerts are resolved; its alerts stay in the history."""
         return await alerting.delete_rule(rule_id)
 

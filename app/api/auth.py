@@ -14,7 +14,7 @@ from app.auth.principal import Principal
 from app.runtime import Runtime
 from services.accounts import LoginRefused
 
-from .common import HTTPProblem, read_object
+from .common import HTTPProblem, ObjectId, read_object
 
 MAX_BYTES = 64 * 1024
 
@@ -91,7 +91,7 @@ def router(runtime: Runtime) -> APIRouter:
         return await accounts.create_token(principal_of(request), await read_object(request, MAX_BYTES))
 
     @r.delete("/tokens/{token_id}")
-    async def revoke_token(token_id: int, request: Request) -> dict[str, Any]:
+    async def revoke_token(token_id: ObjectId, request: Request) -> dict[str, Any]:
         return await accounts.revoke_token(token_id, principal_of(request))
 
     @r.get("/users")
@@ -104,14 +104,14 @@ def router(runtime: Runtime) -> APIRouter:
         return await accounts.create_user(await read_object(request, MAX_BYTES), principal_of(request).name)
 
     @r.patch("/users/{user_id}")
-    async def update_user(user_id: int, request: Request) -> dict[str, Any]:
+    async def update_user(user_id: ObjectId, request: Request) -> dict[str, Any]:
         """Any of `role`, `sites`, `disabled`, `password`."""
         return await accounts.update_user(
             user_id, await read_object(request, MAX_BYTES), principal_of(request).name
         )
 
     @r.delete("/users/{user_id}")
-    async def delete_user(user_id: int, request: Request) -> dict[str, Any]:
+    async def delete_user(user_id: ObjectId, request: Request) -> dict[str, Any]:
         return await accounts.delete_user(user_id, principal_of(request).name)
 
     @r.get("/all-tokens")
@@ -130,7 +130,7 @@ def router(runtime: Runtime) -> APIRouter:
         return await keys.create(await read_object(request, MAX_BYTES), principal_of(request).name)
 
     @r.delete("/keys/{key_id}")
-    async def revoke_key(key_id: int, request: Request) -> dict[str, Any]:
+    async def revoke_key(key_id: ObjectId, request: Request) -> dict[str, Any]:
         return await keys.revoke(key_id, principal_of(request).name)
 
     @r.get("/audit")

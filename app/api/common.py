@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.domain.readings import FieldError, InvalidInput
 from services.device_keys import KeyRefused
 from services.errors import Conflict, NotFound
-from services.ingestion import BatchTooLarge, IngestUnavailable
+from services.ingestion import BatchTooLarge, IngestUnavailable, SiteRefused
+from services.scope import OutOfScope, Selection, Sites, check_site
 
 log = logging.getLogger(__name__)
 Receive = Callable[[], Awaitable[dict[str, Any]]]
+
+
+MAX_ID = 2**63 - 1  # the databases' 64-bit integer keys: a larger id names nothing, and must not overflow
+ObjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="the object's id")]
 
 
 class HTTPProblem(Exception):
@@ -102,6 +108,48 @@ def check_object_site(request: Request, site: str | None, what: str) -> None:
         raise HTTPProblem(403, f"{principal.name} may not act on {what}: it belongs to another site")
 
 
+class Reach:
+    """What the request's principal may touch, for the handlers: every name a request gives goes through
+    here (services/scope.py), and list services take the `Selection` it returns. A request without a
+    principal (only the rules' open paths) sees nothing."""
+
+    def __init__(self, request: Request):
+        principal = getattr(request.state, "principal", None)
+        self.sites: Sites = principal.sites if principal is not None else frozenset()
+        self.resolver = request.app.state.runtime.scope
+
+    async def select(
+        self,
+        *,
+        site: str | None = None,
+        room: str | None = None,
+        sensor_id: str | None = None,
+        room_id: int | None = None,
+    ) -> Selection:
+        """The rooms the request names (all it may see when it names none); 403 for a name outside its
+        sites, 404 for one that does not exist."""
+        if self.sites is None and not (site or room or sensor_id or room_id is not None):
+            return Selection(None)  # nothing to look up
+        return await asyncio.to_thread(
+            self.resolver.resolve, self.sites, site=site, room=room, sensor_id=sensor_id, room_id=room_id
+        )
+
+    def site(self, site: str | None) -> None:
+        """403 when the request names a site outside the principal's (for one-room endpoints, whose
+        service looks the room up by this same name)."""
+        check_site(self.sites, site or None)
+        if self.sites is not None and not site:
+            raise OutOfScope("name the site (enseigne)")
+
+    async def room(self, room_id: int | None, what: str) -> None:
+        """403 when an object found by id (`what`) lies in a room outside the principal's sites."""
+        if self.sites is not None:
+            await asyncio.to_thread(self.resolver.check_room, self.sites, room_id, what)
+
+
+ReachDep = Annotated[Reach, Depends(Reach)]
+
+
 async def read_object(request: Request, max_bytes: int) -> dict[str, Any]:
     """The request's JSON body, which must be an object: 422 otherwise."""
     body = await read_json(request, max_bytes)
@@ -127,6 +175,8 @@ def error_answer(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str] | 
             },
             None,
         )
+    if isinstance(exc, OutOfScope | SiteRefused):
+        return 403, {"error": str(exc)}, None
     if isinstance(exc, NotFound):
         return 404, {"error": str(exc)}, None
     if isinstance(exc, Conflict):
@@ -158,6 +208,8 @@ def install_error_handlers(app: FastAPI) -> None:
         KeyRefused,
         InvalidInput,
         NotFound,
+        OutOfScope,
+        SiteRefused,
         Conflict,
         BatchTooLarge,
         IngestUnavailable,

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from app.runtime import Runtime
 from services.room_models import RoomModels
 
-from .common import HTTPProblem, read_json, read_object
+from .common import HTTPProblem, ObjectId, read_json, read_object
 
 MAX_CONFIG_BYTES = 5 * 1024 * 1024
 Cascade = Annotated[bool, Query(description="also delete rooms and readings")]
@@ -32,16 +32,16 @@ def router(runtime: Runtime) -> APIRouter:
         return await config.create_site(await read_object(request, MAX_CONFIG_BYTES))
 
     @r.get("/sites/{site_id}")
-    async def get_site(site_id: int) -> dict[str, Any]:
+    async def get_site(site_id: ObjectId) -> dict[str, Any]:
         return await config.get_site(site_id)
 
     @r.patch("/sites/{site_id}")
-    async def update_site(site_id: int, request: Request) -> dict[str, Any]:
+    async def update_site(site_id: ObjectId, request: Request) -> dict[str, Any]:
         """Rename, or change the time zone, address or opening hours."""
         return await config.update_site(site_id, await read_object(request, MAX_CONFIG_BYTES))
 
     @r.delete("/sites/{site_id}")
-    async def delete_site(site_id: int, cascade: Cascade = False) -> dict[str, Any]:
+    async def delete_site(site_id: ObjectId, cascade: Cascade = False) -> dict[str, Any]:
         """409 while the site has rooms, unless `cascade=true`. Its rooms' 3D models go with them."""
         rooms = (await config.get_site(site_id))["rooms"]
         result = await config.delete_site(site_id, cascade=cascade)
@@ -50,39 +50,39 @@ def router(runtime: Runtime) -> APIRouter:
         return result
 
     @r.post("/sites/{site_id}/rooms", status_code=201)
-    async def create_room(site_id: int, request: Request) -> dict[str, Any]:
+    async def create_room(site_id: ObjectId, request: Request) -> dict[str, Any]:
         """Body: `name`, optional `timezone` (else the site's) and `kind`."""
         return await config.create_room(site_id, await read_object(request, MAX_CONFIG_BYTES))
 
     @r.get("/rooms/{room_id}")
-    async def get_room(room_id: int) -> dict[str, Any]:
+    async def get_room(room_id: ObjectId) -> dict[str, Any]:
         return await config.get_room(room_id)
 
     @r.patch("/rooms/{room_id}")
-    async def update_room(room_id: int, request: Request) -> dict[str, Any]:
+    async def update_room(room_id: ObjectId, request: Request) -> dict[str, Any]:
         return await config.update_room(room_id, await read_object(request, MAX_CONFIG_BYTES))
 
     @r.delete("/rooms/{room_id}")
-    async def delete_room(room_id: int, cascade: Cascade = False) -> dict[str, Any]:
+    async def delete_room(room_id: ObjectId, cascade: Cascade = False) -> dict[str, Any]:
         """409 while the room has readings, unless `cascade=true`. Its 3D model goes with it."""
         result = await config.delete_room(room_id, cascade=cascade)
         await models.delete(room_id)  # a later room may get the same id: it must not inherit the model
         return result
 
     @r.get("/rooms/{room_id}/geometry")
-    async def get_room_geometry(room_id: int) -> dict[str, Any]:
+    async def get_room_geometry(room_id: ObjectId) -> dict[str, Any]:
         """The room's footprint, height, floor and sensor positions for the digital twin (null: laid out by
         default)."""
         return await config.get_room_geometry(room_id)
 
     @r.put("/rooms/{room_id}/geometry")
-    async def put_room_geometry(room_id: int, request: Request) -> dict[str, Any]:
+    async def put_room_geometry(room_id: ObjectId, request: Request) -> dict[str, Any]:
         """Body: `{"footprint": [[x, y], ...], "height": 3, "floor": 0, "sensors": {"s1": [x, y, z]}}` in
         metres, or `null` to go back to the default layout. 422 names the bad field."""
         return await config.set_room_geometry(room_id, await read_json(request, MAX_CONFIG_BYTES))
 
     @r.put("/rooms/{room_id}/model")
-    async def put_room_model(room_id: int, request: Request) -> dict[str, Any]:
+    async def put_room_model(room_id: ObjectId, request: Request) -> dict[str, Any]:
         """Upload the room's 3D model: the body is a binary glTF 2.0 file (`.glb`,
         `Content-Type: model/gltf-binary` or `application/octet-stream`), at most `IAQ_MAX_GLB_BYTES`."""
         media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -102,14 +102,14 @@ def router(runtime: Runtime) -> APIRouter:
         return result
 
     @r.get("/rooms/{room_id}/model")
-    async def get_room_model(room_id: int) -> FileResponse:
+    async def get_room_model(room_id: ObjectId) -> FileResponse:
         path = models.path(room_id)
         if not path.is_file():
             raise HTTPProblem(404, f"room {room_id} has no 3D model")
         return FileResponse(path, media_type="model/gltf-binary")
 
     @r.delete("/rooms/{room_id}/model")
-    async def delete_room_model(room_id: int) -> dict[str, Any]:
+    async def delete_room_model(room_id: ObjectId) -> dict[str, Any]:
         if not await models.delete(room_id):
             raise HTTPProblem(404, f"room {room_id} has no 3D model")
         runtime.bus.config_changed.emit()

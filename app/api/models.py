@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from app.domain.readings import FieldError
 from app.runtime import Runtime
 
-from .common import read_json
+from .common import ObjectId, ReachDep, read_json
 
 MAX_BODY_BYTES = 64 * 1024
 Site = Annotated[str, Query(min_length=1, description="site name")]
@@ -53,11 +53,11 @@ def router(runtime: Runtime) -> APIRouter:
         return await asyncio.to_thread(registry.training_history, limit, model_name)
 
     @r.get("/api/models/{model_id}", tags=["models"])
-    async def get_model(model_id: int) -> dict[str, Any]:
+    async def get_model(model_id: ObjectId) -> dict[str, Any]:
         return await asyncio.to_thread(registry.get, model_id)
 
     @r.post("/api/models/{model_id}/activate", tags=["models"])
-    async def activate(model_id: int) -> dict[str, Any]:
+    async def activate(model_id: ObjectId) -> dict[str, Any]:
         """Make this version the active one of its name (the previous one is retired)."""
         return await asyncio.to_thread(registry.activate, model_id, by="api")
 
@@ -77,15 +77,17 @@ def router(runtime: Runtime) -> APIRouter:
 
     @r.get("/api/predict/forecast", tags=["forecast"])
     async def forecast(
-        enseigne: Site, salle: RoomName, metric: Annotated[str, Query()] = "co2"
+        enseigne: Site, salle: RoomName, reach: ReachDep, metric: Annotated[str, Query()] = "co2"
     ) -> dict[str, Any]:
         """The newest stored forecasts of the room metric, 5 to 60 minutes ahead, with 80 % intervals."""
+        reach.site(enseigne)
         return await forecasting.forecast_for(enseigne, salle, _metric(metric))
 
     @r.get("/api/predict/preventive-actions", tags=["forecast"])
-    async def preventive_actions(enseigne: Site, salle: RoomName) -> dict[str, Any]:
+    async def preventive_actions(enseigne: Site, salle: RoomName, reach: ReachDep) -> dict[str, Any]:
         """Actions recommended because a forecast crosses a threshold while the room is still below it:
         metric, expected time of crossing, confidence, module type and action."""
+        reach.site(enseigne)
         return await forecasting.preventive_actions(enseigne, salle)
 
     return r

@@ -13,6 +13,8 @@ from app.domain.readings import FieldError, parse_timestamp
 from app.domain.timesteps import parse_step
 from app.runtime import Runtime
 
+from .common import ReachDep
+
 
 def _time(value: str | None, field: str) -> datetime | None:
     if value is None:
@@ -29,6 +31,7 @@ def router(runtime: Runtime) -> APIRouter:
 
     @r.get("/api/iaq/data")
     async def iaq_data(
+        reach: ReachDep,
         enseigne: Annotated[str | None, Query(description="site name")] = None,
         salle: Annotated[str | None, Query(description="room name")] = None,
         sensor_id: Annotated[str | None, Query()] = None,
@@ -59,10 +62,8 @@ def router(runtime: Runtime) -> APIRouter:
                 if canonical is None:
                     raise FieldError("metrics", f"{name!r} is not a metric name").as_error()
                 wanted.append(canonical)
-        selection = {
-            "site": enseigne,
-            "room": salle,
-            "sensor_id": sensor_id,
+        selection = await reach.select(site=enseigne, room=salle, sensor_id=sensor_id)
+        span = {
             "start": _time(start, "start"),
             "end": _time(end, "end"),
             "hours": hours,
@@ -71,7 +72,7 @@ def router(runtime: Runtime) -> APIRouter:
             "metrics": wanted,
         }
         if format == "csv":
-            chunks = runtime.query.csv(**selection)
+            chunks = runtime.query.csv(selection, **span)
             first = await anext(chunks)  # errors (unknown site, bad range) become 4xx before streaming starts
 
             async def body():
@@ -85,6 +86,7 @@ def router(runtime: Runtime) -> APIRouter:
                 media_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": f'attachment; filename="{name}"'},
             )
-        return await runtime.query.data(**selection, limit=limit)
+        named = {"site": enseigne, "room": salle, "sensor_id": sensor_id}
+        return await runtime.query.data(selection, **named, **span, limit=limit)
 
     return r

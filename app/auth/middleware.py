@@ -19,7 +19,7 @@ import orjson
 
 from app.api.common import HTTPProblem
 
-from .policy import DEVICE, FILTERED, NAMED, OPEN, Rule, named_sites, requirement
+from .policy import DEVICE, FILTERED, OPEN, Rule, requirement
 from .principal import Principal
 
 if TYPE_CHECKING:
@@ -187,23 +187,14 @@ class AuthMiddleware:
             return f"this needs the role {need}; {principal.name} is {principal.role}"
         if not principal.scoped:
             return None
-        # a site-limited principal: only what the rules open to it (policy.NAMED, policy.FILTERED)
-        mode = rule.for_scoped if isinstance(rule, Rule) else None
-        allowed = ", ".join(sorted(principal.sites or ()))
-        if mode == FILTERED:
+        # a site-limited principal: only what the rules open to it (policy.FILTERED)
+        if isinstance(rule, Rule) and rule.for_scoped == FILTERED:
             return None
-        if mode != NAMED:
-            return (
-                f"{principal.name} may see only the sites {allowed}; {path} concerns every site and is "
-                "open to unrestricted accounts only"
-            )
-        sites = named_sites(scope.get("query_string", b""))
-        if not sites:
-            return f"{principal.name} may see only the sites {allowed}: name one with ?enseigne="
-        refused = [s for s in sites if not principal.may_use_site(s)]
-        if refused:
-            return f"{principal.name} may not see the site {refused[0]!r}"
-        return None
+        allowed = ", ".join(sorted(principal.sites or ()))
+        return (
+            f"{principal.name} may see only the sites {allowed}; {path} concerns every site and is "
+            "open to unrestricted accounts only"
+        )
 
     async def principal(self, scope: dict) -> Principal | None:
         accounts = self.runtime.accounts

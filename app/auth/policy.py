@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs
 
 OPEN = "open"  # no principal needed
 DEVICE = "device"  # device lane (app/api/lane.py): checked there with device keys, never reaches this table
 
-# What a site-limited principal may call (Rule.for_scoped); anything else is refused to it, whatever site
-# it names: an endpoint that does not filter by site would show or change other sites (deny by default).
-NAMED = "named"  # it must name its allowed sites with ?enseigne= / ?site=, and the endpoint filters by them
-FILTERED = "filtered"  # the endpoint limits itself to the principal's sites (pages: pages.login.page_sites;
-#                        /ws: app.auth.scope) or concerns no site (one's own account)
+# What a site-limited principal may call (Rule.for_scoped); anything else is refused to it: an endpoint that
+# does not limit itself to the principal's sites would show or change other sites (deny by default).
+FILTERED = "filtered"  # the endpoint limits itself to the principal's sites (API handlers: the Selection of
+#                        services/scope.py through app.api.common.Reach; pages: pages.login.page_sites; /ws:
+#                        app.auth.scope) or concerns no site (one's own account)
 
 READ_METHODS = frozenset({"GET", "HEAD"})
 ALL = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -28,7 +27,7 @@ class Rule:
     methods: frozenset[str]
     pattern: re.Pattern[str]
     need: str  # OPEN, DEVICE or a role
-    for_scoped: str | None = None  # NAMED, FILTERED, or None: refused to site-limited principals
+    for_scoped: str | None = None  # FILTERED, or None: refused to site-limited principals
 
     @property
     def site_neutral(self) -> bool:
@@ -85,17 +84,14 @@ RULES: tuple[Rule, ...] = (
     _rule("GET", r"/ws", "viewer", for_scoped=FILTERED),  # app/api/ws.py limits every client to its sites
     _rule(
         "GET,HEAD",
-        r"/api/iaq/data|/api/alerts|/api/room-modules|/api/modules/states|/api/actions"
-        r"|/api/automation|/api/predict/(score|score/history|forecast|preventive-actions)"
-        r"|/api/reports/compliance",
+        r"/api/iaq/data|/api/alerts(/\d+)?|/api/room-modules|/api/modules/states|/api/modules/\d+/state-history"
+        r"|/api/actions|/api/air-change-rates|/api/automation"
+        r"|/api/predict/(score|score/history|forecast|preventive-actions)|/api/reports/compliance",
         "viewer",
-        for_scoped=NAMED,
+        for_scoped=FILTERED,
     ),
-    _rule("PUT", r"/api/automation", "admin", for_scoped=NAMED),
+    _rule("PUT", r"/api/automation", "admin", for_scoped=FILTERED),
 )
-
-# A request names a site by these query parameters (the API's French name first).
-SITE_PARAMETERS = ("enseigne", "site")
 
 
 def requirement(method: str, path: str) -> Rule | str:
@@ -104,11 +100,3 @@ def requirement(method: str, path: str) -> Rule | str:
         if method in rule.methods and rule.pattern.match(path):
             return rule
     return "viewer" if method in READ_METHODS else "admin"
-
-
-def named_sites(query_string: bytes) -> list[str]:
-    """The sites a request names in its query string."""
-    if not query_string:
-        return []
-    query = parse_qs(query_string.decode("latin-1"))
-    return [value for name in SITE_PARAMETERS for value in query.get(name, [])]

@@ -250,19 +250,17 @@ class SqlAlertStore:
         self,
         *,
         states: tuple[str, ...] | None = None,
-        site: str | None = None,
-        room: str | None = None,
+        room_ids: frozenset[int] | None = None,
         since_ms: int | None = None,
         limit: int = 500,
     ) -> list[dict[str, Any]]:
-        """Newest first; open alerts (active, acknowledged) before resolved ones."""
+        """Newest first; open alerts (active, acknowledged) before resolved ones; of `room_ids` (None: every
+        room)."""
         stmt = _ALERT_SELECT
         if states:
             stmt = stmt.where(alerts.c.state.in_(states))
-        if site:
-            stmt = stmt.where(Site.name == site)
-        if room:
-            stmt = stmt.where(Room.name == room)
+        if room_ids is not None:
+            stmt = stmt.where(alerts.c.room_id.in_(sorted(room_ids)))
         if since_ms is not None:
             stmt = stmt.where(alerts.c.raised_ms >= since_ms)
         stmt = stmt.order_by((alerts.c.state == "resolved").asc(), alerts.c.raised_ms.desc()).limit(limit)
