@@ -10,6 +10,7 @@ and long, so a fast hash is enough and keeps every request cheap).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
@@ -30,6 +31,7 @@ from app.domain.readings import FieldError
 from app.settings import Settings
 
 from .errors import Conflict, NotFound
+from .scope import OutOfScope, covers
 
 log = logging.getLogger(__name__)
 TOKEN_PREFIX = "iaqp_"
@@ -126,6 +128,15 @@ def _check_sites(sites: Any) -> list[str] | None:
     if not isinstance(sites, list) or not all(isinstance(s, str) and s.strip() for s in sites):
         raise FieldError("sites", "must be a list of site names, or null for every site").as_error()
     return sorted({s.strip() for s in sites})
+
+
+def check_manages(by: Principal | None, sites: Any, what: str) -> None:
+    """A site-limited admin (`by`) manages only what is limited to its sites: accounts whose sites are all
+    its own, their tokens, its sites' device keys. `by` None: the system, the CLI, an unrestricted admin's
+    page (the Settings page is for unrestricted admins only)."""
+    if by is not None and not covers(by.sites, sites):
+        mine = ", ".join(sorted(by.sites or ()))
+        raise OutOfScope(f"{by.name} manages only what is limited to its sites ({mine}); {what} is not")
 
 
 def _check_name(name: Any) -> str:
@@ -281,17 +292,28 @@ class AccountService:
         )
 
     # -- users
-    async def list_users(self) -> list[dict[str, Any]]:
+    async def list_users(self, by: Principal | None = None) -> list[dict[str, Any]]:
+        """Every account, or those a site-limited admin `by` manages (`check_manages`)."""
+
         def work() -> list[dict[str, Any]]:
             with self.sessions() as db:
-                return [user_dict(u) for u in db.scalars(select(User).order_by(User.name))]
+                users = db.scalars(select(User).order_by(User.name))
+                return [user_dict(u) for u in users if by is None or covers(by.sites, u.sites)]
 
         return await asyncio.to_thread(work)
 
     def create_user_sync(
-        self, name: Any, role: Any, password: Any = None, sites: Any = None, *, actor: str = "system"
+        self,
+        name: Any,
+        role: Any,
+        password: Any = None,
+        sites: Any = None,
+        *,
+        actor: str = "system",
+        by: Principal | None = None,
     ) -> dict[str, Any]:
         name = _check_name(name)
+        check_manages(by, _check_sites(sites), "an account of every site")
         if role not in ROLES:
             raise FieldError("role", f"must be one of {', '.join(ROLES)}").as_error()
         if password is not None and not isinstance(password, str):
@@ -315,17 +337,24 @@ class AccountService:
         self.load()
         return out
 
-    async def create_user(self, body: dict[str, Any], actor: str) -> dict[str, Any]:
+    async def create_user(
+        self, body: dict[str, Any], actor: str, by: Principal | None = None
+    ) -> dict[str, Any]:
         return await asyncio.to_thread(
-            self.create_user_sync,
-            body.get("name"),
-            body.get("role"),
-            body.get("password"),
-            body.get("sites"),
-            actor=actor,
+            functools.partial(
+                self.create_user_sync,
+                body.get("name"),
+                body.get("role"),
+                body.get("password"),
+                body.get("sites"),
+                actor=actor,
+                by=by,
+            )
         )
 
-    async def update_user(self, user_id: int, body: dict[str, Any], actor: str) -> dict[str, Any]:
+    async def update_user(
+        self, user_id: int, body: dict[str, Any], actor: str, by: Principal | None = None
+    ) -> dict[str, Any]:
         def work() -> dict[str, Any]:
             changes: dict[str, Any] = {}
             if "role" in body:
@@ -354,6 +383,9 @@ class AccountService:
                 user = db.get(User, user_id)
                 if user is None:
                     raise NotFound(f"no user with id {user_id}")
+                check_manages(by, user.sites, f"the account {user.name!r}")
+                if "sites" in changes:
+                    check_manages(by, changes["sites"], "an account of every site")
                 for field, value in changes.items():
                     setattr(user, field, value)
                 if user.role != "admin" or user.disabled:
@@ -366,12 +398,13 @@ class AccountService:
 
         return await asyncio.to_thread(work)
 
-    async def delete_user(self, user_id: int, actor: str) -> dict[str, Any]:
+    async def delete_user(self, user_id: int, actor: str, by: Principal | None = None) -> dict[str, Any]:
         def work() -> dict[str, Any]:
             with self.sessions.begin() as db:
                 user = db.get(User, user_id)
                 if user is None:
                     raise NotFound(f"no user with id {user_id}")
+                check_manages(by, user.sites, f"the account {user.name!r}")
                 self._keep_an_admin(db, user.id)
                 db.execute(delete(AccessToken).where(AccessToken.user_id == user_id))
                 db.delete(user)
@@ -455,15 +488,22 @@ class AccountService:
         )
         return {**out, "token": secret}
 
-    async def list_tokens(self, principal: Principal | None = None) -> list[dict[str, Any]]:
-        """The tokens of `principal`, or of everyone (for admins); never their secrets."""
+    async def list_tokens(
+        self, principal: Principal | None = None, *, by: Principal | None = None
+    ) -> list[dict[str, Any]]:
+        """The tokens of `principal`, or of everyone (for admins; a site-limited admin `by`: of the accounts
+        it manages); never their secrets."""
 
         def work() -> list[dict[str, Any]]:
             with self.sessions() as db:
-                query = select(AccessToken, User.name).join(User).order_by(AccessToken.id)
+                query = select(AccessToken, User.name, User.sites).join(User).order_by(AccessToken.id)
                 if principal is not None:
                     query = query.where(AccessToken.user_id == principal.user_id)
-                return [token_dict(t, n) for t, n in db.execute(query)]
+                return [
+                    token_dict(t, n)
+                    for t, n, sites in db.execute(query)
+                    if by is None or covers(by.sites, sites)
+                ]
 
         return await asyncio.to_thread(work)
 
@@ -473,6 +513,9 @@ class AccountService:
                 token = db.get(AccessToken, token_id)
                 if token is None or (token.user_id != principal.user_id and not principal.has_role("admin")):
                     raise NotFound(f"no token with id {token_id}")
+                if token.user_id != principal.user_id:  # an admin revoking another account's token
+                    owner = db.get(User, token.user_id)
+                    check_manages(principal, owner.sites if owner else None, f"token {token_id}")
                 token.revoked_at = datetime.now(UTC)
                 db.add(
                     AuditEvent(actor=principal.name, action="token.revoke", target=f"{token.id}/{token.name}")

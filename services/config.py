@@ -18,7 +18,7 @@ from app.bus import EventBus
 from app.db.models import Room, Sensor, Site
 from app.domain.geometry import check_geometry
 from app.domain.readings import FieldError, InvalidInput
-from app.domain.validation import check_name, check_opening_hours, check_timezone
+from app.domain.validation import MAX_ID, check_name, check_opening_hours, check_timezone
 from app.storage.sql_schema import readings
 
 from .errors import Conflict, NotFound
@@ -390,7 +390,7 @@ class ConfigService:
 
 
 def _get(s: Session, model: type[T], pk: int, what: str) -> T:
-    obj = s.get(model, pk)
+    obj = s.get(model, pk) if 0 < pk <= MAX_ID else None
     if obj is None:
         raise NotFound(f"{what} {pk} does not exist")
     return obj

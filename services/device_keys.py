@@ -13,6 +13,7 @@ Each key has a token bucket: `IAQ_DEVICE_KEY_RATE` requests per second on averag
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import math
 import secrets
@@ -29,8 +30,9 @@ from app.auth.principal import Principal
 from app.db.models import AuditEvent, DeviceKey
 from app.domain.readings import FieldError
 
-from .accounts import RELOAD_S, AccountService, digest
+from .accounts import RELOAD_S, AccountService, check_manages, digest
 from .errors import NotFound
+from .scope import covers
 
 KEY_PREFIX = "iaqk_"
 MISS_TTL_S = 10.0
@@ -176,10 +178,11 @@ class DeviceKeys:
 
     # -- management (settings page, API, CLI)
     def create_sync(
-        self, site: Any, name: Any = "device", *, actor: str = "system"
+        self, site: Any, name: Any = "device", *, actor: str = "system", by: Principal | None = None
     ) -> tuple[dict[str, Any], str]:
         if not isinstance(site, str) or not site.strip():
             raise FieldError("site", "must name the site the key writes for").as_error()
+        check_manages(by, [site.strip()], f"a key of the site {site.strip()!r}")
         if not isinstance(name, str) or not name.strip() or len(name) > 128:
             raise FieldError("name", "must be a non-empty text of at most 128 characters").as_error()
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
@@ -193,27 +196,31 @@ class DeviceKeys:
         self._misses.pop(digest(secret), None)
         return out, secret
 
-    async def create(self, body: dict[str, Any], actor: str) -> dict[str, Any]:
+    async def create(self, body: dict[str, Any], actor: str, by: Principal | None = None) -> dict[str, Any]:
         out, secret = await asyncio.to_thread(
-            self.create_sync, body.get("site"), body.get("name", "device"), actor=actor
+            functools.partial(
+                self.create_sync, body.get("site"), body.get("name", "device"), actor=actor, by=by
+            )
         )
         return {**out, "key": secret}
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self, by: Principal | None = None) -> list[dict[str, Any]]:
+        """Every key, or those of a site-limited admin `by`'s sites."""
+
         def work() -> list[dict[str, Any]]:
             with self.sessions() as db:
-                return [
-                    key_dict(k) for k in db.scalars(select(DeviceKey).order_by(DeviceKey.site, DeviceKey.id))
-                ]
+                keys = db.scalars(select(DeviceKey).order_by(DeviceKey.site, DeviceKey.id))
+                return [key_dict(k) for k in keys if by is None or covers(by.sites, [k.site])]
 
         return await asyncio.to_thread(work)
 
-    async def revoke(self, key_id: int, actor: str) -> dict[str, Any]:
+    async def revoke(self, key_id: int, actor: str, by: Principal | None = None) -> dict[str, Any]:
         def work() -> dict[str, Any]:
             with self.sessions.begin() as db:
                 key = db.get(DeviceKey, key_id)
                 if key is None:
                     raise NotFound(f"no device key with id {key_id}")
+                check_manages(by, [key.site], f"device key {key_id}")
                 key.revoked_at = datetime.now(UTC)
                 db.add(AuditEvent(actor=actor, action="key.revoke", target=f"{key.site}/{key.name}"))
                 self._keys.pop(key.key_hash, None)

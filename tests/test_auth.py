@@ -158,6 +158,51 @@ def test_errors_carry_no_stack_trace(clients):
     assert answer.status_code == 400 and "Traceback" not in answer.text
 
 
+HUGE = "1" + "0" * 400  # an integer no float holds
+
+
+def test_hostile_ids_numbers_and_nesting_get_a_4xx_naming_the_problem(api, server):
+    """Ids of 2**63 and more in every path that takes one, integers too large for a float and JSON nested
+    thousands deep in every body: a 4xx that says what is wrong, never a 500 or a trace."""
+    schema = api.get("/openapi.json").json()
+    answers = []
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            ids = [p["name"] for p in operation.get("parameters", []) if p["in"] == "path"]
+            if any(p["schema"].get("type") == "integer" for p in operation.get("parameters", [])
+                   if p["in"] == "path"):  # fmt: skip
+                target = path
+                for name in ids:
+                    target = target.replace("{" + name + "}", str(2**63))
+                answer = api.request(method.upper(), target, json={})
+                assert answer.status_code == 422, (method, target, answer.text)
+                assert ids[0] in answer.json()["error"] or "id" in answer.json()["error"]
+            if method in ("post", "put", "patch"):
+                target = re.sub(r"\{[^}]+\}", "1", path)
+                for body in (f'{{"name": {HUGE}, "value": {HUGE}, "values": {{"co2": {HUGE}}}}}',
+                             "[" * 5000 + "]" * 5000, '{"a":' * 3000 + "1" + "}" * 3000):  # fmt: skip
+                    answers.append((method, target, api.request(method.upper(), target, content=body,
+                                    headers={"content-type": "application/json"})))  # fmt: skip
+    assert len(answers) > 60
+    for method, target, answer in answers:  # (a body an endpoint does not read may succeed)
+        assert answer.status_code < 500, (method, target, answer.status_code, answer.text[:200])
+        assert "Traceback" not in answer.text
+    deep = [a for m, t, a in answers if a.status_code == 400 and "nests" in a.text]
+    assert len(deep) > 40  # nesting is named as the problem
+    # pages by id, and the sign-in endpoint with no account at all
+    assert api.get(f"/rooms/{2**70}").status_code == 200  # "room not found", not an error
+    with httpx.Client(base_url=server.anonymous_url, timeout=10) as anonymous:
+        for body in ("[" * 5000 + "]" * 5000, f'{{"name": {HUGE}, "password": {HUGE}}}'):
+            answer = anonymous.post(
+                "/api/auth/login", content=body, headers={"content-type": "application/json"}
+            )
+            assert answer.status_code in (400, 422), answer.text
+    ingest = api.post("/api/ingest", content=f'{{"sensor_id": "h", "enseigne": "H", "salle": "H", '
+                      f'"timestamp": {HUGE}, "values": {{"co2": {HUGE}}}}}',
+                      headers={"content-type": "application/json"})  # fmt: skip
+    assert ingest.status_code == 422 and ingest.json()["detail"][0]["field"] in ("timestamp", "values.co2")
+
+
 def test_personal_access_token_acts_with_its_users_role_until_revoked(server, clients):
     made = clients["viewer"].post("/api/auth/tokens", json={"name": "script"})
     assert made.status_code == 201

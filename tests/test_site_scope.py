@@ -138,7 +138,8 @@ async def test_a_site_scoped_admin_runs_its_sites_but_not_the_settings(create_us
     adam = await signed_in(create_user, runtime, "adam", "admin", ["Site A"])
     answer = await adam.http_client.get("/settings")
     assert answer.status_code == 403 and "unrestricted accounts only" in answer.text
-    assert (await adam.http_client.get("/api/auth/users", params={"enseigne": "Site A"})).status_code == 403
+    users = await adam.http_client.get("/api/auth/users")
+    assert users.status_code == 200 and [u["name"] for u in users.json()] == ["adam"]  # its sites' only
     await adam.open("/modules")
     adam.find(marker=f"room-{room_a}-mode").elements.pop().set_value("auto")
     await eventually(lambda: runtime.automation.room_settings(room_a)["mode"] == "auto")
@@ -217,22 +218,63 @@ def test_a_device_key_writes_only_into_rooms_of_its_own_site(server) -> None:
         assert not [row for row in mine if row["timestamp"].startswith("2026-05-28")]  # the refused batch
 
 
-def test_a_scoped_admin_cannot_manage_accounts_by_naming_its_site(server) -> None:
+def test_a_scoped_admin_manages_accounts_tokens_and_keys_of_its_sites_only(server) -> None:
+    with httpx.Client(base_url=server.url, timeout=10) as admin:
+        made = {}
+        for name, sites in (("bea", ["Site B"]), ("mix", ["Site A", "Site B"]), ("carl", ["Site A"])):
+            user = {"name": name, "role": "viewer", "password": PASSWORD, "sites": sites}
+            made[name] = admin.post("/api/auth/users", json=user).json()["id"]
+        root = next(u["id"] for u in admin.get("/api/auth/users").json() if u["name"] == "admin")
+        key_b = admin.post("/api/auth/keys", json={"site": "Site B", "name": "b-gateway"}).json()
+        root_token = admin.post("/api/auth/tokens", json={"name": "root-script"}).json()
+        with closing(sign_in(server, "bea")) as bea:
+            bea_token = bea.post("/api/auth/tokens", json={"name": "bea-script"}).json()
+        outside_users = (root, made["bea"], made["mix"])
+        users_before = admin.get("/api/auth/users").json()
     with closing(sign_in(server, "adam")) as adam:
-        assert adam.get("/api/auth/users", params={"enseigne": "Site A"}).status_code == 403
-        made = adam.post(
-            "/api/auth/users",
-            params={"enseigne": "Site A"},
-            json={"name": "escalated", "role": "admin", "password": PASSWORD},
-        )
-        assert made.status_code == 403
-        put = adam.put(
-            "/api/automation", params={"enseigne": "Site A", "salle": "Bureau A"}, json={"mode": "recommend"}
-        )
-        assert put.status_code == 200, put.text
-        other = adam.put(
-            "/api/automation", params={"enseigne": "Site B", "salle": "Salle B"}, json={"mode": "recommend"}
-        )
+        listed = {u["name"] for u in adam.get("/api/auth/users").json()}
+        assert listed == {"ana", "otto", "adam", "carl"}  # limited to Site A, nothing else
+        assert "b-gateway" not in adam.get("/api/auth/keys").text
+        assert {t["name"] for t in adam.get("/api/auth/all-tokens").json()} <= {"live"}
+        refused = []
+        for sites in (None, ["Site B"], ["Site A", "Site B"]):  # every account it could make outside
+            user = {"name": f"escalated-{sites}", "role": "admin", "password": PASSWORD, "sites": sites}
+            refused.append(adam.post("/api/auth/users", json=user))
+        for user_id in outside_users:
+            for change in ({"role": "viewer"}, {"sites": ["Site A"]}, {"disabled": True},
+                           {"password": "taken-over-password"}):  # fmt: skip
+                refused.append(adam.patch(f"/api/auth/users/{user_id}", json=change))
+            refused.append(adam.delete(f"/api/auth/users/{user_id}"))
+        refused.append(adam.patch(f"/api/auth/users/{made['carl']}", json={"sites": ["Site A", "Site B"]}))
+        refused.append(adam.patch(f"/api/auth/users/{made['carl']}", json={"sites": None}))
+        for token in (root_token, bea_token):
+            refused.append(adam.delete(f"/api/auth/tokens/{token['id']}"))
+        refused.append(adam.post("/api/auth/keys", json={"site": "Site B", "name": "forged"}))
+        refused.append(adam.delete(f"/api/auth/keys/{key_b['id']}"))
+        for path in ("/api/auth/audit", "/metrics", "/api/config/sites"):
+            refused.append(adam.get(path))
+        assert [
+            (r.request.method, r.request.url.path, r.status_code) for r in refused if r.status_code != 403
+        ] == []
+        # within its sites it does manage
+        assert adam.patch(f"/api/auth/users/{made['carl']}", json={"role": "operator"}).status_code == 200
+        key_a = adam.post("/api/auth/keys", json={"site": "Site A", "name": "a-gateway"})
+        assert key_a.status_code == 201 and key_a.json()["key"].startswith("iaqk_")
+        assert adam.delete(f"/api/auth/users/{made['carl']}").status_code == 200
+    with httpx.Client(base_url=server.url, timeout=10) as admin:
+        after = {u["name"]: u for u in admin.get("/api/auth/users").json()}
+        for before in users_before:  # nothing outside its sites changed
+            if before["name"] != "carl":
+                assert after[before["name"]] == before, before["name"]
+        tokens = {t["id"]: t for t in admin.get("/api/auth/all-tokens").json()}
+        assert not tokens[root_token["id"]]["revoked"] and not tokens[bea_token["id"]]["revoked"]
+        keys = {k["id"]: k for k in admin.get("/api/auth/keys").json()}
+        assert not keys[key_b["id"]]["revoked"] and "forged" not in {k["name"] for k in keys.values()}
+        put = {"enseigne": "Site A", "salle": "Bureau A"}
+    with closing(sign_in(server, "adam")) as adam:
+        assert adam.put("/api/automation", params=put, json={"mode": "recommend"}).status_code == 200
+        other = adam.put("/api/automation", params={"enseigne": "Site B", "salle": "Salle B"},
+                         json={"mode": "recommend"})  # fmt: skip
         assert other.status_code == 403
 
 

@@ -94,44 +94,51 @@ def router(runtime: Runtime) -> APIRouter:
     async def revoke_token(token_id: ObjectId, request: Request) -> dict[str, Any]:
         return await accounts.revoke_token(token_id, principal_of(request))
 
+    # A site-limited admin manages the accounts, tokens and keys limited to its sites, and nothing else
+    # (services.accounts.check_manages); an unrestricted admin manages everything.
     @r.get("/users")
-    async def list_users() -> list[dict[str, Any]]:
-        return await accounts.list_users()
+    async def list_users(request: Request) -> list[dict[str, Any]]:
+        """Accounts (for a site-limited admin: those limited to its sites)."""
+        return await accounts.list_users(principal_of(request))
 
     @r.post("/users", status_code=201)
     async def create_user(request: Request) -> dict[str, Any]:
-        """Body `{"name", "role": "viewer|operator|admin", "password", "sites": [names] or null}`."""
-        return await accounts.create_user(await read_object(request, MAX_BYTES), principal_of(request).name)
+        """Body `{"name", "role": "viewer|operator|admin", "password", "sites": [names] or null}`. A
+        site-limited admin must give sites within its own."""
+        who = principal_of(request)
+        return await accounts.create_user(await read_object(request, MAX_BYTES), who.name, who)
 
     @r.patch("/users/{user_id}")
     async def update_user(user_id: ObjectId, request: Request) -> dict[str, Any]:
         """Any of `role`, `sites`, `disabled`, `password`."""
-        return await accounts.update_user(
-            user_id, await read_object(request, MAX_BYTES), principal_of(request).name
-        )
+        who = principal_of(request)
+        return await accounts.update_user(user_id, await read_object(request, MAX_BYTES), who.name, who)
 
     @r.delete("/users/{user_id}")
     async def delete_user(user_id: ObjectId, request: Request) -> dict[str, Any]:
-        return await accounts.delete_user(user_id, principal_of(request).name)
+        who = principal_of(request)
+        return await accounts.delete_user(user_id, who.name, who)
 
     @r.get("/all-tokens")
-    async def list_all_tokens() -> list[dict[str, Any]]:
-        """Every user's tokens (admin)."""
-        return await accounts.list_tokens()
+    async def list_all_tokens(request: Request) -> list[dict[str, Any]]:
+        """Every user's tokens (admin; a site-limited admin: those of the accounts it manages)."""
+        return await accounts.list_tokens(by=principal_of(request))
 
     @r.get("/keys")
-    async def list_keys() -> list[dict[str, Any]]:
-        """Device keys: site, name and the first characters only."""
-        return await keys.list()
+    async def list_keys(request: Request) -> list[dict[str, Any]]:
+        """Device keys: site, name and the first characters only (a site-limited admin: its sites')."""
+        return await keys.list(principal_of(request))
 
     @r.post("/keys", status_code=201)
     async def create_key(request: Request) -> dict[str, Any]:
         """Body `{"site": "...", "name": "..."}`. The answer holds the key, once."""
-        return await keys.create(await read_object(request, MAX_BYTES), principal_of(request).name)
+        who = principal_of(request)
+        return await keys.create(await read_object(request, MAX_BYTES), who.name, who)
 
     @r.delete("/keys/{key_id}")
     async def revoke_key(key_id: ObjectId, request: Request) -> dict[str, Any]:
-        return await keys.revoke(key_id, principal_of(request).name)
+        who = principal_of(request)
+        return await keys.revoke(key_id, who.name, who)
 
     @r.get("/audit")
     async def audit_log(limit: int = 200) -> list[dict[str, Any]]:

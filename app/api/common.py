@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.domain.readings import FieldError, InvalidInput
+from app.domain.validation import MAX_DEPTH, MAX_ID
 from services.device_keys import KeyRefused
 from services.errors import Conflict, NotFound
 from services.ingestion import BatchTooLarge, IngestUnavailable, SiteRefused
@@ -23,7 +24,6 @@ log = logging.getLogger(__name__)
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 
-MAX_ID = 2**63 - 1  # the databases' 64-bit integer keys: a larger id names nothing, and must not overflow
 ObjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="the object's id")]
 
 
@@ -38,10 +38,15 @@ def _is_json(content_type: str) -> bool:
 
 
 async def read_json_body(
-    content_type: str, content_length: str | None, receive: Receive, max_bytes: int
+    content_type: str,
+    content_length: str | None,
+    receive: Receive,
+    max_bytes: int,
+    max_depth: int | None = MAX_DEPTH,
 ) -> Any:
     """A JSON body read from an ASGI `receive`: 415 for another content type, 413 past `max_bytes`
-    (checked before reading when the length is declared), 400 for an empty body or broken JSON."""
+    (checked before reading when the length is declared), 400 for an empty body or broken JSON
+    (`parse_json`)."""
     if not _is_json(content_type):
         raise HTTPProblem(415, f"Content-Type must be application/json, got {content_type or 'nothing'!r}")
     if content_length and content_length.isdigit() and int(content_length) > max_bytes:
@@ -60,25 +65,64 @@ async def read_json_body(
     body = b"".join(chunks)
     if not body:
         raise HTTPProblem(400, "the body is empty; send a JSON document")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass  # orjson refuses NaN and Infinity; json reads them, then validation names the field
-    try:
-        return json.loads(body)
-    except UnicodeDecodeError:
-        raise HTTPProblem(400, "the body is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise HTTPProblem(400, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    return parse_json(body, max_depth)
 
 
-async def read_json(request: Request, max_bytes: int) -> Any:
+def parse_json(body: bytes, max_depth: int | None = MAX_DEPTH) -> Any:
+    """A JSON document: 400 for broken JSON or one nested deeper than `max_depth` (None: orjson's own limit
+    of 1024, for the device lane, whose parser reads a fixed shape). Numbers that do not fit a 64-bit
+    integer become floats (infinite past a float's range), which validation refuses naming their field."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc):
+            raise HTTPProblem(400, _TOO_DEEP) from None
+        # orjson refuses NaN, Infinity and numbers past a float's range; json reads them, then validation
+        # names the field
+        try:
+            value = json.loads(body, parse_int=_parse_int)
+        except UnicodeDecodeError:
+            raise HTTPProblem(400, "the body is not UTF-8 text") from None
+        except RecursionError:
+            raise HTTPProblem(400, _TOO_DEEP) from None
+        except json.JSONDecodeError as exc:
+            problem = f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            raise HTTPProblem(400, problem) from None
+    if max_depth is not None and isinstance(value, dict | list) and _deeper_than(value, max_depth):
+        raise HTTPProblem(400, f"the JSON document nests deeper than {max_depth} levels")
+    return value
+
+
+_TOO_DEEP = "the JSON document nests too deeply"
+
+
+def _parse_int(text: str) -> int | float:
+    """An integer of a JSON document, as orjson reads it: past 64 bits, a float (so it cannot overflow a
+    database column or a conversion later; `float` of a long text is infinite rather than an error)."""
+    value = int(text) if len(text) <= 20 else None  # int() of thousands of digits is refused (and slow)
+    return value if value is not None and -(2**63) <= value < 2**63 else float(text)
+
+
+def _deeper_than(value: dict | list, limit: int) -> bool:
+    """Whether containers nest deeper than `limit` (iteratively: a deep document must not fill the stack)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+async def read_json(request: Request, max_bytes: int, max_depth: int | None = MAX_DEPTH) -> Any:
     """The request's JSON body (see `read_json_body`)."""
     return await read_json_body(
         request.headers.get("content-type", ""),
         request.headers.get("content-length"),
         request.receive,
         max_bytes,
+        max_depth,
     )
 
 

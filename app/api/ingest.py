@@ -68,6 +68,7 @@ class IngestEndpoint:
                     headers.get(b"content-length", b"").decode("latin-1") or None,
                     receive,
                     self.runtime.settings.max_body_bytes,
+                    max_depth=None,  # readings have a fixed shape: no walk over every batch
                 )
                 status, body = await ingest_request(
                     self.runtime, payload, legacy=scope["path"] == LEGACY_PATH, grant=grant
@@ -104,7 +105,7 @@ def router(runtime: Runtime) -> APIRouter:
         stored once. A list holds at most `IAQ_MAX_BATCH` readings (default 5000), stored all or nothing."""
         grant = await device_grant(runtime, request.scope)
         status, body = await ingest_request(
-            runtime, await read_json(request, max_bytes), legacy=False, grant=grant
+            runtime, await read_json(request, max_bytes, max_depth=None), legacy=False, grant=grant
         )
         return JSONResponse(body, status_code=status)
 
@@ -113,7 +114,7 @@ def router(runtime: Runtime) -> APIRouter:
         """The original product's flat format with `capteur_id`; kept for existing devices."""
         grant = await device_grant(runtime, request.scope)
         status, body = await ingest_request(
-            runtime, await read_json(request, max_bytes), legacy=True, grant=grant
+            runtime, await read_json(request, max_bytes, max_depth=None), legacy=True, grant=grant
         )
         return JSONResponse(body, status_code=status)
 

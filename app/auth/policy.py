@@ -68,6 +68,11 @@ RULES: tuple[Rule, ...] = (
     # automation's proposals and alerts, by id: the handlers check the object's site
     _rule("POST", r"/api/actions/\d+/(confirm|dismiss)", "operator", for_scoped=FILTERED),
     _rule("POST", r"/api/alerts/\d+/(acknowledge|resolve)", "operator", for_scoped=FILTERED),
+    # accounts, tokens and device keys: a site-limited admin manages those of its sites (the services check
+    # every object: services.accounts.check_manages); the audit log and the rest concern every site
+    _rule("GET,HEAD,POST", r"/api/auth/(users|keys|all-tokens)", "admin", for_scoped=FILTERED),
+    _rule("PATCH,DELETE", r"/api/auth/users/\d+", "admin", for_scoped=FILTERED),
+    _rule("DELETE", r"/api/auth/keys/\d+", "admin", for_scoped=FILTERED),
     # administration reads too
     _rule("GET,HEAD", r"/api/auth/.*", "admin"),
     _rule("GET,HEAD", r"/settings(/.*)?", "admin"),

@@ -83,7 +83,8 @@ def desired_state(kind: ModuleKind, action: str, value: Any = None) -> dict[str,
     if action == "close":
         return {"open": False}
     if action == "set_level":
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        if isinstance(value, bool) or not whole:
             raise FieldError("value", f"set_level needs a whole level from 0 to {MAX_LEVEL}").as_error()
         if not 0 <= value <= MAX_LEVEL:
             raise FieldError("value", f"level {value} is outside 0-{MAX_LEVEL}").as_error()

@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .readings import FieldError
 
+MAX_ID = 2**63 - 1  # the databases' 64-bit integer keys: a larger id names nothing (and must not overflow)
+MAX_DEPTH = 32  # JSON bodies nest at most this deep (a configuration export needs 6)
 _NOT_ZONES = frozenset({"localtime", "Factory", "posixrules", "posix", "right", "leap-seconds.list"})
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NAME_OK = re.compile(r"^[^\x00-\x1f\x7f/]{1,128}$")
