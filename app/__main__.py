@@ -34,4 +34,8 @@ if __name__ in {"__main__", "__mp_main__"}:
         fastapi_docs=True,
         uvicorn_logging_level="warning",
         http=lane_http_protocol(nicegui_app, settings.max_body_bytes),  # device POSTs skip the ASGI stack
+        # the session cookie lives as long as a session may (IAQ_SESSION_MAX), not Starlette's 14 days;
+        # `Secure` is added over https at the edge (app/auth/edge.py)
+        session_middleware_kwargs={"max_age": int(settings.session_max_s)},
+        proxy_headers=False,  # uvicorn believes X-Forwarded-* of any local peer; IAQ_TRUSTED_PROXIES decides
     )

@@ -20,7 +20,8 @@ from app.api import reports as reports_api
 from app.api import ws as ws_api
 from app.api.common import install_error_handlers
 from app.api.lane import LANE_PATHS, install_device_lane
-from app.auth.middleware import AuthMiddleware
+from app.auth.edge import Edge
+from app.auth.middleware import AuthMiddleware, origin_of
 from app.runtime import Runtime
 from app.settings import Settings
 
@@ -96,7 +97,10 @@ def setup(runtime: Runtime) -> None:
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
         )
-    install_device_lane(app, LatencyMiddleware(ingest_api.IngestEndpoint(runtime), runtime))
+    settings = runtime.settings
+    oidc_origin = origin_of(settings.oidc_issuer) if settings.oidc_enabled else None
+    edge = Edge(settings.trusted_proxies, oidc_origin)  # proxies, security headers, Secure cookies
+    install_device_lane(app, LatencyMiddleware(ingest_api.IngestEndpoint(runtime), runtime), edge)
     # FastAPI wraps the app's lifespan once more for every router it includes; start from the app's own each
     # time, or the `user` test fixture (one setup per test) nests lifespans until the recursion limit.
     original_lifespan = app.__dict__.setdefault("_iaq_original_lifespan", app.router.lifespan_context)

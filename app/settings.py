@@ -6,6 +6,7 @@ new ones carry the `IAQ_` prefix. `.env.example` documents every one of them.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -103,6 +104,8 @@ class Settings(BaseSettings):
     device_key_rate: float = Field(50.0, gt=0, validation_alias=_env("IAQ_DEVICE_KEY_RATE"))  # requests/s
     device_key_burst: int = Field(200, ge=1, validation_alias=_env("IAQ_DEVICE_KEY_BURST"))
     cors_origins_text: str = Field("", validation_alias=_env("IAQ_CORS_ORIGINS"))
+    # proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: addresses or networks, comma-separated
+    trusted_proxies_text: str = Field("", validation_alias=_env("IAQ_TRUSTED_PROXIES"))
     oidc_issuer: str | None = Field(None, validation_alias=_env("IAQ_OIDC_ISSUER"))
     oidc_client_id: str | None = Field(None, validation_alias=_env("IAQ_OIDC_CLIENT_ID"))
     oidc_client_secret: str | None = Field(None, validation_alias=_env("IAQ_OIDC_CLIENT_SECRET"))
@@ -229,6 +232,29 @@ class Settings(BaseSettings):
     def cors_origins(self) -> list[str]:
         """IAQ_CORS_ORIGINS, comma-separated; empty (the default): no cross-origin access."""
         return [o.strip() for o in self.cors_origins_text.split(",") if o.strip()]
+
+    @property
+    def trusted_proxies(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """IAQ_TRUSTED_PROXIES, comma-separated addresses or networks (`10.0.0.0/8`); empty (the default):
+        no proxy is believed, the peer's address is the client's."""
+        return [
+            ipaddress.ip_network(p.strip(), strict=False)
+            for p in self.trusted_proxies_text.split(",")
+            if p.strip()
+        ]
+
+    @field_validator("trusted_proxies_text")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"IAQ_TRUSTED_PROXIES: {part.strip()!r} is not an address or a network"
+                    ) from None
+        return value
 
     @property
     def oidc_enabled(self) -> bool:

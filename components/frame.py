@@ -7,7 +7,7 @@ Pages add themselves to the navigation with one call, e.g. in their `register`:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -36,6 +36,14 @@ def add_nav_link(label: str, path: str, *, icon: str = "chevron_right", order: i
 
 def nav_links() -> list[NavLink]:
     return sorted(_nav.values(), key=lambda link: (link.order, link.label))
+
+
+_sign_out: list[Callable[[], Awaitable[None]]] = []  # set by pages.login: signs the page's session out
+
+
+def set_sign_out(handler: Callable[[], Awaitable[None]]) -> None:
+    """What the account menu's "Sign out" does (over the page's socket: signing out is never a GET)."""
+    _sign_out[:] = [handler]
 
 
 add_nav_link("Dashboard", "/", icon="dashboard", order=0)
@@ -77,7 +85,14 @@ def account_menu() -> None:
         ui.menu(),
     ):
         ui.menu_item(f"Role: {principal.role}").props("disable")
-        ui.menu_item("Sign out", on_click=lambda: ui.navigate.to("/logout")).mark("sign-out")
+        ui.menu_item("Sign out", on_click=_signing_out).mark("sign-out")
+
+
+async def _signing_out() -> None:
+    if _sign_out:
+        await _sign_out[0]()
+    else:
+        ui.navigate.to("/logout")
 
 
 @contextmanager

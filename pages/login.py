@@ -21,7 +21,7 @@ from app.auth.middleware import (
 )
 from app.auth.principal import Principal
 from app.auth.scope import ScopedBus, Sites
-from components.frame import PRODUCT
+from components.frame import PRODUCT, set_sign_out
 from services.accounts import LoginRefused
 
 if TYPE_CHECKING:
@@ -110,8 +110,7 @@ def register(runtime: Runtime) -> None:
                             name.value or "", password.value or "", ui.context.client.ip
                         )
                     except LoginRefused as exc:
-                        wait = f" (wait {exc.retry_after_s} s)" if exc.retry_after_s else ""
-                        problem.text = f"{exc}{wait}"
+                        problem.text = str(exc)
                         password.value = ""
                         return
                     # the socket cannot set the session cookie's binding: one HTTP round trip does
@@ -138,10 +137,38 @@ def register(runtime: Runtime) -> None:
         start_session(runtime, storage, request.session, principal)
         return RedirectResponse(safe_target(redirect_to), status_code=303)
 
-    @ui.page("/logout")
-    async def logout_page(request: Request) -> RedirectResponse:
-        if app.storage.user.pop(SESSION_KEY, None) is not None:
-            principal = getattr(request.state, "principal", None)
-            address = request.client.host if request.client else None
+    async def sign_out(storage, principal: Principal | None, address: str | None) -> None:
+        if storage is not None and storage.pop(SESSION_KEY, None) is not None:
             await runtime.accounts.audit(principal.name if principal else "?", "logout", None, None, address)
+
+    async def sign_out_page() -> None:
+        """The account menu's "Sign out": over the page's socket, which another site cannot drive."""
+        await sign_out(app.storage.user, page_principal(), ui.context.client.ip)
+        ui.navigate.to("/login")
+
+    set_sign_out(sign_out_page)
+
+    @ui.page("/logout")
+    async def logout_page(request: Request) -> RedirectResponse | None:
+        if getattr(request.state, "principal", None) is None:
+            return RedirectResponse("/login", status_code=303)
+        ui.page_title(f"Sign out · {PRODUCT}")
+        ui.colors(primary="#00695c")
+        with ui.card().classes("absolute-center w-80 gap-3").mark("logout-card"):
+            ui.label("Sign out of IAQverse?").classes("text-h6")
+            with ui.row().classes("gap-2"):
+                ui.button("Sign out", on_click=sign_out_page).mark("sign-out-confirm")
+                ui.button("Back", on_click=lambda: ui.navigate.to("/")).props("flat")
+        return None
+
+    # after the page: NiceGUI's page decorator replaces every route of its path
+    @app.post("/logout", include_in_schema=False)
+    async def logout(request: Request) -> RedirectResponse:
+        """Sign out from a form (the refusal page's button); a cross-site POST is refused by the
+        middleware. A GET never signs out: a link or an image on another site could."""
+        await sign_out(
+            await session_storage(request.scope),
+            getattr(request.state, "principal", None),
+            request.client.host if request.client else None,
+        )
         return RedirectResponse("/login", status_code=303)

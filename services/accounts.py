@@ -14,6 +14,7 @@ import functools
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -69,30 +70,37 @@ class _TokenEntry:
     expires_at: float | None
 
 
-class _Throttle:
-    """Counts sign-in failures per key (a user name, an address); past `limit` within `window_s` the key is
-    locked for `window_s`."""
+class Throttle:
+    """Sign-in failures per key, with delays that grow: after `free` failures the key waits 1 s before it may
+    try again, and each further failure doubles the wait (2 s, 4 s ...) up to `max_wait_s`; failures older
+    than `max_wait_s` are forgotten. Keys are (name, address) pairs and addresses (see `AccountService`),
+    never a name alone, so nobody can lock a user out by failing with its name from elsewhere."""
 
-    def __init__(self, limit: int, window_s: float, clock: Callable[[], float]):
-        self.limit, self.window_s, self.clock = limit, window_s, clock
-        self.failures: dict[str, list[float]] = {}
+    def __init__(self, free: int, max_wait_s: float, clock: Callable[[], float]):
+        self.free, self.max_wait_s, self.clock = free, max_wait_s, clock
+        self.failures: dict[Any, list[float]] = {}
 
-    def locked_for(self, key: str) -> float:
+    def wait_s(self, key: Any) -> float:
+        """Seconds before `key` may try again (0: now)."""
         now = self.clock()
-        recent = [t for t in self.failures.get(key, ()) if now - t < self.window_s]
+        recent = [t for t in self.failures.get(key, ()) if now - t < self.max_wait_s]
         if recent:
             self.failures[key] = recent
         else:
             self.failures.pop(key, None)
-        return self.window_s - (now - recent[-self.limit]) if len(recent) >= self.limit else 0.0
+        over = len(recent) - self.free
+        if over < 0:
+            return 0.0
+        delay = min(self.max_wait_s, 2.0**over)
+        return max(0.0, recent[-1] + delay - now)
 
-    def fail(self, key: str) -> None:
+    def fail(self, key: Any) -> None:
         self.failures.setdefault(key, []).append(self.clock())
         if len(self.failures) > 100_000:  # a flood of names: forget the oldest half
             for stale in list(self.failures)[:50_000]:
                 del self.failures[stale]
 
-    def succeed(self, key: str) -> None:
+    def succeed(self, key: Any) -> None:
         self.failures.pop(key, None)
 
 
@@ -154,8 +162,10 @@ class AccountService:
         self._tokens: dict[str, _TokenEntry] = {}
         self._misses: dict[str, float] = {}
         self._loaded_at = float("-inf")
-        self.by_name = _Throttle(settings.login_max_failures, settings.login_lockout_s, lambda: self.clock())
-        self.by_address = _Throttle(
+        # one name tried from one address, and every name tried from one address (a guesser going through
+        # names); a name alone is never a key, so failures elsewhere cannot lock its owner out
+        self.by_pair = Throttle(settings.login_max_failures, settings.login_lockout_s, lambda: self.clock())
+        self.by_address = Throttle(
             settings.login_max_failures * 4, settings.login_lockout_s, lambda: self.clock()
         )
 
@@ -260,20 +270,25 @@ class AccountService:
 
     # -- sign-in
     async def sign_in(self, name: str, password: str, address: str | None) -> Principal:
-        """Check a local account's password; LoginRefused after a failure, with `retry_after_s` once the
-        name or the address has failed too often (then even the right password waits)."""
+        """Check a local account's password; LoginRefused after a failure, with `retry_after_s` while this
+        name from this address, or this address, must wait (growing delays, see `Throttle`; then even the
+        right password waits, from that address only)."""
         address = address or "unknown"
-        wait = max(self.by_name.locked_for(name.lower()), self.by_address.locked_for(address))
+        pair = (name.lower(), address)
+        wait = max(self.by_pair.wait_s(pair), self.by_address.wait_s(address))
         if wait > 0:
             await self.audit(name, "login.throttled", None, None, address)
-            raise LoginRefused("too many failed sign-ins; try again later", retry_after_s=int(wait) + 1)
+            raise LoginRefused(
+                f"too many failed sign-ins from this address; try again in {math.ceil(wait)} s",
+                retry_after_s=math.ceil(wait),
+            )
         found = await asyncio.to_thread(self._verify, name, password)
         if found is None:
-            self.by_name.fail(name.lower())
+            self.by_pair.fail(pair)
             self.by_address.fail(address)
             await self.audit(name, "login.failed", None, None, address)
             raise LoginRefused("wrong user name or password")
-        self.by_name.succeed(name.lower())
+        self.by_pair.succeed(pair)
         await self.audit(found.name, "login", None, {"via": "password"}, address)
         return found
 

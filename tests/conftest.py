@@ -33,12 +33,29 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return data
 
 
+BROWSER_ORIGIN = "http://test"  # NiceGUI's simulated users talk to http://test; browsers send their Origin
+
+
+@pytest.fixture
+def create_user(create_user):
+    """NiceGUI's factory of simulated users, whose HTTP client sends the page's `Origin` as a browser does
+    (changes made with a session cookie need it: app/auth/middleware.py)."""
+
+    def make():
+        made = create_user()
+        made.http_client.headers["Origin"] = BROWSER_ORIGIN
+        return made
+
+    return make
+
+
 @pytest.fixture
 async def user(user):
     """NiceGUI's simulated user (the plugin's fixture), signed in as the first admin through the sign-in API,
     so page tests run with authentication on. `create_user` makes further users, not signed in.
     Its HTTP client also sends the admin's token as `X-API-Key`, which only the device lane (`/api/ingest`,
     `/iaq`) reads: sessions do not reach that lane."""
+    user.http_client.headers["Origin"] = BROWSER_ORIGIN
     response = await user.http_client.post(
         "/api/auth/login", json={"name": "admin", "password": ADMIN_PASSWORD}
     )

@@ -35,11 +35,20 @@ async def test_an_idle_session_expires_and_asks_to_sign_in_again(user, runtime):
     await user.should_not_see(marker="account")
 
 
-async def test_signing_out_ends_the_session(user):
-    await user.open("/logout")
+async def test_signing_out_ends_the_session_and_a_get_never_does(user):
+    await user.open("/logout")  # a GET only asks
+    await user.should_see("Sign out of IAQverse?")
+    assert (await user.http_client.get("/api/auth/me")).status_code == 200
+    user.find(marker="sign-out-confirm").click()
     await user.should_see("Sign in")
-    response = await user.http_client.get("/api/auth/me")
-    assert response.status_code == 401
+    assert (await user.http_client.get("/api/auth/me")).status_code == 401
+
+
+async def test_the_account_menu_signs_out(user):
+    await user.open("/")
+    user.find(marker="sign-out").click()
+    await user.should_see("Sign in")
+    assert (await user.http_client.get("/api/auth/me")).status_code == 401
 
 
 async def test_a_viewer_cannot_open_settings(create_user, runtime):

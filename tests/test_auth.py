@@ -31,7 +31,7 @@ def server(tmp_path_factory):
 
 def sign_in(server, name: str, password: str = PASSWORD) -> httpx.Client:
     """A browser-like client signed in with a session cookie."""
-    client = httpx.Client(base_url=server.anonymous_url, timeout=10)
+    client = httpx.Client(base_url=server.anonymous_url, timeout=10, headers={"Origin": server.anonymous_url})
     answer = client.post("/api/auth/login", json={"name": name, "password": password})
     assert answer.status_code == 200, answer.text
     return client

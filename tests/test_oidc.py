@@ -75,7 +75,11 @@ def test_single_sign_on_signs_in_with_the_role_of_the_claims(server):
             "via": "session",
         }
         assert browser.get("/settings").status_code == 200
-        browser.get("/logout")
+        browser.get("/logout")  # a GET (a link, an image of another site) never signs out
+        assert browser.get("/api/auth/me").status_code == 200
+        assert browser.post("/logout", headers={"Origin": "https://evil.example"}).status_code == 403
+        assert browser.get("/api/auth/me").status_code == 200
+        browser.post("/logout", headers={"Origin": server.anonymous_url})
         assert browser.get("/api/auth/me").status_code == 401
 
 

@@ -164,7 +164,7 @@ def server(tmp_path_factory):
 
 
 def sign_in(server, name: str) -> httpx.Client:
-    client = httpx.Client(base_url=server.anonymous_url, timeout=10)
+    client = httpx.Client(base_url=server.anonymous_url, timeout=10, headers={"Origin": server.anonymous_url})
     assert client.post("/api/auth/login", json={"name": name, "password": PASSWORD}).status_code == 200
     return client
 

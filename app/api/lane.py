@@ -22,28 +22,39 @@ from time import perf_counter
 
 from fastapi import FastAPI
 
+from app.auth.edge import Edge
+
 LANE_PATHS = frozenset({"/api/ingest", "/iaq"})
 _LANE_PATHS_RAW = frozenset(p.encode() for p in LANE_PATHS)
 log = logging.getLogger(__name__)
 
 
 class DeviceLane:
-    def __init__(self, full_stack, lane):
-        self.full_stack, self.lane = full_stack, lane
+    """The outermost ASGI layer: the edge's work (app/auth/edge.py) for every request, then the lane for
+    LANE_PATHS and the full stack for the rest."""
+
+    def __init__(self, full_stack, lane, edge: Edge):
+        self.full_stack, self.lane, self.edge = full_stack, lane, edge
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["path"] in LANE_PATHS:
-            return await self.lane(scope, receive, send)
+        kind = scope["type"]
+        if kind == "http" or kind == "websocket":
+            self.edge.forwarded(scope)
+        if kind == "http":
+            send = self.edge.wrap_send(scope, send)
+            if scope["path"] in LANE_PATHS:
+                return await self.lane(scope, receive, send)
         return await self.full_stack(scope, receive, send)
 
 
-def install_device_lane(app: FastAPI, lane) -> None:
+def install_device_lane(app: FastAPI, lane, edge: Edge) -> None:
     """Make the app's middleware stack start with the lane (an ASGI app for LANE_PATHS).
     Safe to call again: the `user` test fixture rebuilds the app for every test."""
     original = app.__dict__.get("_iaq_original_build") or app.build_middleware_stack
     app.__dict__["_iaq_original_build"] = original
     app.__dict__["_iaq_lane"] = lane
-    app.build_middleware_stack = lambda: DeviceLane(original(), lane)
+    app.__dict__["_iaq_edge"] = edge
+    app.build_middleware_stack = lambda: DeviceLane(original(), lane, edge)
     app.middleware_stack = None
 
 
@@ -51,6 +62,7 @@ def lane_http_protocol(app: FastAPI, max_body_bytes: int):
     """uvicorn's `http` protocol class for serving `app` with the lane of layer 2, or "auto" (uvicorn's own
     choice) when httptools is missing or this uvicorn's protocol does not have the shape relied on here."""
     lane = app.__dict__.get("_iaq_lane")
+    edge: Edge = app.__dict__["_iaq_edge"]
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:  # no httptools: uvicorn falls back to h11, which the lane does not extend
@@ -88,6 +100,7 @@ def lane_http_protocol(app: FastAPI, max_body_bytes: int):
             scope["query_string"] = query
             if http_version != "1.1":
                 scope["http_version"] = http_version
+            edge.forwarded(scope)
             self.cycle = _Exchange(self, scope, http_version != "1.0" and self.parser.should_keep_alive())
 
         def on_body(self, body: bytes) -> None:
@@ -157,6 +170,7 @@ def lane_http_protocol(app: FastAPI, max_body_bytes: int):
                 out += (name, b": ", value, b"\r\n")
             for name, value in headers:
                 out += (name, b": ", value, b"\r\n")
+            out.append(edge.lane_https_lines if edge.secure(self.scope) else edge.lane_lines)
             if not self.keep_alive:
                 out.append(b"connection: close\r\n")
             out += (b"\r\n", body)

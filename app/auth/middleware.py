@@ -1,6 +1,7 @@
 """One ASGI layer in front of every page, API call and WebSocket (except the device lane, app/api/lane.py):
 it finds the principal (bearer token, or the session of a signed-in browser), applies the rules of
-`app.auth.policy` (default deny), limits request bodies and adds the security headers to every answer.
+`app.auth.policy` (default deny), refuses cross-site changes made with a session cookie and limits request
+bodies. The security headers are added at the edge (app/auth/edge.py), for every answer.
 
 Pure ASGI rather than `BaseHTTPMiddleware`: no task group per request. NiceGUI adds its session and
 request-tracking layers outside this one when `ui.run` starts, so the session is decoded here already.
@@ -36,41 +37,11 @@ _API_PREFIXES = ("/api/", "/ws", "/health", "/metrics", "/docs", "/redoc", "/ope
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _AUDITED_ELSEWHERE = ("/api/auth/", "/_nicegui")  # sign-in, users, keys and tokens write their own events
-
-
-_DOCS_PATHS = frozenset({"/docs", "/redoc"})
-_DOCS_CDN = "https://cdn.jsdelivr.net"  # FastAPI's API docs pages load Swagger UI and ReDoc from there
-
-
-def content_security_policy(extra_form_targets: str = "", extra_sources: str = "") -> str:
-    # NiceGUI renders with Vue's in-browser template compiler (needs 'unsafe-eval') and inline scripts and
-    # styles; three.js loads textures of .glb models from blob: URLs. What this still forbids: loading code
-    # or data from other origins, plugins, and being framed by another site.
-    return "; ".join(
-        (
-            "default-src 'self'",
-            f"script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:{extra_sources}",
-            f"style-src 'self' 'unsafe-inline'{extra_sources}",
-            f"img-src 'self' data: blob:{extra_sources}",
-            "font-src 'self' data:",
-            "connect-src 'self' ws: wss: data: blob:",
-            "worker-src 'self' blob:",
-            "object-src 'none'",
-            "base-uri 'self'",
-            f"form-action 'self'{extra_form_targets}",
-            "frame-ancestors 'none'",
-        )
-    )
-
-
-def security_headers(oidc_origin: str | None, extra_sources: str = "") -> list[tuple[bytes, bytes]]:
-    form_targets = f" {oidc_origin}" if oidc_origin else ""
-    return [
-        (b"content-security-policy", content_security_policy(form_targets, extra_sources).encode()),
-        (b"x-content-type-options", b"nosniff"),
-        (b"referrer-policy", b"same-origin"),
-        (b"x-frame-options", b"DENY"),
-    ]
+_SIGN_IN_PATHS = frozenset({"/login", "/logout", "/api/auth/login", "/api/auth/logout"})
+_NO_ORIGIN = (
+    "refused: a change made with a session cookie must say which page asked for it (the Origin header, which "
+    "browsers send); scripts use a personal access token"
+)
 
 
 def bearer_secret(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -112,10 +83,8 @@ class AuthMiddleware:
     def __init__(self, app, runtime: Runtime):
         self.app, self.runtime = app, runtime
         settings = runtime.settings
-        oidc_origin = _origin(settings.oidc_issuer) if settings.oidc_enabled else None
-        self.headers = security_headers(oidc_origin)
-        self.docs_headers = security_headers(oidc_origin, f" {_DOCS_CDN} https://fastapi.tiangolo.com")
         self.max_body = max(settings.max_body_bytes, settings.max_glb_bytes) + 64 * 1024
+        self.allowed_origins = frozenset(settings.cors_origins)
 
     async def __call__(self, scope, receive, send):
         kind = scope["type"]
@@ -127,13 +96,16 @@ class AuthMiddleware:
         need = rule.need if isinstance(rule, Rule) else rule
         principal = await self.principal(scope)
         scope.setdefault("state", {})["principal"] = principal
-        if kind == "http":
-            send = self._with_headers(send, self.docs_headers if path in _DOCS_PATHS else self.headers)
-            if method in _BODY_METHODS:
-                declared = _header(scope, b"content-length")
-                if declared and declared.isdigit() and int(declared) > self.max_body:
-                    return await _deny_json(send, 413, f"body exceeds the limit of {self.max_body} bytes")
-                receive = _limited(receive, self.max_body)
+        if kind == "http" and method in _BODY_METHODS:
+            declared = _header(scope, b"content-length")
+            if declared and declared.isdigit() and int(declared) > self.max_body:
+                return await _deny_json(send, 413, f"body exceeds the limit of {self.max_body} bytes")
+            receive = _limited(receive, self.max_body)
+        cross_site = self.cross_site(scope, method, principal, path)
+        if cross_site:
+            if kind == "websocket":
+                return await send({"type": "websocket.close", "code": 1008, "reason": cross_site})
+            return await _deny_json(send, 403, cross_site)
         if need in (OPEN, DEVICE):
             return await self.app(scope, receive, send)
         if principal is None:
@@ -181,6 +153,37 @@ class AuthMiddleware:
 
         await self.app(scope, receive, recording)
 
+    def cross_site(self, scope: dict, method: str, principal: Principal | None, path: str) -> str | None:
+        """Why a request is refused as a cross-site request forgery, or None. A browser sends its session
+        cookie to this site whichever site's page makes the request; its `Origin` (or `Referer`) says which
+        page it was. Changes made with a session cookie need one of this site (or of IAQ_CORS_ORIGINS), as do
+        sign-in and sign-out from a browser; a socket opened with the cookie must not come from elsewhere.
+        Bearer tokens and device keys are not sent by browsers on their own: not affected."""
+        session = principal is not None and principal.via == "session"
+        signing = path in _SIGN_IN_PATHS and method == "POST"
+        if scope["type"] == "websocket":
+            if not session:
+                return None
+            origin = _header(scope, b"origin")
+            if origin is None or self._our_origin(scope, origin):
+                return None
+            return "this socket was opened from another site's page"
+        if method not in _AUDITED_METHODS or not (session or signing):
+            return None
+        origin = _header(scope, b"origin") or _referer_origin(_header(scope, b"referer"))
+        if origin is None:
+            # a script signing in sends neither; a browser always sends Origin with such a request
+            return None if signing and not session else _NO_ORIGIN
+        if self._our_origin(scope, origin):
+            return None
+        return f"refused: a change requested from another site's page ({origin[:100]})"
+
+    def _our_origin(self, scope: dict, origin: str) -> bool:
+        if origin in self.allowed_origins:
+            return True
+        host = _header(scope, b"host")
+        return host is not None and origin.partition("://")[2].lower() == host.lower()
+
     @staticmethod
     def forbidden(principal: Principal, need: str, rule: Rule | str, path: str, scope: dict) -> str | None:
         if not principal.has_role(need):
@@ -206,19 +209,6 @@ class AuthMiddleware:
         if storage is None:
             return None
         return session_principal(self.runtime, storage, scope.get("session"))
-
-    @staticmethod
-    def _with_headers(send, extra: list[tuple[bytes, bytes]]):
-        async def sending(message):
-            if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", ())}
-                message = {
-                    **message,
-                    "headers": [*message.get("headers", ()), *(h for h in extra if h[0] not in present)],
-                }
-            await send(message)
-
-        return sending
 
 
 def session_principal(runtime: Runtime, storage: Any, cookie: Any) -> Principal | None:
@@ -280,11 +270,16 @@ def take_pending(runtime: Runtime, storage: Any, ticket: str) -> Principal | Non
     return runtime.accounts.principal_for_user(pending.get("user_id"))
 
 
-def _origin(url: str | None) -> str | None:
+def origin_of(url: str | None) -> str | None:
+    """`scheme://host[:port]` of a URL."""
     if not url:
         return None
     scheme, _, rest = url.partition("://")
     return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+def _referer_origin(referer: str | None) -> str | None:
+    return origin_of(referer) if referer and "://" in referer else None
 
 
 def _header(scope: dict, name: bytes) -> str | None:
@@ -336,7 +331,8 @@ async def _deny_page(send, problem: str) -> None:
     body = (
         "<!doctype html><title>Forbidden · IAQverse</title><body style='font-family:sans-serif;margin:3em'>"
         f"<h1>Forbidden</h1><p>{escape(problem)}</p>"
-        "<p><a href='/'>Dashboard</a> · <a href='/logout'>Sign out</a></p></body>"
+        "<p><a href='/'>Dashboard</a></p>"
+        "<form method='post' action='/logout'><button type='submit'>Sign out</button></form></body>"
     ).encode()
     await send(
         {
