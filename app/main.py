@@ -20,6 +20,7 @@ from app.api import reports as reports_api
 from app.api import ws as ws_api
 from app.api.common import install_error_handlers
 from app.api.lane import LANE_PATHS, install_device_lane
+from app.api.openapi import install_openapi
 from app.auth.edge import Edge
 from app.auth.middleware import AuthMiddleware, origin_of
 from app.runtime import Runtime
@@ -117,5 +118,6 @@ def setup(runtime: Runtime) -> None:
     if runtime.settings.websocket_enabled:
         app.include_router(ws_api.router(runtime))
     register_pages(runtime)
+    install_openapi(app)  # after every route: the document lists them all, with the real error bodies
     app.on_startup(runtime.start)
     app.on_shutdown(runtime.stop)

@@ -12,6 +12,7 @@ from app.domain.timesteps import to_ms
 from app.runtime import Runtime
 
 from .common import ObjectId, ReachDep, actor, check_object_site, on_behalf, read_object
+from .schemas import ByBody, RuleBody, RulePatch, json_body
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -63,14 +64,14 @@ def router(runtime: Runtime) -> APIRouter:
             check_object_site(request, (await alerting.get_alert(alert_id))["enseigne"], f"alert {alert_id}")
         return by, body.get("comment")
 
-    @r.post("/api/alerts/{alert_id}/acknowledge")
+    @r.post("/api/alerts/{alert_id}/acknowledge", openapi_extra=json_body(ByBody))
     async def acknowledge(alert_id: ObjectId, request: Request) -> dict[str, Any]:
         """Body: `{"comment": "optional", "by": "optional"}`. Recorded as done by the signed-in account (a
         `by` is kept as "<account> for <by>"). 409 if it is acknowledged or resolved already."""
         by, comment = await operator(alert_id, request)
         return await alerting.acknowledge(alert_id, by, comment)
 
-    @r.post("/api/alerts/{alert_id}/resolve")
+    @r.post("/api/alerts/{alert_id}/resolve", openapi_extra=json_body(ByBody))
     async def resolve(alert_id: ObjectId, request: Request) -> dict[str, Any]:
         """Body as for acknowledge. Closes the alert by hand; a condition that persists raises a new one
         after the rule's cooldown and duration."""
@@ -81,7 +82,7 @@ def router(runtime: Runtime) -> APIRouter:
     async def list_rules() -> list[dict[str, Any]]:
         return await alerting.list_rules()
 
-    @r.post("/api/alert-rules", status_code=201)
+    @r.post("/api/alert-rules", status_code=201, openapi_extra=json_body(RuleBody))
     async def create_rule(request: Request) -> dict[str, Any]:
         """Body: `name`, `metric` (co2, pm25, pm10, tvoc, temperature, humidity, offline), `direction`
         (above, below), `trigger`, `reset`, `duration_s`, `cooldown_s`, `severity` (info, warning, critical),
@@ -93,7 +94,7 @@ def router(runtime: Runtime) -> APIRouter:
     async def get_rule(rule_id: ObjectId) -> dict[str, Any]:
         return await alerting.get_rule(rule_id)
 
-    @r.patch("/api/alert-rules/{rule_id}")
+    @r.patch("/api/alert-rules/{rule_id}", openapi_extra=json_body(RulePatch))
     async def update_rule(rule_id: ObjectId, request: Request) -> dict[str, Any]:
         """Change some fields; the rule is checked whole."""
         return await alerting.update_rule(rule_id, await read_object(request, MAX_BODY_BYTES))

@@ -15,6 +15,7 @@ from app.runtime import Runtime
 from services.accounts import LoginRefused
 
 from .common import HTTPProblem, ObjectId, read_object
+from .schemas import KeyBody, LoginBody, TokenBody, UserBody, UserPatch, json_body
 
 MAX_BYTES = 64 * 1024
 
@@ -43,7 +44,7 @@ def router(runtime: Runtime) -> APIRouter:
     r = APIRouter(prefix="/api/auth", tags=["auth"])
     accounts, keys = runtime.accounts, runtime.device_keys
 
-    @r.post("/login")
+    @r.post("/login", openapi_extra=json_body(LoginBody))
     async def login(request: Request) -> JSONResponse:
         """Body `{"name", "password"}`: signs the browser session in (as the login page does). 429 with
         `Retry-After` after repeated failures."""
@@ -85,7 +86,7 @@ def router(runtime: Runtime) -> APIRouter:
         """The caller's personal access tokens (never their secrets)."""
         return await accounts.list_tokens(principal_of(request))
 
-    @r.post("/tokens", status_code=201)
+    @r.post("/tokens", status_code=201, openapi_extra=json_body(TokenBody))
     async def create_token(request: Request) -> dict[str, Any]:
         """Body `{"name": "...", "days": 90}` (days optional: no expiry). The answer holds the token, once."""
         return await accounts.create_token(principal_of(request), await read_object(request, MAX_BYTES))
@@ -101,14 +102,14 @@ def router(runtime: Runtime) -> APIRouter:
         """Accounts (for a site-limited admin: those limited to its sites)."""
         return await accounts.list_users(principal_of(request))
 
-    @r.post("/users", status_code=201)
+    @r.post("/users", status_code=201, openapi_extra=json_body(UserBody))
     async def create_user(request: Request) -> dict[str, Any]:
         """Body `{"name", "role": "viewer|operator|admin", "password", "sites": [names] or null}`. A
         site-limited admin must give sites within its own."""
         who = principal_of(request)
         return await accounts.create_user(await read_object(request, MAX_BYTES), who.name, who)
 
-    @r.patch("/users/{user_id}")
+    @r.patch("/users/{user_id}", openapi_extra=json_body(UserPatch))
     async def update_user(user_id: ObjectId, request: Request) -> dict[str, Any]:
         """Any of `role`, `sites`, `disabled`, `password`."""
         who = principal_of(request)
@@ -129,7 +130,7 @@ def router(runtime: Runtime) -> APIRouter:
         """Device keys: site, name and the first characters only (a site-limited admin: its sites')."""
         return await keys.list(principal_of(request))
 
-    @r.post("/keys", status_code=201)
+    @r.post("/keys", status_code=201, openapi_extra=json_body(KeyBody))
     async def create_key(request: Request) -> dict[str, Any]:
         """Body `{"site": "...", "name": "..."}`. The answer holds the key, once."""
         who = principal_of(request)

@@ -11,7 +11,8 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.domain.readings import FieldError, InvalidInput
 from app.domain.validation import MAX_DEPTH, MAX_ID
@@ -21,6 +22,7 @@ from services.ingestion import BatchTooLarge, IngestUnavailable, SiteRefused
 from services.scope import OutOfScope, Selection, Sites, check_site
 
 log = logging.getLogger(__name__)
+API_PREFIXES = ("/api/", "/iaq", "/health", "/metrics", "/ws")
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 
@@ -246,7 +248,21 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         return await answer(request, InvalidInput(errors))
 
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """FastAPI's and Starlette's own refusals (405, an unknown API path's 404) in the API's error shape;
+        an unknown page keeps NiceGUI's page."""
+        if exc.status_code == 404 and not request.url.path.startswith(API_PREFIXES) and pages_404:
+            return await pages_404(request, exc)
+        message = (
+            f"no such endpoint: {request.method} {request.url.path}" if exc.status_code == 404 else exc.detail
+        )
+        return JSONResponse({"error": str(message)}, status_code=exc.status_code, headers=exc.headers)
+
+    # NiceGUI's page for an unknown page, kept across the test fixture's rebuilds of the app
+    pages_404 = app.__dict__.setdefault("_iaq_pages_404", app.exception_handlers.get(404))
     app.add_exception_handler(RequestValidationError, request_invalid)
+    app.add_exception_handler(404, http_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     for kind in (
         HTTPProblem,
         KeyRefused,

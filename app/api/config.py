@@ -11,8 +11,27 @@ from app.runtime import Runtime
 from services.room_models import RoomModels
 
 from .common import HTTPProblem, ObjectId, read_json, read_object
+from .schemas import (
+    ConfigImport,
+    GeometryBody,
+    RoomBody,
+    RoomPatch,
+    SensorBody,
+    SiteBody,
+    SitePatch,
+    json_body,
+)
 
 MAX_CONFIG_BYTES = 5 * 1024 * 1024
+GLB_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            media: {"schema": {"type": "string", "format": "binary"}}
+            for media in ("model/gltf-binary", "application/octet-stream")
+        },
+    }
+}
 Cascade = Annotated[bool, Query(description="also delete rooms and readings")]
 
 
@@ -26,7 +45,7 @@ def router(runtime: Runtime) -> APIRouter:
         """Sites with their rooms, each room with its sensors and its number of readings."""
         return await config.list_sites(with_counts=True)
 
-    @r.post("/sites", status_code=201)
+    @r.post("/sites", status_code=201, openapi_extra=json_body(SiteBody))
     async def create_site(request: Request) -> dict[str, Any]:
         """Body: `name`, optional `timezone` (IANA), `address`, `opening_hours`."""
         return await config.create_site(await read_object(request, MAX_CONFIG_BYTES))
@@ -35,7 +54,7 @@ def router(runtime: Runtime) -> APIRouter:
     async def get_site(site_id: ObjectId) -> dict[str, Any]:
         return await config.get_site(site_id)
 
-    @r.patch("/sites/{site_id}")
+    @r.patch("/sites/{site_id}", openapi_extra=json_body(SitePatch))
     async def update_site(site_id: ObjectId, request: Request) -> dict[str, Any]:
         """Rename, or change the time zone, address or opening hours."""
         return await config.update_site(site_id, await read_object(request, MAX_CONFIG_BYTES))
@@ -49,7 +68,7 @@ def router(runtime: Runtime) -> APIRouter:
             await models.delete(room["id"])
         return result
 
-    @r.post("/sites/{site_id}/rooms", status_code=201)
+    @r.post("/sites/{site_id}/rooms", status_code=201, openapi_extra=json_body(RoomBody))
     async def create_room(site_id: ObjectId, request: Request) -> dict[str, Any]:
         """Body: `name`, optional `timezone` (else the site's) and `kind`."""
         return await config.create_room(site_id, await read_object(request, MAX_CONFIG_BYTES))
@@ -58,7 +77,7 @@ def router(runtime: Runtime) -> APIRouter:
     async def get_room(room_id: ObjectId) -> dict[str, Any]:
         return await config.get_room(room_id)
 
-    @r.patch("/rooms/{room_id}")
+    @r.patch("/rooms/{room_id}", openapi_extra=json_body(RoomPatch))
     async def update_room(room_id: ObjectId, request: Request) -> dict[str, Any]:
         return await config.update_room(room_id, await read_object(request, MAX_CONFIG_BYTES))
 
@@ -75,13 +94,13 @@ def router(runtime: Runtime) -> APIRouter:
         default)."""
         return await config.get_room_geometry(room_id)
 
-    @r.put("/rooms/{room_id}/geometry")
+    @r.put("/rooms/{room_id}/geometry", openapi_extra=json_body(GeometryBody))
     async def put_room_geometry(room_id: ObjectId, request: Request) -> dict[str, Any]:
         """Body: `{"footprint": [[x, y], ...], "height": 3, "floor": 0, "sensors": {"s1": [x, y, z]}}` in
         metres, or `null` to go back to the default layout. 422 names the bad field."""
         return await config.set_room_geometry(room_id, await read_json(request, MAX_CONFIG_BYTES))
 
-    @r.put("/rooms/{room_id}/model")
+    @r.put("/rooms/{room_id}/model", openapi_extra=GLB_BODY)
     async def put_room_model(room_id: ObjectId, request: Request) -> dict[str, Any]:
         """Upload the room's 3D model: the body is a binary glTF 2.0 file (`.glb`,
         `Content-Type: model/gltf-binary` or `application/octet-stream`), at most `IAQ_MAX_GLB_BYTES`."""
@@ -119,7 +138,7 @@ def router(runtime: Runtime) -> APIRouter:
     async def list_sensors() -> list[dict[str, Any]]:
         return await config.list_sensors()
 
-    @r.put("/sensors/{sensor_id}")
+    @r.put("/sensors/{sensor_id}", openapi_extra=json_body(SensorBody))
     async def put_sensor(sensor_id: str, request: Request) -> dict[str, Any]:
         """Register a sensor or assign it: body `{"room_id": 3}` (null unassigns), optional `label`."""
         return await config.upsert_sensor(sensor_id, await read_object(request, MAX_CONFIG_BYTES))
@@ -131,7 +150,7 @@ def router(runtime: Runtime) -> APIRouter:
             doc, headers={"Content-Disposition": 'attachment; filename="iaqverse-config.json"'}
         )
 
-    @r.post("/import")
+    @r.post("/import", openapi_extra=json_body(ConfigImport))
     async def import_config(request: Request) -> dict[str, Any]:
         """Merge a configuration: an IAQverse export, or the original product's `config.json`
         (`lieux.enseignes[].pieces[]`). Matching sites and rooms are updated, new ones created, none

@@ -12,6 +12,7 @@ from app.domain.readings import FieldError
 from app.runtime import Runtime
 
 from .common import ObjectId, ReachDep, read_json
+from .schemas import ModelBody, json_body
 
 MAX_BODY_BYTES = 64 * 1024
 Site = Annotated[str, Query(min_length=1, description="site name")]
@@ -29,7 +30,7 @@ def router(runtime: Runtime) -> APIRouter:
     r = APIRouter()
     registry, forecasting = runtime.registry, runtime.forecasting
 
-    @r.post("/api/models/register", tags=["models"], status_code=201)
+    @r.post("/api/models/register", tags=["models"], status_code=201, openapi_extra=json_body(ModelBody))
     async def register(request: Request) -> dict[str, Any]:
         """Body: `model_name`, `model_version`, `model_type` (required), `model_path`, `checksum`, `metric`,
         `room_id`, `parameters`, `metrics`, `set_active`. 409 when the name already has that version."""

@@ -12,6 +12,7 @@ from app.domain.readings import FieldError
 from app.runtime import Runtime
 
 from .common import ObjectId, ReachDep, actor, check_object_site, read_object
+from .schemas import ActionBody, AutomationBody, ModuleBody, json_body
 
 MAX_BODY_BYTES = 64 * 1024
 Site = Annotated[str, Query(min_length=1, description="site name")]
@@ -31,7 +32,7 @@ def router(runtime: Runtime) -> APIRouter:
         reach.site(enseigne)
         return await modules.room_modules(enseigne, salle)
 
-    @r.post("/api/execute-action")
+    @r.post("/api/execute-action", openapi_extra=json_body(ActionBody))
     async def execute_action(request: Request, reach: ReachDep) -> dict[str, Any]:
         """Body: `enseigne, salle, module_type` (ventilation, purifier/purificateur, window/fenetre,
         cooling/clim, heating/radiateur), `action_type` (turn_on, turn_off, set_level, open, close,
@@ -53,7 +54,7 @@ def router(runtime: Runtime) -> APIRouter:
         """`{site: {room: {module: {module_type, state, available, pending, changed_at, changed_by}}}}`."""
         return {"states": modules.states(await reach.select(site=enseigne))}
 
-    @r.post("/api/modules", status_code=201)
+    @r.post("/api/modules", status_code=201, openapi_extra=json_body(ModuleBody))
     async def add_module(request: Request) -> dict[str, Any]:
         """Body: `enseigne, salle, module_type`, optional `name` (default: the type). Its MQTT topic follows
         the scheme of docs/mqtt.md. 409 if the room has a module of that name."""
@@ -114,7 +115,7 @@ def router(runtime: Runtime) -> APIRouter:
         room_id = await modules.room_id(enseigne, salle)
         return {"enseigne": enseigne, "salle": salle, **automation.room_settings(room_id)}
 
-    @r.put("/api/automation")
+    @r.put("/api/automation", openapi_extra=json_body(AutomationBody))
     async def put_automation(
         enseigne: Site, salle: RoomName, request: Request, reach: ReachDep
     ) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from app.runtime import Runtime
 
 from .common import ObjectId, ReachDep, read_json
+from .schemas import ThresholdsBody, json_body
 
 MAX_THRESHOLDS_BYTES = 64 * 1024
 Site = Annotated[str, Query(min_length=1, description="site name")]
@@ -45,7 +46,11 @@ def router(runtime: Runtime) -> APIRouter:
         """The site's override and the thresholds in force for its rooms (`effective`)."""
         return await scoring.site_thresholds(site_id)
 
-    @r.put("/api/config/sites/{site_id}/score-thresholds", tags=["config"])
+    @r.put(
+        "/api/config/sites/{site_id}/score-thresholds",
+        tags=["config"],
+        openapi_extra=json_body(ThresholdsBody),
+    )
     async def put_site_thresholds(site_id: ObjectId, request: Request) -> dict[str, Any]:
         """Body: any part of `effective`, e.g. `{"outdoor_co2_ppm": 450, "co2": {"high": [0, 500, 750,
         1200, 1580, 4580]}}`; each list holds the 6 values where the sub-score reaches 100, 80, 60, 40, 20
@@ -56,7 +61,11 @@ def router(runtime: Runtime) -> APIRouter:
     async def get_room_thresholds(room_id: ObjectId) -> dict[str, Any]:
         return await scoring.room_thresholds(room_id)
 
-    @r.put("/api/config/rooms/{room_id}/score-thresholds", tags=["config"])
+    @r.put(
+        "/api/config/rooms/{room_id}/score-thresholds",
+        tags=["config"],
+        openapi_extra=json_body(ThresholdsBody),
+    )
     async def put_room_thresholds(room_id: ObjectId, request: Request) -> dict[str, Any]:
         """As for a site; the room's override applies over its site's."""
         return await scoring.set_room_thresholds(room_id, await read_json(request, MAX_THRESHOLDS_BYTES))
