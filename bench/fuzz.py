@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 import schemathesis  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis.errors import Unsatisfiable  # noqa: E402
+from schemathesis.checks import response_schema_conformance  # noqa: E402
 from schemathesis.generation import GenerationMode  # noqa: E402
 
 from tests.conftest import ADMIN_TOKEN  # noqa: E402
@@ -53,6 +54,7 @@ def main() -> None:
         ]
         statuses: collections.Counter[int] = collections.Counter()
         failures: list[str] = []
+        undescribed: list[str] = []
         started = time.monotonic()
         runs = [(o, mode) for o in operations for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)]
         per_operation = max(1, args.cases // len(runs))
@@ -70,6 +72,10 @@ def main() -> None:
             def fuzz(case) -> None:
                 response = case.call(base_url=server.anonymous_url, headers=AUTH, timeout=30)
                 statuses[response.status_code] += 1
+                try:
+                    case.validate_response(response, checks=[response_schema_conformance])
+                except Exception as exc:  # an answer the document does not describe
+                    undescribed.append(f"{response.status_code} {case.method} {case.path}: {str(exc)[:300]}")
                 if response.status_code >= 500:
                     failures.append(
                         f"{response.status_code} {case.method} {response.request.url}\n"
@@ -85,6 +91,9 @@ def main() -> None:
         total = sum(statuses.values())
         print(f"{total} cases over {len(operations)} operations in {elapsed:.0f} s")
         print("statuses:", dict(sorted(statuses.items())))
+        print(f"answers the document does not describe: {len(undescribed)}")
+        for line in sorted(set(undescribed))[:30]:
+            print("   ", line)
         print(f"server errors: {len(failures)}")
         for failure in failures[:50]:
             print(failure)

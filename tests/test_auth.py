@@ -158,6 +158,32 @@ def test_errors_carry_no_stack_trace(clients):
     assert answer.status_code == 400 and "Traceback" not in answer.text
 
 
+def test_the_openapi_document_describes_the_error_bodies_that_are_sent(api):
+    doc = api.get("/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas and set(schemas["Problem"]["properties"]) == {
+        "error",
+        "detail",
+    }
+    operations = [op for item in doc["paths"].values() for op in item.values()]
+    defaults = [op["responses"]["default"]["content"]["application/json"]["schema"] for op in operations]
+    assert all(schema["$ref"].endswith("/Problem") for schema in defaults)
+    for refused in (
+        api.get("/api/alerts", params={"limit": "many"}),  # FastAPI's own parameter check
+        api.post(
+            "/api/alert-rules", json={"name": "x", "metric": "co2", "trigger": "high"}
+        ),  # the validator's
+        api.get("/api/alerts/999999"),
+        api.delete("/api/alerts"),  # 405
+        api.get("/api/no-such-thing"),  # an unknown API path: JSON, not the page
+        httpx.get(api.base_url.copy_with(username=None, password=None).join("/api/alerts")),  # 401
+    ):
+        body = refused.json()
+        assert refused.status_code >= 400 and set(body) <= {"error", "detail"} and body["error"], refused.text
+        if refused.status_code == 422:
+            assert all(set(d) == {"field", "problem"} for d in body["detail"])
+
+
 HUGE = "1" + "0" * 400  # an integer no float holds
 
 

@@ -1,5 +1,6 @@
 """Property-based fuzzing of the ingestion and query API from the app's own OpenAPI document (schemathesis,
-on hypothesis), against a real platform process: no answer is a 5xx, and a refused write stores nothing.
+on hypothesis), against a real platform process: no answer is a 5xx, every answer (errors included) has a
+status and a body the document describes, and a refused write stores nothing.
 
 A bounded number of cases per operation runs here (IAQ_FUZZ_EXAMPLES, default 25); docs/security.md gives
 the figures of a larger run."""
@@ -12,7 +13,7 @@ import sqlite3
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 
 from .conftest import ADMIN_TOKEN
 from .servers import platform
@@ -57,7 +58,9 @@ def test_fuzzed_requests_get_no_server_error_and_refused_writes_store_nothing(fu
         def fuzz(case) -> None:
             before = stored_readings(fuzz_server) if case.method == "POST" else None
             response = case.call(base_url=fuzz_server.anonymous_url, headers=AUTH, timeout=10)
-            case.validate_response(response, checks=[not_a_server_error])
+            case.validate_response(
+                response, checks=[not_a_server_error, status_code_conformance, response_schema_conformance]
+            )
             if before is not None and response.status_code >= 400:
                 assert stored_readings(fuzz_server) == before, (
                     f"{response.status_code} but readings were stored"
