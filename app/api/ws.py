@@ -18,6 +18,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from app.auth.scope import Sites, visible
 from app.bus import TOPICS, Measurement, normalise_topic
 from app.runtime import Runtime
+from services.scope import OutOfScope, check_site
 
 log = logging.getLogger(__name__)
 
@@ -147,9 +148,10 @@ def handle(client: _Client, message: Any) -> None:
         if kind == "subscribe":
             client.topics |= topics  # type: ignore[arg-type]
             client.site = message.get("enseigne") if isinstance(message.get("enseigne"), str) else None
-            if client.site is not None and not visible(client.sites, {"enseigne": client.site}):
-                refused = f"this account may not see the site {client.site!r}"
-                client.push({"type": "error", "message": refused})
+            try:
+                check_site(client.sites, client.site)  # the same check as every request's names
+            except OutOfScope as refused:
+                client.push({"type": "error", "message": str(refused)})
             client.room = message.get("salle") if isinstance(message.get("salle"), str) else None
         else:
             client.topics -= topics  # type: ignore[arg-type]

@@ -14,8 +14,7 @@ from typing import Any
 from nicegui import Event, helpers
 
 from app.bus import EventBus
-
-Sites = frozenset[str] | None
+from services.scope import Sites, may_see
 
 
 def site_of(payload: Any) -> str | None:
@@ -30,8 +29,9 @@ def site_of(payload: Any) -> str | None:
 
 def visible(sites: Sites, payload: Any) -> bool:
     """Whether a principal limited to `sites` may see this event or row (a payload naming no site is
-    hidden from a limited principal: what cannot be placed is not shown)."""
-    return sites is None or site_of(payload) in sites
+    hidden from a limited principal: what cannot be placed is not shown). The same rule as every request's
+    names (`services.scope.may_see`)."""
+    return may_see(sites, site_of(payload))
 
 
 def keep(sites: Sites, items: Iterable[dict[str, Any]], key: str = "name") -> list[dict[str, Any]]:
