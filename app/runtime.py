@@ -153,6 +153,7 @@ class Runtime:
             bridge = MqttBridge(
                 settings.mqtt_host, settings.mqtt_port, on_state=self.modules.report_state,
                 on_availability=self.modules.report_availability, on_reading=self.mqtt_readings.receive,
+                is_current=self.modules.is_current,
                 prefix=settings.mqtt_topic_prefix, client_id=settings.mqtt_client_id,
                 username=settings.mqtt_username, password=settings.mqtt_password,
             )  # fmt: skip
@@ -160,8 +161,9 @@ class Runtime:
             if settings.workers_enabled:
                 self.workers["mqtt"] = Worker("mqtt", bridge.run)
         else:
+            modules = self.modules
             self.devices = self.modules.link = SimulatedDevices(
-                self.modules.report_state, delay_s=settings.simulated_device_delay_s
+                modules.report_state, delay_s=settings.simulated_device_delay_s, clock=lambda: modules.clock()
             )
         self.effectiveness.start()
         if settings.workers_enabled and settings.automation_enabled:

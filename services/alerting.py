@@ -465,6 +465,12 @@ class AlertingService:
         changes = await self._locked(work)
         return changes[0][1] if changes else None
 
+    def open_external_sync(self, metric_prefix: str) -> list[dict[str, Any]]:
+        """Open alerts raised by `raise_external` whose metric starts with `metric_prefix` (blocking: for
+        start-up)."""
+        rows = self.store.list_alerts(states=("active", "acknowledged"), limit=100_000)
+        return [a for a in rows if a["rule_id"] is None and str(a["metric"]).startswith(metric_prefix)]
+
     async def resolve_external(self, alert_id: int, comment: str) -> None:
         """Close an alert raised by `raise_external`, unless an operator did already."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -43,9 +44,10 @@ class SimulatedDevices:
 
     name = "simulated"
 
-    def __init__(self, report: StateReport, *, delay_s: float = 0.5):
+    def __init__(self, report: StateReport, *, delay_s: float = 0.5, clock: Callable[[], float] = time.time):
         self.report = report
         self.delay_s = delay_s
+        self.clock = clock  # the module service's: a command's deadline is in its time
         self.states: dict[str, dict[str, Any]] = {}
         self.models: dict[str, tuple[str, Any]] = {}
         self.unresponsive: set[str] = set()
@@ -66,13 +68,17 @@ class SimulatedDevices:
     async def send_command(self, topic: str, command: dict[str, Any]) -> None:
         if topic in self.unresponsive:
             return
-        task = asyncio.create_task(self._answer(topic, dict(command.get("state") or {})))
+        task = asyncio.create_task(
+            self._answer(topic, dict(command.get("state") or {}), command.get("expires_ms"))
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _answer(self, topic: str, desired: dict[str, Any]) -> None:
+    async def _answer(self, topic: str, desired: dict[str, Any], expires_ms: int | None = None) -> None:
         if self.delay_s > 0:
             await asyncio.sleep(self.delay_s)
+        if expires_ms is not None and self.clock() * 1000 > expires_ms:
+            return  # as a real device should: a command past its deadline has failed, it is not carried out
         state = {**self.states.get(topic, {}), **desired}
         self.states[topic] = state
         self._apply(topic, state)

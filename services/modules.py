@@ -3,10 +3,16 @@ the record of every action (who or what asked, why, when, how it ended).
 
 A command is `pending` until the device reports a state that has every value the command asked for: then it
 is `acknowledged`. Without such a report within the timeout it is `failed` and an alert is raised for the
-room (resolved by the module's next successful command). A newer command to the same module `supersedes` a
-pending one. Every change of an action goes to `bus.actions` and to the action sinks (`iaq_actions`);
-every reported state to `bus.module_states`. Every state that differs from the previous one is also kept in
-the module's state history (`module_state_changes`, with its ventilation level), which forecasting reads.
+room. A newer command to the same module `supersedes` a pending one. A command carries its deadline (the
+timeout): a device link never delivers it later (the MQTT bridge drops it from its outbox, and the broker
+from its queues by MQTT 5's message expiry), so equipment never moves on an order the operator was told had
+failed. A state a device reports on its own is recorded as a `reported` action; when it is the state a
+failed command asked for, or the module answers a later command, the "did not answer" alert resolves
+(also after a restart: the open alerts are found again).
+
+Every change of an action goes to `bus.actions` and to the action sinks (`iaq_actions`); every reported
+state to `bus.module_states`. Every state that differs from the previous one is also kept in the module's
+state history (`module_state_changes`, with its ventilation level), which forecasting reads.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from app.bus import EventBus
 from app.db.models import Room
 from app.domain import modules as domain
 from app.domain.readings import FieldError, InvalidInput
+from app.domain.timesteps import iso_ms
 from app.storage.modules import ModuleInfo, SqlModuleStore, action_dict, slug
 
 from .devices import DeviceLink
@@ -35,7 +42,7 @@ from .scope import EVERYTHING, Selection
 
 log = logging.getLogger(__name__)
 ActionSink = Callable[[dict[str, Any]], Any]
-SOURCES = ("manual", "automation", "api")
+SOURCES = ("manual", "automation", "api", "device")  # device: a state change it reported on its own
 
 
 def iaq_actions_point(action: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, float], int]:
@@ -63,6 +70,20 @@ class _Pending:
     desired: dict[str, Any]
     requested_by: str
     task: asyncio.Task | None = None
+
+
+@dataclass(slots=True)
+class _Failed:
+    """A module whose last command failed: its open "did not answer" alert and what that command asked."""
+
+    alert_id: int
+    action_id: int
+    desired: dict[str, Any]
+
+
+def _failure_name(module: ModuleInfo) -> str:
+    """The name of a module's "did not answer" alert (how it is found again after a restart)."""
+    return f"{module.name} did not answer"
 
 
 def _text(body: dict[str, Any], key: str, *, required: bool = True, default: str | None = None) -> str | None:
@@ -95,7 +116,7 @@ class ModuleService:
         self._modules: dict[int, ModuleInfo] = {}
         self._by_topic: dict[str, int] = {}
         self._pending: dict[int, _Pending] = {}  # module id -> its pending command
-        self._failure_alerts: dict[int, int] = {}  # module id -> open alert id
+        self._failed: dict[int, _Failed] = {}  # module id -> its open "did not answer" alert
         self.last_manual_ms: dict[int, int] = {}  # module id -> last command by a person
 
     def now_ms(self) -> int:
@@ -110,6 +131,30 @@ class ModuleService:
             self.store.update_action(
                 row.id, status="failed", completed_ms=self.now_ms(), error="the platform restarted meanwhile"
             )
+        self._failed = self._open_failures()
+
+    def _open_failures(self) -> dict[int, _Failed]:
+        """The "did not answer" alerts still open, by module, with the failed command each is about: a
+        device that reports that state later, or answers a later command, resolves its alert after a restart
+        as before it."""
+        if self.alerting is None:
+            return {}
+        found: dict[int, _Failed] = {}
+        for alert in self.alerting.open_external_sync("module:"):
+            module = next(
+                (m for m in self._modules.values()
+                 if m.room_id == alert["room_id"] and alert["rule"] == _failure_name(m)),
+                None,
+            )  # fmt: skip
+            failed = self.store.last_failed_action(module.id) if module is not None else None
+            if module is not None and failed is not None:
+                found[module.id] = _Failed(alert["id"], failed.id, failed.desired)
+        return found
+
+    def is_current(self, action_id: int) -> bool:
+        """Whether a command is still wanted (pending, not failed, superseded or acknowledged): a device
+        link drops what is not before delivering it."""
+        return any(p.action_id == action_id for p in self._pending.values())
 
     def _reload(self) -> None:
         self._modules = {m.id: m for m in self.store.modules()}
@@ -293,7 +338,12 @@ class ModuleService:
                 previous.task.cancel()
             await self._finish(previous.action_id, module, "superseded", error="a newer command replaced it")
         out = self._publish(row, module)
-        command = {"action_id": row.id, "action": action, "state": desired, "requested_by": requested_by}
+        expires_ms = now + int(self.command_timeout_s * 1000)
+        command = {
+            "action_id": row.id, "action": action, "state": desired, "requested_by": requested_by,
+            "expires_at": iso_ms(expires_ms),  # devices should ignore it later: it has failed by then
+            "expires_ms": expires_ms,
+        }  # fmt: skip
         await self.link.send_command(module.topic, command)
         return out
 
@@ -306,15 +356,22 @@ class ModuleService:
         module = self._modules.get(module_id)
         if module is None:
             return
-        error = f"no state report from the device within {self.command_timeout_s:g} s"
+        error = (
+            f"no state report from the device within {self.command_timeout_s:g} s; it will not be sent later"
+        )
         await self._finish(action_id, module, "failed", error=error)
         self.bus.module_states.emit(module.as_dict())  # pages drop the pending mark
-        if self.alerting is not None and module_id not in self._failure_alerts:
-            alert = await self.alerting.raise_external(
-                module.room_id, f"{module.name} did not answer", f"module:{module.module_type}"
-            )
-            if alert is not None:
-                self._failure_alerts[module_id] = alert["id"]
+        if self.alerting is None:
+            return
+        known = self._failed.get(module_id)
+        if known is not None:  # the alert is open already: it is now about this command
+            known.action_id, known.desired = action_id, pending.desired
+            return
+        alert = await self.alerting.raise_external(
+            module.room_id, _failure_name(module), f"module:{module.module_type}"
+        )
+        if alert is not None:
+            self._failed[module_id] = _Failed(alert["id"], action_id, pending.desired)
 
     async def _finish(
         self, action_id: int, module: ModuleInfo, status: str, error: str | None = None
@@ -381,14 +438,32 @@ class ModuleService:
             self.bus.module_states.emit({**module.as_dict(), "pending": None})
             if row is not None:
                 self._publish(row, module)
-            alert_id = self._failure_alerts.pop(module.id, None)
-            if alert_id is not None and self.alerting is not None:
-                await self.alerting.resolve_external(alert_id, "the module answered a later command")
+            await self._resolve_failure(module.id, "the module answered a later command")
             return
-        if state != module.state:
+        failed = self._failed.get(module.id)
+        if state != module.state and pending is not None:  # on the way to a command in flight
             module.state, module.state_ms, module.state_by = state, now, "device"
             await asyncio.to_thread(self.store.set_state, module.id, state, now, "device")
+        elif state != module.state:  # on its own: the action history shows what the device did
+            module.state, module.state_ms, module.state_by = state, now, "device"
+            after = (
+                failed.action_id if failed is not None and domain.satisfies(state, failed.desired) else None
+            )
+            row = await asyncio.to_thread(
+                self.store.report_change, module.id, state, now, after_failed_action=after
+            )
+            self._publish(row, module)
         self.bus.module_states.emit({**module.as_dict(), "pending": self.pending_desired(module.id)})
+        if failed is not None and domain.satisfies(state, failed.desired):
+            await self._resolve_failure(
+                module.id,
+                f"the device reported on its own the state that action {failed.action_id} asked for",
+            )
+
+    async def _resolve_failure(self, module_id: int, why: str) -> None:
+        failed = self._failed.pop(module_id, None)
+        if failed is not None and self.alerting is not None:
+            await self.alerting.resolve_external(failed.alert_id, why)
 
     async def report_availability(self, topic: str, online: bool) -> None:
         module = self.by_topic(topic)

@@ -9,8 +9,14 @@ Topic scheme (docs/mqtt.md); `<prefix>` is `iaqverse` by default, names are slug
 - `<prefix>/platform/<client id>/status`  `online`/`offline`, retained, this process's last will
 
 The bridge reconnects with exponential backoff and subscribes again on every connection (a clean session
-forgets subscriptions). Commands sent while the connection is down wait in a small outbox (the newest per
-module) and go out on reconnection; the module service's timeout still applies to them.
+forgets subscriptions). It speaks MQTT 5 and falls back to 3.1.1 for a broker that refuses it.
+
+A command carries its deadline (`expires_ms`, the module service's timeout). Sent while the connection is
+up, it goes with MQTT 5's message expiry interval, so a broker that queues it for an offline device (a
+persistent session) drops it when it has expired instead of delivering it late. Sent while the connection
+is down, it waits in a small outbox (the newest per module) and goes out on reconnection only if it has not
+expired and the module service still wants it (`is_current`): equipment never moves on an order the
+operator was told had failed.
 """
 
 from __future__ import annotations
@@ -19,12 +25,17 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import random
 import socket
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +44,21 @@ Handler = Callable[[str, Any], Awaitable[None]]
 # (~40 ms on Linux), which a QoS 1 command would pay on every publication
 NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 MAX_INGEST_TASKS = 256  # readings being ingested at once; beyond, the message loop waits (backpressure)
+_REFUSED_PROTOCOL = (1, 132)  # CONNACK codes of 3.1.1 and 5 for "unsupported protocol version"
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiting:
+    """A command not sent yet: its payload, its deadline (ms since 1970, None: none) and its action."""
+
+    payload: bytes
+    expires_ms: int | None
+    action_id: int | None
+
+
+def _code(exc: aiomqtt.MqttCodeError) -> int | None:
+    rc = exc.rc
+    return rc if isinstance(rc, int) else getattr(rc, "value", None)
 
 
 class MessageRejected(ValueError):
@@ -50,6 +76,8 @@ class MqttBridge:
         on_state: Handler,
         on_availability: Handler,
         on_reading: Handler,
+        is_current: Callable[[int], bool] = lambda action_id: True,
+        clock: Callable[[], float] = time.time,
         prefix: str = "iaqverse",
         client_id: str = "iaqverse",
         username: str | None = None,
@@ -61,13 +89,16 @@ class MqttBridge:
         self.host, self.port, self.prefix, self.client_id = host, port, prefix, client_id
         self.username, self.password, self.keepalive_s = username, password, keepalive_s
         self.on_state, self.on_availability, self.on_reading = on_state, on_availability, on_reading
+        self.is_current, self.clock = is_current, clock
+        self.protocol = aiomqtt.ProtocolVersion.V5  # 3.1.1 once a broker refused it
         self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
         self.status_topic = f"{prefix}/platform/{client_id}/status"
         self.connects = 0  # successful connections since start (a reconnection adds one)
         self.last_error: str | None = None
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
-        self._outbox: dict[str, bytes] = {}
+        self._outbox: dict[str, _Waiting] = {}  # module topic -> its newest command not sent yet
+        self.dropped = 0  # commands dropped unsent because they expired or were no longer wanted
         self._tasks: set[asyncio.Task] = set()
         self._slots = asyncio.Semaphore(MAX_INGEST_TASKS)
 
@@ -90,7 +121,7 @@ class MqttBridge:
                 async with aiomqtt.Client(
                     self.host, self.port, identifier=self.client_id, will=will, keepalive=self.keepalive_s,
                     username=self.username, password=self.password, timeout=10,
-                    socket_options=NO_DELAY,
+                    socket_options=NO_DELAY, protocol=self.protocol,
                 ) as client:  # fmt: skip
                     await client.publish(self.status_topic, b"online", qos=1, retain=True)
                     for topic in self.subscriptions:
@@ -104,6 +135,15 @@ class MqttBridge:
                     await self._flush_outbox(client)
                     async for message in client.messages:
                         await self._dispatch(str(message.topic), message.payload)
+            except aiomqtt.MqttCodeError as exc:
+                if self.protocol == aiomqtt.ProtocolVersion.V5 and _code(exc) in _REFUSED_PROTOCOL:
+                    log.warning("the MQTT broker at %s:%d refuses MQTT 5; using 3.1.1 (commands then carry "
+                                "their deadline in the payload only)", self.host, self.port)  # fmt: skip
+                    self.protocol = aiomqtt.ProtocolVersion.V311
+                    continue
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("MQTT connection to %s:%d lost or refused (%s); retrying in %.1f s",
+                            self.host, self.port, exc, delay)  # fmt: skip
             except aiomqtt.MqttError as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("MQTT connection to %s:%d lost or refused (%s); retrying in %.1f s",
@@ -125,21 +165,45 @@ class MqttBridge:
             task.cancel()
 
     async def send_command(self, topic: str, command: dict[str, Any]) -> None:
-        payload = json.dumps(command, separators=(",", ":")).encode()
+        """Publish a command (QoS 1) with its deadline, or keep it for the reconnection (see the module's
+        docstring). `command["expires_ms"]` is the deadline; the device gets `expires_at` instead."""
+        expires_ms = command.get("expires_ms")
+        body = {k: v for k, v in command.items() if k != "expires_ms"}
+        waiting = _Waiting(
+            json.dumps(body, separators=(",", ":")).encode(), expires_ms, body.get("action_id")
+        )
         client = self._client
         if client is None or not self.connected:
-            self._outbox[topic] = payload  # the newest command per module wins
+            self._outbox[topic] = waiting  # the newest command per module wins
             return
         try:
-            await client.publish(f"{topic}/set", payload, qos=1)
+            await self._publish(client, topic, waiting)
         except aiomqtt.MqttError:
-            self._outbox[topic] = payload
+            self._outbox[topic] = waiting
+
+    def _wanted(self, waiting: _Waiting) -> bool:
+        if waiting.expires_ms is not None and waiting.expires_ms <= self.clock() * 1000:
+            return False
+        return waiting.action_id is None or self.is_current(waiting.action_id)
+
+    async def _publish(self, client: aiomqtt.Client, topic: str, waiting: _Waiting) -> None:
+        if not self._wanted(waiting):
+            self.dropped += 1
+            log.info("MQTT command %s to %s dropped unsent: it expired or was no longer wanted",
+                     waiting.action_id, topic)  # fmt: skip
+            return
+        properties = None
+        if self.protocol == aiomqtt.ProtocolVersion.V5 and waiting.expires_ms is not None:
+            properties = Properties(PacketTypes.PUBLISH)
+            remaining_s = (waiting.expires_ms - self.clock() * 1000) / 1000
+            properties.MessageExpiryInterval = max(1, math.ceil(remaining_s))
+        await client.publish(f"{topic}/set", waiting.payload, qos=1, properties=properties)
 
     async def _flush_outbox(self, client: aiomqtt.Client) -> None:
         while self._outbox:
-            topic, payload = next(iter(self._outbox.items()))
-            await client.publish(f"{topic}/set", payload, qos=1)
-            if self._outbox.get(topic) is payload:
+            topic, waiting = next(iter(self._outbox.items()))
+            await self._publish(client, topic, waiting)
+            if self._outbox.get(topic) is waiting:
                 del self._outbox[topic]
 
     async def _dispatch(self, topic: str, raw: Any) -> None:

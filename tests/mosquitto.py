@@ -34,14 +34,21 @@ def _binary() -> str:
 
 
 class Broker:
-    def __init__(self) -> None:
+    """`persistence`: sessions and queued messages survive a restart, as a production broker keeps them."""
+
+    def __init__(self, *, persistence: bool = False) -> None:
         self.binary = _binary()
         self.port = free_port()
         self.host = "127.0.0.1"
         self.folder = Path(tempfile.mkdtemp(prefix="iaq-mqtt-"))
         self.config = self.folder / "mosquitto.conf"
+        kept = (
+            f"persistence true\npersistence_location {self.folder}/\n"
+            if persistence
+            else "persistence false\n"
+        )
         self.config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n"
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{kept}set_tcp_nodelay true\n"
             f"log_dest file {self.folder / 'mosquitto.log'}\n"
         )
         self.proc: subprocess.Popen | None = None
@@ -82,8 +89,8 @@ class Broker:
 
 
 @contextmanager
-def mosquitto_server() -> Iterator[Broker]:
-    broker = Broker().start()
+def mosquitto_server(*, persistence: bool = False) -> Iterator[Broker]:
+    broker = Broker(persistence=persistence).start()
     try:
         yield broker
     finally:
@@ -92,10 +99,11 @@ def mosquitto_server() -> Iterator[Broker]:
 
 class FakeDevice:
     """A device on the broker: takes the commands of `topic` (`<topic>/set`) and, unless `silent`, reports the
-    state it was asked for on `<topic>/state` (retained), as a real actuator would."""
+    state it was asked for on `<topic>/state` (retained), as a real actuator would. `persistent`: a session
+    the broker keeps while the device is away (QoS 1 messages wait for it), under a fixed client id."""
 
-    def __init__(self, broker: Broker, topic: str, *, silent: bool = False):
-        self.broker, self.topic, self.silent = broker, topic, silent
+    def __init__(self, broker: Broker, topic: str, *, silent: bool = False, persistent: bool = False):
+        self.broker, self.topic, self.silent, self.persistent = broker, topic, silent, persistent
         self.commands: list[dict] = []
         self.qos: list[int] = []
         self.state: dict = {}
@@ -119,6 +127,16 @@ class FakeDevice:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
 
+    async def report(self, state: dict) -> None:
+        """Report a state on its own (someone switched it by hand, or it did a command late)."""
+        import json
+
+        import aiomqtt
+
+        self.state = {**self.state, **state}
+        async with aiomqtt.Client(self.broker.host, self.broker.port) as client:
+            await client.publish(f"{self.topic}/state", json.dumps(self.state), qos=1, retain=True)
+
     async def _run(self) -> None:
         import asyncio
         import json
@@ -128,9 +146,11 @@ class FakeDevice:
         while True:  # like a real device: back after a broker restart
             try:
                 # TCP_NODELAY, as the platform's bridge: no ~40 ms Nagle wait on each small publication
+                session = {"identifier": f"device-{self.topic.replace('/', '-')}", "clean_session": False}
                 async with aiomqtt.Client(
-                    self.broker.host, self.broker.port, socket_options=NO_DELAY
-                ) as client:
+                    self.broker.host, self.broker.port, socket_options=NO_DELAY,
+                    **(session if self.persistent else {}),
+                ) as client:  # fmt: skip
                     await client.subscribe(f"{self.topic}/set", qos=1)
                     self.connects += 1
                     self._ready.set()

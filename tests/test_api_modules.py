@@ -111,9 +111,15 @@ async def test_an_action_reaches_the_device_and_its_state_comes_back_to_ws_and_t
     ventilation = states["Maison"]["Bureau"]["ventilation"]
     assert ventilation["state"] == {"on": False} and ventilation["changed_by"] == "device"
     history = api.get("/api/actions", params={"enseigne": "Maison", "salle": "Bureau"}).json()
-    assert history[0]["status"] == "acknowledged" and history[0]["requested_by"] == "admin for alice"
+    # the button press is in the action history, as the device's own change
+    assert (history[0]["status"], history[0]["source"], history[0]["desired"]) == (
+        "reported",
+        "device",
+        {"on": False},
+    )
+    assert history[1]["status"] == "acknowledged" and history[1]["requested_by"] == "admin for alice"
     assert (
-        history[0]["reason"]["pollutant"] == "CO2"
+        history[1]["reason"]["pollutant"] == "CO2"
     )  # who asked is the signed-in account, on behalf of alice
     assert api.get("/api/modules/states").json()["states"].keys() == {"Maison"}
     # what it did over time, as forecasting reads it: switched on by the command, off by its button

@@ -17,7 +17,9 @@ from .schemas import ActionBody, AutomationBody, ModuleBody, json_body
 MAX_BODY_BYTES = 64 * 1024
 Site = Annotated[str, Query(min_length=1, description="site name")]
 RoomName = Annotated[str, Query(min_length=1, description="room name")]
-ACTION_STATES = ("pending", "acknowledged", "failed", "superseded", "proposed", "confirmed", "dismissed")
+ACTION_STATES = (
+    "pending", "acknowledged", "failed", "superseded", "proposed", "confirmed", "dismissed", "reported",
+)  # fmt: skip
 
 
 def router(runtime: Runtime) -> APIRouter:

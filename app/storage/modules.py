@@ -169,6 +169,40 @@ class SqlModuleStore:
             )
             _record_change(conn, module_id, state, ts_ms)
 
+    def report_change(
+        self, module_id: int, state: dict[str, Any], ts_ms: int, *, after_failed_action: int | None = None
+    ) -> Any:
+        """A state the device reported on its own (not the answer to a pending command): the module's row,
+        its state history and a `reported` action in the history, in one transaction. `after_failed_action`:
+        the failed command whose state this is (the device did it late, or someone did it by hand)."""
+        reason = {"after_failed_action": after_failed_action} if after_failed_action is not None else None
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Module)
+                .where(Module.id == module_id)
+                .values(state=state, state_ms=ts_ms, state_by="device")
+            )
+            _record_change(conn, module_id, state, ts_ms)
+            action_id = conn.execute(
+                insert(ModuleAction)
+                .values(
+                    module_id=module_id, action_type="reported", desired=state, requested_by="device",
+                    source="device", priority="normal", reason=reason, status="reported",
+                    requested_ms=ts_ms, completed_ms=ts_ms,
+                )
+                .returning(ModuleAction.id)
+            ).scalar_one()  # fmt: skip
+            return conn.execute(select(*_ACTION_COLUMNS).where(ModuleAction.id == action_id)).one()
+
+    def last_failed_action(self, module_id: int) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(*_ACTION_COLUMNS)
+                .where(ModuleAction.module_id == module_id, ModuleAction.status == "failed")
+                .order_by(ModuleAction.requested_ms.desc(), ModuleAction.id.desc())
+                .limit(1)
+            ).first()
+
     def acknowledge(
         self,
         module_id: int,
