@@ -12,6 +12,7 @@ from nicegui import ui
 
 from app.api.lane import lane_http_protocol
 from app.main import setup, storage_secret
+from app.observability import quiet_http_clients
 from app.runtime import build_runtime
 from app.settings import Settings
 
@@ -19,6 +20,7 @@ settings = Settings()
 logging.basicConfig(
     level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
 )
+quiet_http_clients(settings.log_level)
 runtime = build_runtime(settings)
 setup(runtime)
 

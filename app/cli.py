@@ -145,6 +145,7 @@ def migrate_store(
         print(f"InfluxDB at {settings.influxdb_url} cannot be reached; nothing was copied", file=sys.stderr)
         return 1
     started = time.monotonic()
+    started_ms = int(time.time() * 1000)
 
     def progress(done: int, total: int) -> None:
         print(
@@ -154,11 +155,23 @@ def migrate_store(
         )
 
     try:
-        result = copy_history(source, target, engine, cursor, max_readings=max_readings, progress=progress)
+        result = copy_history(
+            source, target, engine, cursor, max_readings=max_readings, progress=progress, until_ms=started_ms
+        )
+        newer = source.count(None, start_ms=started_ms) if result.done else 0
     finally:
         engine.dispose()
-    print(f"\ncopied {result.copied} readings in {time.monotonic() - started:.1f} s", end="")
-    if result.done:
+    print(
+        f"\ncopied {result.copied} readings in {time.monotonic() - started:.1f} s this time"
+        f" ({result.copied_in_all} in all runs of this copy)",
+        end="",
+    )
+    if result.done and newer:
+        print(
+            f"; {newer} readings arrived while it ran: switch the platform to {to}, then run this again "
+            "to copy them (it continues where this run stopped)"
+        )
+    elif result.done:
         print(
             f"; the history is in {to}. Switch the platform with "
             + ("INFLUXDB_URL set" if to == "influxdb" else "INFLUXDB_ENABLED=0")

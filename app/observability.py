@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -45,3 +47,11 @@ class PlatformMetrics:
         self.worker_up = Gauge(
             "iaq_worker_up", "1 when a background worker runs, 0 otherwise", ["worker"], registry=r
         )
+
+
+def quiet_http_clients(level: str) -> None:
+    """HTTP clients' request lines (httpx logs every InfluxDB write at INFO: most of the log) only at DEBUG;
+    what an operator must know of a store is logged by the platform itself, once per change."""
+    if logging.getLevelName(level.upper()) != logging.DEBUG:
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)

@@ -351,7 +351,12 @@ def _time_series_store(settings: Settings, engine: Engine):
         settings.influxdb_token,
         timeout_s=settings.influxdb_timeout_s,
     )
-    return InfluxTimeSeriesStore(engine, http, max_waiting=settings.outbox_max_readings)
+    return InfluxTimeSeriesStore(
+        engine,
+        http,
+        max_waiting=settings.outbox_max_readings,
+        duplicate_window_ms=int(settings.duplicate_window_h * 3600_000),
+    )
 
 
 def _influx_action_sink(series):

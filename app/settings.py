@@ -129,6 +129,8 @@ class Settings(BaseSettings):
     # the durable outbox in front of InfluxDB (docs/influxdb.md)
     outbox_max_readings: int = Field(2_000_000, ge=1, validation_alias=_env("IAQ_OUTBOX_MAX"))
     outbox_batch: int = Field(5000, ge=1, le=100_000, validation_alias=_env("IAQ_OUTBOX_BATCH"))
+    # hours of reading time for which a reading sent again is known as a duplicate without asking InfluxDB
+    duplicate_window_h: float = Field(48.0, ge=0, le=24 * 365, validation_alias=_env("IAQ_DUPLICATE_WINDOW"))
     outbox_poll_s: float = Field(0.5, gt=0, validation_alias=_env("IAQ_OUTBOX_POLL"))
     outbox_backoff_max_s: float = Field(60.0, gt=0, validation_alias=_env("IAQ_OUTBOX_BACKOFF_MAX"))
     # MQTT: on with MQTT_ENABLED=true (broker MQTT_BROKER, default localhost), or when MQTT_BROKER is set

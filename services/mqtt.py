@@ -116,6 +116,7 @@ class MqttBridge:
         cancelled."""
         delay = self.backoff_s
         will = aiomqtt.Will(self.status_topic, b"offline", qos=1, retain=True)
+        lost_at: float | None = None  # when the connection was lost (or first refused)
         while True:
             try:
                 async with aiomqtt.Client(
@@ -131,8 +132,18 @@ class MqttBridge:
                     self.connects += 1
                     self.last_error = None
                     delay = self.backoff_s
-                    log.info("MQTT connected to %s:%d (connection %d)", self.host, self.port, self.connects)
+                    waiting, dropped = len(self._outbox), self.dropped
                     await self._flush_outbox(client)
+                    if lost_at is None:
+                        log.info("MQTT connected to %s:%d", self.host, self.port)
+                    else:
+                        gone = self.dropped - dropped
+                        log.warning(
+                            "MQTT broker at %s:%d reachable again after %.0f s: %d waiting commands sent, "
+                            "%d dropped (expired or no longer wanted)", self.host, self.port,
+                            time.monotonic() - lost_at, waiting - gone, gone,
+                        )  # fmt: skip
+                        lost_at = None
                     async for message in client.messages:
                         await self._dispatch(str(message.topic), message.payload)
             except aiomqtt.MqttCodeError as exc:
@@ -142,18 +153,26 @@ class MqttBridge:
                     self.protocol = aiomqtt.ProtocolVersion.V311
                     continue
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("MQTT connection to %s:%d lost or refused (%s); retrying in %.1f s",
-                            self.host, self.port, exc, delay)  # fmt: skip
+                lost_at = self._lost(lost_at, exc, delay)
             except aiomqtt.MqttError as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("MQTT connection to %s:%d lost or refused (%s); retrying in %.1f s",
-                            self.host, self.port, exc, delay)  # fmt: skip
+                lost_at = self._lost(lost_at, exc, delay)
             finally:
                 self._connected.clear()
                 self._client = None
             # jitter: many instances that lost the broker together do not retry in step
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, self.max_backoff_s)
+
+    def _lost(self, lost_at: float | None, exc: Exception, delay: float) -> float:
+        """Log a lost or refused connection: a warning when it starts, then quieter retries."""
+        if lost_at is None:
+            log.warning("MQTT connection to %s:%d lost or refused (%s); commands wait, retrying in %.1f s",
+                        self.host, self.port, exc, delay)  # fmt: skip
+            return time.monotonic()
+        log.info("MQTT broker at %s:%d still unreachable (%s); retrying in %.1f s",
+                 self.host, self.port, exc, delay)  # fmt: skip
+        return lost_at
 
     async def stop(self) -> None:
         """Say `offline` on the status topic (a clean disconnect does not send the will)."""

@@ -119,12 +119,16 @@ class RollupService:
             if delete_raw is not None:
                 try:
                     deleted = delete_raw(cutoff)
-                except Exception as exc:  # e.g. InfluxDB 2.x refuses DELETE over the v1 API
+                except Exception as exc:  # InfluxDB away, or 2.x refusing DELETE over the v1 API
                     retention_error = f"{type(exc).__name__}: {exc}"[:300]
-                    log.warning(
-                        "raw readings could not be deleted (%s); set the database's own retention instead",
-                        retention_error,
-                    )
+                    if getattr(exc, "unreachable", False):
+                        log.warning("raw readings past their retention not deleted: the store cannot be "
+                                    "reached (%s); the next pass tries again", retention_error)  # fmt: skip
+                    else:
+                        log.warning(
+                            "raw readings past their retention could not be deleted (%s); if the database "
+                            "refuses deletes, set its own retention instead", retention_error,
+                        )  # fmt: skip
         if self.rollup_retention_ms:
             self.rollups.delete_before(now_ms - self.rollup_retention_ms)
         self.check_disk()

@@ -123,6 +123,40 @@ def test_an_outage_in_the_middle_of_a_stream_loses_nothing_and_drains_by_itself(
     assert len(stored) == len(acknowledged)  # none twice
 
 
+def test_a_duplicate_stays_a_duplicate_while_influxdb_is_down_and_the_log_says_what_happened(
+    influxd, tmp_path
+):
+    now = datetime.now(UTC).replace(microsecond=0)
+    recent = [
+        {"sensor_id": "dup-1", "enseigne": "Dup", "salle": "Lab", "values": {"co2": 500 + i},
+         "timestamp": (now - timedelta(minutes=10 - i)).isoformat().replace("+00:00", "Z")}
+        for i in range(5)
+    ]  # fmt: skip
+    env = influx_env(influxd, "dups", IAQ_LOG_LEVEL="INFO")
+    with platform(tmp_path / "data", **env) as srv, srv.client() as api:
+        assert api.post("/api/ingest", json=recent).status_code == 201
+        wait_for(lambda: len(stored_keys(influxd, "dups")) == 5, "the readings in InfluxDB")
+        wait_for(lambda: api.get("/health").json()["checks"]["storage"]["waiting"] == 0, "the outbox empty")
+        influxd.stop()
+        try:
+            again = api.post("/api/ingest", json=recent[2])
+            assert (again.status_code, again.json()["status"]) == (200, "duplicate")  # known without InfluxDB
+            batch = api.post("/api/ingest", json=[*recent, {**recent[0], "timestamp": now.isoformat()}])
+            assert batch.status_code == 201 and batch.json()["duplicate_indices"] == [0, 1, 2, 3, 4]
+            wait_for(
+                lambda: api.get("/health").json()["checks"]["storage"]["status"] == "degraded", "degraded"
+            )
+        finally:
+            influxd.start()
+        wait_for(lambda: api.get("/health").status_code == 200, "storage ok again after InfluxDB returned")
+        log = wait_for(
+            lambda: "reachable again" in srv.log() and srv.log(), "the line saying InfluxDB is back"
+        )
+    assert len(stored_keys(influxd, "dups")) == 6
+    assert "InfluxDB cannot take readings" in log and "readings and points sent in" in log
+    assert "HTTP Request" not in log  # the HTTP client's lines are for DEBUG
+
+
 def test_a_crash_with_readings_waiting_drains_them_after_restart(tmp_path):
     server = InfluxServer()
     data = tmp_path / "data"

@@ -47,9 +47,14 @@ def test_history_moves_to_influxdb_in_several_runs_and_back(tmp_path):
         first = run_cli("migrate-store", "--to", "influx", "--max", "250", data_dir=data, env=env)
         assert first.returncode == 0, first.stderr
         assert "250/600" in first.stdout and "run the same command again" in first.stdout
+        assert "copied 250 readings" in first.stdout
         second = run_cli("migrate-store", "--to", "influx", data_dir=data, env=env)
         assert second.returncode == 0, second.stderr
-        assert "600/600 (100 %)" in second.stdout and "the history is in influxdb" in second.stdout
+        # progress counts this run's readings against what it had to copy, counted at its start
+        assert "350/350 (100 %)" in second.stdout and "the history is in influxdb" in second.stdout
+        assert "copied 350 readings" in second.stdout and "(600 in all runs of this copy)" in second.stdout
+        again = run_cli("migrate-store", "--to", "influx", data_dir=data, env=env)
+        assert "copied 0 readings" in again.stdout and "(600 in all runs" in again.stdout  # not 600 again
         points = influxd.points("moved")
         assert len(points) == 600 and len({(p["sensor_id"], p["time"]) for p in points}) == 600
 

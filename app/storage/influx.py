@@ -16,6 +16,8 @@ import json
 import logging
 import math
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -27,8 +29,8 @@ from app.domain.metrics import CORE_METRICS
 
 from .base import Bucket, LatestValue, RawRow, StoreBusy, StoredReading
 from .influx_http import InfluxError, InfluxHttp, ident, literal
-from .influx_series import SeriesOutbox, delete_lines, mark_refused, next_lines
-from .sql_schema import influx_outbox, latest_values
+from .influx_series import SeriesOutbox, mark_refused, next_lines
+from .sql_schema import influx_outbox, influx_sent_keys, latest_values
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +102,17 @@ class InfluxTimeSeriesStore:
 
     backend = "influxdb"
 
-    def __init__(self, engine: Engine, http: InfluxHttp, *, max_waiting: int = 2_000_000):
+    def __init__(
+        self,
+        engine: Engine,
+        http: InfluxHttp,
+        *,
+        max_waiting: int = 2_000_000,
+        duplicate_window_ms: int = 48 * 3600_000,
+        clock: Callable[[], float] = time.time,
+    ):
         self.engine, self.http, self.max_waiting = engine, http, max_waiting
+        self.duplicate_window_ms, self.clock = duplicate_window_ms, clock
         self.waiting = 0  # readings in the outbox (the drainer recounts; stage adds)
         self.reachable = True  # the drainer's and the reads' latest experience of InfluxDB
         self.last_error: str | None = None
@@ -112,6 +123,7 @@ class InfluxTimeSeriesStore:
         self._encoder = LineEncoder()
         insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._insert_outbox = insert(influx_outbox).on_conflict_do_nothing()
+        self._insert_sent = insert(influx_sent_keys).on_conflict_do_nothing()
         upsert = insert(latest_values)
         self._upsert_latest = upsert.on_conflict_do_update(
             index_elements=[latest_values.c.room_id, latest_values.c.metric],
@@ -161,23 +173,34 @@ class InfluxTimeSeriesStore:
         return rooms, self._sensor_ids
 
     def existing_keys(self, conn: Connection, keys: list[tuple[int, int]]) -> set[tuple[int, int]]:
-        """Keys waiting in the outbox or already in InfluxDB. While InfluxDB is unreachable only the outbox
-        is asked: a repeated reading sent again is the same point (same series and time) and overwrites
-        itself, so it is still stored once."""
+        """Keys already stored: waiting in the outbox, sent within the duplicate window (`influx_sent_keys`,
+        known without asking InfluxDB, so also while it is down), or older and in InfluxDB. A reading older
+        than the window sent again while InfluxDB cannot be reached is taken as new: it is the same point
+        (same series and time) and overwrites itself, so it is still stored once, but answered as stored."""
         if not keys:
             return set()
         wanted = set(keys)
         sensors = sorted({k[0] for k in keys})
         lo, hi = min(k[1] for k in keys), max(k[1] for k in keys)
-        rows = conn.execute(
-            select(influx_outbox.c.sensor_pk, influx_outbox.c.ts_ms).where(
-                influx_outbox.c.sensor_pk.in_(sensors), influx_outbox.c.ts_ms.between(lo, hi)
+        found = set()
+        for table in (influx_outbox, influx_sent_keys):
+            rows = conn.execute(
+                select(table.c.sensor_pk, table.c.ts_ms).where(
+                    table.c.sensor_pk.in_(sensors), table.c.ts_ms.between(lo, hi)
+                )
             )
-        )
-        found = {key for key in map(tuple, rows) if key in wanted}
-        if self.reachable and len(found) < len(wanted):
+            found |= {key for key in map(tuple, rows) if key in wanted}
+        window_start = self.window_start_ms()
+        older = [k for k in wanted - found if k[1] < window_start]
+        if older and self.reachable:  # only what the window does not cover needs InfluxDB
+            sensors = sorted({k[0] for k in older})
+            lo, hi = min(k[1] for k in older), max(k[1] for k in older)
             found |= self._existing_in_influx(conn, sensors, lo, hi) & wanted
         return found
+
+    def window_start_ms(self) -> int:
+        """The reading time from which a confirmed reading's key is kept (the duplicate window)."""
+        return int(self.clock() * 1000) - self.duplicate_window_ms
 
     def _existing_in_influx(self, conn: Connection, sensors: list[int], lo: int, hi: int) -> set:
         missing = set(sensors) - self._sensor_ids.keys()
@@ -407,14 +430,23 @@ class InfluxTimeSeriesStore:
                 LatestValue(r.room_id, r.metric, r.ts_ms, r.value, r.sensor_pk) for r in conn.execute(stmt)
             ]
 
-    def count(self, room_ids: list[int] | None = None) -> int:
+    def count(
+        self, room_ids: list[int] | None = None, *, start_ms: int | None = None, end_ms: int | None = None
+    ) -> int:
         """Stored readings: InfluxDB's points (the largest per-field count: every reading has one field at
         least, so this is exact when readings carry the same metrics) plus the outbox's."""
-        where = ""
+        clauses = []
         if room_ids is not None:
             if not room_ids:
                 return 0
-            where = " WHERE " + " OR ".join(f"{ident('room_id')} = {literal(str(int(r)))}" for r in room_ids)
+            clauses.append(
+                "(" + " OR ".join(f"{ident('room_id')} = {literal(str(int(r)))}" for r in room_ids) + ")"
+            )
+        if start_ms is not None:
+            clauses.append(f"time >= {int(start_ms)}ms")
+        if end_ms is not None:
+            clauses.append(f"time < {int(end_ms)}ms")
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
         total = 0
         try:
             for s in self.http.query(f"SELECT count(*) FROM {ident(MEASUREMENT)}{where}"):
@@ -426,6 +458,10 @@ class InfluxTimeSeriesStore:
         stmt = select(func.count()).select_from(influx_outbox)
         if room_ids is not None:
             stmt = stmt.where(o.room_id.in_(room_ids))
+        if start_ms is not None:
+            stmt = stmt.where(o.ts_ms >= start_ms)
+        if end_ms is not None:
+            stmt = stmt.where(o.ts_ms < end_ms)
         with self.engine.connect() as conn:
             return total + int(conn.execute(stmt).scalar_one())
 
@@ -435,9 +471,31 @@ class InfluxTimeSeriesStore:
         return next_lines(self.engine, influx_outbox, size)
 
     def confirm(self, ids: list[int]) -> None:
-        """InfluxDB confirmed these: remove them from the outbox."""
-        delete_lines(self.engine, influx_outbox, ids)
+        """InfluxDB confirmed these: remove them from the outbox, keeping the keys of those within the
+        duplicate window, in the same transaction."""
+        o, window_start = influx_outbox.c, self.window_start_ms()
+        with self.engine.begin() as conn:
+            for start in range(0, len(ids), 5000):
+                part = ids[start : start + 5000]
+                if self.duplicate_window_ms:
+                    keys = conn.execute(
+                        select(o.sensor_pk, o.ts_ms, o.room_id).where(o.id.in_(part), o.ts_ms >= window_start)
+                    ).all()
+                    if keys:
+                        conn.execute(
+                            self._insert_sent,
+                            [{"sensor_pk": k[0], "ts_ms": k[1], "room_id": k[2]} for k in keys],
+                        )
+                conn.execute(delete(influx_outbox).where(o.id.in_(part)))
         self.waiting = max(0, self.waiting - len(ids))
+
+    def prune_sent_keys(self) -> int:
+        """Forget the keys of readings older than the duplicate window (the drainer calls it now and then)."""
+        with self.engine.begin() as conn:
+            gone = conn.execute(
+                delete(influx_sent_keys).where(influx_sent_keys.c.ts_ms < self.window_start_ms())
+            )
+            return gone.rowcount or 0
 
     def refuse(self, outbox_id: int, error: str) -> None:
         """InfluxDB refused this point for good: keep it, marked, out of the way of the others."""
@@ -494,6 +552,7 @@ class InfluxTimeSeriesStore:
                 raise
         with self.engine.begin() as conn:
             conn.execute(delete(influx_outbox).where(influx_outbox.c.room_id.in_(room_ids)))
+            conn.execute(delete(influx_sent_keys).where(influx_sent_keys.c.room_id.in_(room_ids)))
         self.series.delete_rooms(room_ids)
         self.count_waiting()
 

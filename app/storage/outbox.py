@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from dataclasses import dataclass
 
 import httpx
 
@@ -19,6 +21,14 @@ from .influx import InfluxTimeSeriesStore
 from .influx_http import InfluxAuthError, InfluxError
 
 log = logging.getLogger(__name__)
+PRUNE_EVERY_S = 600.0
+
+
+@dataclass(slots=True)
+class _Outage:
+    since: float  # monotonic seconds
+    back_at: float | None = None
+    sent: int = 0
 
 
 class OutboxDrainer:
@@ -37,6 +47,8 @@ class OutboxDrainer:
         self.queues = [store, store.series]  # each: next_batch, confirm, refuse, count_waiting, waiting
         self._database_ready = False
         self._wake = asyncio.Event()
+        self._outage: _Outage | None = None  # since InfluxDB could not be reached, and what was sent since
+        self._pruned_at = float("-inf")
 
     def wake(self) -> None:
         """New readings were committed: look now rather than at the next poll."""
@@ -50,19 +62,56 @@ class OutboxDrainer:
         async with self.store.http.async_client() as client:
             while True:
                 try:
+                    before = self.sent
                     sent = await self.drain_once(client)
                     delay = self.backoff_s
+                    self._recovering(self.sent - before, sent)
                 except InfluxError as exc:
                     self.store.reachable = not exc.unreachable
                     self.store.last_error = str(exc)[:300]
-                    log.warning("InfluxDB write failed (%s); next attempt in %.1f s", exc, delay)
+                    if self._outage is None:
+                        self._outage = _Outage(time.monotonic())
+                        log.warning("InfluxDB cannot take readings (%s); they wait in the outbox, next "
+                                    "attempt in %.1f s", exc, delay)  # fmt: skip
+                    else:
+                        log.info(
+                            "InfluxDB still cannot take readings (%s); next attempt in %.1f s", exc, delay
+                        )
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self.backoff_max_s)
                     continue
                 if sent < self.batch:  # the outbox is empty (or nearly): wait for more
+                    await self._prune_now_and_then()
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+
+    async def _prune_now_and_then(self) -> None:
+        """Forget the keys of confirmed readings past the duplicate window, every ten minutes."""
+        if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
+            self._pruned_at = time.monotonic()
+            gone = await asyncio.to_thread(self.store.prune_sent_keys)
+            if gone:
+                log.debug("forgot the keys of %d readings past the duplicate window", gone)
+
+    def _recovering(self, confirmed: int, largest: int) -> None:
+        """After an outage: count what goes out, and say once, when the backlog is sent, that InfluxDB is
+        back (`InfluxDB reachable again: 108 readings sent in 2.5 s`)."""
+        outage = self._outage
+        if outage is None:
+            return
+        if outage.back_at is None and confirmed:
+            outage.back_at = time.monotonic()
+        outage.sent += confirmed
+        if largest < self.batch and outage.back_at is not None:  # the backlog is out
+            log.warning(
+                "InfluxDB reachable again after %.0f s: %d readings and points sent in %.1f s",
+                outage.back_at - outage.since, outage.sent, time.monotonic() - outage.back_at,
+            )  # fmt: skip
+            self._outage = None
+        elif largest == 0 and outage.back_at is None:  # reachable, and nothing was waiting
+            log.warning("InfluxDB reachable again after %.0f s", time.monotonic() - outage.since)
+            self._outage = None
 
     async def drain_once(self, client: httpx.AsyncClient) -> int:
         """Send one batch of each outbox; returns the size of the largest (a full one: more may wait)."""

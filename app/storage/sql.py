@@ -283,10 +283,16 @@ class SqlTimeSeriesStore:
                 LatestValue(r.room_id, r.metric, r.ts_ms, r.value, r.sensor_pk) for r in conn.execute(stmt)
             ]
 
-    def count(self, room_ids: list[int] | None = None) -> int:
+    def count(
+        self, room_ids: list[int] | None = None, *, start_ms: int | None = None, end_ms: int | None = None
+    ) -> int:
         stmt = select(func.count()).select_from(readings)
         if room_ids is not None:
             stmt = stmt.where(readings.c.room_id.in_(room_ids))
+        if start_ms is not None:
+            stmt = stmt.where(readings.c.ts_ms >= start_ms)
+        if end_ms is not None:
+            stmt = stmt.where(readings.c.ts_ms < end_ms)
         with self.engine.connect() as conn:
             return int(conn.execute(stmt).scalar_one())
 

@@ -142,6 +142,19 @@ influx_outbox = Table(
     Index("ix_influx_outbox_room_ts", "room_id", "ts_ms"),
 )
 
+# The (sensor, time) of readings InfluxDB confirmed, kept for IAQ_DUPLICATE_WINDOW hours of reading time:
+# a reading sent again within that window is known as a duplicate without asking InfluxDB, even while it is
+# down.
+influx_sent_keys = Table(
+    "influx_sent_keys",
+    Base.metadata,
+    Column("sensor_pk", Integer, primary_key=True),
+    Column("ts_ms", BigInteger, primary_key=True),
+    Column("room_id", Integer, nullable=False),
+    Index("ix_influx_sent_keys_ts", "ts_ms"),
+    sqlite_with_rowid=False,
+)
+
 # The seed's other series (`iaq_scores`, `iaq_forecast`, `iaq_actions`) on their way to InfluxDB,
 # as ready line-protocol lines, committed with (or right after) their SQL rows; drained like `influx_outbox`.
 # `room_id` lets a deleted room's waiting points go with it.
