@@ -30,7 +30,7 @@ from services.automation import AutomationService
 from services.compliance import ComplianceService
 from services.config import ConfigService
 from services.device_keys import DeviceKeys
-from services.devices import SimulatedDevices
+from services.devices import DevicesOnBroker, SimulatedDevices
 from services.effectiveness import EffectivenessTracker
 from services.forecasting.registry import ModelRegistry
 from services.forecasting.service import ForecastService
@@ -74,6 +74,7 @@ class Runtime:
     effectiveness: EffectivenessTracker | None = None
     devices: Any = None  # the device link: the MQTT bridge, or simulated devices without a broker
     mqtt_readings: MqttReadings = None  # type: ignore[assignment]  # MQTT sensors' readings (build_runtime)
+    demo_devices: DevicesOnBroker | None = None  # the demo's devices on the broker, in demo mode with one
     registry: Any = None  # services.forecasting.registry.ModelRegistry
     forecasting: Any = None  # services.forecasting.service.ForecastService
     accounts: AccountService = None  # type: ignore[assignment]  # users, tokens, audit log (build_runtime)
@@ -177,6 +178,8 @@ class Runtime:
             await self.devices.stop()
         elif isinstance(self.devices, SimulatedDevices):
             await self.devices.close()
+        if self.demo_devices is not None:
+            await self.demo_devices.close()
         for worker in self.workers.values():
             await worker.stop()
         await self.ingestion.stop()
@@ -231,6 +234,14 @@ class Runtime:
     def _demo_worker(self) -> Worker:
         from services.simulator.demo import DEMO_SITES, DemoSimulator  # only demo mode pays for importing it
 
+        s = self.settings
+        if s.mqtt_host is not None:  # the demo's modules answer over the broker, as real devices would
+            self.demo_devices = DevicesOnBroker(
+                s.mqtt_host, s.mqtt_port, prefix=s.mqtt_topic_prefix, client_id=s.mqtt_client_id,
+                delay_s=s.simulated_device_delay_s, username=s.mqtt_username, password=s.mqtt_password,
+            )  # fmt: skip
+            self.workers["demo-devices"] = Worker("demo-devices", self.demo_devices.run)
+
         async def sink(payloads: list[dict]) -> None:
             await self.ingestion.ingest(payloads, source="simulator")
 
@@ -267,8 +278,9 @@ class Runtime:
             await self.config.import_config({"sites": new})
 
     async def _demo_modules(self, simulator) -> None:
-        """A ventilation, a purifier and a window in every demo room; without a broker, the simulated devices
-        act on the simulated rooms, so commands show in the readings."""
+        """A ventilation, a purifier and a window in every demo room, whose simulated devices act on the
+        simulated rooms (so commands show in the readings): in memory without a broker, on the broker with
+        one (`DevicesOnBroker`)."""
         assert self.modules is not None
         for room in simulator.rooms:
             try:
@@ -276,9 +288,10 @@ class Runtime:
             except Exception:
                 continue  # an operator deleted it
             await self.modules.ensure_modules(room_id, ("ventilation", "purifier", "window"))
-            if isinstance(self.devices, SimulatedDevices):
+            devices = self.demo_devices if self.demo_devices is not None else self.devices
+            if isinstance(devices, SimulatedDevices | DevicesOnBroker):
                 for module in self.modules.modules(room_id):
-                    self.devices.attach(module.topic, module.module_type, room.model, module.state)
+                    devices.attach(module.topic, module.module_type, room.model, module.state)
 
     async def health(self) -> dict:
         """Status of the database, the ingestion writer and each worker; `ok` is False when degraded."""

@@ -22,3 +22,39 @@ def storage_banner(status: dict, changes: Event) -> None:
 
     show(status)
     changes.subscribe(show)
+
+
+def _unavailable(status: dict) -> bool:
+    return status.get("backend") == "influxdb" and status.get("status") == "degraded"
+
+
+class SeriesNotice:
+    """Above a chart or table drawn from the time series: while InfluxDB cannot be reached, says that part of
+    its span may be missing and that the readings waiting to reach InfluxDB are shown. Follows `changes`
+    (the storage status, deployment-wide, as the dashboard's banner)."""
+
+    def __init__(self, status: dict, changes: Event, *, what: str = "this chart") -> None:
+        self.what = what
+        with ui.row().classes("w-full items-center gap-2 p-2 rounded bg-orange-1 text-orange-10") as self.row:
+            ui.icon("cloud_off", color="orange-9")
+            self.label = ui.label().mark("series-notice")
+        self.show(status)
+        changes.subscribe(self.show)
+
+    def show(self, status: dict) -> None:
+        unavailable = _unavailable(status)
+        self.row.set_visibility(unavailable)
+        if unavailable:
+            waiting = status.get("waiting", 0)
+            self.label.set_text(
+                f"InfluxDB cannot be reached: {self.what} may lack readings it holds for this period. "
+                f"{waiting} reading{'s' if waiting != 1 else ''} waiting to reach it "
+                f"{'are' if waiting != 1 else 'is'} shown."
+            )
+
+    def show_answer(self, answer: dict) -> None:
+        """A query's answer that says its part from InfluxDB is missing (`pending`) shows the notice at once,
+        before the next status change arrives."""
+        if answer.get("pending"):
+            storage = answer.get("storage") or {}
+            self.show({"backend": "influxdb", "status": "degraded", "waiting": storage.get("waiting", 0)})

@@ -19,7 +19,7 @@ from components.alerts import alert_badge, show_alert_count
 from components.charts import Aggregate, SeriesChart
 from components.frame import frame
 from components.refresh import Coalesced
-from components.storage_status import storage_banner
+from components.storage_status import SeriesNotice, storage_banner
 from components.tiles import RoomTile
 from services.errors import NotFound
 
@@ -219,6 +219,7 @@ class RoomView:
                         {k: label for k, (label, _, _) in RANGES.items()}, value="1h", on_change=self.load
                     ).mark("range")
                 self.message = ui.label().classes("text-grey-7").mark("chart-message")
+                self.notice = SeriesNotice(self.runtime.storage_status(), self.runtime.bus.storage)
                 self.chart = SeriesChart(zone=ZoneInfo(self.room["effective_timezone"])).mark("chart")
         # subscribe before the first load: a change made while it runs must not be missed
         bus = page_bus(self.runtime)
@@ -248,6 +249,7 @@ class RoomView:
             return
         if generation != self.generation:
             return  # the user chose something else meanwhile
+        self.notice.show_answer(series)
         range_ms = int(hours * 3600_000)
         if step_s is None:
             points = [

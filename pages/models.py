@@ -16,6 +16,7 @@ from nicegui import background_tasks, ui
 from app.auth.scope import keep
 from components.frame import add_nav_link, frame
 from components.refresh import Coalesced
+from components.storage_status import SeriesNotice
 
 from .login import page_actor, page_allows, page_bus, page_sites
 from .settings import attempt, small_button
@@ -121,6 +122,8 @@ class ModelsPage:
         ui.label("Training history").classes("text-h6 mt-4")
         self.runs = ui.table(columns=RUN_COLUMNS, rows=[], row_key="id").classes("w-full").mark("runs-table")
         ui.label("Forecast against actual (30 min ahead)").classes("text-h6 mt-4")
+        status, changes = self.runtime.storage_status(), self.runtime.bus.storage
+        self.notice = SeriesNotice(status, changes, what="the measured curve")
         self.backtest = ui.plotly({"data": [], "layout": {}}).classes("w-full").style("height: 360px")
         self.backtest.mark("backtest-chart")
         self.room.on_value_change(lambda _: self.reload())

@@ -25,6 +25,7 @@ from components.charts import Aggregate, SeriesChart
 from components.frame import add_nav_link, frame
 from components.refresh import Coalesced
 from components.room_scene import SCORE_MODE, RoomScene, TwinRoom, legend
+from components.storage_status import SeriesNotice
 from components.tiles import RoomTile
 from services.errors import NotFound
 from services.room_models import RoomModels
@@ -110,6 +111,11 @@ class TwinView:
             ui.button("Whole site", icon="zoom_out_map", on_click=lambda: self.twin and self.twin.show_all())
             ui.button("Back to the dashboard", on_click=lambda: ui.navigate.to("/")).props("flat")
         self.legend_box = ui.row().classes("w-full")
+        # the room panels' charts read the time series: say when part of it is unavailable (built once here,
+        # not in the panel, which is rebuilt for every room)
+        self.notice = SeriesNotice(
+            self.runtime.storage_status(), self.runtime.bus.storage, what="the room panel's chart"
+        )
         with ui.row().classes("w-full no-wrap items-start gap-4"):
             self.scene_box = ui.column().classes("grow gap-1").style("min-width: 0")
             self.panel = ui.column().classes("gap-2").style("width: 380px; flex: none").mark("twin-panel")
@@ -286,6 +292,7 @@ class TwinView:
             return
         if self.room_id != room_id or self.panel_chart is None:
             return  # another room was opened meanwhile
+        self.notice.show_answer(series)
         buckets = [
             Aggregate(_ms(row["timestamp"]), row[metric] * s["count"], s["min"], s["max"], s["count"])
             for row in series["data"]

@@ -10,9 +10,11 @@ so the demo shows cause and effect.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -98,3 +100,90 @@ class SimulatedDevices:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+
+
+class DevicesOnBroker:
+    """The demo's simulated devices, on the MQTT broker when one is configured: they take the commands the
+    platform publishes on `<topic>/set` and report their state on `<topic>/state` (retained), as real devices
+    do, and act on the demo simulator's rooms. So the demo runs the real path (bridge, broker, state report)
+    and can be watched with `mosquitto_sub`.
+
+    A topic that a real device holds is left to it: a device announces itself with `online` on
+    `<topic>/availability` (its last will says `offline`), which these simulated devices never publish."""
+
+    name = "demo-devices"
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        prefix: str,
+        client_id: str,
+        delay_s: float = 0.5,
+        username: str | None = None,
+        password: str | None = None,
+    ):
+        self.host, self.port, self.prefix, self.client_id = host, port, prefix, client_id
+        self.username, self.password = username, password
+        self.devices = SimulatedDevices(self._report, delay_s=delay_s)
+        self.held: set[str] = set()  # topics a real device announced itself on
+        self._client: Any = None
+
+    def attach(self, topic: str, module_type: str, model: Any, state: dict[str, Any] | None = None) -> None:
+        self.devices.attach(topic, module_type, model, state)
+
+    async def run(self) -> None:
+        """Answer commands until cancelled; back after a broker outage, as real devices are."""
+        import aiomqtt
+
+        from .mqtt import NO_DELAY
+
+        delay = 1.0
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    self.host, self.port, identifier=f"{self.client_id}-demo-devices",
+                    username=self.username, password=self.password, socket_options=NO_DELAY,
+                    protocol=aiomqtt.ProtocolVersion.V5,
+                ) as client:  # fmt: skip
+                    self._client = client
+                    await client.subscribe(f"{self.prefix}/+/+/+/set", qos=1)
+                    await client.subscribe(f"{self.prefix}/+/+/+/availability", qos=1)
+                    delay = 1.0
+                    async for message in client.messages:
+                        await self._on_message(str(message.topic), message.payload)
+            except aiomqtt.MqttError as exc:
+                log.info("demo devices: broker unreachable (%s); retrying in %.0f s", exc, delay)
+            finally:
+                self._client = None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    async def _on_message(self, topic: str, payload: Any) -> None:
+        base, _, kind = topic.rpartition("/")
+        if kind == "availability":
+            online = bytes(payload or b"").decode(errors="replace").strip().lower() == "online"
+            (self.held.add if online else self.held.discard)(base)
+            return
+        if base not in self.devices.models or base in self.held:
+            return  # not a demo module, or a real device answers it
+        try:
+            command = json.loads(bytes(payload or b""))
+            expires = command.get("expires_at")
+            if expires:
+                command["expires_ms"] = int(
+                    datetime.fromisoformat(expires.replace("Z", "+00:00")).timestamp() * 1000
+                )
+        except (ValueError, AttributeError, TypeError):
+            log.warning("demo device %s: a command that is not JSON was ignored", base)
+            return
+        await self.devices.send_command(base, command)
+
+    async def _report(self, topic: str, state: dict[str, Any]) -> None:
+        client = self._client
+        if client is not None:
+            await client.publish(f"{topic}/state", json.dumps(state).encode(), qos=1, retain=True)
+
+    async def close(self) -> None:
+        await self.devices.close()

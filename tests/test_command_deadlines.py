@@ -138,3 +138,53 @@ async def test_the_devices_own_later_report_resolves_the_alert_and_is_in_the_his
         assert history[0]["desired"] == {"on": True}
     finally:
         await runtime.stop()
+
+
+async def test_the_demo_on_a_broker_answers_over_it_and_leaves_a_real_devices_topic_alone(tmp_path, broker):
+    import json
+
+    import aiomqtt
+
+    settings = Settings(
+        data_dir=tmp_path / "data", score_interval_s=0, mqtt_broker=broker.host, mqtt_port=broker.port,
+        command_timeout_s=3, demo=True, demo_backfill_hours=0, demo_interval_s=3600,
+    )  # fmt: skip
+    runtime = build_runtime(settings)
+    runtime.start()
+    try:
+        await until(lambda: len(runtime.modules.modules()) >= 9, "the demo's modules", 20)
+        await until(lambda: runtime.devices.connected, "the bridge to connect")
+        fan = next(
+            m for m in runtime.modules.modules() if m.room == "Open space" and m.module_type == "ventilation"
+        )
+        states = []
+        async with aiomqtt.Client(broker.host, broker.port) as watcher:
+            await watcher.subscribe(f"{fan.topic}/state", qos=1)
+            await asyncio.sleep(0.3)  # subscribed before the command goes out
+            await runtime.modules.command(fan.id, "turn_on", requested_by="test", source="api")
+
+            async def first_state():
+                async for message in watcher.messages:
+                    states.append(json.loads(message.payload))
+                    if states[-1].get("on"):
+                        return
+
+            await asyncio.wait_for(first_state(), 10)
+        await until(lambda: runtime.modules.module(fan.id).state.get("on") is True, "the acknowledgement")
+        [action] = await runtime.modules.history("Head office", "Open space", limit=1)
+        assert action["status"] == "acknowledged"  # answered by the demo's device, over the broker
+        assert runtime.simulator.rooms[0].model.ventilation_on  # and the simulated room is ventilated
+        # a real device announces itself on the window's topic: the demo leaves that topic to it
+        window = next(
+            m for m in runtime.modules.modules() if m.room == "Open space" and m.module_type == "window"
+        )
+        async with aiomqtt.Client(broker.host, broker.port) as device:
+            await device.publish(f"{window.topic}/availability", b"online", qos=1, retain=True)
+        await until(lambda: window.topic in runtime.demo_devices.held, "the demo to see the real device")
+        async with FakeDevice(broker, window.topic, silent=True) as real:
+            await runtime.modules.command(window.id, "open", requested_by="test", source="api")
+            await until(lambda: real.commands, "the command at the real device")
+            await asyncio.sleep(0.5)
+        assert runtime.modules.module(window.id).state == {"open": False}  # nobody answered in its place
+    finally:
+        await runtime.stop()

@@ -272,6 +272,24 @@ async def test_the_dashboard_says_storage_is_degraded_and_how_many_readings_wait
     await user.should_see("storage degraded, 3 readings waiting", retries=50)  # the open page follows
 
 
+async def test_the_room_page_says_its_chart_lacks_what_influxdb_holds_and_shows_what_waits(
+    influxdb_down, user, runtime
+) -> None:
+    from .test_pages import eventually, room_id
+
+    now = datetime.now(UTC)
+    recent = [{**reading(i, sensor="room-1"), "timestamp": (now - timedelta(minutes=9 - i)).isoformat()}
+              for i in range(4)]  # fmt: skip
+    await runtime.ingestion.ingest(recent)
+    await user.open(f"/rooms/{await room_id(runtime, 'Lab')}")
+    await user.should_see("InfluxDB cannot be reached: this chart may lack readings it holds", retries=50)
+    await user.should_see("4 readings waiting to reach it are shown")
+    chart = user.find(marker="chart").elements.pop()
+    await eventually(lambda: chart.point_count == 4)  # the waiting readings are drawn
+    await runtime.ingestion.ingest({**reading(0, sensor="room-1"), "timestamp": now.isoformat()})
+    await user.should_see("5 readings waiting to reach it are shown", retries=50)  # the open page follows
+
+
 def test_lines_are_what_influxdb_clients_point_writes():
     from influxdb_client import Point, WritePrecision
 
