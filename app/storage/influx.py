@@ -290,9 +290,12 @@ class InfluxTimeSeriesStore:
         error (a refused query) is raised, never turned into a quietly partial answer."""
         if not exc.unreachable:
             raise exc
+        if self.reachable:  # said once per outage; the drainer says when it is over
+            log.warning("InfluxDB cannot be read (%s): answers hold only the readings waiting for it", exc)
+        else:
+            log.debug("InfluxDB read failed: %s", exc)
         self.reachable = False
         self.last_error = str(exc)[:300]
-        log.warning("InfluxDB read failed: %s", exc)
 
     def _sensor_pk(self, name: str) -> int | None:
         pk = self._sensor_pks.get(name)
