@@ -6,7 +6,7 @@ PY := $(BIN)/python
 URL ?= http://localhost:$(or $(IAQ_PORT),8080)
 export IAQ_DATA_DIR ?= ./data
 
-.PHONY: help install install-dev run run-simulator test lint format health init-db backup restore clean clean-db bench bench-influx
+.PHONY: help install install-dev run run-simulator test test-fast lint format health init-db backup restore clean clean-db bench bench-influx
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -32,8 +32,11 @@ run-simulator: install  ## feed a running platform with simulated rooms (URL=...
 	$(PY) -m services.simulator --url $(URL) $(if $(API_KEY),--api-key $(API_KEY)) \
 	  --rooms $(or $(ROOMS),3) --interval $(or $(INTERVAL),5)
 
-test: install-dev  ## run the whole test suite
+test: install-dev  ## run the whole test suite (lint and layer contracts included)
 	$(BIN)/pytest
+
+test-fast: install-dev  ## the edit-test loop: unit and API tests, on both cores (under a minute)
+	$(BIN)/pytest -n 2 --dist loadfile tests/unit tests/api
 
 lint: install-dev  ## check style and common bugs
 	$(BIN)/ruff check .

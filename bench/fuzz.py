@@ -29,8 +29,8 @@ from hypothesis.errors import Unsatisfiable  # noqa: E402
 from schemathesis.checks import response_schema_conformance  # noqa: E402
 from schemathesis.generation import GenerationMode  # noqa: E402
 
-from tests.conftest import ADMIN_TOKEN  # noqa: E402
-from tests.servers import PlatformProcess  # noqa: E402
+from tests.support.env import ADMIN_TOKEN  # noqa: E402
+from tests.support.servers import PlatformProcess  # noqa: E402
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 LEFT_OUT = {("DELETE", "/api/auth/tokens/{token_id}"), ("DELETE", "/api/auth/users/{user_id}")}

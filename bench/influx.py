@@ -43,8 +43,8 @@ from app.storage.influx_http import InfluxHttp  # noqa: E402
 from app.storage.rollups import SqlRollupStore  # noqa: E402
 from app.storage.sql import SqlTimeSeriesStore  # noqa: E402
 from services.rollups import RollupReader, RollupService  # noqa: E402
-from tests.influx import InfluxServer  # noqa: E402
-from tests.servers import PlatformProcess  # noqa: E402
+from tests.support.influx import InfluxServer  # noqa: E402
+from tests.support.servers import PlatformProcess  # noqa: E402
 
 MIN = 60_000
 H = 60 * MIN

@@ -31,7 +31,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import PlatformProcess, free_port  # noqa: E402
+from tests.support.servers import PlatformProcess, free_port  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:

@@ -26,8 +26,8 @@ import websockets
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.mosquitto import Broker, FakeDevice  # noqa: E402
-from tests.servers import PlatformProcess  # noqa: E402
+from tests.support.mosquitto import Broker, FakeDevice  # noqa: E402
+from tests.support.servers import PlatformProcess  # noqa: E402
 
 TOPIC = "iaqverse/bench/live/ventilation"
 

@@ -24,8 +24,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import PlatformProcess, browser_sign_in  # noqa: E402
-from tests.test_twin_browser import CHROMIUM_ARGS, VOLUME_COLOUR_JS, chromium  # noqa: E402
+from tests.support.browser import CHROMIUM_ARGS, VOLUME_COLOUR_JS, chromium  # noqa: E402
+from tests.support.servers import PlatformProcess, browser_sign_in  # noqa: E402
 
 FPS_JS = """() => new Promise(done => {
     let frames = 0;

@@ -1,20 +1,31 @@
-"""Shared fixtures. Every test gets its own data folder; demo mode and alerting are off
-unless a test turns them on. Servers are real processes on free loopback ports."""
+"""Shared fixtures. Every test gets its own data folder; demo mode and alerting are off unless a test turns
+them on. Servers are real processes on free loopback ports.
+
+Tests are laid out by kind, and each folder's tests carry its marker (`pytest -m unit`, `make test-fast`
+runs `unit` and `api`): `unit` (pure logic, and services in a runtime built in the test process on a real
+SQLite file), `api` (a real platform process over HTTP and WebSocket), `pages` (NiceGUI's simulated user),
+`integration` (real servers: influxd, mosquitto, PostgreSQL, an OpenID Connect provider, SMTP, other
+processes), `browser` (headless Chromium). Helpers shared by tests and benchmarks are in `tests/support`.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-DATASETS = ROOT.parent / "shared" / "datasets"
-# Authentication is on in every test: the first admin gets this password and this personal access token
-# (IAQ_ADMIN_PASSWORD, IAQ_ADMIN_TOKEN), and the shared clients below send them. A test of refusal uses an
-# anonymous client explicitly (`anonymous_url`, `create_user`).
-ADMIN_PASSWORD = "admin-password-of-the-tests"
-ADMIN_TOKEN = "iaqp_test-admin-token-0123456789abcdef"
+from tests.support.env import ADMIN_PASSWORD, ADMIN_TOKEN, BROWSER_ORIGIN
+
+KINDS = ("unit", "api", "pages", "integration", "browser")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test is marked with the kind of its folder."""
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        kind = next((k for k in KINDS if k in parts), None)
+        if kind is not None:
+            item.add_marker(getattr(pytest.mark, kind))
 
 
 @pytest.fixture(autouse=True)
@@ -31,9 +42,6 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.chdir(tmp_path)  # a developer's .env in the project must not leak into tests
     return data
-
-
-BROWSER_ORIGIN = "http://test"  # NiceGUI's simulated users talk to http://test; browsers send their Origin
 
 
 @pytest.fixture
@@ -81,12 +89,3 @@ def api(server):
 
     with httpx.Client(base_url=server.url, timeout=10) as client:
         yield client
-
-
-def server_env(**overrides: str) -> dict[str, str]:
-    """Environment for a platform subprocess: this one, minus pytest's marker (NiceGUI changes behaviour
-    under pytest), plus the overrides."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
-    env["PYTHONPATH"] = str(ROOT)
-    env.update(overrides)
-    return env

@@ -1,0 +1,67 @@
+"""The Models page and the room view's forecast, with NiceGUI's `user` fixture."""
+
+from __future__ import annotations
+
+import time
+
+from nicegui.testing import User
+
+from components.charts import SeriesChart
+from tests.support.data import office_day
+from tests.support.pages import room_id
+from tests.support.waiting import eventually
+
+
+async def office_history(runtime, room: str, days: float = 2) -> int:
+    batch = [
+        {"sensor_id": f"s-{room}", "enseigne": "Maison", "salle": room, "timestamp": t, "values": {"co2": v}}
+        for t, v in office_day(time.time(), days=days)
+    ]
+    for start in range(0, len(batch), 2000):
+        await runtime.ingestion.ingest(batch[start : start + 2000])
+    return await room_id(runtime, room)
+
+
+async def test_models_page_lists_versions_and_trains_on_demand(user: User, runtime) -> None:
+    runtime.forecasting.use_process_pool = False  # the worker process is covered by the API tests
+    runtime.registry.add(name="co2_predictor", version="1.0.0", model_type="RandomForest", activate_by="api")
+    await office_history(runtime, "Bureau", days=1)
+    await user.open("/models")
+    table = user.find(marker="models-table").elements.pop()
+    assert [(r["model_name"], r["model_type"], r["status"]) for r in table.rows] == [
+        ("co2_predictor", "RandomForest", "active")
+    ]
+
+    user.find(marker="train-now").click()
+    status = user.find(marker="train-status").elements.pop()
+    await eventually(lambda: status.text == "Training promoted", timeout_s=600)
+    await eventually(lambda: "co2_predictor/Maison/Bureau" in {r["model_name"] for r in table.rows})
+    runs = user.find(marker="runs-table").elements.pop()
+    assert [r["outcome"] for r in runs.rows] == ["promoted"]
+    assert runtime.registry.training_history(1)[0]["outcome"] == "promoted"
+
+
+async def test_the_room_view_shows_the_forecast_with_its_interval(user: User, runtime) -> None:
+    runtime.forecasting.use_process_pool = False
+    rid = await office_history(runtime, "Salon")
+    run = await runtime.forecasting.train_room(rid, "co2")
+    assert run["outcome"] == "promoted", run["error"]
+    crossings: list[dict] = []
+    runtime.bus.forecast_crossings.subscribe(crossings.append)
+    await runtime.forecasting.predict_all()
+    # what automation receives: the room fills up, CO2 will pass 1000 ppm within the hour
+    await eventually(lambda: len(crossings) == 1)
+    event = crossings[0]
+    assert (event["type"], event["room_id"], event["metric"], event["threshold"]) == (
+        "threshold_crossing",
+        rid,
+        "co2",
+        1000.0,
+    )
+    assert event["current"] < 1000 < event["forecast"] and event["within_min"] in (5, 15, 30, 60)
+    assert event["action"]["module_type"] == "ventilation" and event["action"]["action_type"] == "turn_on"
+    await user.open(f"/rooms/{rid}")
+    chart = next(iter(user.find(SeriesChart).elements))
+    await eventually(lambda: chart.forecast_count == 4)
+    names = [trace["name"] for trace in chart.figure["data"]]
+    assert {"forecast", "forecast low", "forecast high"} <= set(names)
