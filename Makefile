@@ -38,9 +38,10 @@ test: install-dev  ## run the whole test suite (lint and layer contracts include
 test-fast: install-dev  ## the edit-test loop: unit and API tests, on both cores (under a minute)
 	$(BIN)/pytest -n 2 --dist loadfile tests/unit tests/api
 
-lint: install-dev  ## check style and common bugs
+lint: install-dev  ## check style, common bugs and the layers' import contracts (pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install-dev  ## rewrite the code in the project's style
 	$(BIN)/ruff format .

@@ -11,10 +11,10 @@ from nicegui import app as nicegui_app
 from nicegui import ui
 
 from app.api.lane import lane_http_protocol
+from app.core.observability import quiet_http_clients
+from app.core.settings import Settings
 from app.main import setup, storage_secret
-from app.observability import quiet_http_clients
 from app.runtime import build_runtime
-from app.settings import Settings
 
 settings = Settings()
 logging.basicConfig(

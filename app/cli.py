@@ -25,9 +25,9 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.db.migrate import upgrade_to_head
-from app.db.session import make_engine
-from app.settings import Settings
+from app.core.db.migrate import upgrade_to_head
+from app.core.db.session import make_engine
+from app.core.settings import Settings
 
 
 def init_db(settings: Settings) -> int:
@@ -122,8 +122,8 @@ def migrate_store(
     settings: Settings, to: str, *, restart: bool = False, max_readings: int | None = None
 ) -> int:
     """Copy the history of readings into the other store (SQL tables <-> InfluxDB)."""
+    from app.core.storage.sql import SqlTimeSeriesStore
     from app.runtime import _time_series_store
-    from app.storage.sql import SqlTimeSeriesStore
     from services.store_migration import copy_history
 
     if not settings.influxdb_url:
@@ -182,7 +182,7 @@ def migrate_store(
 
 
 def _accounts(settings: Settings):
-    from app.db.session import make_sessionmaker
+    from app.core.db.session import make_sessionmaker
     from services.accounts import AccountService
     from services.device_keys import DeviceKeys
 
@@ -196,7 +196,7 @@ def _accounts(settings: Settings):
 
 
 def _refused(exc: Exception) -> int:
-    from app.domain.readings import InvalidInput
+    from app.core.domain.readings import InvalidInput
 
     message = (
         "; ".join(f"{e.field}: {e.problem}" for e in exc.errors) if isinstance(exc, InvalidInput) else exc
@@ -208,7 +208,7 @@ def _refused(exc: Exception) -> int:
 def create_user(settings: Settings, name: str, role: str, sites: list[str] | None) -> int:
     import getpass
 
-    from app.auth.passwords import random_password
+    from app.core.passwords import random_password
 
     ask = sys.stdin.isatty()
     password = getpass.getpass(f"password for {name} (empty: generate one): ") if ask else ""

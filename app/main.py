@@ -23,8 +23,8 @@ from app.api.lane import LANE_PATHS, install_device_lane
 from app.api.openapi import install_openapi
 from app.auth.edge import Edge
 from app.auth.middleware import AuthMiddleware, origin_of
+from app.core.settings import Settings
 from app.runtime import Runtime
-from app.settings import Settings
 
 _API_PREFIXES = ("/api/", "/iaq", "/health", "/metrics", "/ws")
 

@@ -11,19 +11,19 @@ from typing import Any
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.bus import EventBus
-from app.db.migrate import upgrade_to_head
-from app.db.session import make_engine, make_sessionmaker
-from app.domain.score import DEFAULT_THRESHOLDS
-from app.observability import PlatformMetrics
-from app.settings import Settings
-from app.storage.alerts import SqlAlertStore
-from app.storage.base import TimeSeriesStore
-from app.storage.modules import SqlModuleStore
-from app.storage.rollups import SqlRollupStore
-from app.storage.scores import SqlScoreStore
-from app.storage.sql import SqlTimeSeriesStore
-from app.workers import Worker
+from app.core.bus import EventBus
+from app.core.db.migrate import upgrade_to_head
+from app.core.db.session import make_engine, make_sessionmaker
+from app.core.domain.score import DEFAULT_THRESHOLDS
+from app.core.observability import PlatformMetrics
+from app.core.settings import Settings
+from app.core.storage.alerts import SqlAlertStore
+from app.core.storage.base import TimeSeriesStore
+from app.core.storage.modules import SqlModuleStore
+from app.core.storage.rollups import SqlRollupStore
+from app.core.storage.scores import SqlScoreStore
+from app.core.storage.sql import SqlTimeSeriesStore
+from app.core.workers import Worker
 from services.accounts import AccountService
 from services.alerting import AlertingService
 from services.automation import AutomationService
@@ -68,7 +68,9 @@ class Runtime:
     workers: dict[str, Worker] = field(default_factory=dict)
     started: bool = False
     simulator: Any = None  # the demo simulator, when demo mode runs it
-    drainer: Any = None  # the outbox drainer, when InfluxDB holds the time series (app/storage/outbox.py)
+    drainer: Any = (
+        None  # the outbox drainer, when InfluxDB holds the time series (app/core/storage/outbox.py)
+    )
     modules: ModuleService | None = None
     automation: AutomationService | None = None
     effectiveness: EffectivenessTracker | None = None
@@ -199,8 +201,8 @@ class Runtime:
     def _start_influxdb(self) -> None:
         """Check InfluxDB's answer to our credentials (refuse to start when it rejects them) and create the
         database; an InfluxDB that cannot be reached is no reason to refuse: the outbox waits for it."""
-        from app.storage.influx_http import InfluxAuthError
-        from app.storage.outbox import OutboxDrainer
+        from app.core.storage.influx_http import InfluxAuthError
+        from app.core.storage.outbox import OutboxDrainer
 
         store = self.store
         try:
@@ -354,8 +356,8 @@ def _time_series_store(settings: Settings, engine: Engine):
         raise SystemExit("INFLUXDB_ENABLED is set but INFLUXDB_URL is empty: set the server's URL")
     if not settings.use_influxdb:
         return SqlTimeSeriesStore(engine)
-    from app.storage.influx import InfluxTimeSeriesStore
-    from app.storage.influx_http import InfluxHttp
+    from app.core.storage.influx import InfluxTimeSeriesStore
+    from app.core.storage.influx_http import InfluxHttp
 
     assert settings.influxdb_url is not None
     http = InfluxHttp(
@@ -375,7 +377,7 @@ def _time_series_store(settings: Settings, engine: Engine):
 def _influx_action_sink(series):
     """Each new or changed action as an `iaq_actions` point, committed to the series outbox (a one-row
     transaction right after the action's own; actions come at human or automation pace)."""
-    from app.storage.influx_series import encode
+    from app.core.storage.influx_series import encode
     from services.modules import iaq_actions_point
 
     def sink(action: dict) -> None:

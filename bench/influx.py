@@ -34,14 +34,14 @@ from sqlalchemy import insert
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.db.migrate import upgrade_to_head  # noqa: E402
-from app.db.models import Room, Sensor, Site  # noqa: E402
-from app.db.session import make_engine  # noqa: E402
-from app.storage.base import StoredReading  # noqa: E402
-from app.storage.influx import InfluxTimeSeriesStore  # noqa: E402
-from app.storage.influx_http import InfluxHttp  # noqa: E402
-from app.storage.rollups import SqlRollupStore  # noqa: E402
-from app.storage.sql import SqlTimeSeriesStore  # noqa: E402
+from app.core.db.migrate import upgrade_to_head  # noqa: E402
+from app.core.db.models import Room, Sensor, Site  # noqa: E402
+from app.core.db.session import make_engine  # noqa: E402
+from app.core.storage.base import StoredReading  # noqa: E402
+from app.core.storage.influx import InfluxTimeSeriesStore  # noqa: E402
+from app.core.storage.influx_http import InfluxHttp  # noqa: E402
+from app.core.storage.rollups import SqlRollupStore  # noqa: E402
+from app.core.storage.sql import SqlTimeSeriesStore  # noqa: E402
 from services.rollups import RollupReader, RollupService  # noqa: E402
 from tests.support.influx import InfluxServer  # noqa: E402
 from tests.support.servers import PlatformProcess  # noqa: E402

@@ -138,9 +138,9 @@ async def main() -> None:
 
     from app.api.ingest import IngestEndpoint
     from app.api.lane import install_device_lane, lane_http_protocol
+    from app.core.settings import Settings
     from app.main import LatencyMiddleware
     from app.runtime import build_runtime
-    from app.settings import Settings
     from bench.bare_app import app as bare_app
 
     runtime = build_runtime(Settings())

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 from nicegui import ui
 
-from app.domain.alerts import RULE_METRICS, SEVERITIES
-from app.domain.metrics import ALL_KNOWN
-from app.domain.readings import FieldError
+from app.core.domain.alerts import RULE_METRICS, SEVERITIES
+from app.core.domain.metrics import ALL_KNOWN
+from app.core.domain.readings import FieldError
 
 from .tiles import format_age, format_value
 

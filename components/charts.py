@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from nicegui import ui
 
-from app.domain.metrics import CORE_METRICS
+from app.core.domain.metrics import CORE_METRICS
 
 LINE_COLOUR = "#00695c"
 BAND_COLOUR = "rgba(0, 105, 92, 0.18)"

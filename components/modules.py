@@ -8,7 +8,7 @@ from typing import Any
 
 from nicegui import ui
 
-from app.domain.modules import KINDS, is_active
+from app.core.domain.modules import KINDS, is_active
 
 Act = Callable[[int, str], Awaitable[None]]
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from nicegui import ui
 
-from app.domain.readings import FieldError
-from app.domain.validation import WEEKDAYS
+from app.core.domain.readings import FieldError
+from app.core.domain.validation import WEEKDAYS
 
 DAY_NAMES = dict(
     zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), strict=True)

@@ -20,9 +20,9 @@ from nicegui import ui
 from nicegui.elements.scene.scene_object3d import Object3D
 from nicegui.events import SceneClickEventArguments
 
-from app.domain.geometry import RoomGeometry, storey_height
-from app.domain.metrics import ALL_KNOWN, CORE_METRICS
-from app.domain.score import (
+from app.core.domain.geometry import RoomGeometry, storey_height
+from app.core.domain.metrics import ALL_KNOWN, CORE_METRICS
+from app.core.domain.score import (
     DEFAULT_THRESHOLDS,
     LEVEL_COLOURS,
     SCORE_LEVELS,

@@ -1,5 +1,5 @@
 """A room tile: the IAQ score, the latest value of each core metric coloured by its sub-score's level, and
-the age of the data. The score comes from `app.domain.score` on the tile's own values: no extra query."""
+the age of the data. The score comes from `app.core.domain.score` on the tile's own values: no extra query."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import time
 
 from nicegui import ui
 
-from app.domain.metrics import ALL_KNOWN, CORE_METRICS
-from app.domain.score import DEFAULT_THRESHOLDS, LEVEL_COLOURS, Thresholds, room_score, split_stale
+from app.core.domain.metrics import ALL_KNOWN, CORE_METRICS
+from app.core.domain.score import DEFAULT_THRESHOLDS, LEVEL_COLOURS, Thresholds, room_score, split_stale
 
 AGE_REFRESH_S = 5.0
 

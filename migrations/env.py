@@ -5,10 +5,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-import app.storage.sql_schema  # noqa: F401  (registers the time-series tables on the metadata)
-from app.db.models import Base
-from app.db.session import make_engine
-from app.settings import Settings
+import app.core.storage.sql_schema  # noqa: F401  (registers the time-series tables on the metadata)
+from app.core.db.models import Base
+from app.core.db.session import make_engine
+from app.core.settings import Settings
 
 target_metadata = Base.metadata
 

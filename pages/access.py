@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from nicegui import ui
 
-from app.auth.principal import ROLES
-from app.domain.readings import InvalidInput
+from app.core.domain.readings import InvalidInput
+from app.core.principal import ROLES
 from services.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
-    from app.auth.principal import Principal
+    from app.core.principal import Principal
     from app.runtime import Runtime
 
 

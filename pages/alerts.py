@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from nicegui import ui
 
-from app.auth.scope import keep
+from components.access import page_allows, page_bus, page_sites
+from components.actions import attempt, small_button
 from components.alerts import (
     HISTORY_COLUMNS,
     SEVERITY_COLOURS,
@@ -26,10 +27,7 @@ from components.frame import add_nav_link, frame
 from components.refresh import Coalesced
 from components.tiles import format_value
 from services.errors import NotFound
-from services.scope import OutOfScope
-
-from .login import page_allows, page_bus, page_sites
-from .settings import attempt, small_button
+from services.scope import OutOfScope, keep
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -106,7 +104,7 @@ class AlertsPage:
             ui.label("Rules").classes("text-h6")
             small_button("New rule", "add", lambda: self.edit_rule(None), "new-rule")
         self.rules_view(await self._rules())
-        bus = page_bus(self.runtime)
+        bus = page_bus(self.runtime.bus)
         bus.alerts.subscribe(self.reload)
         bus.config_changed.subscribe(self._load_scopes)
 

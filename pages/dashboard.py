@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from nicegui import ui
 
-from app.auth.scope import keep
-from app.bus import Measurement
-from app.domain.metrics import CORE_METRICS
+from app.core.bus import Measurement
+from app.core.domain.metrics import CORE_METRICS
+from components.access import page_bus, page_principal, page_sees, page_sites
 from components.alerts import alert_badge, show_alert_count
 from components.charts import Aggregate, SeriesChart
 from components.frame import frame
@@ -22,8 +22,7 @@ from components.refresh import Coalesced
 from components.storage_status import SeriesNotice, storage_banner
 from components.tiles import RoomTile
 from services.errors import NotFound
-
-from .login import page_bus, page_principal, page_sees, page_sites
+from services.scope import keep
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -123,7 +122,7 @@ class SiteBoard:
 
     async def start(self) -> None:
         self.sections(keep(self.sites, await self.runtime.query.overview()))
-        bus = page_bus(self.runtime)
+        bus = page_bus(self.runtime.bus)
         bus.measurements.subscribe(self.on_measurements)
         bus.config_changed.subscribe(self.reload)
         bus.alerts.subscribe(self.on_alert)
@@ -222,7 +221,7 @@ class RoomView:
                 self.notice = SeriesNotice(self.runtime.storage_status(), self.runtime.bus.storage)
                 self.chart = SeriesChart(zone=ZoneInfo(self.room["effective_timezone"])).mark("chart")
         # subscribe before the first load: a change made while it runs must not be missed
-        bus = page_bus(self.runtime)
+        bus = page_bus(self.runtime.bus)
         bus.measurements.subscribe(self.on_measurements)
         bus.predictions.subscribe(self.on_prediction)
         bus.config_changed.subscribe(

@@ -19,60 +19,13 @@ from app.auth.middleware import (
     start_session,
     take_pending,
 )
-from app.auth.principal import Principal
-from app.auth.scope import ScopedBus, Sites
+from app.core.principal import Principal
+from components.access import page_principal
 from components.frame import PRODUCT, set_sign_out
 from services.accounts import LoginRefused
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
-
-
-def page_principal() -> Principal | None:
-    """Who the current page was served to (found by the middleware for the page's request)."""
-    return getattr(ui.context.client.request.state, "principal", None)
-
-
-def page_actor() -> str:
-    """The name recorded for what the current page's user does (actions, activations)."""
-    principal = page_principal()
-    return principal.name if principal is not None else "page"
-
-
-def page_sites() -> Sites:
-    """The sites the page's principal may see: None for every site (an unrestricted account), else their
-    names. Every page filters what it lists with this (`app.auth.scope.keep`); no principal sees nothing."""
-    principal = page_principal()
-    return principal.sites if principal is not None else frozenset()
-
-
-def page_sees(site: str | None) -> bool:
-    sites = page_sites()
-    return sites is None or site in sites
-
-
-def page_bus(runtime: Runtime) -> ScopedBus:
-    """The event bus as the page's principal may see it: events of other sites never reach the page."""
-    return ScopedBus(runtime.bus, page_sites())
-
-
-def page_allows(role: str, *, site: str | None = None, quiet: bool = False) -> bool:
-    """Whether the page's principal has `role` (on `site`; a site-limited principal may do nothing whose site
-    is not given, as that concerns every site). Page actions
-    travel over the page's socket, which the HTTP rules do not see, so a page checks its own actions with
-    this (and says why it refuses)."""
-    principal = page_principal()
-    allowed = principal is not None and principal.has_role(role)
-    if not allowed:
-        if not quiet:
-            ui.notify(f"This needs the role {role}", type="warning")
-        return False
-    if principal.scoped and not principal.may_use_site(site):
-        if not quiet:
-            what = f"the site {site}" if site else "every site (site-limited accounts cannot)"
-            ui.notify(f"{principal.name} may not act on {what}", type="warning")
-        return False
-    return True
 
 
 def register(runtime: Runtime) -> None:

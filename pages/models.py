@@ -13,13 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from nicegui import background_tasks, ui
 
-from app.auth.scope import keep
+from components.access import page_actor, page_allows, page_bus, page_sites
+from components.actions import attempt, small_button
 from components.frame import add_nav_link, frame
 from components.refresh import Coalesced
 from components.storage_status import SeriesNotice
-
-from .login import page_actor, page_allows, page_bus, page_sites
-from .settings import attempt, small_button
+from services.scope import keep
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -128,7 +127,7 @@ class ModelsPage:
         self.backtest.mark("backtest-chart")
         self.room.on_value_change(lambda _: self.reload())
         await self._reload()
-        page_bus(self.runtime).predictions.subscribe(lambda _msg: self.reload())
+        page_bus(self.runtime.bus).predictions.subscribe(lambda _msg: self.reload())
 
     async def _reload(self) -> None:
         models = await asyncio.to_thread(self.registry.list)

@@ -12,15 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from nicegui import ui
 
-from app.auth.scope import keep
-from app.domain.modules import KINDS
+from app.core.domain.modules import KINDS
+from components.access import page_actor, page_allows, page_bus, page_sites
+from components.actions import attempt, small_button
 from components.frame import add_nav_link, frame
 from components.modules import ModuleRow
 from components.refresh import Coalesced
 from services.errors import NotFound
-
-from .login import page_actor, page_allows, page_bus, page_sites
-from .settings import attempt, small_button
+from services.scope import keep
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -76,7 +75,7 @@ class ModulesPage:
         for site in sites:
             for room in site["rooms"]:
                 await self.room_card(site["name"], room, rates.get(room["id"]))
-        bus = page_bus(self.runtime)
+        bus = page_bus(self.runtime.bus)
         bus.module_states.subscribe(self.on_state)
         bus.actions.subscribe(self.on_action)
 

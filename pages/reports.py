@@ -7,13 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from nicegui import ui
 
-from app.auth.scope import keep
+from components.access import page_sites
+from components.actions import attempt
 from components.frame import add_nav_link, frame
 from components.storage_status import SeriesNotice
 from services.compliance import report_csv
-
-from .login import page_sites
-from .settings import attempt
+from services.scope import keep
 
 if TYPE_CHECKING:
     from app.runtime import Runtime

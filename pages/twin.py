@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 from nicegui import ui
 from nicegui.events import UploadEventArguments
 
-from app.auth.scope import keep
-from app.bus import Measurement
-from app.domain.geometry import site_layout
-from app.domain.metrics import CORE_METRICS
-from app.domain.readings import InvalidInput
+from app.core.bus import Measurement
+from app.core.domain.geometry import site_layout
+from app.core.domain.metrics import CORE_METRICS
+from app.core.domain.readings import InvalidInput
+from components.access import page_actor, page_allows, page_bus, page_sees, page_sites
 from components.charts import Aggregate, SeriesChart
 from components.frame import add_nav_link, frame
 from components.refresh import Coalesced
@@ -29,9 +29,7 @@ from components.storage_status import SeriesNotice
 from components.tiles import RoomTile
 from services.errors import NotFound
 from services.room_models import RoomModels
-from services.scope import Selection
-
-from .login import page_actor, page_allows, page_bus, page_sees, page_sites
+from services.scope import Selection, keep
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -121,7 +119,7 @@ class TwinView:
             self.panel = ui.column().classes("gap-2").style("width: 380px; flex: none").mark("twin-panel")
         self._show_legend()
         await self._build(fly=True)
-        bus = page_bus(self.runtime)
+        bus = page_bus(self.runtime.bus)
         bus.measurements.subscribe(self.on_measurements)
         bus.config_changed.subscribe(self.reload)
         bus.alerts.subscribe(self.on_alert)
@@ -202,7 +200,7 @@ class TwinView:
 
     async def toggle_module(self, module_id: str) -> None:
         """A click on a module: switch it (on ↔ off, open ↔ closed), as the Modules page's buttons do."""
-        from app.domain.modules import is_active
+        from app.core.domain.modules import is_active
 
         modules = self.runtime.modules
         if modules is None or not module_id.isdigit():

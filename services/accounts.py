@@ -25,11 +25,11 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.auth.passwords import hash_password, random_password, verify_password
-from app.auth.principal import ROLES, Principal, check_role
-from app.db.models import AccessToken, AuditEvent, User
-from app.domain.readings import FieldError
-from app.settings import Settings
+from app.core.db.models import AccessToken, AuditEvent, User
+from app.core.domain.readings import FieldError
+from app.core.passwords import hash_password, random_password, verify_password
+from app.core.principal import ROLES, Principal, check_role
+from app.core.settings import Settings
 
 from .errors import Conflict, NotFound
 from .scope import OutOfScope, covers

@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from app.bus import EventBus, Measurement
-from app.domain.alerts import (
+from app.core.bus import EventBus, Measurement
+from app.core.domain.alerts import (
     ALERT_STATES,
     Cadence,
     Rule,
@@ -34,8 +34,8 @@ from app.domain.alerts import (
     rules_for_room,
     step,
 )
-from app.domain.readings import FieldError, InvalidInput
-from app.storage.alerts import RULE_FIELDS, RoomInfo, SqlAlertStore, alert_dict, rule_dict, rule_from_row
+from app.core.domain.readings import FieldError, InvalidInput
+from app.core.storage.alerts import RULE_FIELDS, RoomInfo, SqlAlertStore, alert_dict, rule_dict, rule_from_row
 
 from .errors import Conflict, NotFound
 from .scope import EVERYTHING, Selection

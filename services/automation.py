@@ -17,10 +17,10 @@ import math
 from collections import deque
 from typing import Any
 
-from app.bus import EventBus, Measurement
-from app.domain.modules import is_active
-from app.domain.readings import FieldError, InvalidInput
-from app.storage.modules import AUTOMATION_DEFAULTS, AUTOMATION_FIELDS, SqlModuleStore
+from app.core.bus import EventBus, Measurement
+from app.core.domain.modules import is_active
+from app.core.domain.readings import FieldError, InvalidInput
+from app.core.storage.modules import AUTOMATION_DEFAULTS, AUTOMATION_FIELDS, SqlModuleStore
 
 from .modules import ModuleService
 

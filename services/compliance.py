@@ -1,4 +1,4 @@
-"""The compliance report of a room over a period of local days (see `app/domain/compliance.py`)."""
+"""The compliance report of a room over a period of local days (see `app/core/domain/compliance.py`)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.models import Room, Site
-from app.domain.alerts import is_open_ms
-from app.domain.compliance import CO2_CATEGORIES, REFERENCES, WHO_PM25_24H_UGM3, Sample, compliance
-from app.domain.readings import FieldError
-from app.domain.timesteps import to_ms
-from app.storage.base import TimeSeriesStore
+from app.core.db.models import Room, Site
+from app.core.domain.alerts import is_open_ms
+from app.core.domain.compliance import CO2_CATEGORIES, REFERENCES, WHO_PM25_24H_UGM3, Sample, compliance
+from app.core.domain.readings import FieldError
+from app.core.domain.timesteps import to_ms
+from app.core.storage.base import TimeSeriesStore
 
 from .rooms import room_row
 from .scoring import ScoringService

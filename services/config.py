@@ -14,12 +14,12 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from app.bus import EventBus
-from app.db.models import Room, Sensor, Site
-from app.domain.geometry import check_geometry
-from app.domain.readings import FieldError, InvalidInput
-from app.domain.validation import MAX_ID, check_name, check_opening_hours, check_timezone
-from app.storage.sql_schema import readings
+from app.core.bus import EventBus
+from app.core.db.models import Room, Sensor, Site
+from app.core.domain.geometry import check_geometry
+from app.core.domain.readings import FieldError, InvalidInput
+from app.core.domain.validation import MAX_ID, check_name, check_opening_hours, check_timezone
+from app.core.storage.sql_schema import readings
 
 from .errors import Conflict, NotFound
 from .registry_index import RegistryIndex
@@ -251,7 +251,7 @@ class ConfigService:
         return await self._run(work, changes=False)
 
     async def set_room_geometry(self, room_id: int, data: Any) -> dict[str, Any]:
-        """Replace a room's geometry (see `app.domain.geometry`); None clears it. Sensor positions must
+        """Replace a room's geometry (see `app.core.domain.geometry`); None clears it. Sensor positions must
         name sensors of the room."""
         geometry = None if data is None else check_geometry(data).as_dict()
 

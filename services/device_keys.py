@@ -26,9 +26,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.auth.principal import Principal
-from app.db.models import AuditEvent, DeviceKey
-from app.domain.readings import FieldError
+from app.core.db.models import AuditEvent, DeviceKey
+from app.core.domain.readings import FieldError
+from app.core.principal import Principal
 
 from .accounts import RELOAD_S, AccountService, check_manages, digest
 from .errors import NotFound

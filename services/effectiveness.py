@@ -1,5 +1,5 @@
 """Action effectiveness: after a room's ventilation (or window) is switched on, follow its CO2 and estimate
-the air change rate from the decay (`app.domain.modules.air_change_rate`); the figure is stored with the
+the air change rate from the decay (`app.core.domain.modules.air_change_rate`); the figure is stored with the
 action, so facility managers see which rooms ventilate poorly.
 
 The decay is followed from the first reading that arrives after the acknowledgement, in reading time; it
@@ -14,8 +14,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.bus import EventBus, Measurement
-from app.domain.modules import air_change_rate
+from app.core.bus import EventBus, Measurement
+from app.core.domain.modules import air_change_rate
 
 from .modules import ModuleService
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.domain.readings import FieldError, InvalidInput
+from app.core.domain.readings import FieldError, InvalidInput
 
 __all__ = ["Conflict", "FieldError", "InvalidInput", "NotFound"]
 

@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from app.bus import EventBus, Measurement
-from app.domain.readings import (
+from app.core.bus import EventBus, Measurement
+from app.core.domain.readings import (
     EARLIEST_MS,
     FieldError,
     InvalidInput,
@@ -33,10 +33,10 @@ from app.domain.readings import (
     parse_plain_reading,
     parse_reading,
 )
-from app.domain.timesteps import to_ms
-from app.observability import PlatformMetrics
-from app.settings import Settings
-from app.storage.base import StoreBusy, StoredReading, TimeSeriesStore
+from app.core.domain.timesteps import to_ms
+from app.core.observability import PlatformMetrics
+from app.core.settings import Settings
+from app.core.storage.base import StoreBusy, StoredReading, TimeSeriesStore
 
 from .registry_index import RegistryIndex, RoomInfo
 

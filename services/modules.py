@@ -28,12 +28,12 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.bus import EventBus
-from app.db.models import Room
-from app.domain import modules as domain
-from app.domain.readings import FieldError, InvalidInput
-from app.domain.timesteps import iso_ms
-from app.storage.modules import ModuleInfo, SqlModuleStore, action_dict, slug
+from app.core.bus import EventBus
+from app.core.db.models import Room
+from app.core.domain import modules as domain
+from app.core.domain.readings import FieldError, InvalidInput
+from app.core.domain.timesteps import iso_ms
+from app.core.storage.modules import ModuleInfo, SqlModuleStore, action_dict, slug
 
 from .devices import DeviceLink
 from .errors import Conflict, NotFound

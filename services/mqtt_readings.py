@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.domain.readings import FieldError, InvalidInput
-from app.storage.modules import slug
+from app.core.domain.readings import FieldError, InvalidInput
+from app.core.storage.modules import slug
 
 from .config import ConfigService
 from .device_keys import DeviceKeys, KeyRefused

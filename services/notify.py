@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from app.domain.alerts import OFFLINE
+from app.core.domain.alerts import OFFLINE
 
 log = logging.getLogger(__name__)
 

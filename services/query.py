@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.models import Room, Sensor, Site
-from app.domain.buckets import local_day_start_ms, merge_stats
-from app.domain.metrics import CORE_METRICS
-from app.domain.readings import FieldError
-from app.domain.timesteps import MAX_POINTS, format_step, iso_ms, to_ms
-from app.storage.base import Bucket, TimeSeriesStore
+from app.core.db.models import Room, Sensor, Site
+from app.core.domain.buckets import local_day_start_ms, merge_stats
+from app.core.domain.metrics import CORE_METRICS
+from app.core.domain.readings import FieldError
+from app.core.domain.timesteps import MAX_POINTS, format_step, iso_ms, to_ms
+from app.core.storage.base import Bucket, TimeSeriesStore
 
 from .scope import Selection
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, insert, select
 
-from app.db.models import Room, Sensor, Site
+from app.core.db.models import Room, Sensor, Site
 
 
 @dataclass(slots=True)

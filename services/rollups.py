@@ -21,10 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.domain.buckets import merge_stats
-from app.domain.metrics import CORE_METRICS
-from app.storage.base import Bucket, TimeSeriesStore
-from app.storage.rollups import SqlRollupStore
+from app.core.domain.buckets import merge_stats
+from app.core.domain.metrics import CORE_METRICS
+from app.core.storage.base import Bucket, TimeSeriesStore
+from app.core.storage.rollups import SqlRollupStore
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import os
 import struct
 from pathlib import Path
 
-from app.domain.readings import FieldError
-from app.settings import Settings
+from app.core.domain.readings import FieldError
+from app.core.settings import Settings
 
 GLB_MAGIC = b"glTF"
 GLB_HEADER = struct.Struct("<4sII")  # magic, version, total length (little-endian, glTF 2.0 spec §4.4)

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import Room, Site
+from app.core.db.models import Room, Site
 
 from .errors import NotFound
 

@@ -19,11 +19,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.bus import EventBus, Measurement
-from app.db.models import Room, Site
-from app.domain.metrics import ALL_KNOWN
-from app.domain.readings import InvalidInput
-from app.domain.score import (
+from app.core.bus import EventBus, Measurement
+from app.core.db.models import Room, Site
+from app.core.domain.metrics import ALL_KNOWN
+from app.core.domain.readings import InvalidInput
+from app.core.domain.score import (
     DEFAULT_THRESHOLDS,
     REFERENCES,
     RoomScore,
@@ -31,9 +31,9 @@ from app.domain.score import (
     room_score,
     split_stale,
 )
-from app.domain.timesteps import iso_ms, to_ms
-from app.storage.base import TimeSeriesStore
-from app.storage.scores import ScoreRow, SqlScoreStore
+from app.core.domain.timesteps import iso_ms, to_ms
+from app.core.storage.base import TimeSeriesStore
+from app.core.storage.scores import ScoreRow, SqlScoreStore
 
 from .errors import NotFound
 from .rooms import room_row

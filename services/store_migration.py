@@ -16,8 +16,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from app.db.models import Room
-from app.storage.base import StoredReading
+from app.core.db.models import Room
+from app.core.storage.base import StoredReading
 
 
 @dataclass

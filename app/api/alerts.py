@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from app.domain.readings import FieldError
-from app.domain.timesteps import to_ms
+from app.core.domain.readings import FieldError
+from app.core.domain.timesteps import to_ms
 from app.runtime import Runtime
 
 from .common import ObjectId, ReachDep, actor, check_object_site, on_behalf, read_object

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.auth.middleware import SESSION_KEY, session_storage, start_session
-from app.auth.principal import Principal
+from app.core.principal import Principal
 from app.runtime import Runtime
 from services.accounts import LoginRefused
 

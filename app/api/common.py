@@ -14,8 +14,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.domain.readings import FieldError, InvalidInput
-from app.domain.validation import MAX_DEPTH, MAX_ID
+from app.auth.middleware import BodyTooLarge
+from app.core.domain.readings import FieldError, InvalidInput
+from app.core.domain.validation import MAX_DEPTH, MAX_ID
 from services.device_keys import KeyRefused
 from services.errors import Conflict, NotFound
 from services.ingestion import BatchTooLarge, IngestUnavailable, SiteRefused
@@ -208,6 +209,8 @@ def error_answer(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str] | 
     """The one mapping of errors to (status, JSON body, headers): for FastAPI's handlers and the lane."""
     if isinstance(exc, HTTPProblem):
         return exc.status, {"error": exc.message}, exc.headers
+    if isinstance(exc, BodyTooLarge):
+        return 413, {"error": str(exc)}, None
     if isinstance(exc, KeyRefused):
         return exc.status, {"error": exc.message}, exc.headers()
     if isinstance(exc, InvalidInput):
@@ -265,6 +268,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
     for kind in (
         HTTPProblem,
+        BodyTooLarge,
         KeyRefused,
         InvalidInput,
         NotFound,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from app.domain.readings import FieldError
+from app.core.domain.readings import FieldError
 from app.runtime import Runtime
 
 from .common import ObjectId, ReachDep, read_json

@@ -18,9 +18,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.auth.middleware import safe_target, session_storage, start_session
-from app.auth.principal import ROLES
+from app.core.principal import ROLES
+from app.core.settings import Settings
 from app.runtime import Runtime
-from app.settings import Settings
 from services.accounts import LoginRefused
 
 log = logging.getLogger(__name__)

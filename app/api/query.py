@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from app.domain.metrics import canonical_name
-from app.domain.readings import FieldError, parse_timestamp
-from app.domain.timesteps import parse_step
+from app.core.domain.metrics import canonical_name
+from app.core.domain.readings import FieldError, parse_timestamp
+from app.core.domain.timesteps import parse_step
 from app.runtime import Runtime
 
 from .common import ReachDep

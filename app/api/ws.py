@@ -15,10 +15,9 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from app.auth.scope import Sites, visible
-from app.bus import TOPICS, Measurement, normalise_topic
+from app.core.bus import TOPICS, Measurement, normalise_topic
 from app.runtime import Runtime
-from services.scope import OutOfScope, check_site
+from services.scope import OutOfScope, Sites, check_site, visible
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,9 @@ from urllib.parse import quote
 
 import orjson
 
-from app.api.common import HTTPProblem
+from app.core.principal import Principal
 
 from .policy import DEVICE, FILTERED, OPEN, Rule, requirement
-from .principal import Principal
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -289,6 +288,10 @@ def _header(scope: dict, name: bytes) -> str | None:
     return None
 
 
+class BodyTooLarge(Exception):
+    """A body past the limit while it was being read (answered 413 by the API's error handling)."""
+
+
 def _limited(receive, max_bytes: int):
     seen = 0
 
@@ -297,7 +300,7 @@ def _limited(receive, max_bytes: int):
         message = await receive()
         seen += len(message.get("body", b""))
         if seen > max_bytes:
-            raise HTTPProblem(413, f"body exceeds the limit of {max_bytes} bytes")
+            raise BodyTooLarge(f"body exceeds the limit of {max_bytes} bytes")
         return message
 
     return receiving

@@ -14,9 +14,10 @@ DEVICE = "device"  # device lane (app/api/lane.py): checked there with device ke
 
 # What a site-limited principal may call (Rule.for_scoped); anything else is refused to it: an endpoint that
 # does not limit itself to the principal's sites would show or change other sites (deny by default).
-FILTERED = "filtered"  # the endpoint limits itself to the principal's sites (API handlers: the Selection of
-#                        services/scope.py through app.api.common.Reach; pages: pages.login.page_sites; /ws:
-#                        app.auth.scope) or concerns no site (one's own account)
+# FILTERED: the endpoint limits itself to the principal's sites (API handlers: the Selection of
+# services/scope.py through app.api.common.Reach; pages: components.access.page_sites; /ws:
+# services.scope.ScopedBus), or concerns no site (one's own account)
+FILTERED = "filtered"
 
 READ_METHODS = frozenset({"GET", "HEAD"})
 ALL = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -120,7 +120,7 @@ def upgrade() -> None:
 def seed_default_rules(rules: sa.Table) -> None:
     """The default rules, so that a fresh install alerts without configuration. Seeded once, here: an
     operator who deletes or changes them keeps their choice across restarts."""
-    from app.domain.alerts import DEFAULT_RULES  # the current defaults; a fresh install gets the newest
+    from app.core.domain.alerts import DEFAULT_RULES  # the current defaults; a fresh install gets the newest
 
     now_ms = int(time.time() * 1000)
     columns = {c.name for c in rules.columns}

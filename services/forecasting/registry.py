@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.models import MlModel, Room, TrainingRun
-from app.domain.readings import FieldError, InvalidInput
+from app.core.db.models import MlModel, Room, TrainingRun
+from app.core.domain.readings import FieldError, InvalidInput
 from services.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)

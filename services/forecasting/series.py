@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from app.domain.metrics import CORE_METRICS
+from app.core.domain.metrics import CORE_METRICS
 
 # Local zones of the shared recordings, for the occupancy profiles (time of day in the building).
 # The smart-building office is UC Berkeley's (Hong, Gu, Whitehouse 2017): Pacific time.

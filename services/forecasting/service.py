@@ -27,10 +27,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.bus import EventBus
-from app.db.models import Room, Site
-from app.domain.timesteps import iso_ms
-from app.storage.sql_schema import iaq_forecast
+from app.core.bus import EventBus
+from app.core.db.models import Room, Site
+from app.core.domain.timesteps import iso_ms
+from app.core.storage.sql_schema import iaq_forecast
 
 from ..errors import NotFound
 from ..rooms import room_row
@@ -320,7 +320,7 @@ class ForecastService:
 
     def _store(self, rows: list[dict], site: str, room: str) -> None:
         """Forecast rows into `iaq_forecast`; with InfluxDB, as points into the series outbox in the same
-        transaction (`app/storage/influx_series.py`)."""
+        transaction (`app/core/storage/influx_series.py`)."""
         if not rows:
             return
         insert = postgresql.insert if self.sessions.kw["bind"].dialect.name == "postgresql" else sqlite.insert
@@ -328,7 +328,7 @@ class ForecastService:
         with self.sessions.begin() as s:
             s.execute(stmt, rows)
             if self.series is not None:
-                from app.storage.influx_series import forecast_line
+                from app.core.storage.influx_series import forecast_line
 
                 points = [(r["room_id"], forecast_line(r, site, room)) for r in rows]
                 self.series.stage(s.connection(), points)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from app.domain.score import room_score
+from app.core.domain.score import room_score
 from tests.support.servers import platform
 
 GOOD = {"co2": 600, "pm25": 3, "tvoc": 100, "temperature": 22, "humidity": 45}

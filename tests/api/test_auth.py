@@ -15,7 +15,7 @@ import pytest
 import websockets
 
 from app.auth.policy import DEVICE, OPEN, Rule, requirement
-from app.auth.principal import ROLES
+from app.core.principal import ROLES
 from tests.support.env import ADMIN_PASSWORD, ROOT, server_env
 from tests.support.servers import platform
 

@@ -116,8 +116,8 @@ async def test_a_client_that_never_reads_does_not_block_ingestion(server):
 
 def test_backlog_beyond_the_limit_marks_the_client_for_closing():
     from app.api.ws import _Client
-    from app.bus import Measurement
-    from app.settings import Settings
+    from app.core.bus import Measurement
+    from app.core.settings import Settings
 
     class _Runtime:
         settings = Settings(IAQ_WS_QUEUE=100)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from app.domain.score import LEVEL_COLOURS
+from app.core.domain.score import LEVEL_COLOURS
 from tests.support.browser import CHROMIUM_ARGS, VOLUME_COLOUR_JS, chromium, png_colours
 from tests.support.servers import browser_sign_in, platform
 

@@ -9,8 +9,8 @@ from email import message_from_bytes, policy
 import pytest
 from aiosmtpd.controller import Controller
 
+from app.core.settings import Settings
 from app.runtime import build_runtime
-from app.settings import Settings
 from tests.support.runtimes import series, settle
 from tests.support.servers import free_port
 

@@ -9,10 +9,10 @@ import asyncio
 
 import pytest
 
+from app.core.settings import Settings
 from app.runtime import build_runtime
-from app.settings import Settings
 from tests.support.mosquitto import FakeDevice, mosquitto_server
-from tests.support.runtimes import turn_on
+from tests.support.runtimes import settled_history, turn_on
 from tests.support.waiting import until
 
 TIMEOUT_S = 1.0
@@ -170,7 +170,7 @@ async def test_the_demo_on_a_broker_answers_over_it_and_leaves_a_real_devices_to
 
             await asyncio.wait_for(first_state(), 10)
         await until(lambda: runtime.modules.module(fan.id).state.get("on") is True, "the acknowledgement")
-        [action] = await runtime.modules.history("Head office", "Open space", limit=1)
+        [action] = await settled_history(runtime, "Head office", "Open space", limit=1)
         assert action["status"] == "acknowledged"  # answered by the demo's device, over the broker
         assert runtime.simulator.rooms[0].model.ventilation_on  # and the simulated room is ventilated
         # a real device announces itself on the window's topic: the demo leaves that topic to it

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from app.domain.modules import ventilation_level
+from app.core.domain.modules import ventilation_level
 from services.forecasting.backtest import backtest, valid_origins
 from services.forecasting.models import MassBalance
 from services.forecasting.preventive import crossing
@@ -197,7 +197,7 @@ async def test_reported_states_are_kept_when_they_change_and_train_a_model_with_
 
 
 async def test_the_state_history_keeps_changes_only_and_is_bounded(tmp_path, monkeypatch):
-    import app.storage.modules as module_storage
+    import app.core.storage.modules as module_storage
 
     monkeypatch.setattr(module_storage, "MAX_STATE_CHANGES_PER_MODULE", 5)
     rt = make_runtime(tmp_path / "data", forecasting_enabled=False)

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from app.core.settings import Settings
+from app.core.storage.influx_http import literal
+from app.core.storage.sql_schema import iaq_forecast, iaq_scores
 from app.runtime import Runtime, build_runtime
-from app.settings import Settings
-from app.storage.influx_http import literal
-from app.storage.sql_schema import iaq_forecast, iaq_scores
 from tests.support.influx import InfluxServer, influx_server
 
 SITE, ROOM = "Maison", "Bureau d'été"

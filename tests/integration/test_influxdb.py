@@ -189,7 +189,7 @@ def test_hostile_site_and_room_names_are_stored_and_queried_as_plain_text(influx
 
 
 def test_influxql_literals_match_hostile_values_exactly(influxd):
-    from app.storage.influx_http import InfluxHttp, ident, literal
+    from app.core.storage.influx_http import InfluxHttp, ident, literal
 
     http = InfluxHttp(influxd.url, "literals")
     try:
@@ -255,7 +255,7 @@ async def test_the_room_page_says_its_chart_lacks_what_influxdb_holds_and_shows_
 def test_lines_are_what_influxdb_clients_point_writes():
     from influxdb_client import Point, WritePrecision
 
-    from app.storage.influx import LineEncoder
+    from app.core.storage.influx import LineEncoder
 
     encoder = LineEncoder()
     cases = [

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from app.core.settings import Settings
 from app.runtime import Runtime, build_runtime
-from app.settings import Settings
 from tests.support.mosquitto import FakeDevice, mosquitto_server, publish
 from tests.support.runtimes import settled_history, turn_on
 from tests.support.waiting import until

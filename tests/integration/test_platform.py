@@ -10,7 +10,7 @@ import time
 import httpx
 from nicegui.testing import User
 
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.support.env import ROOT, server_env
 from tests.support.servers import platform
 

@@ -7,10 +7,10 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-import app.storage.sql_schema  # noqa: F401
-from app.db.migrate import upgrade_to_head
-from app.db.models import Base
-from app.db.session import make_engine
+import app.core.storage.sql_schema  # noqa: F401
+from app.core.db.migrate import upgrade_to_head
+from app.core.db.models import Base
+from app.core.db.session import make_engine
 from tests.support.postgres import postgres_server
 from tests.support.servers import platform
 

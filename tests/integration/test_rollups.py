@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from app.bus import Measurement
-from app.domain.timesteps import to_ms
-from app.storage.rollups import SqlRollupStore
+from app.core.bus import Measurement
+from app.core.domain.timesteps import to_ms
+from app.core.storage.rollups import SqlRollupStore
 from services.rollups import RollupReader, RollupService
 from tests.support.storage import T0, put
 

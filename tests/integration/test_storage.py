@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from app.db.session import make_sessionmaker
-from app.domain.timesteps import to_ms
+from app.core.db.session import make_sessionmaker
+from app.core.domain.timesteps import to_ms
 from services.query import QueryService, RoomRef, Scope
 from tests.support.storage import T0, H, put
 

@@ -7,8 +7,8 @@ import time
 
 from nicegui.testing import User
 
-from app.auth.scope import ScopedBus
-from app.bus import EventBus, Measurement
+from app.core.bus import EventBus, Measurement
+from services.scope import ScopedBus
 from tests.support.pages import CLEAN, click, reading, room_id
 from tests.support.waiting import eventually
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nicegui.testing import User
 
-from app.domain.score import LEVEL_COLOURS
+from app.core.domain.score import LEVEL_COLOURS
 from components.room_scene import legend_ranges, module_look
 from tests.support.pages import CLEAN, click, named, reading, room_id, scene_of
 from tests.support.waiting import eventually

@@ -7,8 +7,8 @@ import asyncio
 import time
 from pathlib import Path
 
+from app.core.settings import Settings
 from app.runtime import Runtime, build_runtime
-from app.settings import Settings
 
 MIN = 60
 

@@ -9,14 +9,14 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import insert
 
-from app.db.migrate import upgrade_to_head
-from app.db.models import Room, Sensor, Site
-from app.db.session import make_engine
-from app.domain.timesteps import to_ms
-from app.storage.base import StoredReading
-from app.storage.influx import InfluxTimeSeriesStore
-from app.storage.influx_http import InfluxHttp
-from app.storage.sql import SqlTimeSeriesStore
+from app.core.db.migrate import upgrade_to_head
+from app.core.db.models import Room, Sensor, Site
+from app.core.db.session import make_engine
+from app.core.domain.timesteps import to_ms
+from app.core.storage.base import StoredReading
+from app.core.storage.influx import InfluxTimeSeriesStore
+from app.core.storage.influx_http import InfluxHttp
+from app.core.storage.sql import SqlTimeSeriesStore
 
 from .influx import influx_server
 

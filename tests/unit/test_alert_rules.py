@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.domain.alerts import (
+from app.core.domain.alerts import (
     DEFAULT_RULES,
     Cadence,
     Rule,
@@ -18,7 +18,7 @@ from app.domain.alerts import (
     rules_for_room,
     step,
 )
-from app.domain.readings import InvalidInput
+from app.core.domain.readings import InvalidInput
 
 CO2 = Rule(1, "CO2 high", "co2", "above", trigger=1200, reset=1100, duration_s=300, cooldown_s=900)
 MIN = 60_000

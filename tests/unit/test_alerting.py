@@ -9,8 +9,8 @@ import time
 
 import pytest
 
+from app.core.settings import Settings
 from app.runtime import Runtime, build_runtime
-from app.settings import Settings
 from services.errors import Conflict, InvalidInput
 from tests.support.runtimes import alerting_runtime as make_runtime
 from tests.support.runtimes import series, settle

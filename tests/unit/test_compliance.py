@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.domain.alerts import is_open_ms
-from app.domain.compliance import co2_category, compliance
+from app.core.domain.alerts import is_open_ms
+from app.core.domain.compliance import co2_category, compliance
 from services.compliance import report_csv
 from services.errors import InvalidInput, NotFound
 from tests.support.runtimes import alerting_runtime as make_runtime

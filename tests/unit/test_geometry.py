@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain.geometry import check_geometry, site_layout, storey_height
-from app.domain.readings import InvalidInput
+from app.core.domain.geometry import check_geometry, site_layout, storey_height
+from app.core.domain.readings import InvalidInput
 from services.room_models import check_glb
 from tests.support.data import glb
 

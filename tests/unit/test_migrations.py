@@ -7,10 +7,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-import app.storage.sql_schema  # noqa: F401
-from app.db.migrate import alembic_config, upgrade_to_head
-from app.db.models import Base
-from app.db.session import make_engine
+import app.core.storage.sql_schema  # noqa: F401
+from app.core.db.migrate import alembic_config, upgrade_to_head
+from app.core.db.models import Base
+from app.core.db.session import make_engine
 
 
 def test_models_and_migrations_agree(tmp_path):

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.domain.modules import air_change_rate
+from app.core.domain.modules import air_change_rate
 from app.runtime import Runtime
 from services.errors import Conflict, InvalidInput, NotFound
 from services.simulator.room_model import RoomModel

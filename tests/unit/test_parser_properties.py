@@ -8,7 +8,7 @@ from datetime import datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.domain.readings import InvalidInput, parse_reading, parse_timestamp
+from app.core.domain.readings import InvalidInput, parse_reading, parse_timestamp
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from app.domain.readings import InvalidInput, _parse_checked, parse_plain_reading
+from app.core.domain.readings import InvalidInput, _parse_checked, parse_plain_reading
 
 BASE = {"sensor_id": "s1", "enseigne": "Site", "salle": "Room", "timestamp": 1_760_000_000}
 CASES = [

@@ -7,8 +7,8 @@ from statistics import mean
 
 import pytest
 
-from app.domain.readings import InvalidInput
-from app.domain.score import DEFAULT_THRESHOLDS, Thresholds, level_of_score, room_score, split_stale
+from app.core.domain.readings import InvalidInput
+from app.core.domain.score import DEFAULT_THRESHOLDS, Thresholds, level_of_score, room_score, split_stale
 
 
 def sub(metric: str, value: float, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> tuple[float, str]:

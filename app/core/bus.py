@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from nicegui import Event
 
-from app.domain.timesteps import iso_ms
+from app.core.domain.timesteps import iso_ms
 
 
 class Measurement(NamedTuple):

@@ -1,7 +1,7 @@
-"""The InfluxDB time-series adapter, behind the same port as the SQL one (`app/storage/base.py`).
+"""The InfluxDB time-series adapter, behind the same port as the SQL one (`app/core/storage/base.py`).
 
 Writes never go to InfluxDB inside a request: `stage` commits each reading to the local outbox table (in the
-ingest transaction, so the ack follows the commit) and the drainer (`app/storage/outbox.py`) sends them.
+ingest transaction, so the ack follows the commit) and the drainer (`app/core/storage/outbox.py`) sends them.
 Reads ask InfluxDB and add what still waits in the outbox, so a reading is visible from its ack on; when
 InfluxDB cannot be reached they return what the outbox holds and `read_status()` says data is pending.
 
@@ -24,8 +24,8 @@ import orjson
 from sqlalchemy import Connection, Engine, and_, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.db.models import Room, Sensor, Site
-from app.domain.metrics import CORE_METRICS
+from app.core.db.models import Room, Sensor, Site
+from app.core.domain.metrics import CORE_METRICS
 
 from .base import Bucket, LatestValue, RawRow, StoreBusy, StoredReading
 from .influx_http import InfluxError, InfluxHttp, ident, literal

@@ -149,8 +149,8 @@ class ModuleAction(Base):
 class ModuleStateChange(Base):
     """A module's reported state each time it changed (not every report): the history forecasting reads to
     know when the room was ventilated. `ventilation` is the state's air exchange level, 0 to 1
-    (`app.domain.modules.ventilation_level`), NULL for modules that do not exchange air. Bounded: each
-    module keeps its newest `MAX_STATE_CHANGES_PER_MODULE` rows (`app/storage/modules.py`)."""
+    (`app.core.domain.modules.ventilation_level`), NULL for modules that do not exchange air. Bounded: each
+    module keeps its newest `MAX_STATE_CHANGES_PER_MODULE` rows (`app/core/storage/modules.py`)."""
 
     __tablename__ = "module_state_changes"
     __table_args__ = (Index("ix_module_state_changes_room_ts", "room_id", "ts_ms"),)

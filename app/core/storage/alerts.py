@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
-from app.db.models import Room, Sensor, Site
-from app.domain.alerts import Rule
-from app.domain.timesteps import iso_ms
+from app.core.db.models import Room, Sensor, Site
+from app.core.domain.alerts import Rule
+from app.core.domain.timesteps import iso_ms
 
 from .sql_schema import alert_events, alert_rules, alerts, latest_values, notifications
 

@@ -4,15 +4,15 @@
 unique (sensor, time) key, which is how a repeated reading is recognised. The five core metrics have
 columns; any other metric goes into the JSON column `extra`.
 `latest_values` keeps the newest value of every metric of every room, so tiles need no scan.
-`iaq_scores` is the series of room scores (`app.domain.score`), at most one row per room and minute.
+`iaq_scores` is the series of room scores (`app.core.domain.score`), at most one row per room and minute.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import JSON, BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, String, Table
 
-from app.db.models import Base
-from app.domain.metrics import CORE_METRICS
+from app.core.db.models import Base
+from app.core.domain.metrics import CORE_METRICS
 
 readings = Table(
     "readings",
@@ -46,7 +46,7 @@ iaq_scores = Table(
     Column("driver", String(64), nullable=False),  # the metric with the lowest sub-score
 )
 
-# -- alerts (`app.domain.alerts`, `services/alerting.py`) -------------------------------------------------
+# -- alerts (`app.core.domain.alerts`, `services/alerting.py`) ----------------------------------------------
 # A rule's scope: no site and no room = global; `site_id` = the site's rooms; `room_id` = one room.
 alert_rules = Table(
     "alert_rules",
@@ -124,7 +124,7 @@ notifications = Table(
     Column("ts_ms", BigInteger, nullable=False),
 )
 
-# -- the durable outbox in front of InfluxDB (`app/storage/influx.py`) ---------------------------------------
+# -- the durable outbox in front of InfluxDB (`app/core/storage/influx.py`) ----------------------------------
 # With InfluxDB as the store, the ingest transaction commits readings here; the drainer sends them in batches
 # and deletes only what InfluxDB confirmed. `line` is the reading in line protocol, tags frozen at ingestion;
 # `payload` its values as JSON, so that reads can show readings that have not reached InfluxDB yet.
@@ -167,7 +167,7 @@ influx_series_outbox = Table(
     Column("error", String(512)),  # InfluxDB refused this point for good (a 400): kept, not retried
 )
 
-# -- rollups (`app/storage/rollups.py`, `services/rollups.py`), for every time-series store ---------------
+# -- rollups (`app/core/storage/rollups.py`, `services/rollups.py`), for every time-series store ------------
 # One row per room, step (300 s or 3600 s) and step-aligned bucket; `stats` holds per metric
 # [sum, min, max, count] (sums merge into coarser buckets, means would not). Kept far longer than raw.
 rollups = Table(

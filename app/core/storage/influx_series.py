@@ -1,11 +1,11 @@
 """The seed's other InfluxDB series (`iaq_scores`, `iaq_forecast`, `iaq_actions`) behind their own outbox.
 
-Readings have `influx_outbox` (`app/storage/influx.py`), which reads and repeat detection use. Scores,
+Readings have `influx_outbox` (`app/core/storage/influx.py`), which reads and repeat detection use. Scores,
 forecasts and actions are read from their SQL tables (the pages' source), so InfluxDB only needs a copy:
 each point is encoded once into line protocol (influxdb-client's `Point`) and committed to
 `influx_series_outbox`, in the same transaction as its SQL row where the writer has one (scores, forecasts)
-and right after it otherwise (actions). The outbox drainer (`app/storage/outbox.py`) sends these lines like
-readings, in batches, and deletes only what InfluxDB confirmed.
+and right after it otherwise (actions). The outbox drainer (`app/core/storage/outbox.py`) sends these lines
+like readings, in batches, and deletes only what InfluxDB confirmed.
 
 Schema: tags `enseigne`, `salle` and `room_id` (as on `iaq_raw`), plus the tag-like texts of each series
 (`priority`, `module_type`, `action_type`, `status`, `source`; `metric`, `horizon_min`, `model_type`;
@@ -52,7 +52,7 @@ def encode(measurement: str, tags: Mapping[str, Any], fields: Mapping[str, Any],
 
 
 def score_line(row: Any, site: str, room: str) -> str | None:
-    """A room score (`app.storage.scores.ScoreRow`) at the time of the newest reading it was computed from."""
+    """A room score (`app.core.storage.scores.ScoreRow`) at the time of the newest reading it comes from."""
     tags = {"enseigne": site, "salle": room, "room_id": row.room_id, "level": row.level, "driver": row.driver}
     return encode(SCORES, tags, {"score": row.score}, row.ts_ms)
 
@@ -126,7 +126,7 @@ class SeriesOutbox:
 
     def room_names(self, conn: Connection, room_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
         """(site, room) of each room, for the tags."""
-        from app.db.models import Room, Site
+        from app.core.db.models import Room, Site
 
         stmt = (
             select(Room.id, Site.name, Room.name)

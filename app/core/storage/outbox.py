@@ -1,5 +1,5 @@
 """The drainer of the durable outboxes: sends waiting readings to InfluxDB in batches, oldest first, then
-the scores, forecasts and actions waiting in the second outbox (`app/storage/influx_series.py`), alike.
+the scores, forecasts and actions waiting in the second outbox (`app/core/storage/influx_series.py`), alike.
 
 A batch leaves the outbox only once InfluxDB confirmed it (204). While InfluxDB cannot be reached the drainer
 waits with exponential backoff (to `IAQ_OUTBOX_BACKOFF_MAX`) and tries again; ingestion meanwhile keeps

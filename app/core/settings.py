@@ -164,8 +164,8 @@ class Settings(BaseSettings):
     @field_validator("score_thresholds")
     @classmethod
     def _valid_thresholds(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        from app.domain.readings import InvalidInput
-        from app.domain.score import DEFAULT_THRESHOLDS
+        from app.core.domain.readings import InvalidInput
+        from app.core.domain.score import DEFAULT_THRESHOLDS
 
         try:
             DEFAULT_THRESHOLDS.merged(value)

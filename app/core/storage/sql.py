@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.domain.metrics import CORE_METRICS
+from app.core.domain.metrics import CORE_METRICS
 
 from .base import Bucket, LatestValue, RawRow, StoredReading
 from .sql_schema import latest_values, readings

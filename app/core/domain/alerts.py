@@ -89,8 +89,8 @@ def rules_for_room(rules: list[Rule], room_id: int, site_id: int | None) -> list
 
 
 # -- the rules a fresh install starts with ------------------------------------------------------------------
-# Derived from the IAQ score's references (app/domain/score.py, docs/score.md); CO2 in absolute ppm at the
-# default outdoor level of 420 ppm. Warning where the score leaves its "good" range for CO2 (EN 16798-1
+# Derived from the IAQ score's references (app/core/domain/score.py, docs/score.md); CO2 in absolute ppm at
+# the default outdoor level of 420 ppm. Warning where the score leaves its "good" range for CO2 (EN 16798-1
 # category II ends) and its "moderate" range for the others; critical where it reaches "bad".
 _CO2_CAT_II_PPM = 420 + 800  # EN 16798-1 category II/III boundary: 800 ppm above outdoor
 _CO2_UBA_PPM = 2000  # UBA 2008: above 2000 ppm hygienically unacceptable

@@ -2,7 +2,7 @@
 
 Written in batches by the scoring service, read back for `/api/predict/score/history`. With InfluxDB as the
 store, the same transaction commits each row as an `iaq_scores` point to the series outbox
-(`app/storage/influx_series.py`), which the outbox drainer sends on.
+(`app/core/storage/influx_series.py`), which the outbox drainer sends on.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.db.models import Room
+from app.core.db.models import Room
 
 from .sql_schema import iaq_scores
 

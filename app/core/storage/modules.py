@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select, update
 
-from app.db.models import Module, ModuleAction, ModuleStateChange, Room, RoomAutomation, Site
-from app.domain.modules import ventilation_level
-from app.domain.timesteps import iso_ms
+from app.core.db.models import Module, ModuleAction, ModuleStateChange, Room, RoomAutomation, Site
+from app.core.domain.modules import ventilation_level
+from app.core.domain.timesteps import iso_ms
 
 AUTOMATION_FIELDS = (
     "mode", "min_on_s", "cooldown_s", "daily_budget", "manual_hold_s",

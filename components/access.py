@@ -1,0 +1,57 @@
+"""Who a page is served to, and what that principal may see and do: every page lists, subscribes and acts
+through these (pages never read the principal themselves)."""
+
+from __future__ import annotations
+
+from nicegui import ui
+
+from app.core.bus import EventBus
+from app.core.principal import Principal
+from services.scope import ScopedBus, Sites
+
+
+def page_principal() -> Principal | None:
+    """Who the current page was served to (found by the middleware for the page's request)."""
+    return getattr(ui.context.client.request.state, "principal", None)
+
+
+def page_actor() -> str:
+    """The name recorded for what the current page's user does (actions, activations)."""
+    principal = page_principal()
+    return principal.name if principal is not None else "page"
+
+
+def page_sites() -> Sites:
+    """The sites the page's principal may see: None for every site (an unrestricted account), else their
+    names. Every page filters what it lists with this (`services.scope.keep`); no principal sees nothing."""
+    principal = page_principal()
+    return principal.sites if principal is not None else frozenset()
+
+
+def page_sees(site: str | None) -> bool:
+    sites = page_sites()
+    return sites is None or site in sites
+
+
+def page_bus(bus: EventBus) -> ScopedBus:
+    """The event bus as the page's principal may see it: events of other sites never reach the page."""
+    return ScopedBus(bus, page_sites())
+
+
+def page_allows(role: str, *, site: str | None = None, quiet: bool = False) -> bool:
+    """Whether the page's principal has `role` (on `site`; a site-limited principal may do nothing whose site
+    is not given, as that concerns every site). Page actions
+    travel over the page's socket, which the HTTP rules do not see, so a page checks its own actions with
+    this (and says why it refuses)."""
+    principal = page_principal()
+    allowed = principal is not None and principal.has_role(role)
+    if not allowed:
+        if not quiet:
+            ui.notify(f"This needs the role {role}", type="warning")
+        return False
+    if principal.scoped and not principal.may_use_site(site):
+        if not quiet:
+            what = f"the site {site}" if site else "every site (site-limited accounts cannot)"
+            ui.notify(f"{principal.name} may not act on {what}", type="warning")
+        return False
+    return True
