@@ -26,13 +26,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.core.db.migrate import upgrade_to_head
-from app.core.db.session import make_engine
 from app.core.settings import Settings
+from app.runtime import build_accounts, build_storage, time_series_store
 
 
 def init_db(settings: Settings) -> int:
-    settings.ensure_data_dir()
-    engine = make_engine(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    engine = build_storage(settings).engine
     upgrade_to_head(engine)
     engine.dispose()
     print(f"database ready: {engine.url.render_as_string(hide_password=True)}")
@@ -123,7 +122,6 @@ def migrate_store(
 ) -> int:
     """Copy the history of readings into the other store (SQL tables <-> InfluxDB)."""
     from app.core.storage.sql import SqlTimeSeriesStore
-    from app.runtime import _time_series_store
     from services.store_migration import copy_history
 
     if not settings.influxdb_url:
@@ -132,11 +130,10 @@ def migrate_store(
             file=sys.stderr,
         )
         return 2
-    settings.ensure_data_dir()
-    engine = make_engine(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    engine = build_storage(settings).engine
     upgrade_to_head(engine)
     sql = SqlTimeSeriesStore(engine)
-    influx = _time_series_store(settings.model_copy(update={"influxdb_enabled": True}), engine)
+    influx = time_series_store(settings.model_copy(update={"influxdb_enabled": True}), engine)
     source, target = (sql, influx) if to == "influxdb" else (influx, sql)
     cursor = settings.data_dir / f"migrate-store-to-{to}.json"
     if restart:
@@ -182,17 +179,11 @@ def migrate_store(
 
 
 def _accounts(settings: Settings):
-    from app.core.db.session import make_sessionmaker
-    from services.accounts import AccountService
-    from services.device_keys import DeviceKeys
-
-    settings.ensure_data_dir()
-    engine = make_engine(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
-    upgrade_to_head(engine)
-    accounts = AccountService(make_sessionmaker(engine), settings)
+    storage = build_storage(settings)  # the platform's own builders: the same database, the same services
+    upgrade_to_head(storage.engine)
+    accounts, keys = build_accounts(settings, storage.sessions)
     accounts.bootstrap()  # on a fresh database, the first admin as the platform would make it
-    keys = DeviceKeys(accounts.sessions, accounts, rate_per_s=1, burst=1)
-    return engine, accounts, keys
+    return storage.engine, accounts, keys
 
 
 def _refused(exc: Exception) -> int:

@@ -43,7 +43,7 @@ def register(runtime: Runtime) -> None:
     @ui.page("/")
     async def dashboard_page(request: Request) -> None:
         with frame("Dashboard"):
-            storage_banner(runtime.storage_status(), runtime.bus.storage)
+            storage_banner(runtime.health.storage(), runtime.bus.storage)
             await SiteBoard(runtime, origin=str(request.base_url).rstrip("/")).start()
 
     @ui.page("/rooms/{room_id}")
@@ -218,7 +218,7 @@ class RoomView:
                         {k: label for k, (label, _, _) in RANGES.items()}, value="1h", on_change=self.load
                     ).mark("range")
                 self.message = ui.label().classes("text-grey-7").mark("chart-message")
-                self.notice = SeriesNotice(self.runtime.storage_status(), self.runtime.bus.storage)
+                self.notice = SeriesNotice(self.runtime.health.storage(), self.runtime.bus.storage)
                 self.chart = SeriesChart(zone=ZoneInfo(self.room["effective_timezone"])).mark("chart")
         # subscribe before the first load: a change made while it runs must not be missed
         bus = page_bus(self.runtime.bus)

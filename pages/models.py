@@ -121,7 +121,7 @@ class ModelsPage:
         ui.label("Training history").classes("text-h6 mt-4")
         self.runs = ui.table(columns=RUN_COLUMNS, rows=[], row_key="id").classes("w-full").mark("runs-table")
         ui.label("Forecast against actual (30 min ahead)").classes("text-h6 mt-4")
-        status, changes = self.runtime.storage_status(), self.runtime.bus.storage
+        status, changes = self.runtime.health.storage(), self.runtime.bus.storage
         self.notice = SeriesNotice(status, changes, what="the measured curve")
         self.backtest = ui.plotly({"data": [], "layout": {}}).classes("w-full").style("height: 360px")
         self.backtest.mark("backtest-chart")

@@ -113,7 +113,7 @@ class ReportPage:
             ui.button("Compute", icon="calculate", on_click=self.compute).mark("compute")
             self.download = ui.button("CSV", icon="download", on_click=self.download_csv).mark("download-csv")
             self.download.props("flat")
-        status, changes = self.runtime.storage_status(), self.runtime.bus.storage
+        status, changes = self.runtime.health.storage(), self.runtime.bus.storage
         self.notice = SeriesNotice(status, changes, what="this report")
         self.summary = ui.label().classes("text-caption text-grey-7").mark("report-summary")
         self.table = ui.table(columns=COLUMNS, rows=[], row_key="measure").classes("w-full max-w-3xl")
@@ -131,7 +131,7 @@ class ReportPage:
         if report is None:
             return
         self.report = report
-        self.notice.show(self.runtime.storage_status())
+        self.notice.show(self.runtime.health.storage())
         self.summary.set_text(
             f"{site} / {room}, {report['start']} to {report['end']} ({report['timezone']}): "
             f"{report['co2']['covered_hours']:.1f} occupied hours with CO₂ readings, "

@@ -20,7 +20,6 @@ from components.dialogs import ask_text, ask_timezone, confirm, timezone_select
 from components.frame import frame
 from components.opening_hours import OpeningHoursEditor, summary
 from components.refresh import Coalesced
-from services.room_models import RoomModels
 
 from .access import AccessSection
 
@@ -230,8 +229,6 @@ class SettingsPage:
             return
         result = await attempt("The site was not deleted", self.config.delete_site(site["id"], cascade=True))
         if result:
-            for room in rooms:  # their 3D models go with them (a later room may reuse an id)
-                await RoomModels.from_settings(self.runtime.settings).delete(room["id"])
             ui.notify(
                 f"Deleted site '{result['name']}' with {plural(result['rooms'], 'room')} and "
                 f"{plural(result['readings'], 'reading')}",
@@ -257,7 +254,6 @@ class SettingsPage:
             return
         result = await attempt("The room was not deleted", self.config.delete_room(room["id"], cascade=True))
         if result:
-            await RoomModels.from_settings(self.runtime.settings).delete(room["id"])  # its 3D model too
             ui.notify(
                 f"Deleted room '{result['name']}' and {plural(result['readings'], 'reading')}",
                 type="positive",

@@ -28,7 +28,6 @@ from components.room_scene import SCORE_MODE, RoomScene, TwinRoom, legend
 from components.storage_status import SeriesNotice
 from components.tiles import RoomTile
 from services.errors import NotFound
-from services.room_models import RoomModels
 from services.scope import Selection, keep
 
 if TYPE_CHECKING:
@@ -81,7 +80,7 @@ class TwinView:
 
     def __init__(self, runtime: Runtime, site: dict[str, Any], sites: list[dict[str, Any]]) -> None:
         self.runtime, self.site, self.sites = runtime, site, sites
-        self.models = RoomModels.from_settings(runtime.settings)
+        self.models = runtime.room_models
         self.mode = SCORE_MODE
         self.floor: int | None = None
         self.room_id: int | None = None  # the room whose panel is open
@@ -112,7 +111,7 @@ class TwinView:
         # the room panels' charts read the time series: say when part of it is unavailable (built once here,
         # not in the panel, which is rebuilt for every room)
         self.notice = SeriesNotice(
-            self.runtime.storage_status(), self.runtime.bus.storage, what="the room panel's chart"
+            self.runtime.health.storage(), self.runtime.bus.storage, what="the room panel's chart"
         )
         with ui.row().classes("w-full no-wrap items-start gap-4"):
             self.scene_box = ui.column().classes("grow gap-1").style("min-width: 0")

@@ -23,6 +23,7 @@ from app.core.storage.sql_schema import readings
 
 from .errors import Conflict, NotFound
 from .registry_index import RegistryIndex
+from .room_models import RoomModels
 
 T = TypeVar("T")
 EXPORT_FORMAT = "iaqverse-config"
@@ -65,10 +66,12 @@ class ConfigService:
         index: RegistryIndex,
         bus: EventBus,
         default_timezone: str,
+        room_models: RoomModels,
         time_series: Any = None,
     ):
         self.sessions, self.index, self.bus = sessions, index, bus
         self.default_timezone = default_timezone
+        self.room_models = room_models  # a room's 3D model goes with it: a later room may get the same id
         # a store keeping readings outside the registry's database (InfluxDB): counted and deleted there
         self.time_series = time_series
 
@@ -174,6 +177,8 @@ class ConfigService:
         return await self._run(work, changes=True)
 
     async def delete_site(self, site_id: int, *, cascade: bool = False) -> dict[str, Any]:
+        """Delete a site: 409 while it has rooms, unless `cascade` (rooms, their readings and 3D models)."""
+
         def work(s: Session):
             site = _get(s, Site, site_id, "site")
             room_ids = [r.id for r in site.rooms]
@@ -185,9 +190,12 @@ class ConfigService:
                 )
             self._delete_readings(room_ids, f"site {site.name!r}")
             s.delete(site)
-            return {"deleted": "site", "name": site.name, "rooms": len(room_ids), "readings": n}
+            return {"deleted": "site", "name": site.name, "rooms": len(room_ids), "readings": n}, room_ids
 
-        return await self._run(work, changes=True)
+        result, room_ids = await self._run(work, changes=True)
+        for room_id in room_ids:  # their 3D models go with them
+            await self.room_models.delete(room_id)
+        return result
 
     # -- rooms
     async def create_room(self, site_id: int, data: dict[str, Any]) -> dict[str, Any]:
@@ -228,6 +236,8 @@ class ConfigService:
         return await self._run(work, changes=True)
 
     async def delete_room(self, room_id: int, *, cascade: bool = False) -> dict[str, Any]:
+        """Delete a room: 409 while it has readings, unless `cascade` (its readings and its 3D model too)."""
+
         def work(s: Session):
             room = _get(s, Room, room_id, "room")
             n = self._reading_count(s, [room.id])
@@ -239,7 +249,9 @@ class ConfigService:
             s.delete(room)
             return {"deleted": "room", "name": room.name, "readings": n}
 
-        return await self._run(work, changes=True)
+        result = await self._run(work, changes=True)
+        await self.room_models.delete(room_id)  # its 3D model goes with it
+        return result
 
     # -- geometry of the digital twin
     async def get_room_geometry(self, room_id: int) -> dict[str, Any]:

@@ -33,6 +33,12 @@ class DeviceLink(Protocol):
     @property
     def connected(self) -> bool: ...
 
+    def status(self) -> dict[str, Any] | None:
+        """The link's check for `/health` (None: nothing to check, e.g. simulated devices)."""
+
+    async def close(self) -> None:
+        """Stop: say goodbye to the devices where the link can, and stop waiting for them."""
+
 
 # which attribute of the simulator's RoomModel each module type drives
 _MODEL_ATTRIBUTE = {"ventilation": "ventilation_on", "purifier": "purifier_on", "window": "window_open"}
@@ -58,6 +64,9 @@ class SimulatedDevices:
     @property
     def connected(self) -> bool:
         return True
+
+    def status(self) -> dict[str, Any] | None:
+        return None
 
     def attach(self, topic: str, module_type: str, model: Any, state: dict[str, Any] | None = None) -> None:
         """Link the device at `topic` to a room model; `state` is the registry's (after a restart, the

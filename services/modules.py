@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.bus import EventBus
 from app.core.db.models import Room
 from app.core.domain import modules as domain
-from app.core.domain.readings import FieldError, InvalidInput
+from app.core.domain.readings import FieldError
 from app.core.domain.timesteps import iso_ms
 from app.core.storage.modules import ModuleInfo, SqlModuleStore, action_dict, slug
 
@@ -103,15 +103,17 @@ class ModuleService:
         store: SqlModuleStore,
         sessions: sessionmaker[Session],
         bus: EventBus,
+        link: DeviceLink,
         alerting: Any = None,
+        action_sinks: list[ActionSink] | None = None,
         command_timeout_s: float = 10.0,
         topic_prefix: str = "iaqverse",
         clock: Callable[[], float] = time.time,
     ):
         self.store, self.sessions, self.bus, self.alerting = store, sessions, bus, alerting
         self.command_timeout_s, self.prefix, self.clock = command_timeout_s, topic_prefix, clock
-        self.link: DeviceLink | None = None  # set by the runtime: the MQTT bridge or simulated devices
-        self.action_sinks: list[ActionSink] = []  # e.g. an InfluxDB writer of `iaq_actions` points
+        self.link = link  # the MQTT bridge, or simulated devices
+        self.action_sinks = action_sinks or []  # e.g. an InfluxDB writer of `iaq_actions` points
         self.action_listeners: list[Callable[[dict[str, Any]], None]] = []  # in-process (effectiveness)
         self._modules: dict[int, ModuleInfo] = {}
         self._by_topic: dict[str, int] = {}
@@ -318,8 +320,6 @@ class ModuleService:
         action = domain.normalise_action(kind, action)
         if desired is None:
             desired = domain.desired_state(kind, action, value)
-        if self.link is None:
-            raise InvalidInput([FieldError("module", "no device link is running (the platform is starting)")])
         now = self.now_ms()
         row = await asyncio.to_thread(
             self.store.add_action, module_id=module_id, action_type=action, desired=desired,

@@ -174,7 +174,16 @@ class MqttBridge:
                  self.host, self.port, exc, delay)  # fmt: skip
         return lost_at
 
-    async def stop(self) -> None:
+    def status(self) -> dict[str, Any]:
+        """The broker connection for `/health`: a lost broker is a state to report, not an exception."""
+        return {
+            "status": "ok" if self.connected else "degraded",
+            "broker": f"{self.host}:{self.port}",
+            "connections": self.connects,
+            "last_error": self.last_error,
+        }
+
+    async def close(self) -> None:
         """Say `offline` on the status topic (a clean disconnect does not send the will)."""
         client = self._client
         if client is not None and self.connected:

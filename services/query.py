@@ -165,8 +165,7 @@ class QueryService:
     def _with_storage_status(self, answer: dict[str, Any]) -> dict[str, Any]:
         """Adds `pending` (and `storage`) when the store says the answer may be incomplete: InfluxDB down
         or readings still waiting in its outbox. Those readings are in the answer; InfluxDB's may not be."""
-        status_of = getattr(self.store, "read_status", None)
-        status = status_of() if status_of else None
+        status = self.store.read_status()
         if status:
             answer["pending"] = True
             answer["storage"] = status

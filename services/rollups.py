@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app.core.bus import EventBus
 from app.core.domain.buckets import merge_stats
 from app.core.domain.metrics import CORE_METRICS
 from app.core.storage.base import Bucket, TimeSeriesStore
@@ -52,9 +53,11 @@ class RollupService:
         interval_s: float,
         data_dir: Path,
         disk_warn_percent: float,
+        bus: EventBus | None = None,
         clock: Callable[[], float] = time.time,
     ):
         self.store, self.rollups, self.interval_s, self.clock = store, rollups, interval_s, clock
+        self.bus = bus
         self.raw_retention_ms = int(raw_retention_days * DAY_MS)
         self.rollup_retention_ms = int(rollup_retention_days * DAY_MS)
         self.data_dir, self.disk_warn_percent = data_dir, disk_warn_percent
@@ -63,6 +66,12 @@ class RollupService:
         self.covered_until_ms: int | None = None  # readings committed before this time are in the rollups
         self.last_run: dict[str, Any] = {}
         self.disk: dict[str, Any] = {"status": "ok"}
+
+    def start(self) -> None:
+        """Look at the disk, and follow what is committed (rooms with new readings need rolling up)."""
+        self.check_disk()
+        if self.bus is not None:
+            self.bus.measurements.subscribe(self.on_measurements)
 
     # -- marking
     def on_measurements(self, measurements) -> None:
@@ -115,20 +124,18 @@ class RollupService:
         self.covered_until_ms = now_ms
         deleted, retention_error = 0, None
         if cutoff:
-            delete_raw = getattr(self.store, "delete_before", None)
-            if delete_raw is not None:
-                try:
-                    deleted = delete_raw(cutoff)
-                except Exception as exc:  # InfluxDB away, or 2.x refusing DELETE over the v1 API
-                    retention_error = f"{type(exc).__name__}: {exc}"[:300]
-                    if getattr(exc, "unreachable", False):
-                        log.warning("raw readings past their retention not deleted: the store cannot be "
-                                    "reached (%s); the next pass tries again", retention_error)  # fmt: skip
-                    else:
-                        log.warning(
-                            "raw readings past their retention could not be deleted (%s); if the database "
-                            "refuses deletes, set its own retention instead", retention_error,
-                        )  # fmt: skip
+            try:
+                deleted = self.store.delete_before(cutoff)
+            except Exception as exc:  # InfluxDB away, or 2.x refusing DELETE over the v1 API
+                retention_error = f"{type(exc).__name__}: {exc}"[:300]
+                if getattr(exc, "unreachable", False):
+                    log.warning("raw readings past their retention not deleted: the store cannot be reached "
+                                "(%s); the next pass tries again", retention_error)  # fmt: skip
+                else:
+                    log.warning(
+                        "raw readings past their retention could not be deleted (%s); if the database "
+                        "refuses deletes, set its own retention instead", retention_error,
+                    )  # fmt: skip
         if self.rollup_retention_ms:
             self.rollups.delete_before(now_ms - self.rollup_retention_ms)
         self.check_disk()

@@ -61,9 +61,7 @@ def copy_history(
         with engine.begin() as conn:
             known = target.existing_keys(conn, [(r.sensor_pk, r.ts_ms) for r in batch])
             target.stage(conn, [r for r in batch if (r.sensor_pk, r.ts_ms) not in known])
-        flush = getattr(target, "flush", None)
-        if flush is not None:
-            flush()  # InfluxDB confirmed them before the position moves on
+        target.flush()  # InfluxDB confirmed them before the position moves on (SQL: committed already)
         last = rows[-1]
         after = (last.ts_ms, last.room_id, last.sensor_pk)
         copied += len(rows)

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from app.runtime import Runtime
-from services.room_models import RoomModels
 
 from .common import HTTPProblem, ObjectId, read_json, read_object
 from .schemas import (
@@ -38,7 +37,7 @@ Cascade = Annotated[bool, Query(description="also delete rooms and readings")]
 def router(runtime: Runtime) -> APIRouter:
     r = APIRouter(prefix="/api/config", tags=["config"])
     config = runtime.config
-    models = RoomModels.from_settings(runtime.settings)
+    models = runtime.room_models
 
     @r.get("/sites")
     async def list_sites() -> list[dict[str, Any]]:
@@ -62,11 +61,7 @@ def router(runtime: Runtime) -> APIRouter:
     @r.delete("/sites/{site_id}")
     async def delete_site(site_id: ObjectId, cascade: Cascade = False) -> dict[str, Any]:
         """409 while the site has rooms, unless `cascade=true`. Its rooms' 3D models go with them."""
-        rooms = (await config.get_site(site_id))["rooms"]
-        result = await config.delete_site(site_id, cascade=cascade)
-        for room in rooms:
-            await models.delete(room["id"])
-        return result
+        return await config.delete_site(site_id, cascade=cascade)
 
     @r.post("/sites/{site_id}/rooms", status_code=201, openapi_extra=json_body(RoomBody))
     async def create_room(site_id: ObjectId, request: Request) -> dict[str, Any]:
@@ -84,9 +79,7 @@ def router(runtime: Runtime) -> APIRouter:
     @r.delete("/rooms/{room_id}")
     async def delete_room(room_id: ObjectId, cascade: Cascade = False) -> dict[str, Any]:
         """409 while the room has readings, unless `cascade=true`. Its 3D model goes with it."""
-        result = await config.delete_room(room_id, cascade=cascade)
-        await models.delete(room_id)  # a later room may get the same id: it must not inherit the model
-        return result
+        return await config.delete_room(room_id, cascade=cascade)
 
     @r.get("/rooms/{room_id}/geometry")
     async def get_room_geometry(room_id: ObjectId) -> dict[str, Any]:

@@ -22,7 +22,7 @@ def router(runtime: Runtime) -> APIRouter:
 
     @r.get("/health")
     async def health(request: Request) -> JSONResponse:
-        report = await runtime.health()
+        report = await runtime.health.check()
         status = 200 if report["status"] == "ok" else 503
         if getattr(request.state, "principal", None) is None:
             return JSONResponse({"status": report["status"]}, status_code=status)
@@ -32,7 +32,7 @@ def router(runtime: Runtime) -> APIRouter:
     async def ready(request: Request) -> JSONResponse:
         """200 while this instance can take and store readings (its database answers, its ingestion writer
         runs), whatever else is degraded; 503 otherwise."""
-        report = await runtime.health()
+        report = await runtime.health.check()
         critical = {name: report["checks"][name] for name in READY_CHECKS if name in report["checks"]}
         ok = all(check["status"] == "ok" for check in critical.values())
         body: dict = {"status": "ready" if ok else "not ready"}
@@ -42,7 +42,7 @@ def router(runtime: Runtime) -> APIRouter:
 
     @r.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        await runtime.health()  # refreshes the worker gauges
+        await runtime.health.check()  # refreshes the worker gauges
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return r

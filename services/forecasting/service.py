@@ -73,7 +73,7 @@ class ForecastService:
         self.sessions, self.store, self.bus, self.registry = sessions, store, bus, registry
         # app.storage.modules.SqlModuleStore: the rooms' module state history (ventilation); None: not read
         self.module_store = module_store
-        self.series = getattr(store, "series", None)  # InfluxDB's outbox of `iaq_forecast` points, or None
+        self.series = store.series  # InfluxDB's outbox of `iaq_forecast` points, or None
         self.metrics = metrics
         self.use_process_pool = use_process_pool
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None

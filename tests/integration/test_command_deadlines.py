@@ -172,14 +172,14 @@ async def test_the_demo_on_a_broker_answers_over_it_and_leaves_a_real_devices_to
         await until(lambda: runtime.modules.module(fan.id).state.get("on") is True, "the acknowledgement")
         [action] = await settled_history(runtime, "Head office", "Open space", limit=1)
         assert action["status"] == "acknowledged"  # answered by the demo's device, over the broker
-        assert runtime.simulator.rooms[0].model.ventilation_on  # and the simulated room is ventilated
+        assert runtime.demo.simulator.rooms[0].model.ventilation_on  # and the simulated room is ventilated
         # a real device announces itself on the window's topic: the demo leaves that topic to it
         window = next(
             m for m in runtime.modules.modules() if m.room == "Open space" and m.module_type == "window"
         )
         async with aiomqtt.Client(broker.host, broker.port) as device:
             await device.publish(f"{window.topic}/availability", b"online", qos=1, retain=True)
-        await until(lambda: window.topic in runtime.demo_devices.held, "the demo to see the real device")
+        await until(lambda: window.topic in runtime.demo.devices.held, "the demo to see the real device")
         async with FakeDevice(broker, window.topic, silent=True) as real:
             await runtime.modules.command(window.id, "open", requested_by="test", source="api")
             await until(lambda: real.commands, "the command at the real device")

@@ -173,7 +173,7 @@ async def test_during_an_outage_they_wait_in_the_outbox_and_arrive_when_influxdb
         try:
             made = await score_forecast_and_action(rt)
             await until(lambda: not rt.store.reachable, "the drainer noticing the outage")
-            storage = rt.storage_status()
+            storage = rt.health.storage()
             assert storage["status"] == "degraded"
             waiting = rt.store.series.count_waiting()
             # every score, every forecast and each state of the action (pending, acknowledged) waits

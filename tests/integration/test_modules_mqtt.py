@@ -184,14 +184,14 @@ async def test_a_key_cannot_write_into_a_sensor_assigned_to_another_sites_room(r
 
 
 async def test_health_reports_a_lost_broker_as_degraded_until_it_is_back(rt, broker):
-    assert (await rt.health())["checks"]["mqtt"]["status"] == "ok"
+    assert (await rt.health.check())["checks"]["mqtt"]["status"] == "ok"
     broker.stop()
     await until(lambda: not rt.devices.connected, "the bridge to notice")
-    mqtt = (await rt.health())["checks"]["mqtt"]
+    mqtt = (await rt.health.check())["checks"]["mqtt"]
     assert mqtt["status"] == "degraded" and mqtt["last_error"]
     broker.start()
     await until(lambda: rt.devices.connected, "the reconnection", 30)
-    assert (await rt.health())["checks"]["mqtt"]["status"] == "ok"
+    assert (await rt.health.check())["checks"]["mqtt"]["status"] == "ok"
 
 
 async def test_a_sensor_publishing_with_mosquitto_pub_is_stored(rt, broker, key):

@@ -206,7 +206,7 @@ async def test_the_demo_rooms_get_modules_that_act_on_their_simulated_air(tmp_pa
     runtime = make_runtime(tmp_path / "data", demo=True, demo_backfill_hours=0, demo_interval_s=3600)
     try:
         await until(lambda: len(runtime.modules.modules()) >= 9, "the demo modules")
-        simulated = {room.room: room for room in runtime.simulator.rooms}
+        simulated = {room.room: room for room in runtime.demo.simulator.rooms}
         for room in simulated:
             types = {m.module_type for m in runtime.modules.modules() if m.room == room}
             assert {"ventilation", "purifier"} <= types
@@ -219,8 +219,10 @@ async def test_the_demo_rooms_get_modules_that_act_on_their_simulated_air(tmp_pa
         await runtime.stop()
     again = make_runtime(tmp_path / "data", demo=True, demo_backfill_hours=0, demo_interval_s=3600)
     try:  # after a restart the simulated room starts as its modules were left
-        await until(lambda: again.simulator is not None and again.devices.models, "the demo modules again")
-        meeting = next(room for room in again.simulator.rooms if room.room == "Meeting room")
+        await until(
+            lambda: again.demo.simulator is not None and again.devices.models, "the demo modules again"
+        )
+        meeting = next(room for room in again.demo.simulator.rooms if room.room == "Meeting room")
         await until(lambda: meeting.model.purifier_on, "the purifier's state carried over")
         assert not meeting.model.ventilation_on
     finally:

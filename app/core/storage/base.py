@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Connection
 
@@ -49,7 +49,18 @@ class LatestValue:
     sensor_pk: int
 
 
+class SeriesSink(Protocol):
+    """Where a store takes the other series (`iaq_scores`, `iaq_forecast`, `iaq_actions`) that it keeps
+    besides the SQL tables: InfluxDB's second outbox. Rows are (room id, a line of line protocol)."""
+
+    def add(self, rows: list[tuple[int | None, str]]) -> None: ...
+
+
 class TimeSeriesStore(Protocol):
+    backend: str  # "sql" or "influxdb"
+    series: SeriesSink | None  # None: the other series live in their SQL tables only
+    engine: Any  # the registry's database (the outbox lives there too)
+
     def existing_keys(self, conn: Connection, keys: list[tuple[int, int]]) -> set[tuple[int, int]]:
         """Which (sensor_pk, ts_ms) pairs are stored already (called inside the ingest transaction)."""
 
@@ -84,3 +95,14 @@ class TimeSeriesStore(Protocol):
     def count(
         self, room_ids: list[int] | None = None, *, start_ms: int | None = None, end_ms: int | None = None
     ) -> int: ...
+
+    def read_status(self) -> dict[str, Any] | None:
+        """None when reads are complete; else what a reader should know (part of the span missing)."""
+
+    def delete_before(self, cutoff_ms: int) -> int:
+        """Delete raw readings older than `cutoff_ms` (their rollups stay); how many, where known."""
+
+    def flush(self) -> int:
+        """Send what waits to reach the store (blocking), for the CLI and tests; how many readings went."""
+
+    def close(self) -> None: ...

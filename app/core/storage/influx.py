@@ -559,6 +559,9 @@ class InfluxTimeSeriesStore:
         self.series.delete_rooms(room_ids)
         self.count_waiting()
 
+    def close(self) -> None:
+        self.http.close()
+
     # -- retention (services/rollups.py)
     def delete_before(self, cutoff_ms: int) -> int:
         """Delete raw readings older than `cutoff_ms` from InfluxDB (their rollups stay). InfluxDB does not

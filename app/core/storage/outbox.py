@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from app.core.bus import EventBus
+
 from .influx import InfluxTimeSeriesStore
 from .influx_http import InfluxAuthError, InfluxError
 
@@ -40,8 +42,9 @@ class OutboxDrainer:
         poll_s: float = 0.5,
         backoff_s: float = 0.5,
         backoff_max_s: float = 60.0,
+        bus: EventBus | None = None,
     ):
-        self.store, self.batch, self.poll_s = store, batch, poll_s
+        self.store, self.batch, self.poll_s, self.bus = store, batch, poll_s, bus
         self.backoff_s, self.backoff_max_s = backoff_s, backoff_max_s
         self.sent = 0  # points InfluxDB confirmed (readings and the other series)
         self.queues = [store, store.series]  # each: next_batch, confirm, refuse, count_waiting, waiting
@@ -49,6 +52,11 @@ class OutboxDrainer:
         self._wake = asyncio.Event()
         self._outage: _Outage | None = None  # since InfluxDB could not be reached, and what was sent since
         self._pruned_at = float("-inf")
+
+    def start(self) -> None:
+        """Look at the outbox as soon as readings are committed, not at the next poll."""
+        if self.bus is not None:
+            self.bus.measurements.subscribe(lambda _: self.wake())
 
     def wake(self) -> None:
         """New readings were committed: look now rather than at the next poll."""

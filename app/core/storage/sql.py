@@ -105,6 +105,9 @@ def _insert_for(dialect: str) -> Callable[[Any], Any]:
 class SqlTimeSeriesStore:
     """Implements `TimeSeriesStore` on the registry's own database."""
 
+    backend = "sql"
+    series = None  # scores, forecasts and actions are in their own tables, read from there
+
     def __init__(self, engine: Engine):
         self.engine = engine
         # Built once: composing SQLAlchemy expressions costs more than executing them on the hot path.
@@ -295,6 +298,16 @@ class SqlTimeSeriesStore:
             stmt = stmt.where(readings.c.ts_ms < end_ms)
         with self.engine.connect() as conn:
             return int(conn.execute(stmt).scalar_one())
+
+    # -- status and life cycle: a transaction of the registry's database holds every reading
+    def read_status(self) -> dict[str, Any] | None:
+        return None
+
+    def flush(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
 
     # -- retention (services/rollups.py)
     def delete_before(self, cutoff_ms: int) -> int:
