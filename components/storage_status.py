@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from nicegui import Event, ui
 
+from services.query import Series
+
 
 def storage_banner(status: dict, changes: Event) -> None:
     """Shown only while the status says degraded (InfluxDB down: readings wait in the outbox) or warns (the
@@ -52,9 +54,10 @@ class SeriesNotice:
                 f"{'are' if waiting != 1 else 'is'} shown."
             )
 
-    def show_answer(self, answer: dict) -> None:
-        """A query's answer that says its part from InfluxDB is missing (`pending`) shows the notice at once,
-        before the next status change arrives."""
-        if answer.get("pending"):
-            storage = answer.get("storage") or {}
-            self.show({"backend": "influxdb", "status": "degraded", "waiting": storage.get("waiting", 0)})
+    def show_series(self, series: Series) -> None:
+        """A query's series whose part from InfluxDB may be missing shows the notice at once, before the next
+        status change arrives."""
+        if series.storage:
+            self.show(
+                {"backend": "influxdb", "status": "degraded", "waiting": series.storage.get("waiting", 0)}
+            )

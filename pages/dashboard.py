@@ -5,7 +5,6 @@ Both pages subscribe to the bus inside the page, so their callbacks go away with
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +21,7 @@ from components.refresh import Coalesced
 from components.storage_status import SeriesNotice, storage_banner
 from components.tiles import RoomTile
 from services.errors import NotFound
+from services.query import RoomLatest, SiteLatest
 from services.scope import keep
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ class SiteBoard:
             show_alert_count(badge, counts.get(room_id))
 
     @ui.refreshable_method
-    def sections(self, overview: list[dict[str, Any]]) -> None:
+    def sections(self, overview: list[SiteLatest]) -> None:
         self.tiles, self.badges = {}, {}
         open_alerts = self.runtime.alerting.open_counts()
         if not overview and self.sites is not None:
@@ -146,30 +146,30 @@ class SiteBoard:
             empty_state(self.origin)
             return
         for site in overview:
-            with ui.column().classes("w-full gap-2").mark(f"site-{site['id']}"):
+            with ui.column().classes("w-full gap-2").mark(f"site-{site.id}"):
                 with ui.row().classes("items-baseline gap-2"):
-                    ui.label(site["name"]).classes("text-h6")
-                    ui.label(site["timezone"]).classes("text-caption text-grey-7")
-                if not site["rooms"]:
+                    ui.label(site.name).classes("text-h6")
+                    ui.label(site.timezone).classes("text-caption text-grey-7")
+                if not site.rooms:
                     ui.label(
                         "No rooms yet: a reading for this site creates its room, or add one in Settings."
                     ).classes("text-grey-7")
                 with ui.row().classes("gap-4"):
-                    for room in site["rooms"]:
+                    for room in site.rooms:
                         tile = RoomTile(
-                            room["name"],
-                            room["values"],
-                            room["updated_ms"],
-                            target=f"/rooms/{room['id']}",
-                            **score_options(self.runtime, room["id"], site["name"], room.get("times")),
+                            room.name,
+                            room.values,
+                            room.updated_ms,
+                            target=f"/rooms/{room.id}",
+                            **score_options(self.runtime, room.id, site.name, room.times),
                         )
-                        tile.element.mark(f"room-{room['id']}")
+                        tile.element.mark(f"room-{room.id}")
                         with tile.card:
-                            self.badges[room["id"]] = alert_badge()
-                        show_alert_count(self.badges[room["id"]], open_alerts.get(room["id"]))
-                        if room["id"] in self.seen:
-                            tile.update(*self.seen[room["id"]])
-                        self.tiles[room["id"]] = tile
+                            self.badges[room.id] = alert_badge()
+                        show_alert_count(self.badges[room.id], open_alerts.get(room.id))
+                        if room.id in self.seen:
+                            tile.update(*self.seen[room.id])
+                        self.tiles[room.id] = tile
 
     async def on_measurements(self, batch: list[Measurement]) -> None:
         unknown = False
@@ -205,9 +205,11 @@ class RoomView:
         with ui.row().classes("w-full items-start gap-6"):
             self.tile = RoomTile(
                 "Latest values",
-                latest.get("values"),
-                latest.get("updated_ms"),
-                **score_options(self.runtime, self.room_id, self.room["site"], latest.get("times")),
+                latest.values if latest else None,
+                latest.updated_ms if latest else None,
+                **score_options(
+                    self.runtime, self.room_id, self.room["site"], latest.times if latest else None
+                ),
             )
             with ui.column().classes("gap-2 grow").style("min-width: 320px"):
                 with ui.row().classes("items-center gap-4"):
@@ -231,9 +233,9 @@ class RoomView:
         )
         await self.load()
 
-    async def _latest(self) -> dict[str, Any]:
+    async def _latest(self) -> RoomLatest | None:
         sites = await self.runtime.query.overview(room_id=self.room_id)
-        return next((room for site in sites for room in site["rooms"]), {})
+        return next((room for site in sites for room in site.rooms), None)
 
     async def load(self) -> None:
         """Fetch the chosen range (raw for 1 h, buckets for longer ones) and show the chosen metric."""
@@ -248,24 +250,16 @@ class RoomView:
             return
         if generation != self.generation:
             return  # the user chose something else meanwhile
-        self.notice.show_answer(series)
+        self.notice.show_series(series)
         range_ms = int(hours * 3600_000)
-        if step_s is None:
-            points = [
-                (_ms(row["timestamp"]), row[metric]) for row in series["data"] if row.get(metric) is not None
-            ]
+        if series.raw:
+            points = [(p.ts_ms, p.values[metric]) for p in series.points if metric in p.values]
             self.chart.show_raw(metric, points, range_ms=range_ms)
         else:
             buckets = [
-                Aggregate(
-                    _ms(row["timestamp"]),
-                    total=row[metric] * s["count"],
-                    low=s["min"],
-                    high=s["max"],
-                    count=s["count"],
-                )
-                for row in series["data"]
-                if (s := row["stats"].get(metric))
+                Aggregate(a.ts_ms, total=s.total, low=s.low, high=s.high, count=s.count)
+                for a in series.aggregates
+                if (s := a.stats.get(metric))
             ]
             self.chart.show_aggregated(metric, buckets, step_ms=step_s * 1000, range_ms=range_ms)
         self.loading = False
@@ -310,8 +304,3 @@ class RoomView:
             text = f"No {label} readings in the last {RANGES[self.range.value][0]}."
         self.message.set_text(text)
         self.message.set_visibility(bool(text))
-
-
-def _ms(timestamp: str) -> int:
-    """ISO 8601 text from the query service (UTC, `Z`) -> milliseconds since the epoch."""
-    return int(datetime.fromisoformat(timestamp).timestamp() * 1000)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -132,9 +131,9 @@ class TwinView:
             return []
         self.site = site
         latest = {
-            room["id"]: room
+            room.id: room
             for entry in await self.runtime.query.overview(site_id=site["id"])
-            for room in entry["rooms"]
+            for room in entry.rooms
         }
         layout = site_layout([(r["id"], r.get("geometry")) for r in site["rooms"]])
         urls = await asyncio.to_thread(lambda: {r["id"]: self.models.url(r["id"]) for r in site["rooms"]})
@@ -146,8 +145,8 @@ class TwinView:
                 sensors=list(r["sensors"]),
                 model_url=urls[r["id"]],
                 thresholds=self.runtime.scoring.thresholds_for(r["id"], site["name"]),
-                values=dict(latest.get(r["id"], {}).get("values", {})),
-                times=dict(latest.get(r["id"], {}).get("times", {})),
+                values=dict(latest[r["id"]].values) if r["id"] in latest else {},
+                times=dict(latest[r["id"]].times) if r["id"] in latest else {},
             )
             for r in site["rooms"]
         ]
@@ -289,11 +288,11 @@ class TwinView:
             return
         if self.room_id != room_id or self.panel_chart is None:
             return  # another room was opened meanwhile
-        self.notice.show_answer(series)
+        self.notice.show_series(series)
         buckets = [
-            Aggregate(_ms(row["timestamp"]), row[metric] * s["count"], s["min"], s["max"], s["count"])
-            for row in series["data"]
-            if (s := row["stats"].get(metric))
+            Aggregate(a.ts_ms, s.total, s.low, s.high, s.count)
+            for a in series.aggregates
+            if (s := a.stats.get(metric))
         ]
         self.panel_chart.show_aggregated(
             metric, buckets, step_ms=CHART_STEP_S * 1000, range_ms=CHART_HOURS * 3600_000
@@ -391,7 +390,3 @@ class TwinView:
 
 def _floor_name(floor: int) -> str:
     return "Ground floor" if floor == 0 else f"Floor {floor}"
-
-
-def _ms(timestamp: str) -> int:
-    return int(datetime.fromisoformat(timestamp).timestamp() * 1000)

@@ -1,11 +1,9 @@
-"""Reading the time series back: raw and aggregated data for the API and the dashboard."""
+"""Reading the time series back: raw readings and aggregates, typed, for the API (which writes them in the
+contract's shape) and the pages (which draw them)."""
 
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,9 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.db.models import Room, Sensor, Site
 from app.core.domain.buckets import local_day_start_ms, merge_stats
-from app.core.domain.metrics import CORE_METRICS
 from app.core.domain.readings import FieldError
-from app.core.domain.timesteps import MAX_POINTS, format_step, iso_ms, to_ms
+from app.core.domain.timesteps import MAX_POINTS, format_step, to_ms
 from app.core.storage.base import Bucket, TimeSeriesStore
 
 from .scope import Selection
@@ -42,12 +39,84 @@ class Scope:
     sensor_names: dict[int, str]
 
 
+# -- what the service answers
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """One metric over one step: sums merge into coarser steps, means would not."""
+
+    total: float
+    low: float
+    high: float
+    count: int
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count
+
+
+@dataclass(frozen=True, slots=True)
+class RawPoint:
+    ts_ms: int
+    site: str
+    room: str
+    room_id: int
+    sensor_id: str | None
+    values: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class AggregatePoint:
+    ts_ms: int  # the step's start
+    site: str
+    room: str
+    room_id: int
+    stats: dict[str, Stats]
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """Readings of the selected rooms over [start_ms, end_ms): raw `points`, or `aggregates` per `step_s`."""
+
+    start_ms: int
+    end_ms: int
+    step_s: int | None  # None: raw readings
+    points: list[RawPoint]
+    aggregates: list[AggregatePoint]
+    truncated: bool  # raw readings past the limit were left out
+    storage: dict[str, Any] | None  # the store's word when part of the span may be missing (InfluxDB down)
+
+    @property
+    def raw(self) -> bool:
+        return self.step_s is None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomLatest:
+    id: int
+    name: str
+    values: dict[str, float]
+    times: dict[str, int]  # metric -> ms of its latest value
+    updated_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SiteLatest:
+    id: int
+    name: str
+    timezone: str
+    rooms: list[RoomLatest]
+
+
 def auto_step_s(span_s: float) -> int:
     """A step giving at most ~600 points: the default when a client asks for neither raw nor step."""
     for step in (60, 300, 900, 3600, 6 * 3600, 86400):
         if span_s / step <= 600:
             return step
     return 86400 * 7
+
+
+def _stats(bucket: Bucket) -> dict[str, Stats]:
+    return {m: Stats(total, lo, hi, n) for m, (total, lo, hi, n) in bucket.stats.items()}
 
 
 class QueryService:
@@ -75,14 +144,11 @@ class QueryService:
         with self.sessions() as s:
             return dict(s.execute(select(Sensor.id, Sensor.sensor_id).where(Sensor.id.in_(pks))).all())
 
-    # -- the API's /api/iaq/data
+    # -- readings over a span
     async def data(
         self,
         selection: Selection,
         *,
-        site: str | None = None,
-        room: str | None = None,
-        sensor_id: str | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
         hours: float | None = None,
@@ -91,23 +157,11 @@ class QueryService:
         metrics: list[str] | None = None,
         limit: int = 10_000,
         now: datetime | None = None,
-    ) -> dict[str, Any]:
-        """Raw readings or aggregates of the selected rooms; `site`, `room` and `sensor_id` are the names
-        the request gave, repeated in the answer."""
+    ) -> Series:
+        """Raw readings (at most `limit`) or aggregates of the selected rooms. Without `start`, the `hours`
+        (24) before `end` (now); steps of whole days follow each room's local midnights."""
         return await asyncio.to_thread(
-            self._data,
-            selection,
-            site,
-            room,
-            sensor_id,
-            start,
-            end,
-            hours,
-            step_s,
-            raw,
-            metrics,
-            limit,
-            now or datetime.now(UTC),
+            self._data, selection, start, end, hours, step_s, raw, metrics, limit, now or datetime.now(UTC)
         )
 
     @staticmethod
@@ -119,57 +173,35 @@ class QueryService:
             raise FieldError("start", "must be before end").as_error()
         return start, end
 
-    def _data(self, selection, site, room, sensor_id, start, end, hours, step_s, raw, metrics, limit, now):
+    def _data(self, selection, start, end, hours, step_s, raw, metrics, limit, now) -> Series:
         start, end = self._range(start, end, hours, now)
         scope = self._scope(selection)
-        rooms = {r.id: r for r in scope.rooms}
-        head = {
-            "enseigne": site,
-            "salle": room,
-            "sensor_id": sensor_id,
-            "start": iso_ms(to_ms(start)),
-            "end": iso_ms(to_ms(end)),
-        }
+        start_ms, end_ms = to_ms(start), to_ms(end)
         if raw:
             rows = self.store.query_raw(
-                list(rooms), to_ms(start), to_ms(end), sensor_pks=scope.sensor_pks, limit=limit + 1
+                [r.id for r in scope.rooms], start_ms, end_ms, sensor_pks=scope.sensor_pks, limit=limit + 1
             )
-            names = scope.sensor_names or self._sensor_names({r.sensor_pk for r in rows})
-            data = [
-                {
-                    "timestamp": iso_ms(r.ts_ms),
-                    "enseigne": rooms[r.room_id].site,
-                    "salle": rooms[r.room_id].name,
-                    "sensor_id": names.get(r.sensor_pk),
-                    **({k: v for k, v in r.values.items() if k in metrics} if metrics else r.values),
-                }
-                for r in rows[:limit]
-            ]
-            out = {**head, "raw": True, "count": len(data), "truncated": len(rows) > limit, "data": data}
-            return self._with_storage_status(out)
+            points = self._points(scope, rows[:limit], metrics)
+            return Series(start_ms, end_ms, None, points, [], len(rows) > limit, self.store.read_status())
         step_s = self._step(start, end, step_s)
-        buckets = self.buckets(scope, to_ms(start), to_ms(end), step_s, metrics)
-        data = []
-        for b in buckets:
-            ref = rooms[b.room_id]
-            record: dict[str, Any] = {"timestamp": iso_ms(b.ts_ms), "enseigne": ref.site, "salle": ref.name}
-            stats = {}
-            for metric, (total, lo, hi, n) in b.stats.items():
-                record[metric] = round(total / n, 4)
-                stats[metric] = {"min": lo, "max": hi, "count": n}
-            record["stats"] = stats
-            data.append(record)
-        out = {**head, "raw": False, "step": format_step(step_s), "count": len(data), "data": data}
-        return self._with_storage_status(out)
+        buckets = self.buckets(scope, start_ms, end_ms, step_s, metrics)
+        rooms = {r.id: r for r in scope.rooms}
+        aggregates = [
+            AggregatePoint(b.ts_ms, rooms[b.room_id].site, rooms[b.room_id].name, b.room_id, _stats(b))
+            for b in buckets
+        ]
+        return Series(start_ms, end_ms, step_s, [], aggregates, False, self.store.read_status())
 
-    def _with_storage_status(self, answer: dict[str, Any]) -> dict[str, Any]:
-        """Adds `pending` (and `storage`) when the store says the answer may be incomplete: InfluxDB down
-        or readings still waiting in its outbox. Those readings are in the answer; InfluxDB's may not be."""
-        status = self.store.read_status()
-        if status:
-            answer["pending"] = True
-            answer["storage"] = status
-        return answer
+    def _points(self, scope: Scope, rows, metrics: list[str] | None) -> list[RawPoint]:
+        rooms = {r.id: r for r in scope.rooms}
+        names = scope.sensor_names or self._sensor_names({r.sensor_pk for r in rows})
+        return [
+            RawPoint(
+                r.ts_ms, rooms[r.room_id].site, rooms[r.room_id].name, r.room_id, names.get(r.sensor_pk),
+                {k: v for k, v in r.values.items() if k in metrics} if metrics else r.values,
+            )
+            for r in rows
+        ]  # fmt: skip
 
     @staticmethod
     def _step(start: datetime, end: datetime, step_s: int | None) -> int:
@@ -183,77 +215,44 @@ class QueryService:
             ).as_error()
         return step_s
 
-    # -- CSV export, streamed: any range, never all in memory
-    async def csv(
+    # -- everything over a span, page by page: any range, never all in memory (CSV exports)
+    async def pages(
         self,
         selection: Selection,
         *,
-        start=None,
-        end=None,
-        hours=None,
-        step_s=None,
-        raw=False,
-        metrics=None,
-        page=5000,
-    ) -> AsyncIterator[str]:
-        """The same selection as `data`, as CSV text chunks. Raw rows are read page by page."""
-        now = datetime.now(UTC)
-        start, end = self._range(start, end, hours, now)
+        start: datetime | None = None,
+        end: datetime | None = None,
+        hours: float | None = None,
+        step_s: int | None = None,
+        raw: bool = False,
+        metrics: list[str] | None = None,
+        page: int = 5000,
+    ) -> AsyncIterator[list[RawPoint] | list[AggregatePoint]]:
+        """The same selection as `data`, without a limit: raw readings a page at a time, or every
+        aggregate (ordered by time, then room) in one page. Errors (bad range) come before the first page."""
+        start, end = self._range(start, end, hours, datetime.now(UTC))
         scope = await asyncio.to_thread(self._scope, selection)
-        rooms = {r.id: r for r in scope.rooms}
-        if raw:
-            columns = list(metrics) if metrics else [*CORE_METRICS, "extra"]
-            yield _csv_line(["timestamp", "enseigne", "salle", "sensor_id", *columns])
-            after = None
-            while True:
-                rows = await asyncio.to_thread(
-                    self.store.query_raw,
-                    list(rooms),
-                    to_ms(start),
-                    to_ms(end),
-                    sensor_pks=scope.sensor_pks,
-                    limit=page,
-                    after=after,
-                )
-                if not rows:
-                    return
-                names = scope.sensor_names or await asyncio.to_thread(
-                    self._sensor_names, {r.sensor_pk for r in rows}
-                )
-                lines = []
-                for r in rows:
-                    cells = [r.values.get(c) for c in columns]
-                    if not metrics:
-                        extra = {k: v for k, v in r.values.items() if k not in CORE_METRICS}
-                        cells[-1] = json.dumps(extra, separators=(",", ":")) if extra else None
-                    ref = rooms[r.room_id]
-                    lines.append(
-                        _csv_line([iso_ms(r.ts_ms), ref.site, ref.name, names.get(r.sensor_pk), *cells])
-                    )
-                yield "".join(lines)
-                last = rows[-1]
-                after = (last.ts_ms, last.room_id, last.sensor_pk)
-        else:
+        start_ms, end_ms = to_ms(start), to_ms(end)
+        if not raw:
             step_s = self._step(start, end, step_s)
-            names = list(metrics or CORE_METRICS)
-            buckets = await asyncio.to_thread(self.buckets, scope, to_ms(start), to_ms(end), step_s, names)
-            yield _csv_line(
-                [
-                    "timestamp",
-                    "enseigne",
-                    "salle",
-                    *(f"{m}_{stat}" for m in names for stat in ("mean", "min", "max", "count")),
-                ]
-            )
-            lines = []
-            for b in sorted(buckets, key=lambda b: (b.ts_ms, b.room_id)):
-                cells: list[Any] = []
-                for m in names:
-                    total, lo, hi, n = b.stats.get(m, (None, None, None, 0))
-                    cells += [round(total / n, 4) if n else None, lo, hi, n]
-                ref = rooms[b.room_id]
-                lines.append(_csv_line([iso_ms(b.ts_ms), ref.site, ref.name, *cells]))
-            yield "".join(lines)
+            buckets = await asyncio.to_thread(self.buckets, scope, start_ms, end_ms, step_s, metrics)
+            rooms = {r.id: r for r in scope.rooms}
+            yield [
+                AggregatePoint(b.ts_ms, rooms[b.room_id].site, rooms[b.room_id].name, b.room_id, _stats(b))
+                for b in sorted(buckets, key=lambda b: (b.ts_ms, b.room_id))
+            ]
+            return
+        after = None
+        while True:
+            rows = await asyncio.to_thread(
+                self.store.query_raw, [r.id for r in scope.rooms], start_ms, end_ms,
+                sensor_pks=scope.sensor_pks, limit=page, after=after,
+            )  # fmt: skip
+            if not rows:
+                return
+            yield await asyncio.to_thread(self._points, scope, rows, metrics)
+            last = rows[-1]
+            after = (last.ts_ms, last.room_id, last.sensor_pk)
 
     def buckets(
         self, scope: Scope, start_ms: int, end_ms: int, step_s: int, metrics: list[str] | None = None
@@ -277,15 +276,13 @@ class QueryService:
             merge_stats(target.stats, b.stats)
         return sorted(merged.values(), key=lambda b: (b.room_id, b.ts_ms))
 
-    # -- the dashboard
-    async def overview(
-        self, *, site_id: int | None = None, room_id: int | None = None
-    ) -> list[dict[str, Any]]:
-        """Sites with their rooms and each room's latest value per metric, with its time (`times`);
-        only one site's, or one room's, when asked (the room view and the twin need no more)."""
+    # -- the latest values (the dashboard, the room view, the twin)
+    async def overview(self, *, site_id: int | None = None, room_id: int | None = None) -> list[SiteLatest]:
+        """Sites with their rooms and each room's latest value per metric, with its time; only one site's,
+        or one room's, when asked (the room view and the twin need no more)."""
         return await asyncio.to_thread(self._overview, site_id, room_id)
 
-    def _overview(self, site_id: int | None = None, room_id: int | None = None) -> list[dict[str, Any]]:
+    def _overview(self, site_id: int | None = None, room_id: int | None = None) -> list[SiteLatest]:
         stmt = select(Site.id, Site.name, Site.timezone, Room.id, Room.name).outerjoin(
             Room, Room.site_id == Site.id
         )
@@ -299,37 +296,25 @@ class QueryService:
         latest: dict[int, dict[str, tuple[float, int]]] = {}
         for v in self.store.latest(wanted):
             latest.setdefault(v.room_id, {})[v.metric] = (v.value, v.ts_ms)
-        sites: dict[int, dict[str, Any]] = {}
+        sites: dict[int, SiteLatest] = {}
         for site_id, site_name, tz, room_id, room_name in rows:
-            site = sites.setdefault(site_id, {"id": site_id, "name": site_name, "timezone": tz, "rooms": []})
+            site = sites.setdefault(site_id, SiteLatest(site_id, site_name, tz, []))
             if room_id is not None:
                 values = latest.get(room_id, {})
-                site["rooms"].append(
-                    {
-                        "id": room_id,
-                        "name": room_name,
-                        "values": {m: v for m, (v, _) in values.items()},
-                        "times": {m: ts for m, (_, ts) in values.items()},
-                        "updated_ms": max((ts for _, ts in values.values()), default=None),
-                    }
-                )
+                site.rooms.append(
+                    RoomLatest(
+                        room_id, room_name, {m: v for m, (v, _) in values.items()},
+                        {m: ts for m, (_, ts) in values.items()},
+                        max((ts for _, ts in values.values()), default=None),
+                    )
+                )  # fmt: skip
         return list(sites.values())
 
     async def room_series(
         self, room_id: int, *, hours: float, step_s: int | None, now: datetime | None = None
-    ) -> dict[str, Any]:
-        """For the room chart: raw points for short ranges, mean/min/max buckets for long ones."""
+    ) -> Series:
+        """For the room chart: raw points for short ranges, aggregates for long ones."""
         return await self.data(
-            Selection(frozenset({room_id})),
-            hours=hours,
-            step_s=step_s,
-            raw=step_s is None,
-            limit=50_000,
+            Selection(frozenset({room_id})), hours=hours, step_s=step_s, raw=step_s is None, limit=50_000,
             now=now,
-        )
-
-
-def _csv_line(cells: list[Any]) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(["" if c is None else c for c in cells])
-    return out.getvalue()
+        )  # fmt: skip

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from nicegui import Event, helpers
 from sqlalchemy import select
@@ -30,6 +30,7 @@ from app.core.db.models import Room, Sensor, Site
 from .errors import NotFound
 
 Sites = frozenset[str] | None
+T = TypeVar("T")
 
 
 class OutOfScope(Exception):
@@ -172,10 +173,12 @@ def visible(sites: Sites, payload: Any) -> bool:
     return may_see(sites, site_of(payload))
 
 
-def keep(sites: Sites, items: Iterable[dict[str, Any]], key: str = "name") -> list[dict[str, Any]]:
-    """The items (sites as listed by the configuration service: `key` "name") a principal may see."""
+def keep(sites: Sites, items: Iterable[T], key: str = "name") -> list[T]:
+    """The items (sites, named by their `key` "name": mappings or objects) a principal may see."""
     items = list(items)
-    return items if sites is None else [item for item in items if item.get(key) in sites]
+    if sites is None:
+        return items
+    return [i for i in items if (i.get(key) if isinstance(i, dict) else getattr(i, key, None)) in sites]
 
 
 def filtered(callback: Callable[..., Any], sites: Sites) -> Callable[..., Any]:

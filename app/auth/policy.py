@@ -90,7 +90,7 @@ RULES: tuple[Rule, ...] = (
     _rule("GET", r"/ws", "viewer", for_scoped=FILTERED),  # app/api/ws.py limits every client to its sites
     _rule(
         "GET,HEAD",
-        r"/api/iaq/data|/api/alerts(/\d+)?|/api/room-modules|/api/modules/states|/api/modules/\d+/state-history"
+        r"/api/(v2/)?iaq/data|/api/alerts(/\d+)?|/api/room-modules|/api/modules/states|/api/modules/\d+/state-history"
         r"|/api/actions|/api/air-change-rates|/api/automation"
         r"|/api/predict/(score|score/history|forecast|preventive-actions)|/api/reports/compliance",
         "viewer",

@@ -35,7 +35,7 @@ def reading(site: str, room: str = "Office", sensor: str | None = None, ts: str 
 
 
 def raw_rows(api: httpx.Client, site: str, **params) -> list[dict]:
-    answer = api.get("/api/iaq/data", params={"enseigne": site, "raw": "true", "hours": 48, **params})
+    answer = api.get("/api/v2/iaq/data", params={"enseigne": site, "raw": "true", "hours": 48, **params})
     if answer.status_code == 404:
         return []
     assert answer.status_code == 200, answer.text

@@ -32,7 +32,7 @@ RANGE = {"start": "2026-02-10T09:00:00Z", "end": "2026-02-10T10:00:00Z"}
 
 def test_aggregated_query_returns_mean_min_max_per_step(api):
     seed(api, "Q1", "R", "q1", range(0, 10))
-    answer = api.get("/api/iaq/data", params={"enseigne": "Q1", "salle": "R", "step": "5min", **RANGE})
+    answer = api.get("/api/v2/iaq/data", params={"enseigne": "Q1", "salle": "R", "step": "5min", **RANGE})
     assert answer.status_code == 200
     data = answer.json()["data"]
     assert [d["timestamp"] for d in data] == ["2026-02-10T09:00:00Z", "2026-02-10T09:05:00Z"]
@@ -44,7 +44,7 @@ def test_raw_query_filters_by_sensor_and_metric(api):
     seed(api, "Q2", "R", "q2-a", range(0, 3))
     seed(api, "Q2", "R", "q2-b", range(0, 3), co2=lambda m: 900)
     answer = api.get(
-        "/api/iaq/data",
+        "/api/v2/iaq/data",
         params={"enseigne": "Q2", "sensor_id": "q2-b", "raw": "true", "metrics": "CO2", **RANGE},
     )
     rows = answer.json()["data"]
@@ -55,13 +55,13 @@ def test_raw_query_filters_by_sensor_and_metric(api):
 def test_site_query_without_room_covers_every_room(api):
     seed(api, "Q3", "A", "q3-a", range(0, 2))
     seed(api, "Q3", "B", "q3-b", range(0, 2))
-    rows = api.get("/api/iaq/data", params={"enseigne": "Q3", "raw": "true", **RANGE}).json()["data"]
+    rows = api.get("/api/v2/iaq/data", params={"enseigne": "Q3", "raw": "true", **RANGE}).json()["data"]
     assert {r["salle"] for r in rows} == {"A", "B"}
 
 
 def test_raw_limit_says_the_answer_is_truncated(api):
     seed(api, "Q4", "R", "q4", range(0, 20))
-    body = api.get("/api/iaq/data", params={"enseigne": "Q4", "raw": "true", "limit": 5, **RANGE}).json()
+    body = api.get("/api/v2/iaq/data", params={"enseigne": "Q4", "raw": "true", "limit": 5, **RANGE}).json()
     assert body["count"] == 5 and body["truncated"] is True
 
 
@@ -79,7 +79,7 @@ def test_raw_limit_says_the_answer_is_truncated(api):
     ],
 )
 def test_bad_query_parameters_are_named(api, params, status, field):
-    answer = api.get("/api/iaq/data", params=params)
+    answer = api.get("/api/v2/iaq/data", params=params)
     assert answer.status_code == status, answer.text
     if field:
         assert answer.json()["detail"][0]["field"] == field
@@ -104,7 +104,7 @@ def test_site_and_room_lifecycle_with_confirmation_for_data(api):
     deleted = api.delete(f"/api/config/sites/{site_id}", params={"cascade": "true"})
     assert deleted.json() == {"deleted": "site", "name": "Lyon Part-Dieu", "rooms": 1, "readings": 3}
     assert api.get(f"/api/config/sites/{site_id}").status_code == 404
-    assert api.get("/api/iaq/data", params={"enseigne": "Lyon Part-Dieu"}).status_code == 404
+    assert api.get("/api/v2/iaq/data", params={"enseigne": "Lyon Part-Dieu"}).status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -145,7 +145,7 @@ def test_sensor_can_be_moved_to_another_room(api):
         },
     )
     rows = api.get(
-        "/api/iaq/data", params={"enseigne": "Move", "salle": "New", "raw": "true", **RANGE}
+        "/api/v2/iaq/data", params={"enseigne": "Move", "salle": "New", "raw": "true", **RANGE}
     ).json()
     assert [r["co2"] for r in rows["data"]] == [555]  # the registry's assignment wins over the payload
     assert api.put("/api/config/sensors/mover", json={"room_id": 99999}).status_code == 404
@@ -232,7 +232,7 @@ def test_csv_export_streams_every_raw_reading_of_any_range(api):
     for part in (batch[:3000], batch[3000:]):
         assert api.post("/api/ingest", json=part).status_code == 201
     params = {"enseigne": "CSV", "raw": "true", "start": "1767000000", "end": "1767010000", "format": "csv"}
-    with api.stream("GET", "/api/iaq/data", params=params) as answer:
+    with api.stream("GET", "/api/v2/iaq/data", params=params) as answer:
         assert answer.status_code == 200
         assert answer.headers["content-type"].startswith("text/csv")
         assert "attachment" in answer.headers["content-disposition"]
@@ -248,8 +248,8 @@ def test_csv_export_streams_every_raw_reading_of_any_range(api):
 def test_csv_export_of_aggregates_and_of_an_unknown_site(api):
     seed(api, "CSV2", "R", "csv2", range(0, 10))
     params = {"enseigne": "CSV2", "step": "5min", "format": "csv", **RANGE}
-    lines = api.get("/api/iaq/data", params=params).text.splitlines()
+    lines = api.get("/api/v2/iaq/data", params=params).text.splitlines()
     assert lines[0].startswith("timestamp,enseigne,salle,co2_mean,co2_min,co2_max,co2_count")
     assert lines[1].startswith("2026-02-10T09:00:00Z,CSV2,R,402.0,400.0,404.0,5")
-    missing = api.get("/api/iaq/data", params={"enseigne": "Nowhere", "format": "csv"})
+    missing = api.get("/api/v2/iaq/data", params={"enseigne": "Nowhere", "format": "csv"})
     assert missing.status_code == 404

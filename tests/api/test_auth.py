@@ -70,7 +70,7 @@ def expected_need(method: str, path: str) -> str:
 
 def test_every_endpoint_answers_each_role_as_the_rules_say(api, clients):
     operations = openapi_operations(api)
-    assert ("POST", "/api/config/sites") in operations and ("GET", "/api/iaq/data") in operations
+    assert ("POST", "/api/config/sites") in operations and ("GET", "/api/v2/iaq/data") in operations
     checked = 0
     for method, path in operations:
         need = expected_need(method, path)
@@ -291,7 +291,7 @@ def reading(site: str, sensor: str, minute: int = 0) -> dict:
 
 def stored(api, site: str) -> int:
     window = {"start": "2026-03-01T00:00:00Z", "end": "2026-03-02T00:00:00Z"}
-    return api.get("/api/iaq/data", params={"enseigne": site, "raw": "true", **window}).json()["count"]
+    return api.get("/api/v2/iaq/data", params={"enseigne": site, "raw": "true", **window}).json()["count"]
 
 
 def test_device_key_writes_only_for_its_site(server, api, clients):
@@ -342,8 +342,8 @@ def test_a_site_scoped_account_sees_only_its_sites(server, api):
     assert made.status_code == 201
     api.post("/api/ingest", json=[reading("Scoped A", "sa"), reading("Scoped B", "sb")])
     with closing(sign_in(server, "site-a")) as scoped:
-        assert scoped.get("/api/iaq/data", params={"enseigne": "Scoped A"}).status_code == 200
-        assert scoped.get("/api/iaq/data", params={"enseigne": "Scoped B"}).status_code == 403
+        assert scoped.get("/api/v2/iaq/data", params={"enseigne": "Scoped A"}).status_code == 200
+        assert scoped.get("/api/v2/iaq/data", params={"enseigne": "Scoped B"}).status_code == 403
         assert scoped.get("/api/config/sites").status_code == 403  # would list every site
         assert scoped.get("/api/auth/me").json()["sites"] == ["Scoped A"]
 

@@ -30,7 +30,7 @@ def reading(site: str, sensor: str, co2: float = 700) -> dict:
 
 
 def stored(api, site: str) -> list[dict]:
-    answer = api.get("/api/iaq/data", params={"enseigne": site, "raw": "true", "hours": 1})
+    answer = api.get("/api/v2/iaq/data", params={"enseigne": site, "raw": "true", "hours": 1})
     return answer.json()["data"] if answer.status_code == 200 else []
 
 

@@ -43,11 +43,11 @@ def test_lists_without_a_filter_hold_only_the_scoped_viewers_sites(server) -> No
     with closing(sign_in(server, "ana")) as ana:
         states = ana.get("/api/modules/states")
         assert states.status_code == 200 and list(states.json()["states"]) == ["Site A"]
-        data = ana.get("/api/iaq/data", params={"raw": "true"}).json()["data"]
+        data = ana.get("/api/v2/iaq/data", params={"raw": "true"}).json()["data"]
         assert data and {row["enseigne"] for row in data} == {"Site A"}
         # every way of naming another site is refused, whichever parameter carries it
         for params in ({"enseigne": "Site B"}, {"enseigne": ["Site A", "Site B"]}, {"sensor_id": "b1"}):
-            answer = ana.get("/api/iaq/data", params=params)
+            answer = ana.get("/api/v2/iaq/data", params=params)
             assert answer.status_code == 403, (params, answer.text)
         # a site that does not exist is refused in the same words as one that does (no probing)
         missing = ana.get("/api/alerts", params={"enseigne": "Nowhere"})
@@ -65,7 +65,9 @@ def test_a_device_key_writes_only_into_rooms_of_its_own_site(server) -> None:
     """The key's site is checked where a reading would be stored, not against the names its body gives."""
     with httpx.Client(base_url=server.url, timeout=10) as admin:
         key = admin.post("/api/auth/keys", json={"site": "Site A", "name": "gateway"}).json()["key"]
-        before = len(admin.get("/api/iaq/data", params={"enseigne": "Site B", "raw": "true"}).json()["data"])
+        before = len(
+            admin.get("/api/v2/iaq/data", params={"enseigne": "Site B", "raw": "true"}).json()["data"]
+        )
     device = httpx.Client(base_url=server.anonymous_url, timeout=10, headers={"X-API-Key": key})
     with device:
         ours = {"enseigne": "Site A", "salle": "Bureau A", "values": {"co2": 1999}}
@@ -81,9 +83,9 @@ def test_a_device_key_writes_only_into_rooms_of_its_own_site(server) -> None:
         assert named_theirs.status_code == 403
         assert device.post("/api/ingest", json={**ours, "sensor_id": "a1"}).status_code == 201
     with httpx.Client(base_url=server.url, timeout=10) as admin:
-        after = admin.get("/api/iaq/data", params={"enseigne": "Site B", "raw": "true"}).json()["data"]
+        after = admin.get("/api/v2/iaq/data", params={"enseigne": "Site B", "raw": "true"}).json()["data"]
         assert len(after) == before and all(row["co2"] != 1999 for row in after)
-        mine = admin.get("/api/iaq/data", params={"sensor_id": "a1", "raw": "true"}).json()["data"]
+        mine = admin.get("/api/v2/iaq/data", params={"sensor_id": "a1", "raw": "true"}).json()["data"]
         assert [row["timestamp"] for row in mine if row["co2"] == 1999] != []
         assert not [row for row in mine if row["timestamp"].startswith("2026-05-28")]  # the refused batch
 

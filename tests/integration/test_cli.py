@@ -47,7 +47,7 @@ def test_backup_without_a_database_says_so(tmp_path):
 
 def count_readings(url: str, site: str) -> int:
     params = {"enseigne": site, "raw": "true", "start": "1759999000", "end": "1760010000", "limit": 100000}
-    return httpx.get(url + "/api/iaq/data", params=params).json()["count"]
+    return httpx.get(url + "/api/v2/iaq/data", params=params).json()["count"]
 
 
 def test_restore_brings_back_the_backup_and_keeps_the_replaced_database(tmp_path):

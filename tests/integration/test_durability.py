@@ -45,7 +45,7 @@ def test_acknowledged_readings_survive_sigkill(tmp_path):
     restarted = PlatformProcess(tmp_path / "data").start()
     try:
         rows = httpx.get(
-            restarted.url + "/api/iaq/data",
+            restarted.url + "/api/v2/iaq/data",
             params={
                 "enseigne": "Durable",
                 "raw": "true",

@@ -36,7 +36,7 @@ def test_readings_reach_influxdb_once_and_read_back_through_the_api(influxd, tmp
         assert [r["co2"] for r in body["data"]] == [400 + i for i in range(10)]
         assert "pending" not in body
         hourly = api.get(
-            "/api/iaq/data",
+            "/api/v2/iaq/data",
             params={"enseigne": "Influx HQ", "start": "2026-02-03", "end": "2026-02-04", "step": "1h"},
         ).json()
         (bucket,) = hourly["data"]

@@ -59,9 +59,9 @@ def test_demo_mode_registers_two_sites_and_keeps_the_data_moving(tmp_path):
             ("Head office", "Europe/Paris"),
             ("Lyon store", "Europe/Paris"),
         }
-        first = httpx.get(srv.url + "/api/iaq/data", params={"hours": 0.05, "raw": "true"}).json()["count"]
+        first = httpx.get(srv.url + "/api/v2/iaq/data", params={"hours": 0.05, "raw": "true"}).json()["count"]
         time.sleep(1)
-        later = httpx.get(srv.url + "/api/iaq/data", params={"hours": 0.05, "raw": "true"}).json()["count"]
+        later = httpx.get(srv.url + "/api/v2/iaq/data", params={"hours": 0.05, "raw": "true"}).json()["count"]
         assert later > first
         health = httpx.get(srv.url + "/health").json()
         assert health["checks"]["worker:simulator"]["status"] == "ok"
@@ -76,7 +76,7 @@ def test_simulator_command_feeds_a_running_platform(tmp_path):
     with platform(tmp_path / "data") as srv:
         run = run_simulator(srv.url, "--rooms", "3", "--interval", "0.05", "--count", "4")
         assert run.returncode == 0, run.stderr
-        rows = httpx.get(srv.url + "/api/iaq/data", params={"raw": "true", "hours": 1}).json()["data"]
+        rows = httpx.get(srv.url + "/api/v2/iaq/data", params={"raw": "true", "hours": 1}).json()["data"]
         assert len(rows) == 12
         assert {r["salle"] for r in rows} == {"Open space", "Meeting room", "Sales floor"}
 
@@ -92,7 +92,7 @@ def test_replay_of_a_real_recording_is_stored_like_live_readings(tmp_path):
         )
         assert run.returncode == 0, run.stdout + run.stderr
         rows = httpx.get(
-            srv.url + "/api/iaq/data", params={"enseigne": "Campus", "raw": "true", "hours": 2}
+            srv.url + "/api/v2/iaq/data", params={"enseigne": "Campus", "raw": "true", "hours": 2}
         ).json()["data"]
         assert rows, run.stdout
         assert {r["salle"] for r in rows} == {"Rice 130"}
@@ -146,7 +146,7 @@ def test_replay_keeps_the_good_readings_of_a_batch_with_a_glitch(tmp_path):
         )
         assert run.returncode == 0, run.stdout + run.stderr
         assert "394" in run.stderr  # the operator sees which reading was refused and why
-        rows = httpx.get(srv.url + "/api/iaq/data", params={"raw": "true", "hours": 1}).json()["data"]
+        rows = httpx.get(srv.url + "/api/v2/iaq/data", params={"raw": "true", "hours": 1}).json()["data"]
         assert sorted(r["co2"] for r in rows) == [500 + m for m in range(10) if m != 3]
 
 

@@ -56,16 +56,18 @@ def test_the_platform_runs_on_postgres_as_on_sqlite(pg_url, tmp_path):
         }
         assert api.post("/iaq", json=legacy).status_code == 201
         day = {"enseigne": "PG Paris", "start": "2026-07-01T00:00:00Z", "end": "2026-07-02T00:00:00Z"}
-        raw = api.get("/api/iaq/data", params={**day, "raw": "true", "sensor_id": "pg-1"}).json()["data"]
+        raw = api.get("/api/v2/iaq/data", params={**day, "raw": "true", "sensor_id": "pg-1"}).json()["data"]
         assert [r["timestamp"] for r in raw][:2] == ["2026-07-01T08:00:00Z", "2026-07-01T08:01:00Z"]  # UTC+2
         assert raw[0]["no2"] == 3.5
-        agg = api.get("/api/iaq/data", params={**day, "step": "5min", "metrics": "co2,no2"}).json()["data"]
+        agg = api.get("/api/v2/iaq/data", params={**day, "step": "5min", "metrics": "co2,no2"}).json()["data"]
         first = agg[0]
         assert first["timestamp"] == "2026-07-01T08:00:00Z"
         assert first["stats"]["co2"]["count"] == 6 and first["no2"] == 3.5  # pg-1 x5 + pg-2 in 08:00-08:05
-        daily = api.get("/api/iaq/data", params={**day, "step": "1d"}).json()["data"]
+        daily = api.get("/api/v2/iaq/data", params={**day, "step": "1d"}).json()["data"]
         assert sum(d["stats"]["co2"]["count"] for d in daily) == 8
-        csv_lines = api.get("/api/iaq/data", params={**day, "raw": "true", "format": "csv"}).text.splitlines()
+        csv_lines = api.get(
+            "/api/v2/iaq/data", params={**day, "raw": "true", "format": "csv"}
+        ).text.splitlines()
         assert len(csv_lines) == 1 + 8
         score = api.get("/api/predict/score", params={"enseigne": "PG Paris", "salle": "Lab"})
         assert score.status_code == 200

@@ -30,7 +30,7 @@ def reading(site: str, sensor: str, minute: int = 0) -> dict:
 
 def stored(api, site: str) -> int:
     window = {"start": "2026-03-01T00:00:00Z", "end": "2026-03-02T00:00:00Z"}
-    return api.get("/api/iaq/data", params={"enseigne": site, "raw": "true", **window}).json()["count"]
+    return api.get("/api/v2/iaq/data", params={"enseigne": site, "raw": "true", **window}).json()["count"]
 
 
 def office_reading(site: str, sensor: str | None = None) -> dict:
@@ -52,11 +52,12 @@ def test_device_key_rate_limit_login_throttling_and_configured_cors(tmp_path):
             "Access-Control-Request-Headers": "authorization",
         }
         allowed = httpx.options(
-            srv.anonymous_url + "/api/iaq/data", headers={"Origin": "https://dashboard.example", **preflight}
+            srv.anonymous_url + "/api/v2/iaq/data",
+            headers={"Origin": "https://dashboard.example", **preflight},
         )
         assert allowed.headers["access-control-allow-origin"] == "https://dashboard.example"
         other = httpx.options(
-            srv.anonymous_url + "/api/iaq/data", headers={"Origin": "https://x.example", **preflight}
+            srv.anonymous_url + "/api/v2/iaq/data", headers={"Origin": "https://x.example", **preflight}
         )
         assert "access-control-allow-origin" not in other.headers
         key = api.post("/api/auth/keys", json={"site": "Fast"}).json()["key"]

@@ -121,11 +121,11 @@ async def test_overview_of_one_site_or_one_room_reads_only_those(store):
     put(store, (1, 1, T0, {"co2": 500}), (2, 2, T0, {"co2": 900}))
     query = QueryService(sessions=make_sessionmaker(store.engine), store=store)
     everything = await query.overview()
-    assert [[r["values"]["co2"] for r in s["rooms"]] for s in everything] == [[500, 900]]
+    assert [[r.values["co2"] for r in s.rooms] for s in everything] == [[500, 900]]
     (one_site,) = await query.overview(site_id=1)
-    assert [r["name"] for r in one_site["rooms"]] == ["A", "B"]
+    assert [r.name for r in one_site.rooms] == ["A", "B"]
     (room_only,) = await query.overview(room_id=2)
-    assert [(r["name"], r["values"]) for r in room_only["rooms"]] == [("B", {"co2": 900})]
+    assert [(r.name, r.values) for r in room_only.rooms] == [("B", {"co2": 900})]
     assert await query.overview(site_id=99) == []
 
 

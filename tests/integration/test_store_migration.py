@@ -30,7 +30,7 @@ def readings(server) -> list[tuple]:
         "limit": 100000,
     }
     with server.client() as api:
-        body = api.get("/api/iaq/data", params=params).json()
+        body = api.get("/api/v2/iaq/data", params=params).json()
     return sorted((r["sensor_id"], r["timestamp"], r["co2"], r["humidity"]) for r in body["data"])
 
 

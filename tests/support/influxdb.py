@@ -29,7 +29,7 @@ def stored_keys(server: InfluxServer, db: str) -> list[tuple[str, int]]:
 
 def raw(api: httpx.Client, site: str, **params) -> dict:
     answer = api.get(
-        "/api/iaq/data",
+        "/api/v2/iaq/data",
         params={"enseigne": site, "raw": "true", "start": "2026-02-01", "end": "2026-02-10", **params},
     )
     assert answer.status_code == 200, answer.text
