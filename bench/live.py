@@ -60,9 +60,9 @@ class Listener:
                 now = time.perf_counter()
                 message = json.loads(raw)
                 if message["type"] == "measurement":
-                    key = f"m:{message['data']['timestamp']}"
-                elif message["type"] == "module_state" and message["data"].get("state"):
-                    key = f"s:{message['data']['state'].get('on')}"
+                    key = f"m:{message['timestamp']}"
+                elif message["type"] == "module_state" and message.get("state"):
+                    key = f"s:{message['state'].get('on')}"
                 else:
                     continue
                 entry = self.waiting.pop(key, None)

@@ -57,6 +57,7 @@ class IngestOutcome:
     received: int
     stored: int
     duplicates: list[int]  # positions in the request of readings that were already stored
+    first_ts_ms: int | None = None  # the time the request's first reading is stored under
 
 
 @dataclass(slots=True)
@@ -308,7 +309,8 @@ class IngestionService:
                     published.append(
                         Measurement(draft.sensor_id, room.site.name, room.name, room.id, ts_ms, draft.values)
                     )
-                outcomes.append(IngestOutcome(len(drafts), len(plan) - len(duplicates), duplicates))
+                first = plan[0][3] if plan else None
+                outcomes.append(IngestOutcome(len(drafts), len(plan) - len(duplicates), duplicates, first))
             self.store.stage(conn, to_store)
         return outcomes, published
 

@@ -8,12 +8,14 @@ sends these paths to, because FastAPI's per-request machinery costs more than st
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
+from app.core.domain.timesteps import iso_ms
 from app.runtime import Runtime
 from services.device_keys import Grant
 from services.ingestion import IngestOutcome
@@ -26,16 +28,43 @@ log = logging.getLogger(__name__)
 LEGACY_PATH = "/iaq"
 
 
-def _answer(outcome: IngestOutcome, batch: bool) -> tuple[int, dict[str, Any]]:
-    body = {
-        "status": "stored" if outcome.stored else "duplicate",
-        "received": outcome.received,
-        "stored": outcome.stored,
-        "duplicates": len(outcome.duplicates),
+class IngestAnswer(BaseModel):
+    """What a device gets back once its readings are committed (the original's four fields first)."""
+
+    status: Literal["success"]
+    message: str = Field(examples=["Mesure enregistrée"])
+    sensor_id: str | None = Field(None, description="one reading: its sensor")
+    timestamp: str | None = Field(None, description="one reading: its time as stored, UTC ISO 8601")
+    outcome: Literal["stored", "duplicate"] = Field(description="duplicate: every reading was stored before")
+    received: int
+    stored: int = Field(description="readings newly stored")
+    duplicates: int = Field(description="readings already stored, kept once")
+    duplicate_indices: list[int] | None = Field(None, description="a list: the positions of the duplicates")
+
+
+def _answer(outcome: IngestOutcome, batch: bool, sensor_id: str | None) -> tuple[int, dict[str, Any]]:
+    """The original product's answer (`200 {"status": "success", "message", "sensor_id", "timestamp"}`: device
+    firmware tests for exactly that), with IAQverse's counts beside it. A duplicate is a success too: the
+    reading is stored, once."""
+    fresh = outcome.stored > 0
+    body: dict[str, Any] = {
+        "status": "success",
+        "message": ("Mesure enregistrée" if fresh else "Mesure déjà enregistrée")
+        if not batch
+        else f"{outcome.stored} mesure(s) enregistrée(s), {len(outcome.duplicates)} déjà enregistrée(s)",
     }
+    if not batch:
+        body["sensor_id"] = sensor_id
+        body["timestamp"] = iso_ms(outcome.first_ts_ms) if outcome.first_ts_ms is not None else None
+    body.update(
+        outcome="stored" if fresh else "duplicate",
+        received=outcome.received,
+        stored=outcome.stored,
+        duplicates=len(outcome.duplicates),
+    )
     if batch:
         body["duplicate_indices"] = outcome.duplicates
-    return (201 if outcome.stored else 200), body
+    return 200, body
 
 
 async def ingest_request(
@@ -46,7 +75,7 @@ async def ingest_request(
     drafts, batch = runtime.ingestion.parse(body, legacy=legacy, source=source)
     # the key's site is checked where each reading would be stored (services/ingestion.py)
     outcome = await runtime.ingestion.submit(drafts, batch=batch, source=source, site=grant.site)
-    return _answer(outcome, batch)
+    return _answer(outcome, batch, drafts[0].sensor_id if drafts else None)
 
 
 class IngestEndpoint:
@@ -90,10 +119,9 @@ def router(runtime: Runtime) -> APIRouter:
 
     @r.post(
         "/api/ingest",
-        status_code=201,
+        response_model=IngestAnswer,
         openapi_extra=json_body(IngestReading, array_of=IngestReading),
         responses={
-            200: {"description": "every reading was stored already (duplicates)"},
             413: {"description": "body or batch too large"},
             415: {"description": "not JSON"},
             422: {"description": "a field is invalid; nothing was stored"},
@@ -101,15 +129,20 @@ def router(runtime: Runtime) -> APIRouter:
         },
     )
     async def ingest(request: Request) -> JSONResponse:
-        """Store readings. Acknowledged (2xx) only once committed; a repeated (sensor, timestamp) is
-        stored once. A list holds at most `IAQ_MAX_BATCH` readings (default 5000), stored all or nothing."""
+        """Store readings. Acknowledged (200) only once committed; a repeated (sensor, timestamp) is
+        stored once and answered 200 too. A list holds at most `IAQ_MAX_BATCH` readings (default 5000),
+        stored all or nothing."""
         grant = await device_grant(runtime, request.scope)
         status, body = await ingest_request(
             runtime, await read_json(request, max_bytes, max_depth=None), legacy=False, grant=grant
         )
         return JSONResponse(body, status_code=status)
 
-    @r.post(LEGACY_PATH, status_code=201, openapi_extra=json_body(LegacyReading, array_of=LegacyReading))
+    @r.post(
+        LEGACY_PATH,
+        response_model=IngestAnswer,
+        openapi_extra=json_body(LegacyReading, array_of=LegacyReading),
+    )
     async def ingest_legacy(request: Request) -> JSONResponse:
         """The original product's flat format with `capteur_id`; kept for existing devices."""
         grant = await device_grant(runtime, request.scope)

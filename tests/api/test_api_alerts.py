@@ -55,8 +55,8 @@ async def next_alert(ws, event: str, timeout_s: float = 10) -> dict:
     deadline = time.monotonic() + timeout_s
     while True:
         message = json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic()))
-        if message["type"] == "alert" and message["data"]["event"] == event:
-            return message["data"]
+        if message["type"] == "alert" and message["event"] == event:
+            return message
 
 
 async def test_a_co2_rise_raises_one_alert_on_ws_and_webhooks_and_it_resolves_by_itself(server, receivers):
@@ -66,13 +66,14 @@ async def test_a_co2_rise_raises_one_alert_on_ws_and_webhooks_and_it_resolves_by
         websockets.connect(server.url.replace("http", "ws") + "/ws") as ws,
         httpx.AsyncClient(base_url=server.url, timeout=10) as api,
     ):
+        assert json.loads(await ws.recv())["type"] == "connection"
+        await ws.send(json.dumps({"type": "unsubscribe", "topics": ["all"]}))
         await ws.send(json.dumps({"type": "subscribe", "topics": ["alerts"]}))
-        assert json.loads(await ws.recv())["type"] == "subscribed"
         readings = rise(
             "E2E", "Meeting", [700, 900, 1100, 1300, 1450, 1500, 1550, 1500, 1480, 1500], start=start
         )
         for reading in readings:  # one by one, as a sensor sends them
-            assert (await api.post("/api/ingest", json=reading)).status_code == 201
+            assert (await api.post("/api/ingest", json=reading)).status_code == 200
         raised = await next_alert(ws, "raised")
         assert raised["salle"] == "Meeting" and raised["rule"] == "CO₂ high" and raised["state"] == "active"
         answer = await api.get("/api/alerts", params={"enseigne": "E2E", "salle": "Meeting"})
@@ -81,7 +82,7 @@ async def test_a_co2_rise_raises_one_alert_on_ws_and_webhooks_and_it_resolves_by
         assert alert["raised_at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + 8 * 60))
 
         falling = rise("E2E", "Meeting", [1300, 1150, 1000], start=start + 10 * 60)
-        assert (await api.post("/api/ingest", json=falling)).status_code == 201
+        assert (await api.post("/api/ingest", json=falling)).status_code == 200
         resolved = await next_alert(ws, "resolved")
         assert resolved["id"] == alert["id"] and resolved["resolved_by"] is None
         assert resolved["resolved_value"] == 1000 and resolved["peak"] == 1550
@@ -110,7 +111,7 @@ async def test_a_co2_rise_raises_one_alert_on_ws_and_webhooks_and_it_resolves_by
 
 def test_acknowledge_and_resolve_through_the_api_with_history_and_filters(api):
     start = int(time.time()) - 30 * 60
-    assert api.post("/api/ingest", json=rise("Life", "Lab", [1600] * 7, start=start)).status_code == 201
+    assert api.post("/api/ingest", json=rise("Life", "Lab", [1600] * 7, start=start)).status_code == 200
     (alert,) = wait_for(
         lambda: api.get("/api/alerts", params={"enseigne": "Life"}).json(), lambda a: len(a) == 1
     )
@@ -184,7 +185,7 @@ def test_the_compliance_report_as_json_and_csv(api):
          "values": {"co2": 900 if i < 30 else 1500, "pm25": 20 if i < 15 else 5}}
         for i in range(60)
     ]  # fmt: skip
-    assert api.post("/api/ingest", json=readings).status_code == 201
+    assert api.post("/api/ingest", json=readings).status_code == 200
     params = {"enseigne": "Report", "salle": "Class", "start": day, "end": day}
     body = api.get("/api/reports/compliance", params=params).json()
     shares = {c["category"]: c["share_pct"] for c in body["co2"]["categories"]}

@@ -48,8 +48,15 @@ def sites(api: httpx.Client) -> set[str]:
 
 def test_reading_in_new_format_is_stored_and_readable(api):
     answer = api.post("/api/ingest", json=reading("Maison", "Bureau", sensor="bureau1"))
-    assert answer.status_code == 201
-    assert answer.json() == {"status": "stored", "received": 1, "stored": 1, "duplicates": 0}
+    assert answer.status_code == 200  # the original's answer: device firmware tests for exactly 200
+    body = answer.json()
+    assert (body["status"], body["message"], body["sensor_id"]) == (
+        "success",
+        "Mesure enregistrée",
+        "bureau1",
+    )
+    assert body["timestamp"].startswith(now_iso()[:15])  # when it was stored, UTC
+    assert (body["outcome"], body["received"], body["stored"], body["duplicates"]) == ("stored", 1, 1, 0)
     rows = raw_rows(api, "Maison", salle="Bureau")
     assert len(rows) == 1
     assert rows[0]["sensor_id"] == "bureau1"
@@ -69,7 +76,7 @@ def test_legacy_flat_format_with_capteur_id_is_stored(api):
         "capteur_id": "salon1",
     }
     answer = api.post("/iaq", json=body)
-    assert answer.status_code == 201, answer.text
+    assert answer.status_code == 200, answer.text
     rows = raw_rows(api, "Legacy")
     assert [(r["sensor_id"], r["salle"], r["co2"]) for r in rows] == [("salon1", "Salon", 700)]
 
@@ -78,9 +85,11 @@ def test_same_sensor_and_timestamp_twice_is_stored_once_and_reported(api):
     body = reading("Dup", ts="2026-01-05T10:00:00Z")
     first = api.post("/api/ingest", json=body)
     second = api.post("/api/ingest", json=body)
-    assert first.status_code == 201
+    assert first.status_code == 200
     assert second.status_code == 200
-    assert second.json()["status"] == "duplicate" and second.json()["stored"] == 0
+    # a duplicate is a success for the device (it is stored, once); IAQverse says which it was
+    assert second.json()["status"] == "success" and second.json()["message"] == "Mesure déjà enregistrée"
+    assert second.json()["outcome"] == "duplicate" and second.json()["stored"] == 0
     rows = raw_rows(api, "Dup", start="2026-01-05T00:00:00Z", end="2026-01-06T00:00:00Z")
     assert len(rows) == 1
 
@@ -92,7 +101,7 @@ def test_batch_stores_all_and_names_duplicates_inside_and_across_requests(api):
         for i in range(10)
     ]
     answer = api.post("/api/ingest", json=batch)
-    assert answer.status_code == 201
+    assert answer.status_code == 200
     assert answer.json()["stored"] == 10
     again = [
         *batch[8:],
@@ -100,7 +109,7 @@ def test_batch_stores_all_and_names_duplicates_inside_and_across_requests(api):
         batch[9],
     ]
     answer = api.post("/api/ingest", json=again)
-    assert answer.status_code == 201
+    assert answer.status_code == 200
     assert answer.json()["stored"] == 1
     assert answer.json()["duplicate_indices"] == [0, 1, 3]
     rows = raw_rows(api, "Batch", start="2026-01-06T00:00:00Z", end="2026-01-07T00:00:00Z")
@@ -111,14 +120,14 @@ def test_extra_metrics_are_stored_as_they_come(api):
     answer = api.post(
         "/api/ingest", json=reading("Extra", CO2=600, PM10=20, NO2=12, Pressure=1013.2, radon=40)
     )
-    assert answer.status_code == 201, answer.text
+    assert answer.status_code == 200, answer.text
     (row,) = raw_rows(api, "Extra")
     assert row["pm10"] == 20 and row["no2"] == 12 and row["pressure"] == 1013.2 and row["radon"] == 40
 
 
 def test_tvoc_in_ppb_is_converted_with_the_reference_factor(api):
     body = reading("Units", TVOC=100) | {"units": {"tvoc": "ppb"}}
-    assert api.post("/api/ingest", json=body).status_code == 201
+    assert api.post("/api/ingest", json=body).status_code == 200
     (row,) = raw_rows(api, "Units")
     assert row["tvoc"] == pytest.approx(450)
 
@@ -127,7 +136,7 @@ def test_timestamp_without_zone_is_read_in_the_sites_time_zone(api):
     created = api.post("/api/config/sites", json={"name": "Paris HQ", "timezone": "Europe/Paris"})
     assert created.status_code == 201, created.text
     body = reading("Paris HQ", ts="2026-07-01T14:00:00")  # summer: UTC+2
-    assert api.post("/api/ingest", json=body).status_code == 201
+    assert api.post("/api/ingest", json=body).status_code == 200
     rows = raw_rows(api, "Paris HQ", start="2026-07-01T00:00:00Z", end="2026-07-02T00:00:00Z")
     assert [r["timestamp"] for r in rows] == ["2026-07-01T12:00:00Z"]
 
@@ -136,7 +145,7 @@ def test_reading_without_timestamp_gets_the_server_time(api):
     body = reading("NoTime")
     del body["timestamp"]
     before = datetime.now(UTC)
-    assert api.post("/api/ingest", json=body).status_code == 201
+    assert api.post("/api/ingest", json=body).status_code == 200
     (row,) = raw_rows(api, "NoTime")
     stored = datetime.fromisoformat(row["timestamp"].replace("Z", "+00:00"))
     assert abs((stored - before).total_seconds()) < 5
@@ -236,9 +245,9 @@ def test_empty_list_is_refused(api):
 
 
 def test_assigned_sensor_may_omit_site_and_room(api):
-    assert api.post("/api/ingest", json=reading("Known", "Lab", sensor="known-1")).status_code == 201
+    assert api.post("/api/ingest", json=reading("Known", "Lab", sensor="known-1")).status_code == 200
     answer = api.post("/api/ingest", json={"sensor_id": "known-1", "values": {"co2": 810}})
-    assert answer.status_code == 201
+    assert answer.status_code == 200
     assert [r["co2"] for r in raw_rows(api, "Known")][-1] == 810
 
 

@@ -46,7 +46,7 @@ def test_chunked_body_is_stored(api):
     answer = api.post(
         "/api/ingest", content=iter([body[:20], body[20:]]), headers={"content-type": "application/json"}
     )
-    assert answer.status_code == 201, answer.text
+    assert answer.status_code == 200, answer.text
     assert [row["co2"] for row in stored(api, "Chunked")] == [700]
 
 
@@ -57,7 +57,7 @@ def test_chunked_body_over_the_limit_is_413_and_nothing_is_stored(api):
     assert answer.status_code == 413
     assert "20000 bytes" in answer.json()["error"]
     assert stored(api, "Huge") == []
-    assert api.post("/api/ingest", json=reading("After", "after-1")).status_code == 201  # still serving
+    assert api.post("/api/ingest", json=reading("After", "after-1")).status_code == 200  # still serving
 
 
 def test_pipelined_requests_are_answered_in_order_and_all_stored(server, api):
@@ -72,7 +72,7 @@ def test_pipelined_requests_are_answered_in_order_and_all_stored(server, api):
     ]
     answer = raw_http(server.url, b"".join(requests))
     statuses = [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", answer)]
-    assert statuses == [201, 201, 200, 400]
+    assert statuses == [200, 200, 200, 400]
     assert sorted(row["co2"] for row in stored(api, "Piped")) == [500, 600]
 
 
@@ -80,7 +80,7 @@ def test_http_1_0_request_is_answered_and_the_connection_closed(server, api):
     answer = raw_http(
         server.url, post("/api/ingest", json.dumps(reading("Old", "old-1")).encode(), version="1.0")
     )
-    assert answer.startswith(b"HTTP/1.1 201 ")
+    assert answer.startswith(b"HTTP/1.1 200 ")
     assert b"connection: close" in answer.lower()
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["stored"] == 1
     assert len(stored(api, "Old")) == 1
@@ -93,7 +93,7 @@ def test_other_methods_on_the_ingest_path_are_405(api):
 
 def test_ingest_requests_are_counted_in_the_latency_metric(api):
     def count() -> float:
-        labels = ('method="POST"', 'route="/api/ingest"', 'status="201"')
+        labels = ('method="POST"', 'route="/api/ingest"', 'status="200"')
         for line in api.get("/metrics").text.splitlines():
             if line.startswith("iaq_http_request_duration_seconds_count") and all(x in line for x in labels):
                 return float(line.rsplit(" ", 1)[1])
@@ -101,5 +101,5 @@ def test_ingest_requests_are_counted_in_the_latency_metric(api):
 
     before = count()
     for i in range(3):
-        assert api.post("/api/ingest", json=reading("Timed", f"t-{i}")).status_code == 201
+        assert api.post("/api/ingest", json=reading("Timed", f"t-{i}")).status_code == 200
     assert count() == before + 3

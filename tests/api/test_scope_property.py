@@ -46,7 +46,7 @@ def world(tmp_path_factory):
                      "timestamp": start + 60 * i, "values": {"co2": co2, "temperature": 21.5}}
                     for i in range(10)
                 ]  # fmt: skip
-                assert admin.post("/api/ingest", json=readings).status_code == 201
+                assert admin.post("/api/ingest", json=readings).status_code == 200
                 module = {"enseigne": names["site"], "salle": names["room"], "module_type": "ventilation",
                           "name": names["module"]}  # fmt: skip
                 made = admin.post("/api/modules", json=module)
@@ -173,7 +173,7 @@ async def test_a_limited_accounts_socket_never_carries_another_sites_events(worl
             for names in (THEIRS, MINE):
                 body = {"sensor_id": names["sensor"], "enseigne": names["site"], "salle": names["room"],
                         "values": {"co2": THEIR_CO2 if names is THEIRS else 640.5}}  # fmt: skip
-                assert (await admin.post("/api/ingest", json=body)).status_code == 201
+                assert (await admin.post("/api/ingest", json=body)).status_code == 200
         messages: list[str] = []
         while not messages or "640.5" not in messages[-1]:  # the own site's reading, sent last
             messages.append(await asyncio.wait_for(ws.recv(), 10))

@@ -82,6 +82,7 @@ async def test_a_socket_opened_from_another_sites_page_is_refused(direct):
     url = direct.anonymous_url.replace("http", "ws") + "/ws"
     async with websockets.connect(url, additional_headers={"Cookie": cookie},
                                   origin=direct.anonymous_url) as ws:  # fmt: skip
+        assert '"connection"' in await asyncio.wait_for(ws.recv(), 5)
         await ws.send('{"type": "ping"}')
         assert "pong" in await asyncio.wait_for(ws.recv(), 5)
     with pytest.raises((websockets.InvalidStatus, websockets.ConnectionClosed)):

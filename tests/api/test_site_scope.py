@@ -24,7 +24,7 @@ def server(tmp_path_factory):
         with httpx.Client(base_url=srv.url, timeout=10) as admin:
             for site, room, sensor in (("Site A", "Bureau A", "a1"), ("Site B", "Salle B", "b1")):
                 body = {"sensor_id": sensor, "enseigne": site, "salle": room, "values": {"co2": 800}}
-                assert admin.post("/api/ingest", json=body).status_code == 201
+                assert admin.post("/api/ingest", json=body).status_code == 200
                 module = {"enseigne": site, "salle": room, "module_type": "ventilation"}
                 assert admin.post("/api/modules", json=module).status_code == 201
             for name, role in (("ana", "viewer"), ("otto", "operator"), ("adam", "admin")):
@@ -81,7 +81,7 @@ def test_a_device_key_writes_only_into_rooms_of_its_own_site(server) -> None:
         assert legacy.status_code == 403
         named_theirs = device.post("/api/ingest", json={**ours, "sensor_id": "new-b", "enseigne": "Site B"})
         assert named_theirs.status_code == 403
-        assert device.post("/api/ingest", json={**ours, "sensor_id": "a1"}).status_code == 201
+        assert device.post("/api/ingest", json={**ours, "sensor_id": "a1"}).status_code == 200
     with httpx.Client(base_url=server.url, timeout=10) as admin:
         after = admin.get("/api/v2/iaq/data", params={"enseigne": "Site B", "raw": "true"}).json()["data"]
         assert len(after) == before and all(row["co2"] != 1999 for row in after)
@@ -172,7 +172,7 @@ def test_an_operator_scoped_to_a_site_handles_alerts_and_actions_of_that_site_on
                  "values": {"co2": 1700}}
                 for i in range(8)
             ]  # fmt: skip
-            assert admin.post("/api/ingest", json=readings).status_code == 201
+            assert admin.post("/api/ingest", json=readings).status_code == 200
         deadline = time.monotonic() + 10
         while len(alerts) < 2:
             assert time.monotonic() < deadline, "no CO2 alert raised on both sites"
@@ -205,17 +205,20 @@ async def test_ws_of_a_scoped_viewer_carries_only_its_sites(server) -> None:
         token = ana.post("/api/auth/tokens", json={"name": "live"}).json()["token"]
     url = server.anonymous_url.replace("http://", f"ws://ana:{token}@") + "/ws"
     async with websockets.connect(url) as ws:
-        await ws.send(json.dumps({"type": "subscribe", "topics": ["measurements", "module_states"]}))
+        assert json.loads(await ws.recv())["type"] == "connection"
+        await ws.send(json.dumps({"type": "unsubscribe", "topics": ["all"]}))
         assert json.loads(await ws.recv())["type"] == "subscribed"
+        await ws.send(json.dumps({"type": "subscribe", "topics": ["measurements", "module_states"]}))
+        assert json.loads(await ws.recv())["topics"] == ["measurements", "module_states"]
         async with httpx.AsyncClient(base_url=server.url) as admin:
             for site, room, sensor in (("Site B", "Salle B", "b1"), ("Site A", "Bureau A", "a1")):
                 body = {"sensor_id": sensor, "enseigne": site, "salle": room, "values": {"co2": 950}}
-                assert (await admin.post("/api/ingest", json=body)).status_code == 201
+                assert (await admin.post("/api/ingest", json=body)).status_code == 200
         seen = [json.loads(await asyncio.wait_for(ws.recv(), 10))]
         while seen[-1]["type"] != "measurement":  # a module's state from an earlier test may come first
             seen.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
-        assert seen[-1]["data"]["enseigne"] == "Site A"  # B's reading was sent first, and never arrives
-        assert all(m["data"].get("enseigne") in (None, "Site A") for m in seen)
+        assert seen[-1]["enseigne"] == "Site A"  # B's reading was sent first, and never arrives
+        assert all(m.get("enseigne") in (None, "Site A") for m in seen)
         await ws.send(json.dumps({"type": "subscribe", "topics": ["measurements"], "enseigne": "Site B"}))
         refusal = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert refusal == {"type": "error", "message": "this account may not see the site 'Site B'"}

@@ -31,7 +31,7 @@ def test_backup_while_running_holds_every_acknowledged_reading(tmp_path):
             }
             for i in range(500)
         ]
-        assert httpx.post(srv.url + "/api/ingest", json=batch).status_code == 201
+        assert httpx.post(srv.url + "/api/ingest", json=batch).status_code == 200
         result = run_cli("backup", "--to", str(tmp_path / "copy.db"), data_dir=data)
         assert result.returncode == 0, result.stderr
         assert "integrity ok" in result.stdout
@@ -63,9 +63,9 @@ def test_restore_brings_back_the_backup_and_keeps_the_replaced_database(tmp_path
         for i in range(300)
     ]
     with platform(data) as srv:
-        assert httpx.post(srv.url + "/api/ingest", json=batch[:100]).status_code == 201
+        assert httpx.post(srv.url + "/api/ingest", json=batch[:100]).status_code == 200
         assert run_cli("backup", "--to", str(tmp_path / "b.db"), data_dir=data).returncode == 0
-        assert httpx.post(srv.url + "/api/ingest", json=batch[100:]).status_code == 201
+        assert httpx.post(srv.url + "/api/ingest", json=batch[100:]).status_code == 200
         busy = run_cli("restore", str(tmp_path / "b.db"), "--yes", data_dir=data, port=srv.port)
         assert busy.returncode == 1 and "stop it before restoring" in busy.stderr
     result = run_cli("restore", str(tmp_path / "b.db"), "--yes", data_dir=data)

@@ -31,7 +31,7 @@ async def test_health_is_ok_then_503_when_ingestion_stops(user: User, runtime) -
 
 async def test_metrics_count_accepted_rejected_and_commits(user: User, runtime) -> None:
     good = {"sensor_id": "m1", "enseigne": "Metrics", "salle": "R", "values": {"co2": 500}}
-    assert (await user.http_client.post("/api/ingest", json=good)).status_code == 201
+    assert (await user.http_client.post("/api/ingest", json=good)).status_code == 200
     assert (
         await user.http_client.post("/api/ingest", json=good | {"values": {"co2": -1}})
     ).status_code == 422

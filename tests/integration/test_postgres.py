@@ -44,7 +44,7 @@ def test_the_platform_runs_on_postgres_as_on_sqlite(pg_url, tmp_path):
             }
             for m in range(6)
         ]
-        assert api.post("/api/ingest", json=batch).status_code == 201
+        assert api.post("/api/ingest", json=batch).status_code == 200
         again = api.post("/api/ingest", json=[*batch[4:], batch[0] | {"sensor_id": "pg-2"}])
         assert again.json()["duplicate_indices"] == [0, 1] and again.json()["stored"] == 1
         legacy = {
@@ -54,7 +54,7 @@ def test_the_platform_runs_on_postgres_as_on_sqlite(pg_url, tmp_path):
             "co2": 900,
             "timestamp": "2026-07-01T08:30:00Z",
         }
-        assert api.post("/iaq", json=legacy).status_code == 201
+        assert api.post("/iaq", json=legacy).status_code == 200
         day = {"enseigne": "PG Paris", "start": "2026-07-01T00:00:00Z", "end": "2026-07-02T00:00:00Z"}
         raw = api.get("/api/v2/iaq/data", params={**day, "raw": "true", "sensor_id": "pg-1"}).json()["data"]
         assert [r["timestamp"] for r in raw][:2] == ["2026-07-01T08:00:00Z", "2026-07-01T08:01:00Z"]  # UTC+2
@@ -96,7 +96,7 @@ def test_past_one_machine_postgresql_registry_and_influxdb_series_together(pg_ur
         srv.client() as api,
     ):
         answer = api.post("/api/ingest", json=[reading(i, site="PG Influx") for i in range(5)])
-        assert answer.status_code == 201, answer.text
+        assert answer.status_code == 200, answer.text
         assert api.post("/api/ingest", json=reading(2, site="PG Influx")).json()["duplicates"] == 1
         wait_for(lambda: len(stored_keys(influxd, "scaled")) == 5, "5 readings in InfluxDB")
         storage = wait_for(

@@ -168,8 +168,8 @@ def parse_plain_reading(obj: Any, legacy: bool = False) -> ReadingDraft | None:
     if type(obj) is not dict:
         return None
     if legacy:
-        sensor_id = obj.get("capteur_id") if "capteur_id" in obj else obj.get("sensor_id")
-        raw = {k: v for k, v in obj.items() if k not in LEGACY_META_FIELDS}
+        sensor_id = _legacy_sensor(obj)
+        raw = {k: v for k, v in obj.items() if k not in LEGACY_META_FIELDS and v is not None}
     else:
         if not obj.keys() <= NEW_FORMAT_FIELDS or obj.get("units"):
             return None
@@ -216,6 +216,17 @@ def parse_plain_reading(obj: Any, legacy: bool = False) -> ReadingDraft | None:
 _KEY_SPECS: dict[str, tuple[str, float, float]] = {}  # a metric key as sent -> canonical name, range
 
 
+def _legacy_sensor(obj: dict) -> Any:
+    """The sensor of a legacy reading: `capteur_id` (or `sensor_id`), else, as the original product did,
+    the room's name followed by 1 (`Bureau1`)."""
+    if "capteur_id" in obj:
+        return obj["capteur_id"]
+    if "sensor_id" in obj:
+        return obj["sensor_id"]
+    room = obj.get("salle")
+    return f"{room.strip()}1" if isinstance(room, str) and room.strip() else None
+
+
 def _key_spec(key: str) -> tuple[str, float, float] | None:
     name = canonical_name(key)
     if name is None:
@@ -234,6 +245,9 @@ def _parse_checked(obj: Any, legacy: bool, prefix: str, tvoc_ugm3_per_ppb: float
     if not isinstance(obj, dict):
         raise InvalidInput([FieldError(prefix.rstrip(".") or "body", "must be a JSON object")])
     sensor_key = "capteur_id" if legacy and "capteur_id" in obj else "sensor_id"
+    if legacy and _legacy_sensor(obj) is not None and sensor_key not in obj:
+        obj = {**obj, "capteur_id": _legacy_sensor(obj)}
+        sensor_key = "capteur_id"
     sensor_id = _text(obj, sensor_key, errors, prefix, required=True)
     site = _text(obj, "enseigne", errors, prefix, required=False)
     room = _text(obj, "salle", errors, prefix, required=False)
@@ -246,8 +260,8 @@ def _parse_checked(obj: Any, legacy: bool, prefix: str, tvoc_ugm3_per_ppb: float
         except ValueError as exc:
             errors.append(FieldError(prefix + "timestamp", str(exc)))
     units: dict[str, str] = {}
-    if legacy:
-        raw_values = {k: v for k, v in obj.items() if k not in LEGACY_META_FIELDS}
+    if legacy:  # the original's devices send a metric they lack as null: it is left out, as it did
+        raw_values = {k: v for k, v in obj.items() if k not in LEGACY_META_FIELDS and v is not None}
         values_prefix = prefix
     else:
         unknown = set(obj) - NEW_FORMAT_FIELDS
