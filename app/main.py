@@ -14,6 +14,7 @@ from app.api import health as health_api
 from app.api import ingest as ingest_api
 from app.api import models as models_api
 from app.api import modules as modules_api
+from app.api import original as original_api
 from app.api import predict as predict_api
 from app.api import query as query_api
 from app.api import reports as reports_api
@@ -106,7 +107,16 @@ def setup(runtime: Runtime) -> None:
     # time, or the `user` test fixture (one setup per test) nests lifespans until the recursion limit.
     original_lifespan = app.__dict__.setdefault("_iaq_original_lifespan", app.router.lifespan_context)
     app.router.lifespan_context = original_lifespan
-    for module in (ingest_api, query_api, predict_api, config_api, alerts_api, reports_api, health_api):
+    for module in (
+        ingest_api,
+        query_api,
+        predict_api,
+        config_api,
+        alerts_api,
+        reports_api,
+        health_api,
+        original_api,
+    ):
         app.include_router(module.router(runtime))
     app.include_router(modules_api.router(runtime))
     app.include_router(models_api.router(runtime))  # model registry, forecasts, preventive actions

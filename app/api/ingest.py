@@ -26,6 +26,7 @@ from .schemas import IngestReading, LegacyReading, json_body
 
 log = logging.getLogger(__name__)
 LEGACY_PATH = "/iaq"
+LEGACY_PATHS = (LEGACY_PATH, "/api/iaq")  # the seed README says /iaq; the original's code served /api/iaq
 
 
 class IngestAnswer(BaseModel):
@@ -100,7 +101,7 @@ class IngestEndpoint:
                     max_depth=None,  # readings have a fixed shape: no walk over every batch
                 )
                 status, body = await ingest_request(
-                    self.runtime, payload, legacy=scope["path"] == LEGACY_PATH, grant=grant
+                    self.runtime, payload, legacy=scope["path"] in LEGACY_PATHS, grant=grant
                 )
             except Exception as exc:
                 status, body, extra = error_answer(exc)
@@ -151,4 +152,12 @@ def router(runtime: Runtime) -> APIRouter:
         )
         return JSONResponse(body, status_code=status)
 
+    r.add_api_route(  # the same, where the original's code served it (the device lane answers it first)
+        "/api/iaq",
+        ingest_legacy,
+        methods=["POST"],
+        response_model=IngestAnswer,
+        openapi_extra=json_body(LegacyReading, array_of=LegacyReading),
+        summary="Ingest Legacy (the original's path)",
+    )
     return r

@@ -24,7 +24,7 @@ from fastapi import FastAPI
 
 from app.auth.edge import Edge
 
-LANE_PATHS = frozenset({"/api/ingest", "/iaq"})
+LANE_PATHS = frozenset({"/api/ingest", "/iaq", "/api/iaq"})
 _LANE_PATHS_RAW = frozenset(p.encode() for p in LANE_PATHS)
 log = logging.getLogger(__name__)
 

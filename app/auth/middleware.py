@@ -32,7 +32,8 @@ BINDING_KEY = "iaq_binding"
 PENDING_KEY = "auth_pending"  # in app.storage.user: a page's sign-in waiting for its HTTP round trip
 PENDING_TTL_S = 60.0
 _TOUCH_EVERY_S = 60.0  # writing the session's last-seen time on every request would write a file each time
-_API_PREFIXES = ("/api/", "/ws", "/health", "/metrics", "/docs", "/redoc", "/openapi.json", "/iaq")
+# answered in JSON, never redirected to sign in; /config: the original's config.json (app/api/original.py)
+_API_PREFIXES = ("/api/", "/ws", "/health", "/metrics", "/docs", "/redoc", "/openapi.json", "/iaq", "/config")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _AUDITED_ELSEWHERE = ("/api/auth/", "/_nicegui")  # sign-in, users, keys and tokens write their own events

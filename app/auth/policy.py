@@ -59,7 +59,7 @@ RULES: tuple[Rule, ...] = (
     _rule("GET,HEAD", r"/static/.*", OPEN),
     _rule("GET,HEAD,POST", r"/_nicegui/(?!client/).*", OPEN),
     _rule("*", r"/_nicegui_ws/.*", OPEN),
-    _rule("POST", r"/api/ingest|/iaq", DEVICE),
+    _rule("POST", r"/api/ingest|/iaq|/api/iaq", DEVICE),  # /api/iaq: where the original's code served /iaq
     # one's own account and tokens
     _rule("GET", r"/api/auth/me", "viewer", site_neutral=True),
     _rule("GET,POST", r"/api/auth/tokens", "viewer", site_neutral=True),
@@ -92,7 +92,8 @@ RULES: tuple[Rule, ...] = (
         "GET,HEAD",
         r"/api/(v2/)?iaq/data|/api/alerts(/\d+)?|/api/room-modules|/api/modules/states|/api/modules/\d+/state-history"
         r"|/api/actions|/api/air-change-rates|/api/automation"
-        r"|/api/predict/(score|score/history|forecast|preventive-actions)|/api/reports/compliance",
+        r"|/api/predict/(score|score/history|forecast|preventive-actions)|/api/reports/compliance"
+        r"|/config|/api/locations|/api/sensors-config|/api/ingest/stats",  # app/api/original.py
         "viewer",
         for_scoped=FILTERED,
     ),

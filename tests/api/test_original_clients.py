@@ -205,3 +205,30 @@ async def test_the_websocket_manager_gets_every_message_type(server, last_hour, 
     assert action["priority"] in PRIORITIES
     state = next(m for m in messages if m["type"] == "module_state")
     assert state["module_type"] == "ventilation" and "state" in state
+
+
+def test_the_original_config_endpoints_describe_the_registry(server, last_hour):
+    # tabs-manager.js and the twin read config.lieux.enseignes[].pieces[] from GET /config
+    config = httpx.get(server.url + "/config").json()
+    (maison,) = [e for e in config["lieux"]["enseignes"] if e["nom"] == SITE]
+    bureau = next(p for p in maison["pieces"] if p["nom"] == ROOM)
+    assert "bureau1" in bureau["capteurs"] and bureau["id"] and maison["timezone"]
+    locations = httpx.get(server.url + "/api/locations").json()
+    assert ROOM in locations[SITE]
+    sensors = httpx.get(server.url + "/api/sensors-config").json()["sensors"]
+    assert {"enseigne": SITE, "salle": ROOM, "capteur_id": "bureau1", "piece_id": bureau["id"]} in sensors
+    stats = httpx.get(server.url + "/api/ingest/stats").json()
+    assert stats == {"influxdb_enabled": False, "websocket_enabled": True}
+
+
+def test_the_legacy_format_at_the_path_the_originals_code_served(server):
+    # backend/api/ingest.py: router prefix /api + "/iaq"; no capteur_id means "<salle>1"; nulls skipped
+    body = {"timestamp": "2026-03-03T08:00:00Z", "co2": 700, "pm25": None, "enseigne": SITE, "salle": "Salon"}
+    answer = httpx.post(server.url + "/api/iaq", json=body)
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["status"], answer.json()["sensor_id"]) == ("success", "Salon1")
+    again = httpx.post(server.url + "/iaq", json=body)
+    assert (again.status_code, again.json()["outcome"]) == (200, "duplicate")  # the same reading, stored once
+    window = {"start": "2026-03-03T00:00:00Z", "end": "2026-03-04T00:00:00Z", "raw": "true"}
+    (row,) = dashboard_fetch(server, enseigne=SITE, salle="Salon", **window)
+    assert row["co2"] == 700 and row.get("pm25") is None  # a null metric is not a reading

@@ -101,7 +101,10 @@ def test_a_duplicate_stays_a_duplicate_while_influxdb_is_down_and_the_log_says_w
         influxd.stop()
         try:
             again = api.post("/api/ingest", json=recent[2])
-            assert (again.status_code, again.json()["outcome"]) == (200, "duplicate")  # known without InfluxDB
+            assert (again.status_code, again.json()["outcome"]) == (
+                200,
+                "duplicate",
+            )  # known without InfluxDB
             batch = api.post("/api/ingest", json=[*recent, {**recent[0], "timestamp": now.isoformat()}])
             assert batch.status_code == 200 and batch.json()["duplicate_indices"] == [0, 1, 2, 3, 4]
             wait_for(
