@@ -15,6 +15,7 @@ from app.core.domain.alerts import (
     check_rule,
     is_open,
     offline_since,
+    replaced_rules,
     rules_for_room,
     step,
 )
@@ -98,6 +99,16 @@ def test_severity_and_specific_rules_replace_broader_ones():
     assert {r.id for r in rules_for_room(rules, room_id=7, site_id=1)} == {12, 13}
     assert {r.id for r in rules_for_room(rules, room_id=8, site_id=1)} == {11, 13}
     assert {r.id for r in rules_for_room(rules, room_id=9, site_id=2)} == {10, 13}
+    assert [r.id for r in replaced_rules(room_co2, rules, {7: 1})] == [10, 11]
+    assert [r.id for r in replaced_rules(site_co2, rules, {7: 1})] == [10]
+    assert replaced_rules(global_co2, rules, {7: 1}) == [] and replaced_rules(critical, rules, {7: 1}) == []
+
+
+def test_a_second_rule_of_the_same_scope_fires_on_its_own():
+    # a user's own global CO2 warning at 1500 ppm next to the built-in one at 1220 ppm: both are in force
+    built_in = Rule(1, "CO₂ high", "co2", "above", 1220, 1120, severity="warning")
+    own = Rule(20, "CO₂ meeting rooms", "co2", "above", 1500, 1400, duration_s=60, severity="warning")
+    assert [r.id for r in rules_for_room([own, built_in], room_id=3, site_id=1)] == [1, 20]
 
 
 PARIS = ZoneInfo("Europe/Paris")

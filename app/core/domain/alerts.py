@@ -77,15 +77,39 @@ class Rule:
         return True
 
 
+_RANK = {"room": 0, "site": 1, "global": 2}
+
+
+def _kind(rule: Rule) -> tuple[str, str, str]:
+    return (rule.metric, rule.direction, rule.severity)
+
+
 def rules_for_room(rules: list[Rule], room_id: int, site_id: int | None) -> list[Rule]:
-    """The enabled rules in force for a room. A more specific rule (room over site over global) with the same
-    metric, direction and severity replaces the broader one, so a room can have its own CO2 threshold."""
-    rank = {"room": 0, "site": 1, "global": 2}
-    chosen: dict[tuple[str, str, str], Rule] = {}
-    for rule in sorted(rules, key=lambda r: (rank[r.scope], r.id)):
-        if rule.enabled and rule.applies_to(room_id, site_id):
-            chosen.setdefault((rule.metric, rule.direction, rule.severity), rule)
-    return list(chosen.values())
+    """The enabled rules in force for a room. Only a more specific rule (room over site over global) with the
+    same metric, direction and severity replaces a broader one, so a room can have its own CO2 threshold;
+    rules of the same scope all apply, each on its own (a second global CO2 rule is not ignored)."""
+    applicable = [r for r in rules if r.enabled and r.applies_to(room_id, site_id)]
+    narrowest: dict[tuple[str, str, str], int] = {}
+    for rule in applicable:
+        narrowest[_kind(rule)] = min(narrowest.get(_kind(rule), 9), _RANK[rule.scope])
+    chosen = [r for r in applicable if _RANK[r.scope] == narrowest[_kind(r)]]
+    return sorted(chosen, key=lambda r: (_RANK[r.scope], r.id))
+
+
+def replaced_rules(rule: Rule, rules: list[Rule], site_of_room: Mapping[int, int]) -> list[Rule]:
+    """The enabled broader rules that `rule` replaces where it applies (same metric, direction and severity,
+    a scope that holds `rule`'s): what the rule list says next to a room's or a site's own rule."""
+    if not rule.enabled or rule.scope == "global":
+        return []
+    site_id = rule.site_id if rule.scope == "site" else site_of_room.get(rule.room_id)  # type: ignore[arg-type]
+    return [
+        other
+        for other in rules
+        if other.enabled
+        and _kind(other) == _kind(rule)
+        and _RANK[other.scope] > _RANK[rule.scope]
+        and (other.scope == "global" or other.site_id == site_id)
+    ]
 
 
 # -- the rules a fresh install starts with ------------------------------------------------------------------
