@@ -78,6 +78,7 @@ class AlertingService:
         self._plans: dict[int, list[tuple[str, list[_Watch]]]] = {}  # room -> its rules by metric
         self._rooms: dict[int, RoomInfo] = {}
         self._rooms_stale = False
+        self._forgot_rooms = False
         self._states: dict[tuple[int, int], RuleState] = {}  # (rule, room)
         self._open: dict[tuple[int, int], int] = {}  # (rule, room) -> open alert id
         self._offline_open: dict[tuple[int, str], int] = {}  # (rule, sensor) -> open alert id
@@ -126,6 +127,7 @@ class AlertingService:
 
     def _config_changed(self) -> None:
         self._rooms_stale = True
+        self._wake.set()  # the worker forgets deleted rooms at once (their alerts went with them)
 
     def on_measurements(self, batch: list[Measurement]) -> None:
         """On the event loop, for every committed batch: queue it, nothing else."""
@@ -138,6 +140,12 @@ class AlertingService:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, next_tick - time.monotonic()))
+            self._wake.clear()
+            if self._rooms_stale:
+                await self._locked(self._reload_rooms)
+                if self._forgot_rooms:  # pages showing counts of the deleted rooms read them again
+                    self._forgot_rooms = False
+                    self.bus.config_changed.emit()
             if self._inbox:
                 await self.process_pending()
             if time.monotonic() >= next_tick:
@@ -180,11 +188,36 @@ class AlertingService:
     def _room(self, room_id: int) -> RoomInfo | None:
         room = self._rooms.get(room_id)
         if room is None or self._rooms_stale:
-            self._rooms_stale = False
-            self._rooms = self.store.rooms()
-            self._room_rules_cache, self._plans = {}, {}
+            self._reload_rooms()
             room = self._rooms.get(room_id)
         return room
+
+    def _reload_rooms(self) -> list[Change]:
+        """Read the rooms again and forget everything of those that were deleted: their alerts were deleted
+        with them (the database cascades), so their counts, pending periods and open alerts in memory must go
+        too, or a deleted room's alert would still be counted. A sensor that belonged to one is no longer
+        watched for silence until it reports again."""
+        self._rooms_stale = False
+        self._rooms = rooms = self.store.rooms()
+        self._room_rules_cache, self._plans = {}, {}
+        gone = {room_id for room_id, _ in self._open_rooms.values() if room_id not in rooms}
+        gone |= {room_id for _, room_id in self._states if room_id not in rooms}
+        gone |= {room_id for room_id in self._sensor_room.values() if room_id not in rooms}
+        if not gone:
+            return []
+        self._states = {key: state for key, state in self._states.items() if key[1] not in gone}
+        self._open = {key: alert for key, alert in self._open.items() if key[1] not in gone}
+        ended = {alert for alert, (room_id, _) in self._open_rooms.items() if room_id in gone}
+        self._offline_open = {k: alert for k, alert in self._offline_open.items() if alert not in ended}
+        self._open_rooms = {a: where for a, where in self._open_rooms.items() if a not in ended}
+        silent = {sensor for sensor, room_id in self._sensor_room.items() if room_id in gone}
+        self._sensor_room = {k: v for k, v in self._sensor_room.items() if k not in silent}
+        self._cadence = {k: v for k, v in self._cadence.items() if k not in silent}
+        log.info(
+            "forgot the alert state of deleted rooms %s (%d open alerts ended)", sorted(gone), len(ended)
+        )
+        self._forgot_rooms = True
+        return []
 
     def _rules_of(self, room: RoomInfo) -> list[Rule]:
         rules = self._room_rules_cache.get(room.room_id)

@@ -14,6 +14,7 @@ from app.runtime import Runtime, build_runtime
 from services.errors import Conflict, InvalidInput
 from tests.support.runtimes import alerting_runtime as make_runtime
 from tests.support.runtimes import series, settle
+from tests.support.waiting import eventually
 
 MIN = 60
 
@@ -153,6 +154,17 @@ async def test_an_open_alert_survives_a_restart_and_resolves_afterwards(tmp_path
         await second.stop()
 
 
+async def test_a_new_global_rule_like_a_built_in_one_fires_on_its_own(rt):
+    # same metric, direction, severity and scope as "CO₂ high" (1220 ppm for 5 min): it used to be ignored
+    await rt.alerting.create_rule(
+        {"name": "CO₂ 1500", "metric": "co2", "trigger": 1500, "reset": 1400, "duration_s": 60}
+    )
+    await rt.ingestion.ingest(series([2400] * 10, start=time.time() - 20 * MIN))
+    await settle(rt, 10)
+    raised = sorted(a["rule"] for a in await rt.alerting.list_alerts(state="active"))
+    assert raised == ["CO₂ 1500", "CO₂ high", "CO₂ very high"]
+
+
 async def test_rules_for_a_room_replace_global_ones_and_deleting_a_rule_resolves_its_alerts(rt):
     await rt.ingestion.ingest(series([1300] * 6, start=time.time() - 36 * MIN))
     await settle(rt, 6)
@@ -198,3 +210,25 @@ async def test_the_worker_looks_for_silent_sensors_every_interval(tmp_path):
         assert alert["metric"] == "offline" and alert["sensor_id"] == "s1"
     finally:
         await runtime.stop()
+
+
+async def test_deleting_a_room_ends_its_alerts_and_a_new_room_never_shows_them(rt):
+    # the newest room (Cuisine) has a CO2 alert and a silent sensor; it is deleted, then a room is added
+    await rt.ingestion.ingest(series([600] * 3, start=time.time() - 3 * MIN))  # Bureau, healthy
+    await rt.ingestion.ingest(series([1500] * 7, start=time.time() - 20 * MIN, sensor="s2", room="Cuisine"))
+    await settle(rt, 10)
+    await rt.alerting.check_offline()
+    sites = await rt.config.list_sites()
+    cuisine = next(r for r in sites[0]["rooms"] if r["name"] == "Cuisine")
+    assert {a["salle"] for a in await rt.alerting.list_alerts(state="open")} == {"Cuisine"}
+    assert set(rt.alerting.open_counts()) == {cuisine["id"]}
+
+    await rt.config.delete_room(cuisine["id"], cascade=True)
+    await eventually(lambda: rt.alerting.open_counts() == {})  # no count of a room that is gone
+    assert await rt.alerting.list_alerts(state="open") == []
+    await rt.alerting.check_offline()  # its sensor, now in no room, raises nothing
+    assert await rt.alerting.list_alerts(state="open") == []
+
+    added = await rt.config.create_room(sites[0]["id"], {"name": "Atelier"})
+    assert added["id"] > cuisine["id"]  # ids are never reused
+    assert rt.alerting.open_counts() == {}

@@ -45,6 +45,7 @@ class Site(Base):
     """A site (`enseigne` in the API): a building or a shop, with its own time zone and opening hours."""
 
     __tablename__ = "sites"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # ids are never reused (migration 0013)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
@@ -66,7 +67,7 @@ class Room(Base):
     """A room (`salle`) of a site. Its time zone is the site's unless set."""
 
     __tablename__ = "rooms"
-    __table_args__ = (UniqueConstraint("site_id", "name"),)
+    __table_args__ = (UniqueConstraint("site_id", "name"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
@@ -91,6 +92,7 @@ class Sensor(Base):
     """A physical sensor, known by the id it sends (`sensor_id` / legacy `capteur_id`)."""
 
     __tablename__ = "sensors"
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sensor_id: Mapped[str] = mapped_column(String(128), unique=True)
@@ -108,7 +110,7 @@ class Module(Base):
     (a person, `automation`, the device itself); `available` follows the device's availability topic."""
 
     __tablename__ = "modules"
-    __table_args__ = (UniqueConstraint("room_id", "name"),)
+    __table_args__ = (UniqueConstraint("room_id", "name"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), index=True)
