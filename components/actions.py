@@ -1,5 +1,5 @@
 """What page actions share: a service call whose errors become a notification (and whose success is
-audited), the wording of counts and errors, and the small buttons of lists."""
+confirmed and audited), the wording of counts and errors, and the small buttons of lists."""
 
 from __future__ import annotations
 
@@ -32,28 +32,34 @@ async def attempt(
     what: str,
     action: Awaitable[T],
     *,
+    done: str | Callable[[T], str] | None = None,
+    audit: str | None = None,
+    target: str | None = None,
     on_invalid: Callable[[list[FieldError]], None] | None = None,
-    audit: bool = True,
 ) -> T | None:
-    """Await a service call; its errors become a notification. None when it failed. A change that succeeded
-    is written to the audit log (`audit=False` for reads): page actions travel over the page's socket, not
-    through the HTTP layer that audits the API."""
+    """Await a service call; its errors become a notification. None when it failed.
+
+    `done` is the confirmation shown when it succeeded; `audit` names the change for the audit log (page
+    actions travel over the page's socket, not through the HTTP layer that audits the API), with `target`
+    what it was done to. Both are written in the page's own context, captured before the call: the call
+    often refreshes the very part of the page whose button started it (an acknowledged alert leaves the
+    list), and a notification from a deleted part would fail."""
+    client = ui.context.client
+    principal = page_principal()
     try:
         result = await action
     except (InvalidInput, Conflict, NotFound) as exc:
-        if isinstance(exc, InvalidInput) and on_invalid:
-            on_invalid(exc.errors)
-        ui.notify(f"{what}: {describe(exc)}", type="negative", multi_line=True, close_button=True)
+        with client.content:
+            if isinstance(exc, InvalidInput) and on_invalid:
+                on_invalid(exc.errors)
+            ui.notify(f"{what}: {describe(exc)}", type="negative", multi_line=True, close_button=True)
         return None
     if audit:
-        principal = page_principal()
-        await app.state.runtime.accounts.audit(
-            principal.name if principal else "?",
-            "page",
-            getattr(action, "__qualname__", type(action).__name__),
-            None,
-            ui.context.client.ip,
-        )
+        actor = principal.name if principal else "?"
+        await app.state.runtime.accounts.audit(actor, audit, target, {"via": "page"}, client.ip)
+    if done:
+        with client.content:
+            ui.notify(done(result) if callable(done) else done, type="positive")
     return result
 
 

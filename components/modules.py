@@ -29,6 +29,21 @@ def state_text(module: dict[str, Any]) -> str:
     return text
 
 
+ACTION_LABELS = {
+    "turn_on": "switch on",
+    "turn_off": "switch off",
+    "open": "open",
+    "close": "close",
+    "set_level": "set the level",
+    "set_setpoint": "set the temperature",
+}
+
+
+def action_label(action: str) -> str:
+    """An action as people say it (`switch on`), not as the API names it (`turn_on`)."""
+    return ACTION_LABELS.get(action, action.replace("_", " "))
+
+
 def _buttons_for(module_type: str) -> list[tuple[str, str, str]]:
     """(action, label, icon) of the one-click actions of a module type."""
     if module_type == "window":

@@ -24,11 +24,17 @@ def _problem(exc: Exception) -> str:
 
 
 def show_secret_once(title: str, secret: str) -> None:
-    with ui.dialog() as dialog, ui.card().classes("gap-2"):
+    """The new secret in a dialog of the page itself: the list whose button made it is refreshed right
+    after, and a dialog inside it would go with it before anyone could copy the secret."""
+    with ui.context.client.content, ui.dialog() as dialog, ui.card().classes("gap-2 w-full max-w-xl"):
         ui.label(title).classes("text-h6")
         ui.label("Copy it now: it is not shown again, only a hash is kept.").classes("text-grey-8")
-        ui.input(value=secret).props("readonly outlined dense").classes("w-96").mark("secret")
-        ui.button("Done", on_click=dialog.close)
+        ui.input(value=secret).props("readonly outlined dense").classes("w-full").mark("secret")
+        with ui.row().classes("w-full justify-end gap-2"):
+            ui.button("Copy", icon="content_copy", on_click=lambda: ui.clipboard.write(secret)).props(
+                "flat no-caps"
+            ).mark("copy-secret")
+            ui.button("Done", on_click=dialog.close).mark("secret-done")
     dialog.open()
 
 

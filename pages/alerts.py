@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from nicegui import ui
 
-from components.access import page_allows, page_bus, page_sites
+from app.core.domain.alerts import Rule, replaced_rules
+from components.access import page_actor, page_allows, page_bus, page_sites
 from components.actions import attempt, small_button
 from components.alerts import (
     HISTORY_COLUMNS,
@@ -67,6 +69,10 @@ def rule_condition(rule: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _as_rule(row: dict[str, Any]) -> Rule:
+    return Rule(**{f.name: row[f.name] for f in fields(Rule)})
+
+
 def _rule_scope(rule: dict[str, Any]) -> str:
     if rule["room_id"]:
         return f"room:{rule['room_id']}"
@@ -78,6 +84,7 @@ class AlertsPage:
         self.runtime, self.alerting = runtime, runtime.alerting
         self.reload = Coalesced(self._reload)
         self.scopes: dict[str, str] = {"global": "all rooms"}
+        self.site_of_room: dict[int, int] = {}
         self.sites = page_sites()  # a site-limited account sees its sites' alerts and rules only
 
     async def start(self) -> None:
@@ -106,7 +113,12 @@ class AlertsPage:
         self.rules_view(await self._rules())
         bus = page_bus(self.runtime.bus)
         bus.alerts.subscribe(self.reload)
-        bus.config_changed.subscribe(self._load_scopes)
+        bus.config_changed.subscribe(self._config_changed)
+
+    async def _config_changed(self) -> None:
+        """New names for the scopes; and a deleted room's alerts went with it."""
+        await self._load_scopes()
+        await self.reload()
 
     async def _load_scopes(self) -> None:
         sites = keep(self.sites, await self.runtime.config.list_sites())
@@ -115,6 +127,7 @@ class AlertsPage:
         for site in sites:
             self.scopes[f"site:{site['id']}"] = f"site {site['name']}"
             self.scopes.update({f"room:{r['id']}": f"{site['name']} / {r['name']}" for r in site["rooms"]})
+            self.site_of_room.update({r["id"]: site["id"] for r in site["rooms"]})
 
     async def _reload(self) -> None:
         self.open_view.refresh(await self._alerts(state="open"))
@@ -149,23 +162,16 @@ class AlertsPage:
                 on_resolve=lambda a=alert: self.resolve(a),
             )
 
-    async def _ask(self, title: str, message: str, action: str, marker: str) -> tuple[str, str] | None:
-        """Who does it and an optional comment; None when cancelled."""
-        with ui.dialog() as dialog, ui.card().classes("gap-2 min-w-[24rem]").mark(marker):
+    async def _ask(self, title: str, message: str, action: str, marker: str) -> str | None:
+        """An optional comment (the signed-in account is who does it); None when cancelled."""
+        with ui.dialog() as dialog, ui.card().classes("gap-2 w-full max-w-lg").mark(marker):
             ui.label(title).classes("text-h6")
             ui.label(message).classes("text-grey-8")
-            by = ui.input("Your name").classes("w-full").mark("by")
+            ui.label(f"Recorded as {page_actor()}").classes("text-caption text-grey-7").mark("by")
             comment = ui.textarea("Comment (optional)").classes("w-full").mark("comment")
-
-            def submit() -> None:
-                if not (by.value or "").strip():
-                    by.error = "say who you are"
-                    return
-                dialog.submit((by.value, comment.value))
-
             with ui.row().classes("w-full justify-end gap-2"):
                 ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat").mark("cancel")
-                ui.button(action, on_click=submit).mark("confirm")
+                ui.button(action, on_click=lambda: dialog.submit(comment.value or "")).mark("confirm")
         answer = await dialog
         if not dialog.is_deleted:
             dialog.delete()
@@ -181,10 +187,13 @@ class AlertsPage:
             "Acknowledge",
             "ack-dialog",
         )
-        if answer and await attempt(
-            "The alert was not acknowledged", self.alerting.acknowledge(alert["id"], *answer)
+        if answer is not None and await attempt(
+            "The alert was not acknowledged",
+            self.alerting.acknowledge(alert["id"], page_actor(), answer),
+            done=f"Alert '{alert['rule']}' in {where} acknowledged",
+            audit="alert acknowledged",
+            target=f"alert {alert['id']}: {alert['rule']} in {where}",
         ):
-            ui.notify(f"Alert '{alert['rule']}' in {where} acknowledged", type="positive")
             await self.reload()
 
     async def resolve(self, alert: dict[str, Any]) -> None:
@@ -198,10 +207,13 @@ class AlertsPage:
             "Resolve",
             "resolve-dialog",
         )
-        if answer and await attempt(
-            "The alert was not resolved", self.alerting.resolve(alert["id"], *answer)
+        if answer is not None and await attempt(
+            "The alert was not resolved",
+            self.alerting.resolve(alert["id"], page_actor(), answer),
+            done=f"Alert '{alert['rule']}' in {where} resolved",
+            audit="alert resolved",
+            target=f"alert {alert['id']}: {alert['rule']} in {where}",
         ):
-            ui.notify(f"Alert '{alert['rule']}' in {where} resolved", type="positive")
             await self.reload()
 
     # -- history
@@ -222,8 +234,9 @@ class AlertsPage:
     def rules_view(self, rules: list[dict[str, Any]]) -> None:
         if not rules:
             ui.label("No rules: nothing raises alerts. Add one with 'New rule'.").classes("text-grey-7")
+        in_force = [_as_rule(r) for r in rules]
         with ui.card().classes("w-full gap-1"):
-            for rule in rules:
+            for rule, as_rule in zip(rules, in_force, strict=True):
                 with ui.row().classes("w-full items-center gap-3").mark(f"rule-{rule['id']}"):
                     ui.badge(rule["severity"], color=SEVERITY_COLOURS.get(rule["severity"]))
                     ui.label(rule["name"]).classes("text-body1 text-weight-medium").mark("rule-title")
@@ -232,6 +245,12 @@ class AlertsPage:
                     ui.label(f"· {scope}").classes("text-caption text-grey-7")
                     if not rule["enabled"]:
                         ui.badge("disabled", color="grey-5")
+                    replaced = replaced_rules(as_rule, in_force, self.site_of_room)
+                    if replaced:
+                        names = ", ".join(f"'{r.name}'" for r in replaced)
+                        ui.label(f"replaces {names} here").classes("text-caption text-primary").mark(
+                            "rule-replaces"
+                        )
                     ui.space()
                     small_button("Edit", "edit", lambda r=rule: self.edit_rule(r), "edit-rule")
                     small_button(
@@ -256,9 +275,15 @@ class AlertsPage:
                     if rule is None
                     else self.alerting.update_rule(rule["id"], form.value)
                 )
-                saved = await attempt("The rule was not saved", action, on_invalid=form.show_errors)
+                saved = await attempt(
+                    "The rule was not saved",
+                    action,
+                    on_invalid=form.show_errors,
+                    done=lambda r: f"Rule '{r['name']}' saved",
+                    audit="rule created" if rule is None else "rule changed",
+                    target=f"rule {form.value.get('name')}",
+                )
                 if saved:
-                    ui.notify(f"Rule '{saved['name']}' saved", type="positive")
                     dialog.submit(True)
 
             with ui.row().classes("w-full justify-end gap-2"):
@@ -277,6 +302,11 @@ class AlertsPage:
         )
         if not await confirm(f"Delete rule '{rule['name']}'?", message):
             return
-        if await attempt("The rule was not deleted", self.alerting.delete_rule(rule["id"])):
-            ui.notify(f"Rule '{rule['name']}' deleted", type="positive")
+        if await attempt(
+            "The rule was not deleted",
+            self.alerting.delete_rule(rule["id"]),
+            done=f"Rule '{rule['name']}' deleted",
+            audit="rule deleted",
+            target=f"rule {rule['id']}: {rule['name']}",
+        ):
             await self._reload_rules()

@@ -214,9 +214,12 @@ class ModelsPage:
         if row is None or not page_allows("admin", site=self._site_of(row)):
             return
         if row and await attempt(
-            "Activate", asyncio.to_thread(self.registry.activate, row["id"], by=page_actor())
+            "The model was not activated",
+            asyncio.to_thread(self.registry.activate, row["id"], by=page_actor()),
+            done=f"{row['model_name']} {row['model_version']} is active",
+            audit="model activated",
+            target=f"{row['model_name']} {row['model_version']}",
         ):
-            ui.notify(f"{row['model_name']} {row['model_version']} is active", type="positive")
             await self._reload()
 
     async def rollback(self) -> None:
@@ -225,8 +228,11 @@ class ModelsPage:
             return
         if row:
             done = await attempt(
-                "Roll back", asyncio.to_thread(self.registry.rollback, row["model_name"], by=page_actor())
+                "The model was not rolled back",
+                asyncio.to_thread(self.registry.rollback, row["model_name"], by=page_actor()),
+                done=lambda d: f"{d['model_name']} is back to {d['model_version']}",
+                audit="model rolled back",
+                target=row["model_name"],
             )
             if done:
-                ui.notify(f"{done['model_name']} is back to {done['model_version']}", type="positive")
                 await self._reload()

@@ -16,7 +16,7 @@ from app.core.domain.modules import KINDS
 from components.access import page_actor, page_allows, page_bus, page_sites
 from components.actions import attempt, small_button
 from components.frame import add_nav_link, frame
-from components.modules import ModuleRow
+from components.modules import ModuleRow, action_label
 from components.refresh import Coalesced
 from services.errors import NotFound
 from services.scope import keep
@@ -53,7 +53,7 @@ def action_line(action: dict[str, Any]) -> str:
     reason = action.get("reason") or {}
     why = f" — {reason.get('pollutant')} {reason.get('value')} ({reason.get('level')})" if reason else ""
     ach = f" · {action['ach_per_h']:.1f} air changes/h" if action.get("ach_per_h") is not None else ""
-    what = f"{action['module']} {action['action_type']} by {action['requested_by']}"
+    what = f"{action['module']}: {action_label(action['action_type'])} by {action['requested_by']}"
     return f"{when(action['requested_at'])} {what}{why}{ach}"
 
 
@@ -170,8 +170,13 @@ class ModulesPage:
     async def act(self, module_id: int, action: str) -> None:
         if not page_allows("operator", site=self._module_site(module_id)):
             return
+        module = self.modules.module(module_id)
         done = await attempt(
-            "Command", self.modules.command(module_id, action, requested_by=page_actor(), source="manual")
+            "The command was not sent",
+            self.modules.command(module_id, action, requested_by=page_actor(), source="manual"),
+            done=lambda d: f"{module.name}: {action_label(action)} requested",
+            audit="module command",
+            target=f"module {module_id} ({module.name}): {action}",
         )
         if done is not None:
             row = self.rows.get(module_id)
@@ -182,19 +187,34 @@ class ModulesPage:
         if not page_allows("admin", site=self.room_sites.get(room_id)):
             return
         added = await attempt(
-            "Module", self.modules.add_module(None, None, kind.value, name.value or None, room_id=room_id)
+            "The module was not added",
+            self.modules.add_module(None, None, kind.value, name.value or None, room_id=room_id),
+            done=lambda m: f"{m['name']} added (MQTT topic {m['topic']})",
+            audit="module added",
+            target=f"room {room_id}: {kind.value}",
         )
         if added is not None:
             name.value = ""
-            ui.notify(f"{added['name']} added (MQTT topic {added['topic']})")
 
     async def set_mode(self, room_id: int, mode: str) -> None:
         if not page_allows("admin", site=self.room_sites.get(room_id)):
             return
-        if await attempt("Automation", self.automation.set_room_settings(room_id, {"mode": mode})):
-            ui.notify(f"Automation: {MODES[mode]}")
+        await attempt(
+            "The automation was not changed",
+            self.automation.set_room_settings(room_id, {"mode": mode}),
+            done=f"Automation: {MODES[mode]}",
+            audit="automation changed",
+            target=f"room {room_id}: {mode}",
+        )
 
     async def decide(self, action: dict[str, Any], confirm: bool) -> None:
         if not page_allows("operator", site=action.get("enseigne")):
             return
-        await attempt("Proposal", self.modules.decide_proposal(action["id"], confirm, page_actor()))
+        verdict = "confirmed" if confirm else "declined"
+        await attempt(
+            "The proposal was not decided",
+            self.modules.decide_proposal(action["id"], confirm, page_actor()),
+            done=f"Proposal {verdict}",
+            audit=f"proposal {verdict}",
+            target=f"action {action['id']}",
+        )

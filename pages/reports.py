@@ -126,7 +126,6 @@ class ReportPage:
         report = await attempt(
             "The report was not computed",
             self.runtime.compliance.report(site, room, self.start_day.value, self.end_day.value),
-            audit=False,
         )
         if report is None:
             return

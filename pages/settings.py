@@ -97,9 +97,11 @@ class SettingsPage:
                             {"name": name.value, "timezone": zone.value, "address": address.value}
                         ),
                         on_invalid=show_errors,
+                        done=lambda made: f"Site '{made['name']}' created",
+                        audit="site created",
+                        target=name.value,
                     )
                     if site:
-                        ui.notify(f"Site '{site['name']}' created", type="positive")
                         name.value = address.value = ""
 
                 name.on("keydown.enter", create)
@@ -143,12 +145,13 @@ class SettingsPage:
                 new_room = ui.input("New room").props("dense").mark("new-room-name")
 
                 async def add_room() -> None:
-                    room = await attempt(
+                    await attempt(
                         "The room was not added",
                         self.config.create_room(site["id"], {"name": new_room.value}),
+                        done=lambda room: f"Room '{room['name']}' added to '{site['name']}'",
+                        audit="room created",
+                        target=f"{site['name']} / {new_room.value}",
                     )
-                    if room:
-                        ui.notify(f"Room '{room['name']}' added to '{site['name']}'", type="positive")
 
                 new_room.on("keydown.enter", add_room)
                 small_button("Add room", "add", add_room, "add-room")
@@ -172,23 +175,25 @@ class SettingsPage:
 
     async def rename_site(self, site: dict[str, Any]) -> None:
         name = await ask_text(f"Rename site '{site['name']}'", "Name", site["name"])
-        if (
-            name is not None
-            and name != site["name"]
-            and await attempt("The site was not renamed", self.config.update_site(site["id"], {"name": name}))
-        ):
-            ui.notify(f"Site renamed to '{name.strip()}'", type="positive")
+        if name is not None and name != site["name"]:
+            await attempt(
+                "The site was not renamed",
+                self.config.update_site(site["id"], {"name": name}),
+                done=f"Site renamed to '{name.strip()}'",
+                audit="site renamed",
+                target=f"{site['name']} → {name.strip()}",
+            )
 
     async def change_timezone(self, site: dict[str, Any]) -> None:
         zone = await ask_timezone(f"Time zone of '{site['name']}'", site["timezone"])
-        if (
-            zone is not None
-            and zone != site["timezone"]
-            and await attempt(
-                "The time zone was not changed", self.config.update_site(site["id"], {"timezone": zone})
+        if zone is not None and zone != site["timezone"]:
+            await attempt(
+                "The time zone was not changed",
+                self.config.update_site(site["id"], {"timezone": zone}),
+                done=f"'{site['name']}' now uses {zone}",
+                audit="site time zone changed",
+                target=f"{site['name']}: {zone}",
             )
-        ):
-            ui.notify(f"'{site['name']}' now uses {zone}", type="positive")
 
     async def edit_hours(self, site: dict[str, Any]) -> None:
         with ui.dialog() as dialog, ui.card().classes("gap-2 min-w-[24rem]").mark("hours-dialog"):
@@ -202,8 +207,10 @@ class SettingsPage:
                     "The opening hours were not saved",
                     self.config.update_site(site["id"], {"opening_hours": editor.value}),
                     on_invalid=editor.show_errors,
+                    done=f"Opening hours of '{site['name']}' saved",
+                    audit="opening hours changed",
+                    target=site["name"],
                 ):
-                    ui.notify(f"Opening hours of '{site['name']}' saved", type="positive")
                     dialog.submit(True)
 
             with ui.row().classes("w-full justify-end gap-2"):
@@ -227,22 +234,27 @@ class SettingsPage:
             message = f"This deletes site '{site['name']}'. It has no rooms."
         if not await confirm(f"Delete site '{site['name']}'?", message):
             return
-        result = await attempt("The site was not deleted", self.config.delete_site(site["id"], cascade=True))
-        if result:
-            ui.notify(
+        await attempt(
+            "The site was not deleted",
+            self.config.delete_site(site["id"], cascade=True),
+            done=lambda result: (
                 f"Deleted site '{result['name']}' with {plural(result['rooms'], 'room')} and "
-                f"{plural(result['readings'], 'reading')}",
-                type="positive",
-            )
+                f"{plural(result['readings'], 'reading')}"
+            ),
+            audit="site deleted",
+            target=site["name"],
+        )
 
     async def rename_room(self, room: dict[str, Any]) -> None:
         name = await ask_text(f"Rename room '{room['name']}'", "Name", room["name"])
-        if (
-            name is not None
-            and name != room["name"]
-            and await attempt("The room was not renamed", self.config.update_room(room["id"], {"name": name}))
-        ):
-            ui.notify(f"Room renamed to '{name.strip()}'", type="positive")
+        if name is not None and name != room["name"]:
+            await attempt(
+                "The room was not renamed",
+                self.config.update_room(room["id"], {"name": name}),
+                done=f"Room renamed to '{name.strip()}'",
+                audit="room renamed",
+                target=f"{room['name']} → {name.strip()}",
+            )
 
     async def delete_room(self, site: dict[str, Any], room: dict[str, Any]) -> None:
         message = (
@@ -252,12 +264,15 @@ class SettingsPage:
         )
         if not await confirm(f"Delete room '{room['name']}'?", message):
             return
-        result = await attempt("The room was not deleted", self.config.delete_room(room["id"], cascade=True))
-        if result:
-            ui.notify(
-                f"Deleted room '{result['name']}' and {plural(result['readings'], 'reading')}",
-                type="positive",
-            )
+        await attempt(
+            "The room was not deleted",
+            self.config.delete_room(room["id"], cascade=True),
+            done=lambda result: (
+                f"Deleted room '{result['name']}' and {plural(result['readings'], 'reading')}"
+            ),
+            audit="room deleted",
+            target=f"{site['name']} / {room['name']}",
+        )
 
     # -- sensors
     @ui.refreshable_method
@@ -284,12 +299,16 @@ class SettingsPage:
                 ).props("dense").classes("max-w-sm").mark(f"sensor-{sensor_id}")
 
     async def assign(self, sensor_id: str, room_id: int | None) -> None:
-        sensor = await attempt(
-            "The sensor was not assigned", self.config.upsert_sensor(sensor_id, {"room_id": room_id})
+        def where(sensor: dict[str, Any]) -> str:
+            return f"{sensor['enseigne']} / {sensor['salle']}" if sensor["room_id"] else "no room"
+
+        await attempt(
+            "The sensor was not assigned",
+            self.config.upsert_sensor(sensor_id, {"room_id": room_id}),
+            done=lambda sensor: f"Sensor '{sensor_id}' → {where(sensor)}",
+            audit="sensor assigned",
+            target=f"{sensor_id} → room {room_id}",
         )
-        if sensor:
-            where = f"{sensor['enseigne']} / {sensor['salle']}" if sensor["room_id"] else "no room"
-            ui.notify(f"Sensor '{sensor_id}' → {where}", type="positive")
 
     # -- configuration file
     def file_card(self) -> None:
@@ -326,7 +345,12 @@ class SettingsPage:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             ui.notify(f"{e.file.name} is not a JSON file: {exc}", type="negative", multi_line=True)
             return
-        report = await attempt(f"{e.file.name} was not imported", self.config.import_config(doc))
+        report = await attempt(
+            f"{e.file.name} was not imported",
+            self.config.import_config(doc),
+            audit="configuration imported",
+            target=e.file.name,
+        )
         if report:
             text = (
                 f"Imported {e.file.name}: "

@@ -92,7 +92,7 @@ async def test_changes_made_on_a_page_are_in_the_audit_log(user, runtime):
     user.find(marker="create-site").click()
     await user.should_see("Site 'Audited site' created", retries=100)  # notified after the audit is written
     events = await runtime.accounts.audit_log()
-    assert any(e["action"] == "page" and e["target"] == "ConfigService.create_site" for e in events), events
+    assert any(e["action"] == "site created" and e["target"] == "Audited site" for e in events), events
 
 
 async def test_admin_changes_a_password_on_the_settings_page(user, runtime, create_user):

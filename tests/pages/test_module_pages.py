@@ -29,7 +29,7 @@ async def test_an_operator_switches_ventilation_on_and_sees_the_device_answer(us
     await eventually(lambda: runtime.modules.module(vent).state == {"on": True})
     user.find(marker=f"room-{modules['ventilation']['room_id']}-history").click()
     await user.should_see("acknowledged", retries=30)
-    await user.should_see("ventilation turn_on by admin")  # the signed-in account, not a generic name
+    await user.should_see("ventilation: switch on by admin")  # the signed-in account, not a generic name
 
 
 async def test_a_viewer_sees_the_modules_but_cannot_switch_them(create_user, runtime) -> None:
