@@ -107,3 +107,13 @@ async def test_admin_changes_a_password_on_the_settings_page(user, runtime, crea
         "/api/auth/login", json={"name": "admin", "password": "a-new-admin-password"}
     )
     assert answer.status_code == 200
+
+
+async def test_a_new_personal_access_token_is_shown_once_and_works(user, runtime):
+    await user.open("/settings")
+    user.find(marker="new-token-name").type("reporting script")
+    user.find(marker="add-token").click()
+    await user.should_see("Personal access token", retries=50)
+    secret = user.find(marker="secret").elements.pop().value
+    principal = await runtime.accounts.principal_for_token(secret)
+    assert principal is not None and principal.name == "admin"
