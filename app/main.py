@@ -79,6 +79,7 @@ def storage_secret(settings: Settings) -> str:
 def setup(runtime: Runtime) -> None:
     """Register everything on NiceGUI's app: once per process (and once per test with the user fixture)."""
     from pages import register_pages  # pages import NiceGUI UI code; keep the API importable without it
+    from pages.not_found import not_found_page
 
     app = nicegui_app
     app.state.runtime = runtime
@@ -87,7 +88,7 @@ def setup(runtime: Runtime) -> None:
     telemetry = getattr(app, "_telemetry", None)
     if isinstance(telemetry, dict):
         telemetry.update(tracing=False, metrics=False, logs=False)
-    install_error_handlers(app)
+    install_error_handlers(app, page_not_found=not_found_page)
     app.add_middleware(LatencyMiddleware, runtime=runtime)
     app.add_middleware(AuthMiddleware, runtime=runtime)  # default deny: app/auth/policy.py
     if runtime.settings.cors_origins:  # closed unless configured

@@ -38,6 +38,13 @@ def page_bus(bus: EventBus) -> ScopedBus:
     return ScopedBus(bus, page_sites())
 
 
+def page_has_role(role: str) -> bool:
+    """Whether the page's principal has `role` somewhere: pages show the controls of a role only to those
+    who have it (a viewer sees no switch it could not use). Acting still checks the site (`page_allows`)."""
+    principal = page_principal()
+    return principal is not None and principal.has_role(role)
+
+
 def page_allows(role: str, *, site: str | None = None, quiet: bool = False) -> bool:
     """Whether the page's principal has `role` (on `site`; a site-limited principal may do nothing whose site
     is not given, as that concerns every site). Page actions

@@ -61,10 +61,11 @@ def value_text(alert: dict[str, Any]) -> str:
 def alert_card(
     alert: dict[str, Any],
     *,
-    on_acknowledge: Callable[[], Awaitable[None]],
-    on_resolve: Callable[[], Awaitable[None]],
+    on_acknowledge: Callable[[], Awaitable[None]] | None,
+    on_resolve: Callable[[], Awaitable[None]] | None,
 ) -> None:
-    """An open alert: severity, room, value, since when, who acknowledged it; acknowledge and resolve."""
+    """An open alert: severity, room, value, since when, who acknowledged it; acknowledge and resolve (for
+    those who may: without the handlers, no buttons)."""
     severity = alert["severity"]
     with ui.card().classes("w-full gap-1").mark(f"alert-{alert['id']}"):
         with ui.row().classes("w-full items-center gap-3 no-wrap"):
@@ -75,13 +76,14 @@ def alert_card(
                 "alert-room"
             )
             ui.space()
-            if alert["state"] == "active":
+            if alert["state"] == "active" and on_acknowledge is not None:
                 ui.button("Acknowledge", icon="done", on_click=on_acknowledge).props(
                     "flat dense no-caps"
                 ).mark("acknowledge")
-            ui.button("Resolve", icon="task_alt", on_click=on_resolve, color="positive").props(
-                "flat dense no-caps"
-            ).mark("resolve")
+            if on_resolve is not None:
+                ui.button("Resolve", icon="task_alt", on_click=on_resolve, color="positive").props(
+                    "flat dense no-caps"
+                ).mark("resolve")
         ui.label(f"{metric_label(alert['metric'])}: {value_text(alert)}").mark("alert-value")
         details = [f"since {since(alert['raised_at'], alert.get('timezone'))}"]
         if alert["state"] == "acknowledged":

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from nicegui import ui
 
+from app.core.principal import Principal
+
 PRODUCT = "IAQverse"
 
 
@@ -22,6 +24,7 @@ class NavLink:
     path: str
     icon: str
     order: int
+    role: str  # the least role that may open the page: others do not see the link
 
 
 # A static list of entries (not runtime state): registering the same path again replaces its entry,
@@ -29,9 +32,12 @@ class NavLink:
 _nav: dict[str, NavLink] = {}
 
 
-def add_nav_link(label: str, path: str, *, icon: str = "chevron_right", order: int = 50) -> None:
-    """Show a page in the header navigation; lower `order` comes first (Dashboard 0, Settings 100)."""
-    _nav[path] = NavLink(label, path, icon, order)
+def add_nav_link(
+    label: str, path: str, *, icon: str = "chevron_right", order: int = 50, role: str = "viewer"
+) -> None:
+    """Show a page in the header navigation to those with `role`; lower `order` comes first (Dashboard 0,
+    Settings 100)."""
+    _nav[path] = NavLink(label, path, icon, order, role)
 
 
 def nav_links() -> list[NavLink]:
@@ -47,7 +53,7 @@ def set_sign_out(handler: Callable[[], Awaitable[None]]) -> None:
 
 
 add_nav_link("Dashboard", "/", icon="dashboard", order=0)
-add_nav_link("Settings", "/settings", icon="settings", order=100)
+add_nav_link("Settings", "/settings", icon="settings", order=100, role="admin")
 
 # NiceGUI un-hides its `#popup` ("connection lost") while the socket is down: the hint follows it in pure CSS,
 # so it works even when the server cannot reach the page any more.
@@ -70,12 +76,16 @@ def connection_hint() -> None:
         ui.label("reconnecting…")
 
 
+def _principal() -> Principal | None:
+    try:
+        return getattr(ui.context.client.request.state, "principal", None)
+    except RuntimeError:  # a page without a request (NiceGUI's auto-index)
+        return None
+
+
 def account_menu() -> None:
     """The signed-in user's name, role and a sign-out entry (from the principal the page was served to)."""
-    try:
-        principal = getattr(ui.context.client.request.state, "principal", None)
-    except RuntimeError:  # a page without a request (NiceGUI's auto-index)
-        principal = None
+    principal = _principal()
     if principal is None:
         return
     with (
@@ -105,16 +115,24 @@ def frame(title: str, *, section: str | None = None) -> Iterator[ui.column]:
     ui.colors(primary="#00695c", secondary="#26a69a", accent="#8e24aa")
     ui.add_css(_CSS)
     active = section if section is not None else ui.context.client.page.path
+    principal = _principal()
     with ui.header(elevated=True).classes("items-center gap-4 px-4 py-2"):
         with ui.link(target="/").classes("text-white no-underline row items-center gap-2"):
             ui.icon("air", size="28px")
             ui.label(PRODUCT).classes("text-h6")
-        with ui.row().classes("iaq-nav gap-1"):
-            for link in nav_links():
+        links = [link for link in nav_links() if principal is not None and principal.has_role(link.role)]
+        with ui.row().classes("iaq-nav gap-1 no-wrap gt-sm"):  # wide screens: every page in the header
+            for link in links:
                 button = ui.button(link.label, icon=link.icon, on_click=lambda p=link.path: ui.navigate.to(p))
                 button.props("flat dense color=white no-caps").mark(f"nav-{link.label.lower()}")
                 if link.path == active:
                     button.classes("iaq-active")
+        if links:  # phones: the pages in a menu
+            menu_button = ui.button(icon="menu").props("flat dense color=white").classes("lt-md")
+            with menu_button.mark("nav-menu"), ui.menu():
+                for link in links:
+                    item = ui.menu_item(link.label, on_click=lambda p=link.path: ui.navigate.to(p))
+                    item.mark(f"menu-{link.label.lower()}")
         ui.space()
         connection_hint()
         account_menu()

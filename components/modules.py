@@ -52,7 +52,8 @@ def _buttons_for(module_type: str) -> list[tuple[str, str, str]]:
 
 
 class ModuleRow:
-    def __init__(self, module: dict[str, Any], act: Act) -> None:
+    def __init__(self, module: dict[str, Any], act: Act | None) -> None:
+        """`act` None: the state only, no buttons (for those who may not switch the module)."""
         self.module_id = module["id"]
         kind = KINDS[module["module_type"]]
         with ui.row().classes("items-center gap-3 w-full no-wrap").mark(f"module-{self.module_id}"):
@@ -62,7 +63,7 @@ class ModuleRow:
                 ui.label(kind.label).classes("text-caption text-grey-7")
             self.spinner = ui.spinner(size="20px").mark(f"module-{self.module_id}-pending")
             self.state = ui.label().classes("text-body2 min-w-[7rem]").mark(f"module-{self.module_id}-state")
-            for action, label, icon in _buttons_for(module["module_type"]):
+            for action, label, icon in _buttons_for(module["module_type"]) if act is not None else []:
                 ui.button(label, icon=icon, on_click=lambda a=action: act(self.module_id, a)).props(
                     "dense no-caps outline"
                 ).mark(f"module-{self.module_id}-{action}")

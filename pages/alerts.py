@@ -109,7 +109,8 @@ class AlertsPage:
         await self.load_history()
         with ui.row().classes("items-center gap-2 q-mt-md"):
             ui.label("Rules").classes("text-h6")
-            small_button("New rule", "add", lambda: self.edit_rule(None), "new-rule")
+            if page_allows("admin", quiet=True):
+                small_button("New rule", "add", lambda: self.edit_rule(None), "new-rule")
         self.rules_view(await self._rules())
         bus = page_bus(self.runtime.bus)
         bus.alerts.subscribe(self.reload)
@@ -156,10 +157,11 @@ class AlertsPage:
         if not alerts:
             ui.label("No open alerts.").classes("text-grey-7").mark("no-open-alerts")
         for alert in alerts:
+            may = page_allows("operator", site=alert["enseigne"], quiet=True)
             alert_card(
                 alert,
-                on_acknowledge=lambda a=alert: self.acknowledge(a),
-                on_resolve=lambda a=alert: self.resolve(a),
+                on_acknowledge=(lambda a=alert: self.acknowledge(a)) if may else None,
+                on_resolve=(lambda a=alert: self.resolve(a)) if may else None,
             )
 
     async def _ask(self, title: str, message: str, action: str, marker: str) -> str | None:
@@ -235,6 +237,7 @@ class AlertsPage:
         if not rules:
             ui.label("No rules: nothing raises alerts. Add one with 'New rule'.").classes("text-grey-7")
         in_force = [_as_rule(r) for r in rules]
+        editable = page_allows("admin", quiet=True)
         with ui.card().classes("w-full gap-1"):
             for rule, as_rule in zip(rules, in_force, strict=True):
                 with ui.row().classes("w-full items-center gap-3").mark(f"rule-{rule['id']}"):
@@ -252,10 +255,11 @@ class AlertsPage:
                             "rule-replaces"
                         )
                     ui.space()
-                    small_button("Edit", "edit", lambda r=rule: self.edit_rule(r), "edit-rule")
-                    small_button(
-                        "Delete", "delete", lambda r=rule: self.delete_rule(r), "delete-rule", "negative"
-                    )
+                    if editable:
+                        small_button("Edit", "edit", lambda r=rule: self.edit_rule(r), "edit-rule")
+                        small_button(
+                            "Delete", "delete", lambda r=rule: self.delete_rule(r), "delete-rule", "negative"
+                        )
 
     async def _reload_rules(self) -> None:
         self.rules_view.refresh(await self._rules())

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from nicegui import background_tasks, ui
 
-from components.access import page_actor, page_allows, page_bus, page_sites
+from components.access import page_actor, page_allows, page_bus, page_has_role, page_sites
 from components.actions import attempt, small_button
 from components.frame import add_nav_link, frame
 from components.refresh import Coalesced
@@ -106,13 +106,15 @@ class ModelsPage:
                 self.train_button = ui.button("Train now", icon="model_training", on_click=self.train).mark(
                     "train-now"
                 )
+                self.train_button.set_visibility(page_has_role("admin"))
                 self.progress = ui.spinner(size="lg").mark("train-progress")
                 self.progress.set_visibility(False)
                 self.train_status = ui.label().classes("text-grey-8").mark("train-status")
         ui.label("Registry").classes("text-h6 mt-4")
-        with ui.row().classes("gap-2"):
+        with ui.row().classes("gap-2") as registry_buttons:
             small_button("Activate selected", "check_circle", self.activate, "activate")
             small_button("Roll back its name", "undo", self.rollback, "rollback")
+        registry_buttons.set_visibility(page_has_role("admin"))
         self.models = ui.table(columns=MODEL_COLUMNS, rows=[], row_key="id", selection="single").classes(
             "w-full"
         )

@@ -88,21 +88,30 @@ class ModulesPage:
                 self.rates[room_id] = ui.label(self._rate_text(rate)).classes("text-caption")
                 self.rates[room_id].mark(f"room-{room_id}-ach")
                 mode = self.automation.room_settings(room_id)["mode"]
-                ui.toggle(MODES, value=mode, on_change=lambda e, r=room_id: self.set_mode(r, e.value)).props(
-                    "dense no-caps"
-                ).mark(f"room-{room_id}-mode")
+                if page_allows("admin", site=site, quiet=True):
+                    ui.toggle(
+                        MODES, value=mode, on_change=lambda e, r=room_id: self.set_mode(r, e.value)
+                    ).props("dense no-caps").mark(f"room-{room_id}-mode")
+                else:
+                    ui.label(f"automation: {MODES[mode]}").classes("text-caption").mark(
+                        f"room-{room_id}-mode"
+                    )
             self.columns[room_id] = ui.column().classes("w-full gap-2")
             for module in self.modules.modules(room_id):
                 self._add_row(module.as_dict())
-            with ui.row().classes("items-center gap-2"):
-                kind = ui.select(KIND_OPTIONS, value="ventilation", label="Module type").classes("w-40")
-                kind.mark(f"room-{room_id}-new-type")
-                name = ui.input("Name (optional)").classes("w-40").mark(f"room-{room_id}-new-name")
-                small_button("Add module", "add", lambda r=room_id, k=kind, n=name: self.add(r, k, n),
-                             f"room-{room_id}-add")  # fmt: skip
-            history = ui.refreshable(self._history)
-            await history(room_id)
-            self.histories[room_id] = (history, Coalesced(lambda r=room_id: self._reload_history(r)))
+            if page_allows("admin", site=site, quiet=True):
+                with ui.row().classes("items-center gap-2"):
+                    kind = ui.select(KIND_OPTIONS, value="ventilation", label="Module type").classes("w-40")
+                    kind.mark(f"room-{room_id}-new-type")
+                    name = ui.input("Name (optional)").classes("w-40").mark(f"room-{room_id}-new-name")
+                    small_button("Add module", "add", lambda r=room_id, k=kind, n=name: self.add(r, k, n),
+                                 f"room-{room_id}-add")  # fmt: skip
+            await self._history_of(room_id)
+
+    async def _history_of(self, room_id: int) -> None:
+        history = ui.refreshable(self._history)
+        await history(room_id)
+        self.histories[room_id] = (history, Coalesced(lambda r=room_id: self._reload_history(r)))
 
     async def _history(self, room_id: int) -> None:
         ids = {m.id for m in self.modules.modules(room_id)}
@@ -114,6 +123,8 @@ class ModulesPage:
             with ui.row().classes("items-center gap-2").mark(f"proposal-{action['id']}"):
                 ui.icon("lightbulb", color="accent")
                 ui.label(f"Proposed: {action_line(action)}")
+                if not page_allows("operator", site=action.get("enseigne"), quiet=True):
+                    continue
                 small_button("Confirm", "check", lambda a=action: self.decide(a, True),
                              f"proposal-{action['id']}-confirm")  # fmt: skip
                 small_button("Dismiss", "close", lambda a=action: self.decide(a, False),
@@ -141,8 +152,9 @@ class ModulesPage:
 
     def _add_row(self, module: dict[str, Any]) -> None:
         with self.columns[module["room_id"]]:
+            may = page_allows("operator", site=self.room_sites.get(module["room_id"]), quiet=True)
             self.rows[module["id"]] = ModuleRow(
-                {**module, "pending": self.modules.pending_desired(module["id"])}, self.act
+                {**module, "pending": self.modules.pending_desired(module["id"])}, self.act if may else None
             )
 
     # -- events -----------------------------------------------------------------------------------------

@@ -237,7 +237,9 @@ def error_answer(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str] | 
     return 500, {"error": "internal error; the details are in the server log"}, None
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, *, page_not_found: Callable[..., Awaitable[Response]]) -> None:
+    """The API's error shape for every refusal; `page_not_found` answers an unknown page's address."""
+
     async def answer(request: Request, exc: Exception) -> JSONResponse:
         status, body, headers = error_answer(exc)
         if status == 500:
@@ -254,15 +256,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         """FastAPI's and Starlette's own refusals (405, an unknown API path's 404) in the API's error shape;
         an unknown page keeps NiceGUI's page."""
-        if exc.status_code == 404 and not request.url.path.startswith(API_PREFIXES) and pages_404:
-            return await pages_404(request, exc)
+        if exc.status_code == 404 and not request.url.path.startswith(API_PREFIXES):
+            return await page_not_found(request, exc)
         message = (
             f"no such endpoint: {request.method} {request.url.path}" if exc.status_code == 404 else exc.detail
         )
         return JSONResponse({"error": str(message)}, status_code=exc.status_code, headers=exc.headers)
 
-    # NiceGUI's page for an unknown page, kept across the test fixture's rebuilds of the app
-    pages_404 = app.__dict__.setdefault("_iaq_pages_404", app.exception_handlers.get(404))
     app.add_exception_handler(RequestValidationError, request_invalid)
     app.add_exception_handler(404, http_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -203,3 +203,14 @@ async def test_export_downloads_the_configuration(user: User, runtime) -> None:
     doc = response.json()
     assert doc["format"] == "iaqverse-config"
     assert doc["sites"][0]["rooms"][0]["sensors"] == [{"sensor_id": "s1", "label": None}]
+
+
+async def test_an_unknown_address_says_so_in_the_frame_and_an_unknown_api_path_answers_json(
+    user: User,
+) -> None:
+    page = await user.http_client.get("/rooms-that-do-not-exist")
+    assert page.status_code == 404 and "There is no page at /rooms-that-do-not-exist" in page.text
+    assert "HTTPException" not in page.text
+    api = await user.http_client.get("/api/no-such-thing")
+    assert api.status_code == 404
+    assert api.json() == {"error": "no such endpoint: GET /api/no-such-thing"}
