@@ -128,7 +128,7 @@ def frame(title: str, *, section: str | None = None) -> Iterator[ui.column]:
                 if link.path == active:
                     button.classes("iaq-active")
         if links:  # phones: the pages in a menu
-            menu_button = ui.button(icon="menu").props("flat dense color=white").classes("lt-md")
+            menu_button = ui.button(icon="menu").props("flat dense color=white").classes("lt-md iaq-nav-menu")
             with menu_button.mark("nav-menu"), ui.menu():
                 for link in links:
                     item = ui.menu_item(link.label, on_click=lambda p=link.path: ui.navigate.to(p))

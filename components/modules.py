@@ -56,16 +56,16 @@ class ModuleRow:
         """`act` None: the state only, no buttons (for those who may not switch the module)."""
         self.module_id = module["id"]
         kind = KINDS[module["module_type"]]
-        with ui.row().classes("items-center gap-3 w-full no-wrap").mark(f"module-{self.module_id}"):
+        with ui.row().classes("items-center gap-x-3 gap-y-1 w-full").mark(f"module-{self.module_id}"):
             self.icon = ui.icon(kind.icon, size="28px")
-            with ui.column().classes("gap-0 grow"):
+            with ui.column().classes("gap-0 grow min-w-0"):
                 ui.label(module["name"]).classes("text-body1")
                 ui.label(kind.label).classes("text-caption text-grey-7")
             self.spinner = ui.spinner(size="20px").mark(f"module-{self.module_id}-pending")
-            self.state = ui.label().classes("text-body2 min-w-[7rem]").mark(f"module-{self.module_id}-state")
+            self.state = ui.label().classes("text-body2 min-w-[4rem]").mark(f"module-{self.module_id}-state")
             for action, label, icon in _buttons_for(module["module_type"]) if act is not None else []:
                 ui.button(label, icon=icon, on_click=lambda a=action: act(self.module_id, a)).props(
-                    "dense no-caps outline"
+                    "dense no-caps outline no-wrap"
                 ).mark(f"module-{self.module_id}-{action}")
         self.update(module)
 

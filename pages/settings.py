@@ -285,7 +285,8 @@ class SettingsPage:
         options: dict[int | None, str] = {None: "— no room —"}
         for site in sites:
             options.update({room["id"]: f"{site['name']} / {room['name']}" for room in site["rooms"]})
-        with ui.card().classes("w-full"), ui.grid(columns="auto auto 1fr").classes("w-full items-center"):
+        columns = "minmax(0, auto) minmax(0, auto) minmax(0, 1fr)"  # each column may shrink on a phone
+        with ui.card().classes("w-full"), ui.grid(columns=columns).classes("w-full items-center"):
             for title in ("Sensor", "Label", "Room"):
                 ui.label(title).classes("text-caption text-grey-7")
             for sensor in sensors:
@@ -296,7 +297,7 @@ class SettingsPage:
                 ui.label(sensor["label"] or "")
                 ui.select(
                     options, value=room_id, on_change=lambda e, sid=sensor_id: self.assign(sid, e.value)
-                ).props("dense").classes("max-w-sm").mark(f"sensor-{sensor_id}")
+                ).props("dense").classes("w-full max-w-sm").mark(f"sensor-{sensor_id}")
 
     async def assign(self, sensor_id: str, room_id: int | None) -> None:
         def where(sensor: dict[str, Any]) -> str:
@@ -330,6 +331,7 @@ class SettingsPage:
                         on_rejected=lambda: ui.notify("The file is larger than 5 MB", type="negative"),
                     )
                     .props("accept=.json,application/json flat bordered")
+                    .classes("max-w-full")
                     .mark("import")
                 )
 

@@ -112,9 +112,10 @@ class TwinView:
         self.notice = SeriesNotice(
             self.runtime.health.storage(), self.runtime.bus.storage, what="the room panel's chart"
         )
-        with ui.row().classes("w-full no-wrap items-start gap-4"):
-            self.scene_box = ui.column().classes("grow gap-1").style("min-width: 0")
-            self.panel = ui.column().classes("gap-2").style("width: 380px; flex: none").mark("twin-panel")
+        # side by side on a wide screen; on a phone the panel goes under the scene, which keeps the width
+        with ui.element("div").classes("w-full flex flex-col md:flex-row md:flex-nowrap items-start gap-4"):
+            self.scene_box = ui.column().classes("w-full md:w-auto md:flex-1 gap-1").style("min-width: 0")
+            self.panel = ui.column().classes("gap-2 w-full md:w-[380px] md:flex-none").mark("twin-panel")
         self._show_legend()
         await self._build(fly=True)
         bus = page_bus(self.runtime.bus)
