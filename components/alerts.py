@@ -5,12 +5,10 @@ They take data (the API's dictionaries) and call back; the page does the service
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from nicegui import ui
 
@@ -19,6 +17,7 @@ from app.core.domain.metrics import ALL_KNOWN
 from app.core.domain.readings import FieldError
 
 from .tiles import format_age, format_value
+from .times import local_time
 
 SEVERITY_COLOURS = {"critical": "negative", "warning": "orange-8", "info": "blue-6"}
 SEVERITY_ICONS = {"critical": "error", "warning": "warning", "info": "info"}
@@ -31,21 +30,11 @@ def metric_label(metric: str) -> str:
     return info.label if info else metric
 
 
-def local_time(iso: str | None, zone: str | None) -> str:
-    """An alert's UTC time as the building's clock shows it (the room's time zone)."""
-    if not iso:
-        return ""
-    ts = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    with contextlib.suppress(KeyError, ValueError):  # an unknown zone: show UTC rather than fail
-        ts = ts.astimezone(ZoneInfo(zone)) if zone else ts
-    return ts.strftime("%Y-%m-%d %H:%M")
-
-
 def since(iso: str | None, zone: str | None = None) -> str:
     if not iso:
         return "—"
     ts = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    return f"{format_age(time.time() - ts.timestamp())} ago ({local_time(iso, zone)} {zone or 'UTC'})"
+    return f"{format_age(time.time() - ts.timestamp())} ago ({local_time(iso, zone)})"
 
 
 def value_text(alert: dict[str, Any]) -> str:
@@ -108,6 +97,7 @@ HISTORY_COLUMNS = [
     {"name": "state", "label": "State", "field": "state", "align": "left"},
     {"name": "resolved_at", "label": "Resolved (local time)", "field": "resolved_at", "align": "left"},
     {"name": "by", "label": "By", "field": "by", "align": "left"},
+    {"name": "zone", "label": "Time zone", "field": "zone", "align": "left"},  # rooms of several zones meet
 ]
 
 
@@ -115,15 +105,16 @@ def history_rows(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
             "id": a["id"],
-            "raised_at": local_time(a["raised_at"], a.get("timezone")),
+            "raised_at": local_time(a["raised_at"], a.get("timezone"), zone_name=False),
             "severity": a["severity"],
             "rule": a["rule"],
             "where": f"{a['enseigne']} / {a['salle']}",
             "value": format_value(a["metric"], a["value"]) if a["metric"] != "offline" else a["sensor_id"],
             "state": a["state"],
-            "resolved_at": local_time(a["resolved_at"], a.get("timezone")),
+            "resolved_at": local_time(a["resolved_at"], a.get("timezone"), zone_name=False),
             "by": a["resolved_by"]
             or ("automatic" if a["state"] == "resolved" else a["acknowledged_by"] or ""),
+            "zone": a.get("timezone") or "UTC",
         }
         for a in alerts
     ]

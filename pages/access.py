@@ -10,6 +10,7 @@ from nicegui import ui
 
 from app.core.domain.readings import InvalidInput
 from app.core.principal import ROLES
+from components.times import local_time
 from services.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
@@ -231,7 +232,7 @@ class AccessSection:
         events = await self.accounts.audit_log(20)
         rows = [
             {
-                "at": e["at"][:19].replace("T", " "),
+                "at": local_time(e["at"], self.runtime.settings.default_timezone, seconds=True),
                 "actor": e["actor"],
                 "action": e["action"],
                 "target": e["target"],

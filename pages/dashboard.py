@@ -213,9 +213,16 @@ class RoomView:
             )
             with ui.column().classes("gap-2 grow").style("min-width: min(320px, 100%)"):
                 with ui.row().classes("items-center gap-4"):
-                    self.metric = ui.toggle(
-                        {m: info.label for m, info in CORE_METRICS.items()}, value="co2", on_change=self.load
-                    ).props("no-caps").classes("flex-wrap").mark("metric")  # wraps on a phone
+                    self.metric = (
+                        ui.toggle(
+                            {m: info.label for m, info in CORE_METRICS.items()},
+                            value="co2",
+                            on_change=self.load,
+                        )
+                        .props("no-caps")
+                        .classes("flex-wrap")
+                        .mark("metric")
+                    )  # wraps on a phone
                     self.range = ui.toggle(
                         {k: label for k, (label, _, _) in RANGES.items()}, value="1h", on_change=self.load
                     ).mark("range")

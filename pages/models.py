@@ -10,14 +10,17 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from nicegui import background_tasks, ui
 
 from components.access import page_actor, page_allows, page_bus, page_has_role, page_sites
 from components.actions import attempt, small_button
+from components.dialogs import confirm
 from components.frame import add_nav_link, frame
 from components.refresh import Coalesced
 from components.storage_status import SeriesNotice
+from components.times import local_time
 from services.scope import keep
 
 if TYPE_CHECKING:
@@ -52,7 +55,7 @@ def register(runtime: Runtime) -> None:
             await ModelsPage(runtime).start()
 
 
-def model_row(m: dict[str, Any]) -> dict[str, Any]:
+def model_row(m: dict[str, Any], zone: str | None) -> dict[str, Any]:
     metrics = m.get("metrics") or {}
     ratio = metrics.get("mae_ratio")
     return {
@@ -64,16 +67,33 @@ def model_row(m: dict[str, Any]) -> dict[str, Any]:
         "status": m["status"],
         "mae": f"{metrics['mae']:.1f}" if isinstance(metrics.get("mae"), int | float) else "",
         "ratio": f"{ratio:.3f}" if isinstance(ratio, int | float) else "",
-        "activated": f"{m['activated_at'][:19].replace('T', ' ')} by {m['activated_by']}"
+        "activated": f"{local_time(m['activated_at'], zone)} by {m['activated_by']}"
         if m.get("activated_at")
         else "",
     }
 
 
-def run_row(r: dict[str, Any]) -> dict[str, Any]:
+def training_outcome(run: dict[str, Any]) -> str:
+    """What a training run did, for the person who asked for it (no exception class names)."""
+    if run["outcome"] == "failed":
+        reason = (run.get("error") or "unknown reason").split(": ", 1)[-1]
+        return f"Training failed: {reason}. The active model stays in use."
+    if run["outcome"] == "kept":
+        return "Training done: the new model is no better than the active one; kept as a candidate"
+    return f"Training {run['outcome']}"
+
+
+def ratio_to_persistence(row: dict[str, Any]) -> float | None:
+    try:
+        return float(row.get("ratio") or "")
+    except ValueError:
+        return None
+
+
+def run_row(r: dict[str, Any], zone: str | None) -> dict[str, Any]:
     return {
         **r,
-        "started_at": (r["started_at"] or "")[:19].replace("T", " "),
+        "started_at": local_time(r["started_at"], zone),
         "duration_s": f"{r['duration_s']:.1f}" if r.get("duration_s") is not None else "",
         "error": r.get("error") or "",
     }
@@ -85,6 +105,7 @@ class ModelsPage:
         self.reload = Coalesced(self._reload)
         self.rooms: dict[int, str] = {}
         self.room_sites: dict[int, str] = {}  # room id -> site name, for the site checks of changes
+        self.room_zones: dict[int, str] = {}  # room id -> time zone, for the times of its models
         self.sites = page_sites()  # a site-limited account sees its rooms' models only
 
     async def start(self) -> None:
@@ -93,6 +114,7 @@ class ModelsPage:
             room["id"]: f"{site['name']} / {room['name']}" for site in sites for room in site["rooms"]
         }
         self.room_sites = {room["id"]: site["name"] for site in sites for room in site["rooms"]}
+        self.room_zones = {room["id"]: room["effective_timezone"] for site in sites for room in site["rooms"]}
         with ui.card().classes("w-full gap-2"):
             ui.label("Train now").classes("text-h6")
             with ui.row().classes("items-center gap-4"):
@@ -125,6 +147,15 @@ class ModelsPage:
         ui.label("Forecast against actual (30 min ahead)").classes("text-h6 mt-4")
         status, changes = self.runtime.health.storage(), self.runtime.bus.storage
         self.notice = SeriesNotice(status, changes, what="the measured curve")
+        self.backtest_empty = (
+            ui.label(
+                "No forecasts to compare yet: the room's active model forecasts every minute, and each "
+                "forecast is drawn here once its time has come (30 minutes later). Train a model above if "
+                "the room has none."
+            )
+            .classes("text-grey-7")
+            .mark("backtest-empty")
+        )
         self.backtest = ui.plotly({"data": [], "layout": {}}).classes("w-full").style("height: 360px")
         self.backtest.mark("backtest-chart")
         self.room.on_value_change(lambda _: self.reload())
@@ -138,9 +169,9 @@ class ModelsPage:
             models = [m for m in models if m["room_id"] in self.rooms]
             names, ids = {m["model_name"] for m in models}, {m["id"] for m in models}
             runs = [r for r in runs if r["model_id"] in ids or r["model_name"] in names]
-        self.models.rows = [model_row(m) for m in models]
+        self.models.rows = [model_row(m, self.room_zones.get(m["room_id"])) for m in models]
         self.models.update()
-        self.runs.rows = [run_row(r) for r in runs]
+        self.runs.rows = [run_row(r, self.room_zones.get(r.get("room_id"))) for r in runs]
         self.runs.update()
         problems = self.runtime.forecasting.problems
         self.problems.set_text(
@@ -154,7 +185,19 @@ class ModelsPage:
         points = await asyncio.to_thread(
             self.runtime.forecasting.backtest_points, self.room.value, self.metric.value
         )
-        x = [datetime.fromtimestamp(t / 1000).isoformat() for t, *_ in points]
+        zone = ZoneInfo(self.room_zones.get(self.room.value) or "UTC")
+        x = [datetime.fromtimestamp(t / 1000, zone).strftime("%Y-%m-%d %H:%M:%S") for t, *_ in points]
+        self.backtest_empty.set_visibility(not points)
+        self.backtest.set_visibility(bool(points))
+        if not points:
+            return
+        xaxis: dict[str, Any] = {"type": "date", "title": {"text": f"local time ({zone.key})"}}
+        if len(points) < 3:  # a lone point would span milliseconds: show the hour around it
+            middle = points[len(points) // 2][0] / 1000
+            xaxis["range"] = [
+                datetime.fromtimestamp(middle + side * 1800, zone).strftime("%Y-%m-%d %H:%M:%S")
+                for side in (-1, 1)
+            ]
         self.backtest.figure = {
             "data": [
                 {"type": "scatter", "mode": "lines", "name": "measured", "x": x, "y": [p[1] for p in points]},
@@ -175,7 +218,7 @@ class ModelsPage:
                     "line": {"dash": "dot"},
                 },
             ],
-            "layout": {"margin": {"l": 56, "r": 16, "t": 16, "b": 40}, "xaxis": {"type": "date"}},
+            "layout": {"margin": {"l": 56, "r": 16, "t": 16, "b": 56}, "xaxis": xaxis},
         }
         self.backtest.update()
 
@@ -193,8 +236,7 @@ class ModelsPage:
         async def work() -> None:
             try:
                 run = await self.runtime.forecasting.train_room(room_id, metric, trigger="manual")
-                text = f"Training {run['outcome']}" + (f": {run['error']}" if run.get("error") else "")
-                self.train_status.set_text(text)
+                self.train_status.set_text(training_outcome(run))
             finally:
                 self.progress.set_visibility(False)
                 self.train_button.enable()
@@ -214,6 +256,19 @@ class ModelsPage:
     async def activate(self) -> None:
         row = self._selected()
         if row is None or not page_allows("admin", site=self._site_of(row)):
+            return
+        ratio = ratio_to_persistence(row)
+        if (
+            ratio is not None
+            and ratio > 1
+            and not await confirm(
+                f"Activate {row['model_name']} {row['model_version']}?",
+                f"On its backtest its error is {ratio:.1f}× that of persistence (assuming the value stays "
+                "as it is): its forecasts would be worse than no forecast at all.",
+                action="Activate anyway",
+                colour="warning",
+            )
+        ):
             return
         if row and await attempt(
             "The model was not activated",

@@ -7,7 +7,6 @@ proposals are reloaded), so a command sent from another tab, the API or the auto
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from nicegui import ui
@@ -18,6 +17,7 @@ from components.actions import attempt, small_button
 from components.frame import add_nav_link, frame
 from components.modules import ModuleRow, action_label
 from components.refresh import Coalesced
+from components.times import local_time
 from services.errors import NotFound
 from services.scope import keep
 
@@ -42,19 +42,13 @@ def register(runtime: Runtime) -> None:
             await ModulesPage(runtime).start()
 
 
-def when(iso: str | None) -> str:
-    if not iso:
-        return ""
-    ts = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(UTC)
-    return ts.strftime("%d %b %H:%M:%S")
-
-
-def action_line(action: dict[str, Any]) -> str:
+def action_line(action: dict[str, Any], zone: str | None) -> str:
+    """`2026-12-07 14:05:03 CET ventilation: switch on by admin — co2 1300 (poor)`, in the room's clock."""
     reason = action.get("reason") or {}
     why = f" — {reason.get('pollutant')} {reason.get('value')} ({reason.get('level')})" if reason else ""
     ach = f" · {action['ach_per_h']:.1f} air changes/h" if action.get("ach_per_h") is not None else ""
     what = f"{action['module']}: {action_label(action['action_type'])} by {action['requested_by']}"
-    return f"{when(action['requested_at'])} {what}{why}{ach}"
+    return f"{local_time(action['requested_at'], zone, seconds=True)} {what}{why}{ach}"
 
 
 class ModulesPage:
@@ -66,6 +60,7 @@ class ModulesPage:
         self.rates: dict[int, ui.label] = {}
         self.columns: dict[int, ui.column] = {}  # room id -> the column of its module rows
         self.room_sites: dict[int, str] = {}  # room id -> its site's name, for the site checks of actions
+        self.room_zones: dict[int, str] = {}  # room id -> its time zone, for the times of its actions
 
     async def start(self) -> None:
         sites = keep(page_sites(), await self.runtime.config.list_sites())  # a limited account: its own
@@ -82,6 +77,7 @@ class ModulesPage:
     async def room_card(self, site: str, room: dict[str, Any], rate: tuple[float, float, int] | None) -> None:
         room_id = room["id"]
         self.room_sites[room_id] = site
+        self.room_zones[room_id] = room["effective_timezone"]
         with ui.card().classes("w-full").mark(f"room-{room_id}"):
             with ui.row().classes("items-center w-full gap-4"):
                 ui.label(f"{site} · {room['name']}").classes("text-h6 grow")
@@ -122,7 +118,7 @@ class ModulesPage:
         for action in proposals:
             with ui.row().classes("items-center gap-2").mark(f"proposal-{action['id']}"):
                 ui.icon("lightbulb", color="accent")
-                ui.label(f"Proposed: {action_line(action)}")
+                ui.label(f"Proposed: {action_line(action, self.room_zones.get(room_id))}")
                 if not page_allows("operator", site=action.get("enseigne"), quiet=True):
                     continue
                 small_button("Confirm", "check", lambda a=action: self.decide(a, True),
@@ -136,7 +132,7 @@ class ModulesPage:
                 with ui.row().classes("items-center gap-2"):
                     colour = STATUS_COLOURS.get(action["status"], "grey")
                     ui.badge(action["status"], color=colour).mark(f"action-{action['id']}-status")
-                    ui.label(action_line(action)).classes("text-body2")
+                    ui.label(action_line(action, self.room_zones.get(room_id))).classes("text-body2")
                     if action.get("error"):
                         ui.label(action["error"]).classes("text-caption text-negative")
 

@@ -26,6 +26,7 @@ from components.refresh import Coalesced
 from components.room_scene import SCORE_MODE, RoomScene, TwinRoom, legend
 from components.storage_status import SeriesNotice
 from components.tiles import RoomTile
+from components.times import local_time
 from services.errors import NotFound
 from services.scope import Selection, keep
 
@@ -314,7 +315,8 @@ class TwinView:
                 colour = "negative" if alert["severity"] == "critical" else "warning"
                 with ui.row().classes("items-center gap-2 no-wrap"):
                     ui.icon("warning", color=colour)
-                    ui.label(f"{alert['rule']} ({alert['state']}) since {alert['raised_at'][11:16]} UTC")
+                    since = local_time(alert["raised_at"], alert.get("timezone") or self.site["timezone"])
+                    ui.label(f"{alert['rule']} ({alert['state']}) since {since}")
 
     def _editor(self, room_id: int) -> None:
         """Geometry as JSON and the .glb model upload, for the administrator setting the twin up."""

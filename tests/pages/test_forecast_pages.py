@@ -67,3 +67,28 @@ async def test_the_room_view_shows_the_forecast_with_its_interval(user: User, ru
     await eventually(lambda: chart.forecast_count == 4)
     names = [trace["name"] for trace in chart.figure["data"]]
     assert {"forecast", "forecast low", "forecast high"} <= set(names)
+
+
+async def test_activating_a_model_worse_than_persistence_asks_first(user: User, runtime) -> None:
+    rid = await office_history(runtime, "Bureau", days=0.1)
+    worse = runtime.registry.add(
+        name="co2_predictor/Maison/Bureau", version="2", model_type="Ridge", room_id=rid,
+        metric="co2", metrics={"mae": 56.0, "mae_ratio": 2.8},
+    )  # fmt: skip
+    await user.open("/models")
+    await user.should_see(marker="backtest-empty")  # no forecast yet: it says why, not an empty chart
+    table = user.find(marker="models-table").elements.pop()
+    table.selected = [next(r for r in table.rows if r["id"] == worse["id"])]
+    user.find(marker="activate").click()
+    await user.should_see("its error is 2.8× that of persistence")
+    user.find(marker="cancel").click()
+    await user.should_not_see(marker="confirm-dialog")
+    assert runtime.registry.get(worse["id"])["status"] == "candidate"
+    table.selected = [next(r for r in table.rows if r["id"] == worse["id"])]
+    user.find(marker="activate").click()
+    await user.should_see(marker="confirm-dialog")
+    user.find(marker="confirm").click()
+    await user.should_see("co2_predictor/Maison/Bureau 2 is active")
+    assert runtime.registry.get(worse["id"])["status"] == "active"
+    audit = [(e["action"], e["target"]) for e in await runtime.accounts.audit_log(5)]
+    assert ("model activated", "co2_predictor/Maison/Bureau 2") in audit

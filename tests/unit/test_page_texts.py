@@ -1,0 +1,26 @@
+"""Texts the pages build from services' answers: times in the building's clock with the zone named, and a
+failed training explained without exception class names."""
+
+from __future__ import annotations
+
+from components.times import local_time
+from pages.models import training_outcome
+
+
+def test_times_are_in_the_zone_given_and_say_which():
+    assert local_time("2026-02-24T13:05:00Z", "Europe/Paris") == "2026-02-24 14:05 Europe/Paris"
+    assert (
+        local_time(1_771_938_300_000, "America/New_York", seconds=True)
+        == "2026-02-24 08:05:00 America/New_York"
+    )
+    assert local_time("2026-02-24T13:05:00+00:00", None) == "2026-02-24 13:05 UTC"
+    assert local_time("2026-02-24T13:05:00", "Not/AZone") == "2026-02-24 13:05 UTC"  # never a failed page
+    assert local_time(None, "Europe/Paris") == ""
+
+
+def test_a_failed_training_says_why_and_what_stays():
+    run = {"outcome": "failed", "error": "ValueError: 12 readings of co2; training needs at least 288"}
+    assert training_outcome(run) == (
+        "Training failed: 12 readings of co2; training needs at least 288. The active model stays in use."
+    )
+    assert training_outcome({"outcome": "promoted"}) == "Training promoted"
