@@ -6,6 +6,7 @@ NaN where nothing was measured; a short gap is bridged for features (never for t
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from app.core.domain.metrics import CORE_METRICS
+from app.core.domain.metrics import ALL_KNOWN, CORE_METRICS
 
 # Local zones of the shared recordings, for the occupancy profiles (time of day in the building).
 # The smart-building office is UC Berkeley's (Hong, Gu, Whitehouse 2017): Pacific time.
@@ -173,3 +174,17 @@ def dataset_series(path: str | Path, fmt: str, metric: str) -> list[Series]:
         to_grid(points, name=sensor, metric=metric, tz=tz) for sensor, points in sorted(by_sensor.items())
     )
     return [grid for grid in grids if grid is not None]
+
+
+def physical_bounds(metric: str, history: Iterable[float]) -> tuple[float, float]:
+    """The range a forecast and its interval must stay in: the metric's physical range (no negative
+    concentration, humidity within 0-100 %), and for CO2 nothing below the room's own baseline, the outdoor
+    level its emptiest hours show (the 1st percentile of its history), since ventilation cannot take a room
+    below the air it brings in."""
+    info = ALL_KNOWN.get(metric)
+    low, high = (info.low, info.high) if info else (-math.inf, math.inf)
+    if metric == "co2":
+        values = np.asarray([v for v in history if math.isfinite(v)], dtype=float)
+        if values.size:
+            low = max(low, float(np.percentile(values, 1)))
+    return low, high

@@ -36,7 +36,7 @@ from ..errors import NotFound
 from ..rooms import room_row
 from .preventive import PREVENTIVE_THRESHOLDS, crossing
 from .registry import ArtifactError, ModelRegistry
-from .series import room_ventilation
+from .series import physical_bounds, room_ventilation
 from .training import Bundle, persistence_bundle
 
 log = logging.getLogger(__name__)
@@ -271,6 +271,11 @@ class ForecastService:
         forecasts = loaded.bundle.forecast(series)
         if_ventilated = {} if loaded.fallback else what_if_ventilated(loaded.bundle, series, forecasts)
         issued_ms = int((series.t0_s + (len(series) - 1) * series.step_s) * 1000)
+        floor, ceiling = physical_bounds(metric, values)
+
+        def bounded(x: float) -> float:
+            return min(max(x, floor), ceiling)
+
         rows = []
         for f in forecasts:
             rows.append(
@@ -280,9 +285,9 @@ class ForecastService:
                     "issued_ms": issued_ms,
                     "horizon_min": f["horizon_min"],
                     "target_ms": int(f["target_s"] * 1000),
-                    "value": f["value"],
-                    "low": f["low"],
-                    "high": f["high"],
+                    "value": bounded(f["value"]),
+                    "low": bounded(f["low"]),
+                    "high": bounded(f["high"]),
                     "model_id": model["id"],
                     "model_type": "persistence" if loaded.fallback else f["model_type"],
                     "if_ventilated": if_ventilated.get(f["horizon_min"]),

@@ -67,6 +67,9 @@ async def test_the_room_view_shows_the_forecast_with_its_interval(user: User, ru
     await eventually(lambda: chart.forecast_count == 4)
     names = [trace["name"] for trace in chart.figure["data"]]
     assert {"forecast", "forecast low", "forecast high"} <= set(names)
+    # the band stays inside physics: never below the room's own outdoor baseline (420 ppm, ±4)
+    low = next(trace for trace in chart.figure["data"] if trace["name"] == "forecast low")
+    assert min(low["y"]) >= 415
 
 
 async def test_activating_a_model_worse_than_persistence_asks_first(user: User, runtime) -> None:
