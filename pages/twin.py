@@ -20,8 +20,11 @@ from app.core.domain.geometry import site_layout
 from app.core.domain.metrics import CORE_METRICS
 from app.core.domain.readings import InvalidInput
 from components.access import page_actor, page_allows, page_bus, page_sees, page_sites
+from components.actions import attempt
 from components.charts import Aggregate, SeriesChart
+from components.dialogs import confirm
 from components.frame import add_nav_link, frame
+from components.modules import action_label
 from components.refresh import Coalesced
 from components.room_scene import SCORE_MODE, RoomScene, TwinRoom, legend
 from components.storage_status import SeriesNotice
@@ -199,7 +202,8 @@ class TwinView:
             self.twin.set_module_state(module)
 
     async def toggle_module(self, module_id: str) -> None:
-        """A click on a module: switch it (on ↔ off, open ↔ closed), as the Modules page's buttons do."""
+        """A click on a module: after the user confirms, switch it (on ↔ off, open ↔ closed), as the Modules
+        page's buttons do. A click in a 3D scene is easily a mistake, and this moves real equipment."""
         from app.core.domain.modules import is_active
 
         modules = self.runtime.modules
@@ -207,19 +211,31 @@ class TwinView:
             return
         try:
             module = modules.module(int(module_id))
-            if not page_allows("operator", site=module.site):
-                return
-            desired = modules.pending_desired(module.id)
-            active = is_active(desired if desired is not None else module.state)
-            if module.module_type == "window":
-                action = "close" if active else "open"
-            else:
-                action = "turn_off" if active else "turn_on"
-            await modules.command(module.id, action, requested_by=page_actor(), source="manual")
-        except (InvalidInput, NotFound) as exc:
-            ui.notify(f"{exc}", type="negative")
+        except NotFound:
             return
-        ui.notify(f"{module.name} in {module.room}: {action.replace('_', ' ')} sent")
+        if not page_allows("operator", site=module.site):
+            return
+        desired = modules.pending_desired(module.id)
+        active = is_active(desired if desired is not None else module.state)
+        if module.module_type == "window":
+            action = "close" if active else "open"
+        else:
+            action = "turn_off" if active else "turn_on"
+        verb = action_label(action)
+        if not await confirm(
+            f"{verb.capitalize()} {module.name}?",
+            f"This sends the command to the {module.module_type} of {module.room} now.",
+            action=verb.capitalize(),
+            colour="primary",
+        ):
+            return
+        await attempt(
+            "The command was not sent",
+            modules.command(module.id, action, requested_by=page_actor(), source="manual"),
+            done=f"{module.name} in {module.room}: {verb} requested",
+            audit="module command",
+            target=f"module {module.id} ({module.name}): {action}",
+        )
 
     async def _reload(self) -> None:
         await self._build()

@@ -23,12 +23,23 @@ async def test_modules_are_drawn_in_their_room_and_a_click_switches_them(user: U
     objects = set(scene.objects)
 
     click(user, f"module:{fan['id']}")
-    await user.should_see("ventilation in Bureau: turn on sent")
+    await user.should_see("Switch on ventilation?")  # real equipment: nothing moves before the user says so
+    user.find(marker="cancel").click()
+    await user.should_not_see(marker="confirm-dialog")
+    assert runtime.modules.module(fan["id"]).state == {"on": False}
+    assert await runtime.modules.history("Maison", "Bureau") == []
+
+    click(user, f"module:{fan['id']}")
+    await user.should_see(marker="confirm-dialog")
+    user.find(marker="confirm").click()
+    await user.should_see("ventilation in Bureau: switch on requested")
     await eventually(lambda: runtime.modules.module(fan["id"]).state == {"on": True})
     await eventually(lambda: drawn_fan.color == module_look("fan", "on")[0])
     assert set(scene.objects) == objects  # recoloured in place
 
     click(user, f"module:{fan['id']}")  # and back
+    await user.should_see("Switch off ventilation?")
+    user.find(marker="confirm").click()
     await eventually(lambda: drawn_fan.color == module_look("fan", "off")[0])
     [off, on] = await settled_history(runtime, "Maison", "Bureau")
     assert (on["action_type"], off["action_type"]) == ("turn_on", "turn_off")
