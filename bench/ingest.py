@@ -31,7 +31,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.servers import PlatformProcess, free_port  # noqa: E402
+from tests.support.servers import PlatformProcess, device_key, free_port  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:
@@ -221,7 +221,8 @@ def main() -> None:
     platform = PlatformProcess(work / "data", IAQ_LOG_LEVEL="WARNING", **unlimited).start()
     bare_url = f"http://127.0.0.1:{bare_port}"
     try:
-        key = httpx.post(platform.url + "/api/auth/keys", json={"site": "Bench"}, timeout=10).json()["key"]
+        with httpx.Client(base_url=platform.url, timeout=10) as admin:
+            key = device_key(admin, "Bench")
         for _ in range(100):
             try:
                 httpx.post(bare_url + "/api/ingest", json={}, timeout=1)

@@ -50,7 +50,7 @@ class AccessSection:
         self.new_user_form()
         ui.label("Device keys").classes("text-h6 q-mt-md")
         await self.keys_view()
-        self.new_key_form()
+        await self.new_key_form()
         ui.label("My personal access tokens").classes("text-h6 q-mt-md")
         await self.tokens_view()
         ui.label("Single sign-on").classes("text-h6 q-mt-md")
@@ -160,12 +160,21 @@ class AccessSection:
                         "flat dense no-caps color=negative"
                     ).mark(f"revoke-{key['id']}")
 
-    def new_key_form(self) -> None:
+    async def new_key_form(self) -> None:
         with ui.row().classes("items-end gap-2"):
-            site = ui.input("Site").props("dense").mark("new-key-site")
+            site = ui.select([], label="Site", with_input=True).props("dense").classes("min-w-[12rem]")
+            site.mark("new-key-site")
             name = ui.input("Device or gateway", value="device").props("dense")
 
+            async def sites() -> None:  # the sites as they are now (one may have been created meanwhile)
+                names = sorted(s["name"] for s in await self.runtime.config.list_sites())
+                site.set_options(names, value=site.value if site.value in names else None)
+
             async def create() -> None:
+                if not site.value:
+                    site.error = "choose the site the device writes for"
+                    return
+                site.error = None
                 made = await self._do(
                     self.keys.create({"site": site.value, "name": name.value}, self.actor), "Key made"
                 )
@@ -173,7 +182,9 @@ class AccessSection:
                     show_secret_once(f"Device key for {made['site']}", made["key"])
                     self.keys_view.refresh()
 
+            site.on("focus", sites)
             ui.button("Make a key", icon="key", on_click=create).mark("add-key")
+        await sites()
 
     async def revoke_key(self, key: dict[str, Any]) -> None:
         if await self._do(self.keys.revoke(key["id"], self.actor), f"Key {key['prefix']}… revoked"):

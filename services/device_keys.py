@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.core.db.models import AuditEvent, DeviceKey
+from app.core.db.models import AuditEvent, DeviceKey, Site
 from app.core.domain.readings import FieldError
 from app.core.principal import Principal
 
@@ -178,8 +178,17 @@ class DeviceKeys:
 
     # -- management (settings page, API, CLI)
     def create_sync(
-        self, site: Any, name: Any = "device", *, actor: str = "system", by: Principal | None = None
+        self,
+        site: Any,
+        name: Any = "device",
+        *,
+        actor: str = "system",
+        by: Principal | None = None,
+        new_site_timezone: str | None = None,
     ) -> tuple[dict[str, Any], str]:
+        """A key for an existing site (a typo must not make a key for a site that does not exist);
+        `new_site_timezone` creates a missing site first (the operator's command line, before the first
+        reading)."""
         if not isinstance(site, str) or not site.strip():
             raise FieldError("site", "must name the site the key writes for").as_error()
         check_manages(by, [site.strip()], f"a key of the site {site.strip()!r}")
@@ -187,6 +196,14 @@ class DeviceKeys:
             raise FieldError("name", "must be a non-empty text of at most 128 characters").as_error()
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         with self.sessions.begin() as db:
+            if db.scalar(select(Site.id).where(Site.name == site.strip())) is None:
+                if new_site_timezone is None:
+                    raise FieldError(
+                        "site",
+                        f"no site named {site.strip()!r}: create the site first "
+                        "(Settings, or POST /api/config/sites)",
+                    ).as_error()
+                db.add(Site(name=site.strip(), timezone=new_site_timezone))
             key = DeviceKey(site=site.strip(), name=name.strip(), prefix=secret[:12], key_hash=digest(secret))
             db.add(key)
             db.flush()

@@ -18,7 +18,7 @@ import websockets
 from app.auth.policy import DEVICE, OPEN, Rule, requirement
 from app.core.principal import ROLES
 from tests.support.env import ADMIN_PASSWORD, ROOT, server_env
-from tests.support.servers import platform
+from tests.support.servers import device_key, platform
 
 PASSWORD = "a-long-enough-password"
 
@@ -297,9 +297,9 @@ def stored(api, site: str) -> int:
 
 
 def test_device_key_writes_only_for_its_site(server, api, clients):
-    made = api.post("/api/auth/keys", json={"site": "Keyed", "name": "gateway"})
-    assert made.status_code == 201
-    key = made.json()["key"]
+    refused = api.post("/api/auth/keys", json={"site": "Keyed", "name": "gateway"})
+    assert refused.status_code == 422 and "no site named 'Keyed'" in refused.text  # a typo makes no key
+    key = device_key(api, "Keyed", "gateway")
     url = server.anonymous_url
     assert httpx.post(url + "/api/ingest", json=reading("Keyed", "k1")).status_code == 401
     assert (
@@ -330,7 +330,8 @@ def test_device_key_writes_only_for_its_site(server, api, clients):
     assert httpx.post(url + "/api/ingest", json=reading("Keyed", "k9"), headers=as_viewer).status_code == 403
     listed = api.get("/api/auth/keys").json()
     assert [k["prefix"] for k in listed if k["site"] == "Keyed"] == [key[:12]] and "key" not in listed[0]
-    assert api.delete(f"/api/auth/keys/{made.json()['id']}").status_code == 200
+    (made,) = [k for k in listed if k["site"] == "Keyed"]
+    assert api.delete(f"/api/auth/keys/{made['id']}").status_code == 200
     assert httpx.post(url + "/api/ingest", json=reading("Keyed", "k1", 9), headers=bearer).status_code == 401
     actions = {e["action"] for e in api.get("/api/auth/audit").json()}
     assert {"key.create", "key.revoke", "login", "user.create", "token.create"} <= actions
@@ -409,10 +410,10 @@ def test_the_simulator_writes_with_a_device_key_for_its_site_only(server, api):
         command = [sys.executable, "-m", "services.simulator", *args, "--count", "2", "--retries", "0"]
         return subprocess.run(command, cwd=ROOT, env=server_env(), capture_output=True, text=True, timeout=60)
 
-    right = api.post("/api/auth/keys", json={"site": "Head office"}).json()["key"]
+    right = device_key(api, "Head office")
     done = simulate(right)
     assert done.returncode == 0 and "rejected" not in done.stdout, done.stdout + done.stderr
     assert "sent 2 readings" in done.stdout
-    wrong = api.post("/api/auth/keys", json={"site": "Elsewhere"}).json()["key"]
+    wrong = device_key(api, "Elsewhere")
     refused = simulate(wrong)
     assert "HTTP 403" in refused.stderr and "Elsewhere" in refused.stderr

@@ -14,7 +14,7 @@ import pytest
 import websockets
 
 from tests.support.env import ADMIN_PASSWORD
-from tests.support.servers import platform, raw_http
+from tests.support.servers import device_key, platform, raw_http
 
 SESSION_MAX_S = 3600
 
@@ -142,7 +142,7 @@ def test_cookies_are_secure_over_https_and_last_as_long_as_a_session(proxied, di
 
 def test_ingestion_answers_carry_the_security_headers(proxied):
     with httpx.Client(base_url=proxied.url, timeout=10) as admin:
-        key = admin.post("/api/auth/keys", json={"site": "Edge", "name": "probe"}).json()["key"]
+        key = device_key(admin, "Edge", "probe")
     reading = b'{"sensor_id": "e1", "enseigne": "Edge", "salle": "R", "values": {"co2": 500}}'
     answers = {
         "fast path": httpx.post(proxied.anonymous_url + "/api/ingest", content=reading,

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.support.servers import platform
+from tests.support.servers import device_key, platform
 
 PASSWORD = "a-long-enough-password"
 
@@ -64,7 +64,7 @@ def test_lists_without_a_filter_hold_only_the_scoped_viewers_sites(server) -> No
 def test_a_device_key_writes_only_into_rooms_of_its_own_site(server) -> None:
     """The key's site is checked where a reading would be stored, not against the names its body gives."""
     with httpx.Client(base_url=server.url, timeout=10) as admin:
-        key = admin.post("/api/auth/keys", json={"site": "Site A", "name": "gateway"}).json()["key"]
+        key = device_key(admin, "Site A", "gateway")
         before = len(
             admin.get("/api/v2/iaq/data", params={"enseigne": "Site B", "raw": "true"}).json()["data"]
         )
@@ -97,7 +97,8 @@ def test_a_scoped_admin_manages_accounts_tokens_and_keys_of_its_sites_only(serve
             user = {"name": name, "role": "viewer", "password": PASSWORD, "sites": sites}
             made[name] = admin.post("/api/auth/users", json=user).json()["id"]
         root = next(u["id"] for u in admin.get("/api/auth/users").json() if u["name"] == "admin")
-        key_b = admin.post("/api/auth/keys", json={"site": "Site B", "name": "b-gateway"}).json()
+        device_key(admin, "Site B", "b-gateway")
+        key_b = next(k for k in admin.get("/api/auth/keys").json() if k["name"] == "b-gateway")
         root_token = admin.post("/api/auth/tokens", json={"name": "root-script"}).json()
         with closing(sign_in(server, "bea")) as bea:
             bea_token = bea.post("/api/auth/tokens", json={"name": "bea-script"}).json()

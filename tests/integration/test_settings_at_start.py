@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from tests.support.env import ADMIN_PASSWORD, ROOT, server_env
-from tests.support.servers import platform
+from tests.support.servers import device_key, platform
 
 
 def sign_in(server, name: str, password: str) -> httpx.Client:
@@ -60,7 +60,7 @@ def test_device_key_rate_limit_login_throttling_and_configured_cors(tmp_path):
             srv.anonymous_url + "/api/v2/iaq/data", headers={"Origin": "https://x.example", **preflight}
         )
         assert "access-control-allow-origin" not in other.headers
-        key = api.post("/api/auth/keys", json={"site": "Fast"}).json()["key"]
+        key = device_key(api, "Fast")
         send = [
             httpx.post(
                 srv.anonymous_url + "/api/ingest", json=reading("Fast", "f", m), headers={"X-API-Key": key}

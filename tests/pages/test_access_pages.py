@@ -8,6 +8,7 @@ from nicegui import ui
 from nicegui.testing import User
 
 from tests.support.env import ADMIN_PASSWORD
+from tests.support.waiting import eventually
 
 
 async def test_anonymous_visitor_signs_in_on_the_login_page_and_lands_where_they_wanted(create_user, runtime):
@@ -73,7 +74,12 @@ async def test_admin_adds_a_user_and_makes_a_device_key_shown_once(user, runtime
     await user.should_see(marker="user-olga", retries=100)  # Argon2 hashes the password first
     assert {u["name"] for u in await runtime.accounts.list_users()} == {"admin", "olga"}
 
-    user.find(marker="new-key-site").type("Lab")
+    user.find(marker="add-key").click()
+    await user.should_see("choose the site the device writes for")  # no key for a site that is not there
+    await runtime.config.create_site({"name": "Lab"})
+    user.find(marker="new-key-site").trigger("focus")
+    await eventually(lambda: "Lab" in user.find(marker="new-key-site").elements.pop().options)
+    user.find(marker="new-key-site").elements.pop().set_value("Lab")
     user.find(marker="add-key").click()
     await user.should_see("Device key for Lab")
     secret = user.find(marker="secret").elements.pop()

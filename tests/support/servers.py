@@ -174,3 +174,13 @@ def browser_sign_in(page, server: PlatformProcess, path: str = "/") -> None:
     page.get_by_label("Password").fill(server.admin_password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{server.anonymous_url}{path}", timeout=20_000)
+
+
+def device_key(api: httpx.Client, site: str, name: str = "device") -> str:
+    """A device key of `site` made over the API by an admin client, the site created first when it is new
+    (a key is only made for a site that exists). Benchmarks use it too."""
+    created = api.post("/api/config/sites", json={"name": site})
+    assert created.status_code in (201, 409), created.text  # 409: the site exists already
+    made = api.post("/api/auth/keys", json={"site": site, "name": name})
+    assert made.status_code == 201, made.text
+    return made.json()["key"]
