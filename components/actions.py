@@ -63,6 +63,13 @@ async def attempt(
     return result
 
 
+async def audit(action: str, target: str | None = None) -> None:
+    """Write a page action to the audit log now (for work that goes on in the background, like training)."""
+    principal, client = page_principal(), ui.context.client
+    actor = principal.name if principal else "?"
+    await app.state.runtime.accounts.audit(actor, action, target, {"via": "page"}, client.ip)
+
+
 def small_button(text: str, icon: str, on_click: Callable, marker: str, colour: str = "primary") -> ui.button:
     button = ui.button(text, icon=icon, on_click=on_click, color=colour)
     return button.props("flat dense no-caps").mark(marker)

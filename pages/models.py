@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from nicegui import background_tasks, ui
 
 from components.access import page_actor, page_allows, page_bus, page_has_role, page_sites
-from components.actions import attempt, small_button
+from components.actions import attempt, audit, small_button
 from components.dialogs import confirm
 from components.frame import add_nav_link, frame
 from components.refresh import Coalesced
@@ -229,6 +229,7 @@ class ModelsPage:
             ui.notify("Choose a room first", type="warning")
             return
         room_id, metric = self.room.value, self.metric.value
+        await audit("training started", f"{self.rooms.get(room_id)}: {metric}")
         self.progress.set_visibility(True)
         self.train_button.disable()
         self.train_status.set_text(f"Training {metric} of {self.rooms.get(room_id)}...")

@@ -18,7 +18,6 @@ from nicegui.events import UploadEventArguments
 from app.core.bus import Measurement
 from app.core.domain.geometry import site_layout
 from app.core.domain.metrics import CORE_METRICS
-from app.core.domain.readings import InvalidInput
 from components.access import page_actor, page_allows, page_bus, page_sees, page_sites
 from components.actions import attempt
 from components.charts import Aggregate, SeriesChart
@@ -349,17 +348,26 @@ class TwinView:
 
             async def save() -> None:
                 try:
-                    await self.runtime.config.set_room_geometry(room_id, json.loads(text.value or "null"))
+                    geometry = json.loads(text.value or "null")
                 except json.JSONDecodeError as exc:
                     ui.notify(f"geometry: not JSON ({exc.msg})", type="negative")
-                except InvalidInput as exc:
-                    ui.notify(str(exc), type="negative")
-                else:
-                    ui.notify("Geometry saved", type="positive")
+                    return
+                await attempt(
+                    "The geometry was not saved",
+                    self.runtime.config.set_room_geometry(room_id, geometry),
+                    done="Geometry saved",
+                    audit="room geometry changed",
+                    target=f"room {room_id}",
+                )
 
             async def default() -> None:
-                await self.runtime.config.set_room_geometry(room_id, None)
-                ui.notify("Back to the default layout")
+                await attempt(
+                    "The layout was not reset",
+                    self.runtime.config.set_room_geometry(room_id, None),
+                    done="Back to the default layout",
+                    audit="room geometry reset",
+                    target=f"room {room_id}",
+                )
 
             with ui.row().classes("gap-2"):
                 ui.button("Save geometry", on_click=save).mark("geometry-save")
@@ -373,13 +381,15 @@ class TwinView:
                 if not e.file.name.lower().endswith(".glb"):
                     ui.notify("model: choose a .glb file", type="negative")
                     return
-                try:
-                    await self.models.save(room_id, await e.file.read())
-                except InvalidInput as exc:
-                    ui.notify(str(exc), type="negative")
-                    return
-                ui.notify("Model saved", type="positive")
-                self.runtime.bus.config_changed.emit()
+                saved = await attempt(
+                    "The model was not saved",
+                    self.models.save(room_id, await e.file.read()),
+                    done="Model saved",
+                    audit="room 3D model uploaded",
+                    target=f"room {room_id}: {e.file.name}",
+                )
+                if saved is not None:
+                    self.runtime.bus.config_changed.emit()
 
             ui.upload(on_upload=uploaded, auto_upload=True, max_file_size=self.models.max_bytes).props(
                 "accept=.glb"

@@ -330,13 +330,23 @@ async def _redirect(send, location: str) -> None:
 
 
 async def _deny_page(send, problem: str) -> None:
+    """A page the account may not open: why, in the platform's colours, with the ways on (the page itself
+    is never built, so it cannot use the NiceGUI frame)."""
     from html import escape
 
     body = (
-        "<!doctype html><title>Forbidden · IAQverse</title><body style='font-family:sans-serif;margin:3em'>"
-        f"<h1>Forbidden</h1><p>{escape(problem)}</p>"
-        "<p><a href='/'>Dashboard</a></p>"
-        "<form method='post' action='/logout'><button type='submit'>Sign out</button></form></body>"
+        "<!doctype html><html lang='en'><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<title>Not for this account · IAQverse</title>"
+        "<body style='margin:0;font-family:Roboto,system-ui,sans-serif;color:#263238'>"
+        "<header style='background:#00695c;color:#fff;padding:12px 16px;font-size:20px'>IAQverse</header>"
+        "<main style='max-width:40rem;margin:2rem auto;padding:0 16px'>"
+        "<h1 style='font-weight:400'>This page is not for your account</h1>"
+        f"<p>{escape(problem[:1].upper() + problem[1:])}.</p>"
+        "<p>An administrator can change your role or your sites in Settings.</p>"
+        "<p><a href='/' style='color:#00695c'>Go to the dashboard</a></p>"
+        "<form method='post' action='/logout'><button type='submit' style='padding:6px 12px'>"
+        "Sign in as someone else</button></form></main></body></html>"
     ).encode()
     await send(
         {

@@ -58,7 +58,9 @@ def test_lists_without_a_filter_hold_only_the_scoped_viewers_sites(server) -> No
             assert answer.status_code == 403, path
             assert "unrestricted accounts only" in answer.json()["error"]
         assert ana.get("/").status_code == 200  # the pages, filtered (tests above)
-        assert ana.get("/settings").status_code == 403
+        refused = ana.get("/settings")
+        assert refused.status_code == 403 and "This page is not for your account" in refused.text
+        assert "This needs the role admin" in refused.text and "Go to the dashboard" in refused.text
 
 
 def test_a_device_key_writes_only_into_rooms_of_its_own_site(server) -> None:

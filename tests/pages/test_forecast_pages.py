@@ -39,6 +39,8 @@ async def test_models_page_lists_versions_and_trains_on_demand(user: User, runti
     runs = user.find(marker="runs-table").elements.pop()
     assert [r["outcome"] for r in runs.rows] == ["promoted"]
     assert runtime.registry.training_history(1)[0]["outcome"] == "promoted"
+    audit = [(e["actor"], e["action"], e["target"]) for e in await runtime.accounts.audit_log(5)]
+    assert ("admin", "training started", "Maison / Bureau: co2") in audit
 
 
 async def test_the_room_view_shows_the_forecast_with_its_interval(user: User, runtime) -> None:
