@@ -11,9 +11,10 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from nicegui import ui
+from nicegui import app, ui
 
 from app.core.principal import Principal
+from services.scope import ScopedBus
 
 PRODUCT = "IAQverse"
 
@@ -105,6 +106,25 @@ async def _signing_out() -> None:
         ui.navigate.to("/logout")
 
 
+def open_alerts_badge(principal: Principal | None) -> None:
+    """The number of open alerts the account may see, on the Alerts link; follows alerts as they change."""
+    runtime = getattr(app.state, "runtime", None)
+    alerting = getattr(runtime, "alerting", None)
+    if alerting is None or principal is None:
+        return
+    sites = principal.sites
+    badge = ui.badge(color="negative").props("floating rounded").mark("nav-alert-count")
+
+    def show(*_: object) -> None:
+        count = alerting.open_total(sites)
+        badge.set_text(str(count))
+        badge.set_visibility(count > 0)
+
+    show()
+    ScopedBus(runtime.bus, sites).alerts.subscribe(show)
+    runtime.bus.config_changed.subscribe(show)  # a deleted room's alerts went with it
+
+
 @contextmanager
 def frame(title: str, *, section: str | None = None) -> Iterator[ui.column]:
     """Header, navigation and page title; yields the content column.
@@ -127,6 +147,9 @@ def frame(title: str, *, section: str | None = None) -> Iterator[ui.column]:
                 button.props("flat dense color=white no-caps").mark(f"nav-{link.label.lower()}")
                 if link.path == active:
                     button.classes("iaq-active")
+                if link.path == "/alerts":
+                    with button:
+                        open_alerts_badge(principal)
         if links:  # phones: the pages in a menu
             menu_button = ui.button(icon="menu").props("flat dense color=white").classes("lt-md iaq-nav-menu")
             with menu_button.mark("nav-menu"), ui.menu():

@@ -5,18 +5,21 @@ Both pages subscribe to the bus inside the page, so their callbacks go away with
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
-from nicegui import ui
+from nicegui import background_tasks, ui
 
 from app.core.bus import Measurement
 from app.core.domain.metrics import CORE_METRICS
+from app.core.domain.score import split_stale
 from components.access import page_bus, page_principal, page_sees, page_sites
 from components.alerts import alert_badge, show_alert_count
 from components.charts import Aggregate, SeriesChart
 from components.frame import frame
+from components.portfolio import PortfolioRoom, PortfolioTable
 from components.refresh import Coalesced
 from components.storage_status import SeriesNotice, storage_banner
 from components.tiles import RoomTile
@@ -33,6 +36,8 @@ RANGES: dict[str, tuple[str, float, int | None]] = {
     "24h": ("24 h", 24, 300),
     "7d": ("7 d", 168, 3600),
 }
+PORTFOLIO_REFRESH_S = 30  # the sparklines and silent rooms' scores
+PORTFOLIO_LIVE_S = 5  # at most this often on new readings
 EXAMPLE_READING = (
     '{"sensor_id": "s1", "enseigne": "Head office", "salle": "Meeting room", '
     '"values": {"co2": 800, "pm25": 10, "tvoc": 200, "temperature": 22, "humidity": 45}}'
@@ -118,22 +123,61 @@ class SiteBoard:
         self.badges: dict[int, ui.badge] = {}  # open alerts per room
         self.seen: dict[int, tuple[dict[str, float], int]] = {}  # live readings, replayed onto rebuilt tiles
         self.reload = Coalesced(self._reload)
+        self.refresh_portfolio = Coalesced(self._refresh_portfolio)
+        self.portfolio_shown = 0.0  # monotonic time of the last live refresh
         self.sites = page_sites()  # a site-limited account sees its sites' tiles only
 
     async def start(self) -> None:
-        self.sections(keep(self.sites, await self.runtime.query.overview()))
+        overview = keep(self.sites, await self.runtime.query.overview())
+        with ui.column().classes("w-full gap-1") as self.portfolio_box:
+            with ui.row().classes("items-baseline gap-2"):
+                ui.label("All rooms, worst first").classes("text-h6")
+                ui.label("scores now and over 24 h; click a room to open it").classes(
+                    "text-caption text-grey-7"
+                )
+            self.portfolio = PortfolioTable(lambda room_id: ui.navigate.to(f"/rooms/{room_id}"))
+        await self._show_portfolio(overview)
+        self.sections(overview)
         bus = page_bus(self.runtime.bus)
         bus.measurements.subscribe(self.on_measurements)
         bus.config_changed.subscribe(self.reload)
         bus.alerts.subscribe(self.on_alert)
+        ui.timer(PORTFOLIO_REFRESH_S, self.refresh_portfolio)
 
     async def _reload(self) -> None:
-        self.sections.refresh(keep(self.sites, await self.runtime.query.overview()))
+        overview = keep(self.sites, await self.runtime.query.overview())
+        await self._show_portfolio(overview)
+        self.sections.refresh(overview)
 
-    def on_alert(self, _alert: dict[str, Any]) -> None:
+    async def _show_portfolio(self, overview: list[SiteLatest]) -> None:
+        rooms = [(site, room) for site in overview for room in site.rooms]
+        self.portfolio_box.set_visibility(len(rooms) > 1)  # one room is its tile
+        hourly = await self.runtime.query.hourly_means([room.id for _, room in rooms])
+        counts = self.runtime.alerting.open_counts()
+        now_ms, stale_ms = int(time.time() * 1000), int(self.runtime.settings.score_stale_after_s * 1000)
+        self.portfolio.show(
+            [
+                PortfolioRoom(
+                    room.id,
+                    site.name,
+                    room.name,
+                    split_stale({m: (v, room.times[m]) for m, v in room.values.items()}, now_ms, stale_ms)[0],
+                    hourly.get(room.id, []),
+                    self.runtime.scoring.thresholds_for(room.id, site.name),
+                    sum(counts.get(room.id, {}).values()),
+                )
+                for site, room in rooms
+            ]
+        )
+
+    async def on_alert(self, _alert: dict[str, Any]) -> None:
         counts = self.runtime.alerting.open_counts()
         for room_id, badge in self.badges.items():
             show_alert_count(badge, counts.get(room_id))
+        await self.refresh_portfolio()
+
+    async def _refresh_portfolio(self) -> None:
+        await self._show_portfolio(keep(self.sites, await self.runtime.query.overview()))
 
     @ui.refreshable_method
     def sections(self, overview: list[SiteLatest]) -> None:
@@ -172,6 +216,9 @@ class SiteBoard:
                         self.tiles[room.id] = tile
 
     async def on_measurements(self, batch: list[Measurement]) -> None:
+        if time.monotonic() - self.portfolio_shown > PORTFOLIO_LIVE_S:  # scores in step with the tiles
+            self.portfolio_shown = time.monotonic()
+            background_tasks.create(self.refresh_portfolio(), name="portfolio")
         unknown = False
         for m in batch:
             values, ts_ms = self.seen.get(m.room_id, ({}, m.ts_ms))

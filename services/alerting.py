@@ -394,6 +394,15 @@ class AlertingService:
             counts[severity] = counts.get(severity, 0) + 1
         return out
 
+    def open_total(self, sites: frozenset[str] | None) -> int:
+        """Open alerts in the rooms of `sites` (None: every site), from memory: the navigation's count."""
+        rooms = self._rooms
+        return sum(
+            1
+            for room_id, _ in self._open_rooms.values()
+            if sites is None or ((room := rooms.get(room_id)) is not None and room.site in sites)
+        )
+
     async def list_alerts(
         self,
         selection: Selection = EVERYTHING,

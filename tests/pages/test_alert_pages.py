@@ -79,8 +79,11 @@ async def test_an_active_alert_is_shown_acknowledged_and_resolved(
 async def test_a_new_alert_appears_live_and_the_history_filters(alerts_on, user: User, runtime) -> None:
     await user.open("/alerts")
     await user.should_see(marker="no-open-alerts")
+    await user.should_not_see(marker="nav-alert-count")  # no open alert: no count on the navigation
     alert = await raise_co2_alert(runtime)
     await user.should_see(marker=f"alert-{alert['id']}", retries=20)
+    await user.should_see(marker="nav-alert-count", retries=20)  # live, on every page's navigation
+    assert user.find(marker="nav-alert-count").elements.pop().text == "1"
     history = user.find(marker="history").elements.pop()
     await eventually(lambda: [r["state"] for r in history.rows] == ["active"])  # reloads after the list
     user.find(marker="filter-state").elements.pop().set_value("resolved")

@@ -214,3 +214,23 @@ async def test_an_unknown_address_says_so_in_the_frame_and_an_unknown_api_path_a
     api = await user.http_client.get("/api/no-such-thing")
     assert api.status_code == 404
     assert api.json() == {"error": "no such endpoint: GET /api/no-such-thing"}
+
+
+async def test_the_portfolio_lists_every_room_worst_first_with_its_last_24_hours(user: User, runtime) -> None:
+    for room, sensor, co2 in (("Bureau", "s1", 700), ("Salon", "s2", 2600), ("Cuisine", "s3", 1300)):
+        await runtime.ingestion.ingest(
+            [reading(room, sensor=sensor, co2=co2, ago_s=ago) for ago in (5 * 3600, 3600, 60)]
+        )
+    await runtime.ingestion.ingest(reading("Vide", site="Annexe", sensor="s4", ago_s=3 * 86400))  # silent
+    await user.open("/")
+    table = user.find(marker="portfolio").elements.pop()
+    await eventually(lambda: len(table.rows) == 4)
+    assert [r["where"] for r in table.rows] == [
+        "Maison / Salon", "Maison / Cuisine", "Maison / Bureau", "Annexe / Vide",
+    ]  # fmt: skip
+    salon = table.rows[0]
+    assert salon["driver"] == "CO₂" and salon["score"] < table.rows[1]["score"] < table.rows[2]["score"]
+    # the last hour and this one make a line; five hours ago is a point of its own, the silence a gap
+    assert salon["spark"].startswith("<svg") and salon["spark"].count("<polyline") == 1
+    assert salon["spark"].count("<circle") == 1
+    assert table.rows[3]["score"] is None and table.rows[3]["driver"] == "no recent value"

@@ -112,7 +112,9 @@ async def test_an_operator_scoped_to_a_site_acts_there_and_nowhere_else(create_u
     await otto.should_see("otto may not act on the site Site B")
     assert runtime.modules.module(fan_b["id"]).state == {"on": False}
     assert await runtime.modules.history("Site B", "Salle B", limit=10) == []
-    click(otto, f"module:{fan_a['id']}")  # its own site's module: switched back off
+    click(otto, f"module:{fan_a['id']}")  # its own site's module: switched back off, once confirmed
+    await otto.should_see(marker="confirm-dialog")
+    otto.find(marker="confirm").click()
     await eventually(lambda: runtime.modules.module(fan_a["id"]).state == {"on": False})
 
 
