@@ -8,6 +8,8 @@ the range is dropped. The x axis shows the room's local time (its effective time
 
 from __future__ import annotations
 
+import csv
+import io
 from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import datetime
@@ -136,6 +138,28 @@ class SeriesChart(ui.plotly):
         if self.step_ms is None:
             return self._points[-1][1] if self._points else None
         return self._buckets[-1].mean if self._buckets else None
+
+    def csv(self) -> str:
+        """What the chart shows, as CSV in the chart's time zone: each reading, or each step's mean, minimum,
+        maximum and count; the forecast after it."""
+        info = CORE_METRICS.get(self.metric)
+        unit = f" ({info.unit})" if info else ""
+        when = f"time ({self.zone.key})"
+        out = io.StringIO()
+        writer = csv.writer(out)
+        if self.step_ms is None:
+            writer.writerow([when, f"{self.metric}{unit}"])
+            writer.writerows([self._local(ts), value] for ts, value in self._points)
+        else:
+            writer.writerow([f"step start ({self.zone.key})", f"mean{unit}", "min", "max", "readings"])
+            writer.writerows(
+                [self._local(b.ts_ms), round(b.mean, 3), b.low, b.high, b.count] for b in self._buckets
+            )
+        if self._forecast:
+            writer.writerow([])
+            writer.writerow([when, f"forecast{unit}", "low", "high"])
+            writer.writerows([self._local(ts), v, lo, hi] for ts, v, lo, hi in self._forecast)
+        return out.getvalue()
 
     # -- figure out
     def _local(self, ts_ms: int) -> str:

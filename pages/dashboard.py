@@ -6,6 +6,8 @@ Both pages subscribe to the bus inside the page, so their callbacks go away with
 from __future__ import annotations
 
 import time
+from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -24,8 +26,8 @@ from components.refresh import Coalesced
 from components.storage_status import SeriesNotice, storage_banner
 from components.tiles import RoomTile
 from services.errors import NotFound
-from services.query import RoomLatest, SiteLatest
-from services.scope import keep
+from services.query import RoomLatest, Series, SiteLatest, auto_step_s
+from services.scope import Selection, keep
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -35,7 +37,9 @@ RANGES: dict[str, tuple[str, float, int | None]] = {
     "1h": ("1 h", 1, None),
     "24h": ("24 h", 24, 300),
     "7d": ("7 d", 168, 3600),
+    "dates": ("Dates", 0, None),  # from and to days chosen by the user, in the room's time zone
 }
+MAX_DAYS = 366
 PORTFOLIO_REFRESH_S = 30  # the sparklines and silent rooms' scores
 PORTFOLIO_LIVE_S = 5  # at most this often on new readings
 EXAMPLE_READING = (
@@ -273,6 +277,19 @@ class RoomView:
                     self.range = ui.toggle(
                         {k: label for k, (label, _, _) in RANGES.items()}, value="1h", on_change=self.load
                     ).mark("range")
+                    ui.button("CSV", icon="download", on_click=self.download).props(
+                        "flat dense no-caps"
+                    ).tooltip("Download what the chart shows").mark("download-csv")
+                today = datetime.now(ZoneInfo(self.room["effective_timezone"])).date()
+                with ui.row().classes("items-end gap-2") as self.dates:
+                    self.first_day = ui.input("From", value=(today - timedelta(days=6)).isoformat())
+                    self.first_day.props("type=date dense").mark("range-from").on("change", self.load)
+                    self.last_day = ui.input("To (included)", value=today.isoformat())
+                    self.last_day.props("type=date dense").mark("range-to").on("change", self.load)
+                    ui.label(
+                        f"days in {self.room['effective_timezone']}; live readings are not added"
+                    ).classes("text-caption text-grey-7")
+                self.dates.set_visibility(False)
                 self.message = ui.label().classes("text-grey-7").mark("chart-message")
                 self.notice = SeriesNotice(self.runtime.health.storage(), self.runtime.bus.storage)
                 self.chart = SeriesChart(zone=ZoneInfo(self.room["effective_timezone"])).mark("chart")
@@ -291,21 +308,63 @@ class RoomView:
         sites = await self.runtime.query.overview(room_id=self.room_id)
         return next((room for site in sites for room in site.rooms), None)
 
+    def _days(self) -> tuple[datetime, datetime] | None:
+        """The chosen days as [start, end) in the room's zone; None (and a word under the field) when they
+        are not a valid span."""
+        zone = ZoneInfo(self.room["effective_timezone"])
+        self.first_day.error = self.last_day.error = None
+        try:
+            first = date.fromisoformat(self.first_day.value or "")
+        except ValueError:
+            self.first_day.error = "choose a day"
+            return None
+        try:
+            last = date.fromisoformat(self.last_day.value or "")
+        except ValueError:
+            self.last_day.error = "choose a day"
+            return None
+        if last < first:
+            self.last_day.error = "must not be before the first day"
+            return None
+        if (last - first).days >= MAX_DAYS:
+            self.last_day.error = f"at most {MAX_DAYS} days"
+            return None
+        start = datetime.combine(first, dt_time(0), zone)
+        return start, datetime.combine(last + timedelta(days=1), dt_time(0), zone)
+
+    async def _series(self, key: str) -> tuple[Series, int] | None:
+        if key != "dates":
+            _, hours, step_s = RANGES[key]
+            return await self.runtime.query.room_series(self.room_id, hours=hours, step_s=step_s), int(
+                hours * 3600_000
+            )
+        span = self._days()
+        if span is None:
+            return None
+        start, end = span
+        step_s = auto_step_s((end - start).total_seconds())
+        series = await self.runtime.query.data(
+            Selection(frozenset({self.room_id})), start=start, end=end, step_s=step_s
+        )
+        return series, int((end - start).total_seconds() * 1000)
+
     async def load(self) -> None:
-        """Fetch the chosen range (raw for 1 h, buckets for longer ones) and show the chosen metric."""
+        """Fetch the chosen range (raw for 1 h, buckets for longer ones and chosen days) and show the chosen
+        metric."""
         self.generation += 1
         generation, metric, key = self.generation, self.metric.value, self.range.value
-        _, hours, step_s = RANGES[key]
+        self.dates.set_visibility(key == "dates")
         self.loading = True
         try:
-            series = await self.runtime.query.room_series(self.room_id, hours=hours, step_s=step_s)
+            found = await self._series(key)
         except NotFound:
             self.message.set_text("This room has been deleted.")
             return
-        if generation != self.generation:
-            return  # the user chose something else meanwhile
+        if found is None or generation != self.generation:
+            self.loading = False
+            return  # invalid days (said under the fields), or the user chose something else meanwhile
+        series, range_ms = found
         self.notice.show_series(series)
-        range_ms = int(hours * 3600_000)
         if series.raw:
             points = [(p.ts_ms, p.values[metric]) for p in series.points if metric in p.values]
             self.chart.show_raw(metric, points, range_ms=range_ms)
@@ -315,7 +374,7 @@ class RoomView:
                 for a in series.aggregates
                 if (s := a.stats.get(metric))
             ]
-            self.chart.show_aggregated(metric, buckets, step_ms=step_s * 1000, range_ms=range_ms)
+            self.chart.show_aggregated(metric, buckets, step_ms=series.step_s * 1000, range_ms=range_ms)
         self.loading = False
         self._extend(self.pending)
         self.pending = []
@@ -344,7 +403,14 @@ class RoomView:
             self._extend(mine)
         self._show_message()
 
+    def download(self) -> None:
+        day = datetime.now(ZoneInfo(self.room["effective_timezone"])).strftime("%Y-%m-%d")
+        name = f"{self.room['site']}-{self.room['name']}-{self.metric.value}-{day}.csv".replace(" ", "_")
+        ui.download.content(self.chart.csv().encode("utf-8"), name, "text/csv")
+
     def _extend(self, measurements: list[Measurement]) -> None:
+        if self.range.value == "dates":
+            return  # a span the user chose: it stays as chosen
         metric = self.metric.value
         self.chart.extend_many([(m.ts_ms, m.values[metric]) for m in measurements if metric in m.values])
 
@@ -355,6 +421,11 @@ class RoomView:
             text = "This room has no readings yet. They appear here, live, as soon as a sensor sends one."
         else:
             label = CORE_METRICS[self.metric.value].label
-            text = f"No {label} readings in the last {RANGES[self.range.value][0]}."
+            span = (
+                f"from {self.first_day.value} to {self.last_day.value}"
+                if self.range.value == "dates"
+                else f"in the last {RANGES[self.range.value][0]}"
+            )
+            text = f"No {label} readings {span}."
         self.message.set_text(text)
         self.message.set_visibility(bool(text))

@@ -188,8 +188,10 @@ class ModelsPage:
         zone = ZoneInfo(self.room_zones.get(self.room.value) or "UTC")
         x = [datetime.fromtimestamp(t / 1000, zone).strftime("%Y-%m-%d %H:%M:%S") for t, *_ in points]
         self.backtest_empty.set_visibility(not points)
-        self.backtest.set_visibility(bool(points))
-        if not points:
+        if not points:  # an empty frame (a hidden plotly chart fails to resize in the browser)
+            hidden = {"visible": False}
+            self.backtest.figure = {"data": [], "layout": {"xaxis": hidden, "yaxis": hidden, "height": 120}}
+            self.backtest.update()
             return
         xaxis: dict[str, Any] = {"type": "date", "title": {"text": f"local time ({zone.key})"}}
         if len(points) < 3:  # a lone point would span milliseconds: show the hour around it

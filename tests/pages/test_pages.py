@@ -234,3 +234,35 @@ async def test_the_portfolio_lists_every_room_worst_first_with_its_last_24_hours
     assert salon["spark"].startswith("<svg") and salon["spark"].count("<polyline") == 1
     assert salon["spark"].count("<circle") == 1
     assert table.rows[3]["score"] is None and table.rows[3]["driver"] == "no recent value"
+
+
+async def test_room_view_shows_chosen_days_and_downloads_what_the_chart_shows(user: User, runtime) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    days_ago = 9
+    await runtime.ingestion.ingest(
+        [reading(co2=800 + i, ago_s=days_ago * 86400 + i * 600) for i in range(6)] + [reading(co2=650)]
+    )
+    rid = await room_id(runtime, "Bureau")
+    await user.open(f"/rooms/{rid}")
+    chart = user.find(SeriesChart).elements.pop()
+    await eventually(lambda: chart.point_count == 1)
+    user.find(marker="range").elements.pop().set_value("dates")
+    await user.should_see(marker="range-from")
+    day = (datetime.now(UTC) - timedelta(days=days_ago)).date()
+    first, last = user.find(marker="range-from").elements.pop(), user.find(marker="range-to").elements.pop()
+    last.value = (day - timedelta(days=1)).isoformat()
+    first.value = day.isoformat()
+    user.find(marker="range-to").trigger("change")
+    await user.should_see("must not be before the first day")
+    last.value = (day + timedelta(days=1)).isoformat()
+    user.find(marker="range-to").trigger("change")
+    await eventually(lambda: chart.figure["data"][2]["y"] and min(chart.figure["data"][2]["y"]) >= 800)
+    assert chart.step_ms is not None and max(chart.figure["data"][2]["y"]) <= 805  # that day, not today
+    await runtime.ingestion.ingest(reading(co2=999))  # live readings do not move a chosen span
+    assert all(v < 900 for v in chart.figure["data"][2]["y"])
+
+    user.find(marker="download-csv").click()
+    csv_text = chart.csv()
+    assert csv_text.splitlines()[0].startswith("step start (")
+    assert "readings" in csv_text.splitlines()[0] and len(csv_text.splitlines()) >= 2
