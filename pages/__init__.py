@@ -9,10 +9,11 @@ if TYPE_CHECKING:
 
 
 def register_pages(runtime: Runtime) -> None:
-    from . import alerts, dashboard, login, models, modules, reports, settings, twin
+    from . import alerts, compare, dashboard, login, models, modules, reports, settings, twin
 
     dashboard.register(runtime)
     alerts.register(runtime)
+    compare.register(runtime)
     reports.register(runtime)
     settings.register(runtime)
     twin.register(runtime)

@@ -83,7 +83,7 @@ RULES: tuple[Rule, ...] = (
     # until it does the same and is listed here.
     _rule(
         "GET,HEAD",
-        r"/|/rooms/\d+|/alerts|/reports|/modules|/models|/twin(/\d+)?",
+        r"/|/rooms/\d+|/alerts|/compare|/reports|/modules|/models|/twin(/\d+)?",
         "viewer",
         for_scoped=FILTERED,
     ),

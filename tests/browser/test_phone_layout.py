@@ -13,7 +13,7 @@ import httpx
 from tests.support.browser import CHROMIUM_ARGS, chromium
 from tests.support.servers import browser_sign_in, platform
 
-PAGES = ["/", "/alerts", "/modules", "/models", "/reports", "/settings", "/twin"]
+PAGES = ["/", "/alerts", "/compare", "/modules", "/models", "/reports", "/settings", "/twin"]
 WIDTH_JS = "() => [document.documentElement.scrollWidth, window.innerWidth]"
 CANVAS_JS = """() => {
     const canvas = document.querySelector('.nicegui-scene canvas');
