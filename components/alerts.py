@@ -47,11 +47,20 @@ def value_text(alert: dict[str, Any]) -> str:
     return f"{value} ({word} {threshold}, peak {peak})"
 
 
+SNOOZES = {60: "for 1 hour", 240: "for 4 hours", 1440: "for 24 hours", 0: "end the snooze"}
+
+
+def snoozed(alert: dict[str, Any]) -> bool:
+    until = alert.get("snoozed_until")
+    return bool(until) and datetime.fromisoformat(until.replace("Z", "+00:00")).timestamp() > time.time()
+
+
 def alert_card(
     alert: dict[str, Any],
     *,
     on_acknowledge: Callable[[], Awaitable[None]] | None,
     on_resolve: Callable[[], Awaitable[None]] | None,
+    on_snooze: Callable[[int], Awaitable[None]] | None = None,
 ) -> None:
     """An open alert: severity, room, value, since when, who acknowledged it; acknowledge and resolve (for
     those who may: without the handlers, no buttons)."""
@@ -69,12 +78,18 @@ def alert_card(
                 ui.button("Acknowledge", icon="done", on_click=on_acknowledge).props(
                     "flat dense no-caps"
                 ).mark("acknowledge")
+            if on_snooze is not None:
+                with ui.button("Snooze", icon="snooze").props("flat dense no-caps").mark("snooze"), ui.menu():
+                    for minutes, label in SNOOZES.items():
+                        ui.menu_item(label, on_click=lambda m=minutes: on_snooze(m)).mark(f"snooze-{minutes}")
             if on_resolve is not None:
                 ui.button("Resolve", icon="task_alt", on_click=on_resolve, color="positive").props(
                     "flat dense no-caps"
                 ).mark("resolve")
         ui.label(f"{metric_label(alert['metric'])}: {value_text(alert)}").mark("alert-value")
         details = [f"since {since(alert['raised_at'], alert.get('timezone'))}"]
+        if snoozed(alert):
+            details.append(f"snoozed until {local_time(alert['snoozed_until'], alert.get('timezone'))}")
         if alert["state"] == "acknowledged":
             details.append(f"acknowledged by {alert['acknowledged_by']}")
             if alert["ack_comment"]:

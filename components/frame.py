@@ -84,7 +84,7 @@ def _principal() -> Principal | None:
         return None
 
 
-def account_menu() -> None:
+def account_menu(dark: ui.dark_mode) -> None:
     """The signed-in user's name, role and a sign-out entry (from the principal the page was served to)."""
     principal = _principal()
     if principal is None:
@@ -96,7 +96,23 @@ def account_menu() -> None:
         ui.menu(),
     ):
         ui.menu_item(f"Role: {principal.role}").props("disable")
+        ui.menu_item("Dark mode on/off", on_click=lambda: _toggle_dark(dark)).mark("dark-mode")
         ui.menu_item("Sign out", on_click=_signing_out).mark("sign-out")
+
+
+def _browser_storage() -> dict | None:
+    try:
+        return app.storage.user
+    except RuntimeError:  # a page built outside a request (the not-found page)
+        return None
+
+
+def _toggle_dark(dark: ui.dark_mode) -> None:
+    """Dark mode for this browser, kept for its next pages (a phone at night, a control room's screen)."""
+    dark.set_value(not dark.value)
+    storage = _browser_storage()
+    if storage is not None:
+        storage["dark"] = dark.value
 
 
 async def _signing_out() -> None:
@@ -134,6 +150,7 @@ def frame(title: str, *, section: str | None = None) -> Iterator[ui.column]:
     ui.page_title(f"{title} · {PRODUCT}")
     ui.colors(primary="#00695c", secondary="#26a69a", accent="#8e24aa")
     ui.add_css(_CSS)
+    dark = ui.dark_mode((_browser_storage() or {}).get("dark", False))
     active = section if section is not None else ui.context.client.page.path
     principal = _principal()
     with ui.header(elevated=True).classes("items-center gap-4 px-4 py-2"):
@@ -158,7 +175,7 @@ def frame(title: str, *, section: str | None = None) -> Iterator[ui.column]:
                     item.mark(f"menu-{link.label.lower()}")
         ui.space()
         connection_hint()
-        account_menu()
+        account_menu(dark)
     with ui.column().classes("w-full max-w-screen-xl mx-auto p-4 gap-4") as content:
         ui.label(title).classes("text-h5").mark("page-title")
         yield content

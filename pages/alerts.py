@@ -19,10 +19,12 @@ from components.actions import attempt, small_button
 from components.alerts import (
     HISTORY_COLUMNS,
     SEVERITY_COLOURS,
+    SNOOZES,
     RuleForm,
     alert_card,
     history_rows,
     metric_label,
+    snoozed,
 )
 from components.dialogs import confirm
 from components.frame import add_nav_link, frame
@@ -154,6 +156,7 @@ class AlertsPage:
     # -- open alerts
     @ui.refreshable_method
     def open_view(self, alerts: list[dict[str, Any]]) -> None:
+        alerts = sorted(alerts, key=snoozed)  # put aside: after those that need someone (stable otherwise)
         if not alerts:
             ui.label("No open alerts.").classes("text-grey-7").mark("no-open-alerts")
         for alert in alerts:
@@ -162,6 +165,7 @@ class AlertsPage:
                 alert,
                 on_acknowledge=(lambda a=alert: self.acknowledge(a)) if may else None,
                 on_resolve=(lambda a=alert: self.resolve(a)) if may else None,
+                on_snooze=(lambda minutes, a=alert: self.snooze(a, minutes)) if may else None,
             )
 
     async def _ask(self, title: str, message: str, action: str, marker: str) -> str | None:
@@ -195,6 +199,20 @@ class AlertsPage:
             done=f"Alert '{alert['rule']}' in {where} acknowledged",
             audit="alert acknowledged",
             target=f"alert {alert['id']}: {alert['rule']} in {where}",
+        ):
+            await self.reload()
+
+    async def snooze(self, alert: dict[str, Any], minutes: int) -> None:
+        if not page_allows("operator", site=alert["enseigne"]):
+            return
+        where = f"{alert['enseigne']} / {alert['salle']}"
+        done = f"Alert '{alert['rule']}' in {where} snoozed {SNOOZES[minutes]}" if minutes else "Snooze ended"
+        if await attempt(
+            "The alert was not snoozed",
+            self.alerting.snooze(alert["id"], minutes, page_actor()),
+            done=done,
+            audit="alert snoozed" if minutes else "alert snooze ended",
+            target=f"alert {alert['id']}: {alert['rule']} in {where}, {minutes} min",
         ):
             await self.reload()
 

@@ -57,6 +57,9 @@ class _Watch:
     room: RoomInfo
 
 
+MAX_SNOOZE_MIN = 7 * 24 * 60
+
+
 class AlertingService:
     def __init__(
         self,
@@ -84,6 +87,7 @@ class AlertingService:
         self._offline_open: dict[tuple[int, str], int] = {}  # (rule, sensor) -> open alert id
         self._dismissed: dict[tuple[int, str], int | None] = {}  # resolved by hand while still silent
         self._open_rooms: dict[int, tuple[int, str]] = {}  # open alert id -> (room, severity)
+        self._snoozed: dict[int, int] = {}  # open alert id -> snoozed until (ms)
         self._cadence: dict[str, Cadence] = {}
         self._sensor_room: dict[str, int] = {}
         self._inbox: list[list[Measurement]] = []
@@ -104,8 +108,11 @@ class AlertingService:
         self._rooms = self.store.rooms()
         self._plans = {}
         self._states, self._open, self._offline_open, self._open_rooms = {}, {}, {}, {}
+        self._snoozed = {}
         for row in self.store.open_alerts():
             self._open_rooms[row.id] = (row.room_id, row.severity)
+            if row.snoozed_until_ms:
+                self._snoozed[row.id] = row.snoozed_until_ms
             if row.rule_id is None:
                 continue
             if row.sensor_id is not None:
@@ -233,6 +240,7 @@ class AlertingService:
 
     def _closed(self, row: Any) -> Change:
         self._open_rooms.pop(row.id, None)
+        self._snoozed.pop(row.id, None)
         return ("resolved", alert_dict(row))
 
     def _plan(self, room_id: int) -> list[tuple[str, list[_Watch]]] | None:
@@ -395,12 +403,14 @@ class AlertingService:
         return out
 
     def open_total(self, sites: frozenset[str] | None) -> int:
-        """Open alerts in the rooms of `sites` (None: every site), from memory: the navigation's count."""
-        rooms = self._rooms
+        """Open alerts that need someone in the rooms of `sites` (None: every site), from memory: the
+        navigation's count. Snoozed ones are left out until their snooze ends."""
+        rooms, now_ms = self._rooms, int(self.clock() * 1000)
         return sum(
             1
-            for room_id, _ in self._open_rooms.values()
-            if sites is None or ((room := rooms.get(room_id)) is not None and room.site in sites)
+            for alert_id, (room_id, _) in self._open_rooms.items()
+            if self._snoozed.get(alert_id, 0) <= now_ms
+            and (sites is None or ((room := rooms.get(room_id)) is not None and room.site in sites))
         )
 
     async def list_alerts(
@@ -448,6 +458,26 @@ class AlertingService:
                 if row.state == "acknowledged":
                     raise Conflict(f"alert {alert_id} was acknowledged already by {row.acknowledged_by}")
                 return [("acknowledged", alert_dict(self.store.acknowledge(conn, alert_id, by, comment)))]
+
+        return (await self._locked(work))[0][1]
+
+    async def snooze(self, alert_id: int, minutes: Any, by: Any, comment: Any = None) -> dict[str, Any]:
+        """Put an open alert aside for `minutes` (1 min to 7 days): it stays open and in the history, but
+        the navigation's count leaves it out and the open list shows it last until then; 0 ends a snooze."""
+        by, comment = _who(by), _comment(comment)
+        whole = isinstance(minutes, int) and not isinstance(minutes, bool)
+        if not whole or not 0 <= minutes <= MAX_SNOOZE_MIN:
+            raise FieldError(
+                "minutes", f"must be a whole number of minutes from 0 to {MAX_SNOOZE_MIN}"
+            ).as_error()
+
+        def work() -> list[Change]:
+            with self.store.engine.begin() as conn:
+                self._open_row(conn, alert_id)
+                until_ms = int(self.clock() * 1000) + minutes * 60_000 if minutes else None
+                row = self.store.snooze(conn, alert_id, until_ms, by, comment)
+                self._snoozed[alert_id] = until_ms or 0
+                return [("snoozed", alert_dict(row))]
 
         return (await self._locked(work))[0][1]
 

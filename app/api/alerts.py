@@ -12,7 +12,7 @@ from app.core.domain.timesteps import to_ms
 from app.runtime import Runtime
 
 from .common import ObjectId, ReachDep, actor, check_object_site, on_behalf, read_object
-from .schemas import ByBody, RuleBody, RulePatch, json_body
+from .schemas import ByBody, RuleBody, RulePatch, SnoozeBody, json_body
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -54,29 +54,36 @@ def router(runtime: Runtime) -> APIRouter:
         await reach.room(alert["room_id"], f"alert {alert_id}")
         return alert
 
-    async def operator(alert_id: ObjectId, request: Request) -> tuple[str, Any]:
-        """Who acts (the signed-in account, "for" the body's optional `by`) and the comment, once the
-        account may act on the alert's site."""
+    async def operator(alert_id: ObjectId, request: Request) -> tuple[str, Any, dict[str, Any]]:
+        """Who acts (the signed-in account, "for" the body's optional `by`), the comment and the whole body,
+        once the account may act on the alert's site."""
         body = await read_object(request, MAX_BODY_BYTES)
         by = on_behalf(actor(request), body.get("by"))
         principal = getattr(request.state, "principal", None)
         if principal is not None and principal.scoped:
             check_object_site(request, (await alerting.get_alert(alert_id))["enseigne"], f"alert {alert_id}")
-        return by, body.get("comment")
+        return by, body.get("comment"), body
 
     @r.post("/api/alerts/{alert_id}/acknowledge", openapi_extra=json_body(ByBody))
     async def acknowledge(alert_id: ObjectId, request: Request) -> dict[str, Any]:
         """Body: `{"comment": "optional", "by": "optional"}`. Recorded as done by the signed-in account (a
         `by` is kept as "<account> for <by>"). 409 if it is acknowledged or resolved already."""
-        by, comment = await operator(alert_id, request)
+        by, comment, _ = await operator(alert_id, request)
         return await alerting.acknowledge(alert_id, by, comment)
 
     @r.post("/api/alerts/{alert_id}/resolve", openapi_extra=json_body(ByBody))
     async def resolve(alert_id: ObjectId, request: Request) -> dict[str, Any]:
         """Body as for acknowledge. Closes the alert by hand; a condition that persists raises a new one
         after the rule's cooldown and duration."""
-        by, comment = await operator(alert_id, request)
+        by, comment, _ = await operator(alert_id, request)
         return await alerting.resolve(alert_id, by, comment)
+
+    @r.post("/api/alerts/{alert_id}/snooze", openapi_extra=json_body(SnoozeBody))
+    async def snooze(alert_id: ObjectId, request: Request) -> dict[str, Any]:
+        """Body: `{"minutes": 60, "comment": "optional"}`. The alert stays open and in the history; the
+        pages' count of open alerts leaves it out until then. 0 ends a snooze; 409 if it is resolved."""
+        by, comment, body = await operator(alert_id, request)
+        return await alerting.snooze(alert_id, body.get("minutes"), by, comment)
 
     @r.get("/api/alert-rules")
     async def list_rules() -> list[dict[str, Any]]:

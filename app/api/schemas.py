@@ -129,6 +129,10 @@ class ByBody(_Body):
     by: str | None = Field(None, max_length=128, description="kept as '<signed-in account> for <by>'")
 
 
+class SnoozeBody(ByBody):
+    minutes: int = Field(ge=0, le=7 * 24 * 60, description="how long to put the alert aside; 0 ends a snooze")
+
+
 class RuleBody(_Body):
     name: str = Field(min_length=1, max_length=128)
     metric: str = Field(description="co2, pm25, pm10, tvoc, temperature, humidity or offline")

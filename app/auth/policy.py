@@ -68,7 +68,7 @@ RULES: tuple[Rule, ...] = (
     _rule("POST", r"/api/execute-action", "operator", for_scoped=FILTERED),  # checks the body's site
     # automation's proposals and alerts, by id: the handlers check the object's site
     _rule("POST", r"/api/actions/\d+/(confirm|dismiss)", "operator", for_scoped=FILTERED),
-    _rule("POST", r"/api/alerts/\d+/(acknowledge|resolve)", "operator", for_scoped=FILTERED),
+    _rule("POST", r"/api/alerts/\d+/(acknowledge|resolve|snooze)", "operator", for_scoped=FILTERED),
     # accounts, tokens and device keys: a site-limited admin manages those of its sites (the services check
     # every object: services.accounts.check_manages); the audit log and the rest concern every site
     _rule("GET,HEAD,POST", r"/api/auth/(users|keys|all-tokens)", "admin", for_scoped=FILTERED),

@@ -119,6 +119,11 @@ def test_acknowledge_and_resolve_through_the_api_with_history_and_filters(api):
 
     refused = api.post(f"{path}/acknowledge", json={"by": 42})
     assert refused.status_code == 422 and refused.json()["detail"][0]["field"] == "by"
+    too_long = api.post(f"{path}/snooze", json={"minutes": 99999})
+    assert too_long.status_code == 422 and too_long.json()["detail"][0]["field"] == "minutes"
+    snoozed = api.post(f"{path}/snooze", json={"minutes": 30})
+    assert snoozed.status_code == 200, snoozed.text
+    assert snoozed.json()["snoozed_until"] and snoozed.json()["state"] == "active"  # still open
     acked = api.post(f"{path}/acknowledge", json={"comment": "opening windows"})
     assert acked.status_code == 200 and acked.json()["state"] == "acknowledged"
     assert acked.json()["acknowledged_by"] == "admin"  # the signed-in account, not a name in the body
@@ -131,9 +136,10 @@ def test_acknowledge_and_resolve_through_the_api_with_history_and_filters(api):
     assert done.status_code == 200 and done.json()["resolved_by"] == "admin for Claire"
     assert api.post(f"{path}/resolve", json={"by": "Claire"}).status_code == 409
     history = api.get(path).json()["history"]
-    assert [(h["kind"], h["by"]) for h in history] == [("raised", None), ("acknowledged", "admin"),
+    assert [(h["kind"], h["by"]) for h in history] == [("raised", None), ("snoozed", "admin"),
+                                                       ("acknowledged", "admin"),
                                                        ("resolved", "admin for Claire")]  # fmt: skip
-    assert history[1]["comment"] == "opening windows"
+    assert history[2]["comment"] == "opening windows"
 
     assert api.get("/api/alerts", params={"state": "resolved", "salle": "Lab"}).json()[0]["id"] == alert["id"]
     later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))

@@ -188,3 +188,16 @@ async def test_the_rule_list_says_which_rule_a_rooms_own_rule_replaces(
     with user.scope(marker=f"rule-{own['id']}"):
         await user.should_see("replaces 'CO₂ high' here")
     assert len(user.find(marker="rule-replaces").elements) == 1  # the global rules replace nothing
+
+
+async def test_an_alert_is_snoozed_from_its_card(alerts_on, user: User, runtime) -> None:
+    alert = await raise_co2_alert(runtime)
+    await user.open("/alerts")
+    await user.should_see(marker="nav-alert-count")
+    with user.scope(marker=f"alert-{alert['id']}"):
+        user.find(marker="snooze").click()
+    user.find(marker="snooze-240").click()
+    await user.should_see("Alert 'CO₂ high' in Maison / Bureau snoozed for 4 hours")
+    await user.should_see("snoozed until", retries=20)
+    await user.should_not_see(marker="nav-alert-count", retries=20)  # no longer counted as needing someone
+    assert (await runtime.alerting.get_alert(alert["id"]))["state"] == "active"

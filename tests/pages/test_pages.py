@@ -266,3 +266,12 @@ async def test_room_view_shows_chosen_days_and_downloads_what_the_chart_shows(us
     csv_text = chart.csv()
     assert csv_text.splitlines()[0].startswith("step start (")
     assert "readings" in csv_text.splitlines()[0] and len(csv_text.splitlines()) >= 2
+
+
+async def test_dark_mode_is_switched_in_the_account_menu_and_kept_for_the_next_pages(user: User) -> None:
+    await user.open("/")
+    assert user.find(ui.dark_mode).elements.pop().value is False
+    user.find(marker="dark-mode").click()
+    assert user.find(ui.dark_mode).elements.pop().value is True
+    await user.open("/alerts")
+    assert user.find(ui.dark_mode).elements.pop().value is True

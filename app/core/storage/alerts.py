@@ -92,6 +92,7 @@ def alert_dict(row: Any) -> dict[str, Any]:
         "resolved_by": row.resolved_by,
         "resolved_value": row.resolved_value,
         "updated_at": iso_ms(row.updated_ms),
+        "snoozed_until": _iso(row.snoozed_until_ms),
         "timezone": row.timezone,  # the room's: pages show alert times in the building's local time
     }
 
@@ -209,6 +210,14 @@ class SqlAlertStore:
                     updated_ms=ts)
         )  # fmt: skip
         self.event(conn, alert_id, "acknowledged", ts, by=by, comment=comment)
+        return self.alert(conn, alert_id)
+
+    def snooze(self, conn: Connection, alert_id: int, until_ms: int, by: str, comment: str | None) -> Any:
+        ts = now_ms()
+        conn.execute(
+            update(alerts).where(alerts.c.id == alert_id).values(snoozed_until_ms=until_ms, updated_ms=ts)
+        )
+        self.event(conn, alert_id, "snoozed", ts, by=by, comment=comment)
         return self.alert(conn, alert_id)
 
     def resolve(

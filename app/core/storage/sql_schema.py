@@ -94,6 +94,7 @@ alerts = Table(
     Column("resolved_by", String(128)),  # None: resolved by itself when the condition cleared
     Column("resolved_value", Float),
     Column("updated_ms", BigInteger, nullable=False),
+    Column("snoozed_until_ms", BigInteger),  # put aside by someone until then (still open)
 )
 
 # What happened to each alert, in order: raised, acknowledged, resolved (by whom, when, with which comment).
