@@ -176,6 +176,6 @@ def frame(title: str, *, section: str | None = None) -> Iterator[ui.column]:
         ui.space()
         connection_hint()
         account_menu(dark)
-    with ui.column().classes("w-full max-w-screen-xl mx-auto p-4 gap-4") as content:
+    with ui.column().classes("w-full max-w-screen-2xl mx-auto p-4 gap-4") as content:  # wide screens used
         ui.label(title).classes("text-h5").mark("page-title")
         yield content

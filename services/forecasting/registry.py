@@ -260,6 +260,21 @@ class ModelRegistry:
         with self.sessions() as s:
             return [model_dict(m) for m in s.scalars(stmt)]
 
+    def rooms_without_active_model(self) -> list[dict[str, Any]]:
+        """The newest candidate of each room metric that has candidates but no active model (none beat
+        persistence yet, or activation was refused): the predictor forecasts them with persistence, so such a
+        room still has a forecast, labelled as persistence."""
+        stmt = select(MlModel).where(
+            MlModel.status.in_(("active", "candidate")),
+            MlModel.room_id.is_not(None),
+            MlModel.metric.is_not(None),
+        )
+        with self.sessions() as s:
+            models = list(s.scalars(stmt.order_by(MlModel.id)))
+        active = {(m.room_id, m.metric) for m in models if m.status == "active"}
+        newest = {(m.room_id, m.metric): m for m in models if m.status == "candidate"}
+        return [model_dict(m) for key, m in newest.items() if key not in active]
+
     # -- training runs ------------------------------------------------------------------------------------
 
     def start_run(self, model_name: str, trigger: str) -> int:

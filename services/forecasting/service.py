@@ -249,11 +249,18 @@ class ForecastService:
         self._loaded[model["id"]] = loaded
         return loaded
 
-    def _predict_model(self, model: dict[str, Any]) -> tuple[list[dict], list[dict]]:
+    def _predict_model(
+        self, model: dict[str, Any], *, persistence: bool = False
+    ) -> tuple[list[dict], list[dict]]:
+        """Forecast a room metric with `model`, or with persistence (labelled so) when the room has only
+        candidates that did not beat it."""
         from .series import to_grid
         from .training import what_if_ventilated, with_ventilation
 
-        loaded = self._load(model)
+        if persistence:
+            loaded = _Loaded(model["checksum"], persistence_bundle(model["metric"]), True)
+        else:
+            loaded = self._load(model)
         room_id, metric = model["room_id"], model["metric"]
         site, room, tz = self._room(room_id)
         times, values = self._history(room_id, metric, HISTORY_FOR_PREDICTION_S)
@@ -348,11 +355,13 @@ class ForecastService:
         messages, crossings = [], []
         active = self.registry.active_models()
         self._active_ids = {model["id"] for model in active}
-        for model in active:
+        plans = [(model, False) for model in active]
+        plans += [(model, True) for model in self.registry.rooms_without_active_model()]
+        for model, persistence in plans:
             if only is not None and (model["room_id"], model["metric"]) not in only:
                 continue
             try:
-                m, c = self._predict_model(model)
+                m, c = self._predict_model(model, persistence=persistence)
             except Exception:
                 log.exception("forecast of model %s failed", model["id"])
                 continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from nicegui.testing import User
 
 from components.charts import SeriesChart
@@ -97,3 +98,20 @@ async def test_activating_a_model_worse_than_persistence_asks_first(user: User, 
     assert runtime.registry.get(worse["id"])["status"] == "active"
     audit = [(e["action"], e["target"]) for e in await runtime.accounts.audit_log(5)]
     assert ("model activated", "co2_predictor/Maison/Bureau 2") in audit
+
+
+async def test_a_room_with_only_a_candidate_model_is_forecast_with_persistence(user: User, runtime) -> None:
+    rid = await office_history(runtime, "Bureau", days=0.2)
+    runtime.registry.add(
+        name="co2_predictor/Maison/Bureau",
+        version="1",
+        model_type="Ridge",
+        room_id=rid,
+        metric="co2",
+        metrics={"mae": 56.0, "mae_ratio": 1.3},
+    )  # fmt: skip  (a candidate that did not beat persistence: never activated)
+    messages = await runtime.forecasting.predict_all()
+    (message,) = [m for m in messages if m["room_id"] == rid]
+    assert message["fallback"] is True
+    assert {f["model_type"] for f in message["forecasts"]} == {"persistence"}
+    assert message["forecasts"][0]["value"] == pytest.approx(message["current"], abs=1)
