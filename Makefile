@@ -32,8 +32,8 @@ run-simulator: install  ## feed a running platform with simulated rooms (URL=...
 	$(PY) -m services.simulator --url $(URL) $(if $(API_KEY),--api-key $(API_KEY)) \
 	  --rooms $(or $(ROOMS),3) --interval $(or $(INTERVAL),5)
 
-test: install-dev  ## run the whole test suite (lint and layer contracts included)
-	$(BIN)/pytest
+test: install-dev  ## run the whole test suite (lint and layer contracts included), a test file per core
+	$(BIN)/pytest -n 2 --dist loadfile
 
 test-fast: install-dev  ## the edit-test loop: unit and API tests, on both cores (under a minute)
 	$(BIN)/pytest -n 2 --dist loadfile tests/unit tests/api

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -92,8 +92,12 @@ class ForecastService:
 
     # -- history ----------------------------------------------------------------------------------------
 
-    def _history(self, room_id: int, metric: str, seconds: float) -> tuple[list[float], list[float]]:
-        end_ms = int(time.time() * 1000) + 600_000  # readings may be stamped a little ahead of our clock
+    def _history(
+        self, room_id: int, metric: str, seconds: float, end_s: float | None = None
+    ) -> tuple[list[float], list[float]]:
+        """One-minute means of the `seconds` before `end_s` (now, and a little after: readings may be stamped
+        a little ahead of our clock)."""
+        end_ms = int(end_s * 1000) if end_s is not None else int(time.time() * 1000) + 600_000
         buckets = self.store.query_buckets(
             [room_id], end_ms - int(seconds * 1000), end_ms, BUCKET_MS, metrics=[metric]
         )
@@ -185,7 +189,7 @@ class ForecastService:
                     training_end=datetime.fromtimestamp(result["end_s"], UTC),
                     activate_by=f"trainer ({trigger})" if result["promote"] else None,
                 )
-                return await asyncio.to_thread(
+                run = await asyncio.to_thread(
                     self.registry.finish_run,
                     run_id,
                     outcome="promoted" if result["promote"] else "kept",
@@ -193,6 +197,9 @@ class ForecastService:
                     model_id=model["id"],
                     metrics=result["metrics"],
                 )
+                if result["promote"]:
+                    await asyncio.to_thread(self.backfill_forecasts, model)
+                return run
             except Exception as exc:  # a failed training leaves the active model in place
                 log.warning("training %s failed: %s", name, exc)
                 return await asyncio.to_thread(
@@ -250,10 +257,11 @@ class ForecastService:
         return loaded
 
     def _predict_model(
-        self, model: dict[str, Any], *, persistence: bool = False
+        self, model: dict[str, Any], *, persistence: bool = False, at_s: float | None = None
     ) -> tuple[list[dict], list[dict]]:
         """Forecast a room metric with `model`, or with persistence (labelled so) when the room has only
-        candidates that did not beat it."""
+        candidates that did not beat it. `at_s`: as it would have been forecast then, from the readings
+        before it (back-filling the comparison of forecasts against what was measured); no crossing."""
         from .series import to_grid
         from .training import what_if_ventilated, with_ventilation
 
@@ -263,7 +271,9 @@ class ForecastService:
             loaded = self._load(model)
         room_id, metric = model["room_id"], model["metric"]
         site, room, tz = self._room(room_id)
-        times, values = self._history(room_id, metric, HISTORY_FOR_PREDICTION_S)
+        times, values = self._history(room_id, metric, HISTORY_FOR_PREDICTION_S, at_s)
+        if not times:
+            return [], []
         series = to_grid(
             zip(times, values, strict=True), name=metric, metric=metric, tz=tz, step_s=loaded.bundle.step_s
         )
@@ -271,7 +281,7 @@ class ForecastService:
             return [], []
         # the modules' states up to now: a state reported after the last reading is the state from now on,
         # held over the horizon by the mass balance
-        steps = self._ventilation(room_id, times[0], time.time())
+        steps = self._ventilation(room_id, times[0], at_s if at_s is not None else time.time())
         series = with_ventilation(series, steps)
         if steps and series.ventilation is not None:
             series.ventilation[-1] = steps[-1][1]
@@ -325,10 +335,45 @@ class ForecastService:
             ],
         }
         crossings = []
-        found = crossing(message)
+        found = crossing(message) if at_s is None else None
         if found is not None:
             crossings.append(found)
         return [message], crossings
+
+    def backfill_forecasts(self, model: dict[str, Any], hours: float = 24, step_min: int = 30) -> int:
+        """Forecasts as the room's new model would have made them every `step_min` over the last `hours`,
+        stored like live ones, when none were stored for that span: the comparison of forecasts against
+        what was measured is there at once after a first training (the demo's back-filled day included),
+        not only once live forecasts have come true. Blocking; returns how many forecasts it stored."""
+        room_id, metric = model["room_id"], model["metric"]
+        now_s = time.time()
+        start_ms = int((now_s - hours * 3600) * 1000)
+        with self.sessions() as s:
+            stored = s.scalar(
+                select(func.count())
+                .select_from(iaq_forecast)
+                .where(
+                    iaq_forecast.c.room_id == room_id,
+                    iaq_forecast.c.metric == metric,
+                    iaq_forecast.c.issued_ms >= start_ms,
+                )
+            )
+        if stored:
+            return 0
+        made = 0
+        step_s = step_min * 60
+        at_s = now_s - hours * 3600 + step_s
+        while at_s < now_s - step_s:
+            try:
+                messages, _ = self._predict_model(model, at_s=at_s)
+            except Exception:  # a span without readings, or an artifact that cannot load: nothing to show
+                log.debug("no back-filled forecast of model %s at %s", model["id"], at_s, exc_info=True)
+                messages = []
+            made += sum(len(m["forecasts"]) for m in messages)
+            at_s += step_s
+        if made:
+            log.info("back-filled %d forecasts of %s over the last %g h", made, model["model_name"], hours)
+        return made
 
     def _store(self, rows: list[dict], site: str, room: str) -> None:
         """Forecast rows into `iaq_forecast`; with InfluxDB, as points into the series outbox in the same

@@ -39,6 +39,11 @@ async def test_models_page_lists_versions_and_trains_on_demand(user: User, runti
     await eventually(lambda: "co2_predictor/Maison/Bureau" in {r["model_name"] for r in table.rows})
     runs = user.find(marker="runs-table").elements.pop()
     assert [r["outcome"] for r in runs.rows] == ["promoted"]
+    # the new model's forecasts over the last day were back-filled: the comparison is there at once
+    rid = await room_id(runtime, "Bureau")
+    assert len(runtime.forecasting.backtest_points(rid, "co2")) > 20
+    chart = user.find(marker="backtest-chart").elements.pop()
+    await eventually(lambda: bool(chart.figure["data"]) and len(chart.figure["data"][1]["y"]) > 20)
     assert runtime.registry.training_history(1)[0]["outcome"] == "promoted"
     audit = [(e["actor"], e["action"], e["target"]) for e in await runtime.accounts.audit_log(5)]
     assert ("admin", "training started", "Maison / Bureau: co2") in audit
