@@ -106,3 +106,20 @@ async def test_an_operator_adds_a_module_to_a_room(user: User, runtime) -> None:
     user.find(marker=f"room-{room_id}-new-name").type("Purifier north")  # the same name again
     user.find(marker=f"room-{room_id}-add").click()
     await user.should_see("has a module named 'Purifier north' already")
+
+
+async def test_confirming_a_proposal_is_confirmed_audited_and_carried_out(
+    user: User, runtime, caplog
+) -> None:
+    modules = await bureau_with_modules(runtime)
+    vent = modules["ventilation"]["id"]
+    reason = {"pollutant": "co2", "value": 1400, "level": "poor"}
+    proposal = await runtime.modules.propose(vent, "turn_on", reason=reason)
+    await user.open("/modules")
+    await user.should_see("Proposed:")
+    user.find(marker=f"proposal-{proposal['id']}-confirm").click()
+    await user.should_see("Proposal confirmed")  # the history holding the button was refreshed under it
+    await eventually(lambda: runtime.modules.module(vent).state == {"on": True})
+    audit = [(e["actor"], e["action"]) for e in await runtime.accounts.audit_log(5)]
+    assert ("admin", "proposal confirmed") in audit
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
