@@ -46,7 +46,7 @@ iaq_scores = Table(
     Column("driver", String(64), nullable=False),  # the metric with the lowest sub-score
 )
 
-# -- alerts (`app.core.domain.alerts`, `services/alerting.py`) ----------------------------------------------
+# -- alerts (`app.core.domain.alerts`, `services/alerting/`) ----------------------------------------------
 # A rule's scope: no site and no room = global; `site_id` = the site's rooms; `room_id` = one room.
 alert_rules = Table(
     "alert_rules",

@@ -1,5 +1,4 @@
-"""Alerting: rules applied to readings as they are committed, sensors watched for silence, the alerts'
-lifecycle (raised → acknowledged → resolved, with history) and their rules.
+"""The alerting engine: rules applied to readings as they are committed and sensors watched for silence.
 
 The bus callback only queues the batch; one worker task evaluates the queue and writes alerts in a thread,
 so ingestion never waits for alerting. A tick (`IAQ_ALERT_INTERVAL`) looks for sensors gone silent. Every
@@ -23,22 +22,18 @@ from sqlalchemy import Connection
 
 from app.core.bus import EventBus, Measurement
 from app.core.domain.alerts import (
-    ALERT_STATES,
     Cadence,
     Rule,
     RuleState,
-    check_rule,
     is_open_ms,
     offline_since,
-    resolve_manually,
     rules_for_room,
     step,
 )
-from app.core.domain.readings import FieldError, InvalidInput
-from app.core.storage.alerts import RULE_FIELDS, RoomInfo, SqlAlertStore, alert_dict, rule_dict, rule_from_row
+from app.core.domain.readings import InvalidInput
+from app.core.storage.alerts import RoomInfo, SqlAlertStore, alert_dict, rule_from_row
 
-from .errors import Conflict, NotFound
-from .scope import EVERYTHING, Selection
+from ..errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
 Change = tuple[str, dict[str, Any]]  # (event: raised, acknowledged, resolved; the alert)
@@ -57,10 +52,10 @@ class _Watch:
     room: RoomInfo
 
 
-MAX_SNOOZE_MIN = 7 * 24 * 60
+class AlertEngine:
+    """The state and the worker of `AlertingService`; the operators' side is in `lifecycle.py`, the rules'
+    in `rules.py`."""
 
-
-class AlertingService:
     def __init__(
         self,
         *,
@@ -392,299 +387,3 @@ class AlertingService:
                     self._offline_open[key] = row.id
                     changes.append(self._opened(row))
         return changes
-
-    # -- alerts: reading and the operators' actions -----------------------------------------------------
-    def open_counts(self) -> dict[int, dict[str, int]]:
-        """{room id: {severity: open alerts}} from memory (no I/O: the dashboard asks for every tile)."""
-        out: dict[int, dict[str, int]] = {}
-        for room_id, severity in self._open_rooms.values():
-            counts = out.setdefault(room_id, {})
-            counts[severity] = counts.get(severity, 0) + 1
-        return out
-
-    def open_total(self, sites: frozenset[str] | None) -> int:
-        """Open alerts that need someone in the rooms of `sites` (None: every site), from memory: the
-        navigation's count. Snoozed ones are left out until their snooze ends."""
-        rooms, now_ms = self._rooms, int(self.clock() * 1000)
-        return sum(
-            1
-            for alert_id, (room_id, _) in self._open_rooms.items()
-            if self._snoozed.get(alert_id, 0) <= now_ms
-            and (sites is None or ((room := rooms.get(room_id)) is not None and room.site in sites))
-        )
-
-    async def list_alerts(
-        self,
-        selection: Selection = EVERYTHING,
-        *,
-        state: str | None = None,
-        since_ms: int | None = None,
-        limit: int = 500,
-    ) -> list[dict[str, Any]]:
-        """The selected rooms' alerts (services.scope), open ones first, then newest first. `state`: active,
-        acknowledged, resolved, or open (the first two)."""
-        if state is not None and state not in (*ALERT_STATES, "open"):
-            raise FieldError("state", "must be active, acknowledged, resolved or open").as_error()
-        states = ("active", "acknowledged") if state == "open" else (state,) if state else None
-        return await asyncio.to_thread(
-            self.store.list_alerts,
-            states=states,
-            room_ids=selection.room_ids,
-            since_ms=since_ms,
-            limit=limit,
-        )
-
-    async def get_alert(self, alert_id: int) -> dict[str, Any]:
-        def work() -> dict[str, Any]:
-            with self.store.engine.connect() as conn:
-                row = self.store.alert(conn, alert_id)
-            if row is None:
-                raise NotFound(f"alert {alert_id} does not exist")
-            return {
-                **alert_dict(row),
-                "history": self.store.events(alert_id),
-                "notifications": self.store.notifications(alert_id),
-            }
-
-        return await asyncio.to_thread(work)
-
-    async def acknowledge(self, alert_id: int, by: Any, comment: Any = None) -> dict[str, Any]:
-        """Someone takes charge of an open alert. `by` is required; `comment` optional."""
-        by, comment = _who(by), _comment(comment)
-
-        def work() -> list[Change]:
-            with self.store.engine.begin() as conn:
-                row = self._open_row(conn, alert_id)
-                if row.state == "acknowledged":
-                    raise Conflict(f"alert {alert_id} was acknowledged already by {row.acknowledged_by}")
-                return [("acknowledged", alert_dict(self.store.acknowledge(conn, alert_id, by, comment)))]
-
-        return (await self._locked(work))[0][1]
-
-    async def snooze(self, alert_id: int, minutes: Any, by: Any, comment: Any = None) -> dict[str, Any]:
-        """Put an open alert aside for `minutes` (1 min to 7 days): it stays open and in the history, but
-        the navigation's count leaves it out and the open list shows it last until then; 0 ends a snooze."""
-        by, comment = _who(by), _comment(comment)
-        whole = isinstance(minutes, int) and not isinstance(minutes, bool)
-        if not whole or not 0 <= minutes <= MAX_SNOOZE_MIN:
-            raise FieldError(
-                "minutes", f"must be a whole number of minutes from 0 to {MAX_SNOOZE_MIN}"
-            ).as_error()
-
-        def work() -> list[Change]:
-            with self.store.engine.begin() as conn:
-                self._open_row(conn, alert_id)
-                until_ms = int(self.clock() * 1000) + minutes * 60_000 if minutes else None
-                row = self.store.snooze(conn, alert_id, until_ms, by, comment)
-                self._snoozed[alert_id] = until_ms or 0
-                return [("snoozed", alert_dict(row))]
-
-        return (await self._locked(work))[0][1]
-
-    async def resolve(self, alert_id: int, by: Any, comment: Any = None) -> dict[str, Any]:
-        """Close an alert by hand. The rule starts over: its cooldown runs from now, and a condition that
-        persists raises a new alert after a full duration (an offline sensor: once it reported again)."""
-        by, comment = _who(by), _comment(comment)
-
-        def work() -> list[Change]:
-            now_ms = int(self.clock() * 1000)
-            with self.store.engine.begin() as conn:
-                row = self._open_row(conn, alert_id)
-                self._forget(row, now_ms)
-                return [self._closed(self.store.resolve(conn, alert_id, now_ms, by=by, comment=comment))]
-
-        return (await self._locked(work))[0][1]
-
-    def _open_row(self, conn: Connection, alert_id: int) -> Any:
-        row = self.store.alert(conn, alert_id)
-        if row is None:
-            raise NotFound(f"alert {alert_id} does not exist")
-        if row.state == "resolved":
-            raise Conflict(f"alert {alert_id} is resolved already")
-        return row
-
-    def _forget(self, row: Any, now_ms: int) -> None:
-        """The engine's side of resolving an alert by hand (or because its rule went away)."""
-        if row.sensor_id is not None:
-            key = (row.rule_id, row.sensor_id)
-            self._offline_open.pop(key, None)
-            cadence = self._cadence.get(row.sensor_id)
-            self._dismissed[key] = cadence.last_ms if cadence else None
-            return
-        key = (row.rule_id, row.room_id)
-        self._open.pop(key, None)
-        state = self._states.get(key)
-        if state is not None:
-            resolve_manually(state, state.last_ms if state.last_ms is not None else now_ms)
-
-    # -- alerts raised by other services (a module that did not answer a command) ---------------------------
-    async def raise_external(
-        self, room_id: int, name: str, metric: str, *, severity: str = "warning", value: float | None = None
-    ) -> dict[str, Any] | None:
-        """Raise an alert that no rule evaluates (e.g. `module:ventilation` for a command that failed); it is
-        resolved with `resolve_external` or by an operator. None if the room no longer exists."""
-        rule = Rule(id=None, name=name, metric=metric, direction="above", trigger=0.0, reset=0.0,
-                    severity=severity)  # type: ignore[arg-type]  # fmt: skip
-
-        def work() -> list[Change]:
-            now_ms = int(self.clock() * 1000)
-            with self.store.engine.begin() as conn:
-                if self.store.check_scope(conn, None, room_id) is not None:
-                    return []
-                return [self._opened(self.store.raise_alert(conn, rule, room_id, now_ms, rule_name=name,
-                                                            value=value))]  # fmt: skip
-
-        changes = await self._locked(work)
-        return changes[0][1] if changes else None
-
-    def open_external_sync(self, metric_prefix: str) -> list[dict[str, Any]]:
-        """Open alerts raised by `raise_external` whose metric starts with `metric_prefix` (blocking: for
-        start-up)."""
-        rows = self.store.list_alerts(states=("active", "acknowledged"), limit=100_000)
-        return [a for a in rows if a["rule_id"] is None and str(a["metric"]).startswith(metric_prefix)]
-
-    async def resolve_external(self, alert_id: int, comment: str) -> None:
-        """Close an alert raised by `raise_external`, unless an operator did already."""
-
-        def work() -> list[Change]:
-            now_ms = int(self.clock() * 1000)
-            with self.store.engine.begin() as conn:
-                row = self.store.alert(conn, alert_id)
-                if row is None or row.state == "resolved":
-                    return []
-                return [self._closed(self.store.resolve(conn, alert_id, now_ms, comment=comment))]
-
-        await self._locked(work)
-
-    # -- rules ------------------------------------------------------------------------------------------
-    async def list_rules(self) -> list[dict[str, Any]]:
-        return [rule_dict(row) for row in await asyncio.to_thread(self.store.rules)]
-
-    async def get_rule(self, rule_id: int) -> dict[str, Any]:
-        def work() -> dict[str, Any]:
-            with self.store.engine.connect() as conn:
-                return rule_dict(self._rule_row(conn, rule_id))
-
-        return await asyncio.to_thread(work)
-
-    def _rule_row(self, conn: Connection, rule_id: int) -> Any:
-        row = self.store.rule(conn, rule_id)
-        if row is None:
-            raise NotFound(f"alert rule {rule_id} does not exist")
-        return row
-
-    async def create_rule(self, data: Any) -> dict[str, Any]:
-        """A new rule; InvalidInput names every invalid field."""
-        fields = check_rule(data)
-        result: dict[str, Any] = {}
-
-        def work() -> list[Change]:
-            with self.store.engine.begin() as conn:
-                _check_scope(self.store, conn, fields)
-                result.update(rule_dict(self.store.insert_rule(conn, fields)))
-            self._load_rules()
-            return self._close_superseded()
-
-        await self._locked(work)
-        return result
-
-    async def update_rule(self, rule_id: int, data: Any) -> dict[str, Any]:
-        """Change some fields of a rule. Disabling it, or changing what it watches, resolves its open
-        alerts; new thresholds apply from the next reading."""
-        result: dict[str, Any] = {}
-
-        def work() -> list[Change]:
-            changes: list[Change] = []
-            with self.store.engine.begin() as conn:
-                old = self._rule_row(conn, rule_id)
-                fields = check_rule(data, base={key: getattr(old, key) for key in RULE_FIELDS})
-                _check_scope(self.store, conn, fields)
-                new = self.store.update_rule(conn, rule_id, fields)
-                watches = ("metric", "direction", "site_id", "room_id")
-                if not new.enabled or any(getattr(old, k) != getattr(new, k) for k in watches):
-                    why = "rule disabled" if not new.enabled else "rule changed"
-                    changes += self._close_rule_alerts(conn, rule_id, why)
-                result.update(rule_dict(new))
-            self._load_rules()
-            return changes + self._close_superseded()
-
-        await self._locked(work)
-        return result
-
-    async def delete_rule(self, rule_id: int) -> dict[str, Any]:
-        """Delete a rule; its open alerts are resolved, its alerts stay in the history."""
-        result: dict[str, Any] = {}
-
-        def work() -> list[Change]:
-            with self.store.engine.begin() as conn:
-                row = self._rule_row(conn, rule_id)
-                changes = self._close_rule_alerts(conn, rule_id, "rule deleted")
-                self.store.delete_rule(conn, rule_id)
-            self._load_rules()
-            result.update(
-                {"deleted": "alert rule", "id": rule_id, "name": row.name, "resolved": len(changes)}
-            )
-            return changes
-
-        await self._locked(work)
-        return result
-
-    def _close_superseded(self) -> list[Change]:
-        """Resolve open alerts of rules that no longer apply to their room: a more specific rule replaced
-        them (else no reading would ever resolve them)."""
-        stale = [
-            alert_id
-            for (rule_id, room_id), alert_id in self._open.items()
-            if (room := self._rooms.get(room_id)) is not None
-            and all(rule.id != rule_id for rule in self._rules_of(room))
-        ]
-        changes: list[Change] = []
-        if not stale:
-            return changes
-        now_ms = int(self.clock() * 1000)
-        with self.store.engine.begin() as conn:
-            for alert_id in stale:
-                row = self.store.alert(conn, alert_id)
-                if row is not None and row.state != "resolved":
-                    self._forget(row, now_ms)
-                    why = "replaced by a more specific rule"
-                    changes.append(
-                        self._closed(self.store.resolve(conn, alert_id, now_ms, by="system", comment=why))
-                    )
-        return changes
-
-    def _close_rule_alerts(self, conn: Connection, rule_id: int, why: str) -> list[Change]:
-        now_ms = int(self.clock() * 1000)
-        ids = [i for (r, _), i in self._open.items() if r == rule_id]
-        ids += [i for (r, _), i in self._offline_open.items() if r == rule_id]
-        changes = []
-        for alert_id in ids:
-            row = self.store.alert(conn, alert_id)
-            if row is None or row.state == "resolved":
-                continue
-            self._forget(row, now_ms)
-            changes.append(self._closed(self.store.resolve(conn, alert_id, now_ms, by="system", comment=why)))
-        self._states = {key: state for key, state in self._states.items() if key[0] != rule_id}
-        self._plans = {}
-        return changes
-
-
-def _check_scope(store: SqlAlertStore, conn: Connection, fields: dict[str, Any]) -> None:
-    problem = store.check_scope(conn, fields["site_id"], fields["room_id"])
-    if problem:
-        field, _, text = problem.partition(": ")
-        raise InvalidInput([FieldError(field, text)])
-
-
-def _who(by: Any) -> str:
-    if not isinstance(by, str) or not by.strip() or len(by.strip()) > 128:
-        raise FieldError("by", "must name who does it (1 to 128 characters)").as_error()
-    return by.strip()
-
-
-def _comment(comment: Any) -> str | None:
-    if comment is None or comment == "":
-        return None
-    if not isinstance(comment, str) or len(comment) > 1000:
-        raise FieldError("comment", "must be text of at most 1000 characters").as_error()
-    return comment.strip() or None
