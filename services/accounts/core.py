@@ -1,4 +1,5 @@
-"""Accounts: users and their roles, sign-in with throttling, personal access tokens, and the audit log.
+"""Accounts' ground: the in-memory copy of users and tokens, first start, sign-in with throttling, and what
+the other parts share (hashes, throttles, the checks of names and sites).
 
 Users and tokens are held in memory (a few hundred at most) so that checking a request costs a dictionary
 look-up; every change here updates that copy, and it is reloaded from the database at most every
@@ -10,29 +11,25 @@ and long, so a fast hash is enough and keeps every request cheap).
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import hmac
 import logging
 import math
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.db.models import AccessToken, AuditEvent, User
 from app.core.domain.readings import FieldError
 from app.core.passwords import hash_password, random_password, verify_password
-from app.core.principal import ROLES, Principal, check_role
+from app.core.principal import Principal
 from app.core.settings import Settings
 
-from .errors import Conflict, NotFound
-from .scope import OutOfScope, covers
+from ..scope import OutOfScope, covers
 
 log = logging.getLogger(__name__)
 TOKEN_PREFIX = "iaqp_"
@@ -153,7 +150,7 @@ def _check_name(name: Any) -> str:
     return name.strip()
 
 
-class AccountService:
+class AccountsCore:
     def __init__(
         self, sessions: sessionmaker[Session], settings: Settings, clock: Callable[[], float] = time.time
     ):
@@ -305,274 +302,3 @@ class AccountService:
             "session",
             user.id,
         )
-
-    # -- users
-    async def list_users(self, by: Principal | None = None) -> list[dict[str, Any]]:
-        """Every account, or those a site-limited admin `by` manages (`check_manages`)."""
-
-        def work() -> list[dict[str, Any]]:
-            with self.sessions() as db:
-                users = db.scalars(select(User).order_by(User.name))
-                return [user_dict(u) for u in users if by is None or covers(by.sites, u.sites)]
-
-        return await asyncio.to_thread(work)
-
-    def create_user_sync(
-        self,
-        name: Any,
-        role: Any,
-        password: Any = None,
-        sites: Any = None,
-        *,
-        actor: str = "system",
-        by: Principal | None = None,
-    ) -> dict[str, Any]:
-        name = _check_name(name)
-        check_manages(by, _check_sites(sites), "an account of every site")
-        if role not in ROLES:
-            raise FieldError("role", f"must be one of {', '.join(ROLES)}").as_error()
-        if password is not None and not isinstance(password, str):
-            raise FieldError("password", "must be text").as_error()
-        try:
-            hashed = hash_password(password) if password else None
-        except ValueError as exc:
-            raise FieldError("password", str(exc).split(": ", 1)[1]).as_error() from None
-        with self.sessions.begin() as db:
-            if db.scalar(select(User.id).where(User.name == name)) is not None:
-                raise Conflict(f"a user named {name!r} exists already")
-            user = User(name=name, role=role, sites=_check_sites(sites), password_hash=hashed)
-            db.add(user)
-            db.flush()
-            db.add(
-                AuditEvent(
-                    actor=actor, action="user.create", target=name, detail={"role": role, "sites": user.sites}
-                )
-            )
-            out = user_dict(user)
-        self.load()
-        return out
-
-    async def create_user(
-        self, body: dict[str, Any], actor: str, by: Principal | None = None
-    ) -> dict[str, Any]:
-        return await asyncio.to_thread(
-            functools.partial(
-                self.create_user_sync,
-                body.get("name"),
-                body.get("role"),
-                body.get("password"),
-                body.get("sites"),
-                actor=actor,
-                by=by,
-            )
-        )
-
-    async def update_user(
-        self, user_id: int, body: dict[str, Any], actor: str, by: Principal | None = None
-    ) -> dict[str, Any]:
-        def work() -> dict[str, Any]:
-            changes: dict[str, Any] = {}
-            if "role" in body:
-                if body["role"] not in ROLES:
-                    raise FieldError("role", f"must be one of {', '.join(ROLES)}").as_error()
-                changes["role"] = body["role"]
-            if "sites" in body:
-                changes["sites"] = _check_sites(body["sites"])
-            if "disabled" in body:
-                if not isinstance(body["disabled"], bool):
-                    raise FieldError("disabled", "must be true or false").as_error()
-                changes["disabled"] = body["disabled"]
-            if "password" in body:
-                if not isinstance(body["password"], str):
-                    raise FieldError("password", "must be text").as_error()
-                try:
-                    changes["password_hash"] = hash_password(body["password"])
-                except ValueError as exc:
-                    raise FieldError("password", str(exc).split(": ", 1)[1]).as_error() from None
-            unknown = set(body) - {"role", "sites", "disabled", "password"}
-            if unknown:
-                raise FieldError(
-                    sorted(unknown)[0], "cannot be changed; use role, sites, disabled, password"
-                ).as_error()
-            with self.sessions.begin() as db:
-                user = db.get(User, user_id)
-                if user is None:
-                    raise NotFound(f"no user with id {user_id}")
-                check_manages(by, user.sites, f"the account {user.name!r}")
-                if "sites" in changes:
-                    check_manages(by, changes["sites"], "an account of every site")
-                for field, value in changes.items():
-                    setattr(user, field, value)
-                if user.role != "admin" or user.disabled:
-                    self._keep_an_admin(db, user.id)
-                shown = {k: ("***" if k == "password_hash" else v) for k, v in changes.items()}
-                db.add(AuditEvent(actor=actor, action="user.update", target=user.name, detail=shown))
-                out = user_dict(user)
-            self.load()
-            return out
-
-        return await asyncio.to_thread(work)
-
-    async def delete_user(self, user_id: int, actor: str, by: Principal | None = None) -> dict[str, Any]:
-        def work() -> dict[str, Any]:
-            with self.sessions.begin() as db:
-                user = db.get(User, user_id)
-                if user is None:
-                    raise NotFound(f"no user with id {user_id}")
-                check_manages(by, user.sites, f"the account {user.name!r}")
-                self._keep_an_admin(db, user.id)
-                db.execute(delete(AccessToken).where(AccessToken.user_id == user_id))
-                db.delete(user)
-                db.add(AuditEvent(actor=actor, action="user.delete", target=user.name))
-            self.load()
-            return {"deleted": user_id}
-
-        return await asyncio.to_thread(work)
-
-    @staticmethod
-    def _keep_an_admin(db: Session, leaving: int) -> None:
-        others = db.scalar(
-            select(User.id).where(User.role == "admin", User.disabled.is_(False), User.id != leaving).limit(1)
-        )
-        if others is None:
-            raise Conflict("this is the last active admin; make another admin first")
-
-    def sso_user(self, subject: str, name: str, role: str) -> Principal:
-        """The account of a single sign-on user (created on first sign-in); its role follows the claims."""
-        check_role(role)
-        with self.sessions.begin() as db:
-            user = db.scalar(select(User).where(User.oidc_subject == subject))
-            if user is None:
-                taken = db.scalar(select(User.id).where(User.name == name)) is not None
-                user = User(name=f"{name} (sso)" if taken else name, role=role, oidc_subject=subject)
-                db.add(user)
-                db.add(AuditEvent(actor="sso", action="user.create", target=user.name, detail={"role": role}))
-            elif user.role != role:
-                db.add(AuditEvent(actor="sso", action="user.update", target=user.name, detail={"role": role}))
-                user.role = role
-            db.flush()
-            disabled, principal = (
-                user.disabled,
-                Principal(
-                    user.name,
-                    user.role,
-                    frozenset(user.sites) if user.sites is not None else None,
-                    "session",
-                    user.id,
-                ),
-            )
-        self.load()
-        if disabled:
-            raise LoginRefused(f"the account {principal.name!r} is disabled")
-        return principal
-
-    # -- personal access tokens
-    def create_token_sync(
-        self, user_name: str, name: str = "token", days: float | None = None, *, actor: str = "system"
-    ) -> tuple[dict[str, Any], str]:
-        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        with self.sessions.begin() as db:
-            user = db.scalar(select(User).where(User.name == user_name))
-            if user is None:
-                raise NotFound(f"no user named {user_name!r}")
-            expires = datetime.fromtimestamp(self.clock(), UTC) + timedelta(days=days) if days else None
-            token = AccessToken(
-                user_id=user.id,
-                name=_check_name(name),
-                prefix=secret[:12],
-                token_hash=digest(secret),
-                expires_at=expires,
-            )
-            db.add(token)
-            db.flush()
-            db.add(AuditEvent(actor=actor, action="token.create", target=f"{user.name}/{token.name}"))
-            out = token_dict(token, user.name)
-        self.load()
-        return out, secret
-
-    async def create_token(self, principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
-        days = body.get("days")
-        if days is not None and (
-            not isinstance(days, int | float) or isinstance(days, bool) or not 0 < days <= 3650
-        ):
-            raise FieldError(
-                "days", "must be a number of days between 0 and 3650, or null for no expiry"
-            ).as_error()
-        out, secret = await asyncio.to_thread(
-            self.create_token_sync, principal.name, body.get("name", "token"), days, actor=principal.name
-        )
-        return {**out, "token": secret}
-
-    async def list_tokens(
-        self, principal: Principal | None = None, *, by: Principal | None = None
-    ) -> list[dict[str, Any]]:
-        """The tokens of `principal`, or of everyone (for admins; a site-limited admin `by`: of the accounts
-        it manages); never their secrets."""
-
-        def work() -> list[dict[str, Any]]:
-            with self.sessions() as db:
-                query = select(AccessToken, User.name, User.sites).join(User).order_by(AccessToken.id)
-                if principal is not None:
-                    query = query.where(AccessToken.user_id == principal.user_id)
-                return [
-                    token_dict(t, n)
-                    for t, n, sites in db.execute(query)
-                    if by is None or covers(by.sites, sites)
-                ]
-
-        return await asyncio.to_thread(work)
-
-    async def revoke_token(self, token_id: int, principal: Principal) -> dict[str, Any]:
-        def work() -> dict[str, Any]:
-            with self.sessions.begin() as db:
-                token = db.get(AccessToken, token_id)
-                if token is None or (token.user_id != principal.user_id and not principal.has_role("admin")):
-                    raise NotFound(f"no token with id {token_id}")
-                if token.user_id != principal.user_id:  # an admin revoking another account's token
-                    owner = db.get(User, token.user_id)
-                    check_manages(principal, owner.sites if owner else None, f"token {token_id}")
-                token.revoked_at = datetime.now(UTC)
-                db.add(
-                    AuditEvent(actor=principal.name, action="token.revoke", target=f"{token.id}/{token.name}")
-                )
-            self.load()
-            return {"revoked": token_id}
-
-        return await asyncio.to_thread(work)
-
-    # -- audit log
-    async def audit(
-        self,
-        actor: str,
-        action: str,
-        target: str | None = None,
-        detail: dict | None = None,
-        address: str | None = None,
-    ) -> None:
-        def work() -> None:
-            with self.sessions.begin() as db:
-                db.add(
-                    AuditEvent(
-                        actor=actor[:128], action=action, target=target, detail=detail, address=address
-                    )
-                )
-
-        await asyncio.to_thread(work)
-
-    async def audit_log(self, limit: int = 200) -> list[dict[str, Any]]:
-        def work() -> list[dict[str, Any]]:
-            with self.sessions() as db:
-                rows = db.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit))
-                return [
-                    {
-                        "at": e.at.isoformat(),
-                        "actor": e.actor,
-                        "action": e.action,
-                        "target": e.target,
-                        "detail": e.detail,
-                        "address": e.address,
-                    }
-                    for e in rows
-                ]
-
-        return await asyncio.to_thread(work)
