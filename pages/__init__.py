@@ -9,9 +9,10 @@ if TYPE_CHECKING:
 
 
 def register_pages(runtime: Runtime) -> None:
-    from . import alerts, compare, dashboard, login, models, modules, reports, settings, twin
+    from . import alerts, compare, dashboard, login, models, modules, reports, room, settings, twin
 
     dashboard.register(runtime)
+    room.register(runtime)
     alerts.register(runtime)
     compare.register(runtime)
     reports.register(runtime)
