@@ -258,7 +258,7 @@ async def test_the_room_page_says_its_chart_lacks_what_influxdb_holds_and_shows_
 def test_lines_are_what_influxdb_clients_point_writes():
     from influxdb_client import Point, WritePrecision
 
-    from app.core.storage.influx import LineEncoder
+    from app.core.storage.influx_lines import LineEncoder
 
     encoder = LineEncoder()
     cases = [
