@@ -8,12 +8,10 @@ Readings update the scene in place from the bus; a configuration change (geometr
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from nicegui import ui
-from nicegui.events import UploadEventArguments
 
 from app.core.bus import Measurement
 from app.core.domain.geometry import site_layout
@@ -25,6 +23,7 @@ from components.dialogs import confirm
 from components.frame import add_nav_link, frame
 from components.modules import action_label
 from components.refresh import Coalesced
+from components.room_editor import RoomEditor
 from components.room_scene import SCORE_MODE, RoomScene, TwinRoom, legend
 from components.storage_status import SeriesNotice
 from components.tiles import RoomTile
@@ -339,61 +338,7 @@ class TwinView:
             return
         room = self.twin.drawn[room_id].room if self.twin else None
         stored = next((r.get("geometry") for r in self.site["rooms"] if r["id"] == room_id), None)
-        with ui.expansion("Geometry and 3D model", icon="edit").classes("w-full").mark("panel-editor"):
-            example = room.geometry.as_dict() if room else {}
-            text = ui.textarea("Geometry (metres)", value=json.dumps(stored or example, indent=1)).classes(
-                "w-full"
-            )
-            text.props("autogrow").mark("geometry-text")
-
-            async def save() -> None:
-                try:
-                    geometry = json.loads(text.value or "null")
-                except json.JSONDecodeError as exc:
-                    ui.notify(f"geometry: not JSON ({exc.msg})", type="negative")
-                    return
-                await attempt(
-                    "The geometry was not saved",
-                    self.runtime.config.set_room_geometry(room_id, geometry),
-                    done="Geometry saved",
-                    audit="room geometry changed",
-                    target=f"room {room_id}",
-                )
-
-            async def default() -> None:
-                await attempt(
-                    "The layout was not reset",
-                    self.runtime.config.set_room_geometry(room_id, None),
-                    done="Back to the default layout",
-                    audit="room geometry reset",
-                    target=f"room {room_id}",
-                )
-
-            with ui.row().classes("gap-2"):
-                ui.button("Save geometry", on_click=save).mark("geometry-save")
-                ui.button("Default layout", on_click=default).props("flat")
-            ui.label(
-                f"A .glb model (metres, glTF y-up, origin at the site's origin), up to "
-                f"{self.models.max_bytes // 1_048_576 or 1} MB"
-            ).classes("text-caption text-grey-7")
-
-            async def uploaded(e: UploadEventArguments) -> None:
-                if not e.file.name.lower().endswith(".glb"):
-                    ui.notify("model: choose a .glb file", type="negative")
-                    return
-                saved = await attempt(
-                    "The model was not saved",
-                    self.models.save(room_id, await e.file.read()),
-                    done="Model saved",
-                    audit="room 3D model uploaded",
-                    target=f"room {room_id}: {e.file.name}",
-                )
-                if saved is not None:
-                    self.runtime.bus.config_changed.emit()
-
-            ui.upload(on_upload=uploaded, auto_upload=True, max_file_size=self.models.max_bytes).props(
-                "accept=.glb"
-            ).classes("w-full").mark("model-upload")
+        RoomEditor(self.runtime, room_id, stored or (room.geometry.as_dict() if room else {}))
 
     # -- live
     async def on_alert(self, alert: dict[str, Any]) -> None:
