@@ -38,26 +38,12 @@ from app.core.observability import PlatformMetrics
 from app.core.settings import Settings
 from app.core.storage.base import StoreBusy, StoredReading, TimeSeriesStore
 
+from .ingest_outcomes import BatchTooLarge, IngestOutcome, IngestUnavailable, SiteRefused
 from .registry_index import RegistryIndex, RoomInfo
 
+__all__ = ["BatchTooLarge", "IngestOutcome", "IngestUnavailable", "IngestionService", "SiteRefused"]
 log = logging.getLogger(__name__)
 MAX_GROUP_READINGS = 20_000
-
-
-class BatchTooLarge(ValueError):
-    pass
-
-
-class IngestUnavailable(RuntimeError):
-    """The readings were not stored (storage failed or the platform is stopping); the client should retry."""
-
-
-@dataclass(slots=True)
-class IngestOutcome:
-    received: int
-    stored: int
-    duplicates: list[int]  # positions in the request of readings that were already stored
-    first_ts_ms: int | None = None  # the time the request's first reading is stored under
 
 
 @dataclass(slots=True)
@@ -67,10 +53,6 @@ class _Pending:
     source: str
     future: asyncio.Future
     site: str | None = None  # the device key's site: every reading must land in a room of it
-
-
-class SiteRefused(Exception):
-    """403: a reading would be stored in a room of another site than its device key's; nothing stored."""
 
 
 class IngestionService:
@@ -333,11 +315,11 @@ class IngestionService:
             room = rooms_by_id.get(sensor.room_id) if sensor is not None else None
             if room is not None:  # the registry's assignment wins over the payload's names
                 if key_site is not None and room.site.name != key_site:
-                    raise self._refused(pending, i, key_site)
+                    raise SiteRefused.of(i if pending.batch else None, pending.drafts[i].sensor_id, key_site)
                 sensor_pk, target, zone = sensor.pk, room, room.zone
             else:
                 if key_site is not None and draft.site is not None and draft.site != key_site:
-                    raise self._refused(pending, i, key_site)
+                    raise SiteRefused.of(i if pending.batch else None, pending.drafts[i].sensor_id, key_site)
                 prefix = f"[{i}]." if pending.batch else ""
                 problem = self._placement_problem(draft, sensor, auto, prefix)
                 if problem:
@@ -367,16 +349,6 @@ class IngestionService:
         if errors:
             raise InvalidInput(errors)
         return plan
-
-    @staticmethod
-    def _refused(pending: _Pending, i: int, key_site: str) -> SiteRefused:
-        """The refusal of a request with a reading for another site (which is not named: the key's holder
-        may not learn where another site's sensors are)."""
-        where = f"[{i}]" if pending.batch else "the reading"
-        return SiteRefused(
-            f"{where}: this key writes for site {key_site!r} only, and sensor "
-            f"{pending.drafts[i].sensor_id!r} is not in a room of it; nothing was stored"
-        )
 
     def _placement_problem(self, draft: ReadingDraft, sensor, auto: bool, prefix: str) -> FieldError | None:
         """Why a reading of a sensor without a room cannot be placed, or None."""
