@@ -218,95 +218,13 @@ class SeriesChart(ui.plotly):
         info = CORE_METRICS.get(self.metric)
         label, unit, decimals = (info.label, info.unit, info.decimals) if info else (self.metric, "", 1)
         hover = f"%{{y:.{decimals}f}} {unit}<br>%{{x}}<extra>%{{fullData.name}}</extra>"
-        if self.step_ms is None:
-            data = [
-                {
-                    "type": "scatter",
-                    "mode": "lines+markers" if len(self._points) < 60 else "lines",
-                    "name": label,
-                    "x": [self._local(t) for t, _ in self._points],
-                    "y": [v for _, v in self._points],
-                    "line": {"color": LINE_COLOUR, "width": 2},
-                    "marker": {"size": 4},
-                    "hovertemplate": hover,
-                }
-            ]
-        else:
-            x = [self._local(b.ts_ms) for b in self._buckets]
-            lows, highs = [b.low for b in self._buckets], [b.high for b in self._buckets]
-            data = [  # the band is the area between the invisible min line and the max line
-                {
-                    "type": "scatter",
-                    "mode": "lines",
-                    "name": "min",
-                    "x": x,
-                    "y": lows,
-                    "line": {"width": 0},
-                    "showlegend": False,
-                    "hovertemplate": hover,
-                },
-                {
-                    "type": "scatter",
-                    "mode": "lines",
-                    "name": "max",
-                    "x": x,
-                    "y": highs,
-                    "line": {"width": 0},
-                    "fill": "tonexty",
-                    "fillcolor": BAND_COLOUR,
-                    "showlegend": False,
-                    "hovertemplate": hover,
-                },
-                {
-                    "type": "scatter",
-                    "mode": "lines",
-                    "name": "mean",
-                    "x": x,
-                    "y": [round(b.mean, 4) for b in self._buckets],
-                    "line": {"color": LINE_COLOUR, "width": 2},
-                    "hovertemplate": hover,
-                },
-            ]
-        data += self._forecast_traces(hover)
-        shapes, annotations = [], []
-        for value, text in REFERENCE_LINES.get(self.metric, []):
-            shapes.append(
-                {
-                    "type": "line",
-                    "xref": "paper",
-                    "x0": 0,
-                    "x1": 1,
-                    "yref": "y",
-                    "y0": value,
-                    "y1": value,
-                    "line": {"color": REFERENCE_COLOUR, "width": 1, "dash": "dot"},
-                }
-            )
-            annotations.append(
-                {
-                    "xref": "paper",
-                    "x": 1,
-                    "xanchor": "right",
-                    "yref": "y",
-                    "y": value,
-                    "yanchor": "bottom",
-                    "showarrow": False,
-                    "text": f"{text} ({value:g} {unit})",
-                    "font": {"size": 10, "color": REFERENCE_COLOUR},
-                }
-            )
+        data = self._measured_traces(label, hover) + self._forecast_traces(hover)
+        shapes, annotations = reference_lines(self.metric, unit)
         if self.point_count == 0:
             annotations.append(
-                {
-                    "xref": "paper",
-                    "yref": "paper",
-                    "x": 0.5,
-                    "y": 0.5,
-                    "showarrow": False,
-                    "text": "No readings in this range",
-                    "font": {"size": 14, "color": "#757575"},
-                }
-            )
+                {"xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "showarrow": False,
+                 "text": "No readings in this range", "font": {"size": 14, "color": "#757575"}}
+            )  # fmt: skip
         return {
             "data": data,
             "layout": {
@@ -325,3 +243,40 @@ class SeriesChart(ui.plotly):
             },
             "config": {"displaylogo": False, "responsive": True},
         }
+
+    def _measured_traces(self, label: str, hover: str) -> list[dict]:
+        """Raw readings as one line; buckets as their mean line over a min-max band."""
+        if self.step_ms is None:
+            mode = "lines+markers" if len(self._points) < 60 else "lines"
+            return [
+                {"type": "scatter", "mode": mode, "name": label,
+                 "x": [self._local(t) for t, _ in self._points], "y": [v for _, v in self._points],
+                 "line": {"color": LINE_COLOUR, "width": 2}, "marker": {"size": 4}, "hovertemplate": hover}
+            ]  # fmt: skip
+        x = [self._local(b.ts_ms) for b in self._buckets]
+        edge = {"type": "scatter", "mode": "lines", "x": x, "line": {"width": 0}, "showlegend": False,
+                "hovertemplate": hover}  # fmt: skip
+        return [  # the band is the area between the invisible min line and the max line
+            {**edge, "name": "min", "y": [b.low for b in self._buckets]},
+            {**edge, "name": "max", "y": [b.high for b in self._buckets], "fill": "tonexty",
+             "fillcolor": BAND_COLOUR},
+            {"type": "scatter", "mode": "lines", "name": "mean", "x": x,
+             "y": [round(b.mean, 4) for b in self._buckets], "line": {"color": LINE_COLOUR, "width": 2},
+             "hovertemplate": hover},
+        ]  # fmt: skip
+
+
+def reference_lines(metric: str, unit: str) -> tuple[list[dict], list[dict]]:
+    """The metric's reference levels (e.g. EN 16798-1's CO₂ category II) as dotted lines with their names."""
+    shapes, annotations = [], []
+    for value, text in REFERENCE_LINES.get(metric, []):
+        shapes.append(
+            {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": value, "y1": value,
+             "line": {"color": REFERENCE_COLOUR, "width": 1, "dash": "dot"}}
+        )  # fmt: skip
+        annotations.append(
+            {"xref": "paper", "x": 1, "xanchor": "right", "yref": "y", "y": value, "yanchor": "bottom",
+             "showarrow": False, "text": f"{text} ({value:g} {unit})",
+             "font": {"size": 10, "color": REFERENCE_COLOUR}}
+        )  # fmt: skip
+    return shapes, annotations
