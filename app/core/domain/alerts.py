@@ -167,6 +167,12 @@ def _number(data: Mapping[str, Any], key: str, errors: list[FieldError], *, defa
     return float(value)
 
 
+_RULE_FIELDS = {
+    "name", "metric", "direction", "trigger", "reset", "duration_s", "cooldown_s", "severity",
+    "site_id", "room_id", "only_open_hours", "enabled", "description",
+}  # fmt: skip
+
+
 def check_rule(data: Any, *, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A rule's fields, checked; `base` holds the current fields when `data` changes only some of them.
 
@@ -175,18 +181,39 @@ def check_rule(data: Any, *, base: Mapping[str, Any] | None = None) -> dict[str,
     """
     if not isinstance(data, Mapping):
         raise FieldError("body", "must be a JSON object").as_error()
-    known = {
-        "name", "metric", "direction", "trigger", "reset", "duration_s", "cooldown_s", "severity",
-        "site_id", "room_id", "only_open_hours", "enabled", "description",
-    }  # fmt: skip
     errors = [
-        FieldError(str(k), f"is not a rule field (known: {', '.join(sorted(known))})")
+        FieldError(str(k), f"is not a rule field (known: {', '.join(sorted(_RULE_FIELDS))})")
         for k in data
-        if k not in known
+        if k not in _RULE_FIELDS
     ]
     merged = {**(base or {}), **data}
-    out: dict[str, Any] = {}
+    out = _check_kind(merged, errors)
+    out["trigger"], out["reset"] = _check_thresholds(merged, out["metric"], out["direction"], errors)
+    for key in ("duration_s", "cooldown_s"):
+        value = _number(merged, key, errors, default=0)
+        if value is not None and value < 0:
+            errors.append(FieldError(key, "must not be negative (seconds)"))
+        elif value is not None and value > MAX_DURATION_S:
+            errors.append(FieldError(key, f"must be at most {MAX_DURATION_S} seconds (7 days)"))
+        out[key] = value
+    for key in ("site_id", "room_id"):
+        value = merged.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            errors.append(FieldError(key, "must be an id (integer) or null"))
+        out[key] = value
+    for key in ("only_open_hours", "enabled"):
+        value = merged.get(key, key == "enabled")
+        if not isinstance(value, bool):
+            errors.append(FieldError(key, "must be true or false"))
+        out[key] = value
+    if errors:
+        raise InvalidInput(errors)
+    return out
 
+
+def _check_kind(merged: Mapping[str, Any], errors: list[FieldError]) -> dict[str, Any]:
+    """Name, description, metric, direction and severity of a rule."""
+    out: dict[str, Any] = {}
     name = merged.get("name")
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 128:
         errors.append(FieldError("name", "must be 1 to 128 characters"))
@@ -210,56 +237,41 @@ def check_rule(data: Any, *, base: Mapping[str, Any] | None = None) -> dict[str,
     if severity not in SEVERITIES:
         errors.append(FieldError("severity", f"must be one of {', '.join(SEVERITIES)}"))
     out["severity"] = severity
+    return out
 
+
+def _check_thresholds(
+    merged: Mapping[str, Any], metric: Any, direction: Any, errors: list[FieldError]
+) -> tuple[float | None, float | None]:
+    """Trigger and reset: the reset on the side where the alert resolves (or it would flap or never end);
+    for an offline rule, the trigger is a factor on the sensor's expected interval."""
     trigger = _number(merged, "trigger", errors)
     if metric == OFFLINE:
         if trigger is not None and not 1 <= trigger <= 1000:
             errors.append(
                 FieldError("trigger", "is the factor on the sensor's expected interval: between 1 and 1000")
             )
-        reset = _number(merged, "reset", errors, default=trigger if trigger is not None else 0)
-    else:
-        reset = _number(merged, "reset", errors)
-        if trigger is not None and reset is not None and direction in DIRECTIONS:
-            if direction == "above" and reset > trigger:
-                errors.append(
-                    FieldError(
-                        "reset",
-                        f"must not be above the trigger ({trigger:g}) for an 'above' rule: the alert "
-                        "resolves when the value falls below it",
-                    )
-                )
-            if direction == "below" and reset < trigger:
-                errors.append(
-                    FieldError(
-                        "reset",
-                        f"must not be below the trigger ({trigger:g}) for a 'below' rule: the alert "
-                        "resolves when the value rises above it",
-                    )
-                )
-    out["trigger"], out["reset"] = trigger, reset
-
-    for key in ("duration_s", "cooldown_s"):
-        value = _number(merged, key, errors, default=0)
-        if value is not None and value < 0:
-            errors.append(FieldError(key, "must not be negative (seconds)"))
-        elif value is not None and value > MAX_DURATION_S:
-            errors.append(FieldError(key, f"must be at most {MAX_DURATION_S} seconds (7 days)"))
-        out[key] = value
-
-    site_id, room_id = merged.get("site_id"), merged.get("room_id")
-    for key, value in (("site_id", site_id), ("room_id", room_id)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            errors.append(FieldError(key, "must be an id (integer) or null"))
-    out["site_id"], out["room_id"] = site_id, room_id
-    for key in ("only_open_hours", "enabled"):
-        value = merged.get(key, key == "enabled")
-        if not isinstance(value, bool):
-            errors.append(FieldError(key, "must be true or false"))
-        out[key] = value
-    if errors:
-        raise InvalidInput(errors)
-    return out
+        return trigger, _number(merged, "reset", errors, default=trigger if trigger is not None else 0)
+    reset = _number(merged, "reset", errors)
+    if trigger is None or reset is None or direction not in DIRECTIONS:
+        return trigger, reset
+    if direction == "above" and reset > trigger:
+        errors.append(
+            FieldError(
+                "reset",
+                f"must not be above the trigger ({trigger:g}) for an 'above' rule: the alert "
+                "resolves when the value falls below it",
+            )
+        )
+    if direction == "below" and reset < trigger:
+        errors.append(
+            FieldError(
+                "reset",
+                f"must not be below the trigger ({trigger:g}) for a 'below' rule: the alert "
+                "resolves when the value rises above it",
+            )
+        )
+    return trigger, reset
 
 
 # -- opening hours -----------------------------------------------------------------------------------------
