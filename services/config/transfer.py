@@ -114,96 +114,120 @@ class ConfigTransfer(ConfigCrud):
         return await self._run(work, changes=True)
 
 
+# The accepted shapes: (list path, site name key, room name key, rooms key)
+_ORIGINAL = ("lieux.enseignes", "nom", "nom", "pieces")  # the original product's assets/config.json
+_EXPORT = ("sites", "name", "name", "rooms")  # IAQverse's own export
+
+
+class _Import:
+    """Reads an import document into [{name, timezone, address, opening_hours, external_id, rooms: [...]}],
+    collecting every invalid field (an import is taken whole or not at all)."""
+
+    def __init__(self, shape: tuple[str, str, str, str], default_tz: str) -> None:
+        self.base, self.site_key, self.room_key, self.rooms_key = shape
+        self.default_tz = default_tz
+        self.errors: list[FieldError] = []
+
+    def guard(self, fn, *args):
+        try:
+            return fn(*args)
+        except InvalidInput as exc:
+            self.errors.extend(exc.errors)
+            return None
+
+    def sites(self, items: list[Any]) -> list[dict[str, Any]]:
+        out, seen = [], set()
+        for i, item in enumerate(items):
+            where = f"{self.base}[{i}]"
+            if not isinstance(item, dict):
+                self.errors.append(FieldError(where, "must be an object"))
+                continue
+            name = self.guard(check_name, item.get(self.site_key), f"{where}.{self.site_key}")
+            if name in seen:
+                self.errors.append(FieldError(f"{where}.{self.site_key}", f"site {name!r} appears twice"))
+            seen.add(name)
+            out.append(self.site(name, item, where))
+        return out
+
+    def site(self, name: str | None, item: dict[str, Any], where: str) -> dict[str, Any]:
+        tz = (
+            self.guard(check_timezone, item["timezone"], f"{where}.timezone")
+            if item.get("timezone")
+            else None
+        )
+        hours = self.guard(check_opening_hours, item.get("opening_hours"), f"{where}.opening_hours")
+        rooms = item.get(self.rooms_key) or []
+        if not isinstance(rooms, list):
+            self.errors.append(FieldError(f"{where}.{self.rooms_key}", "must be a list"))
+            rooms = []
+        out = []
+        seen: set[str] = set()
+        for j, room in enumerate(rooms):
+            rwhere = f"{where}.{self.rooms_key}[{j}]"
+            if not isinstance(room, dict):
+                self.errors.append(FieldError(rwhere, "must be an object"))
+                continue
+            rname = self.guard(check_name, room.get(self.room_key), f"{rwhere}.{self.room_key}")
+            if rname in seen:
+                self.errors.append(
+                    FieldError(f"{rwhere}.{self.room_key}", f"room {rname!r} appears twice in this site")
+                )
+            seen.add(rname)
+            out.append({"name": rname, **self.room(room, rwhere)})
+        return {
+            "name": name,
+            "timezone": tz or self.default_tz,
+            "opening_hours": hours,
+            "address": item.get("address") or item.get("adresse"),
+            "external_id": str(item["id"]) if item.get("id") is not None else item.get("external_id"),
+            "rooms": out,
+        }
+
+    def room(self, room: dict[str, Any], where: str) -> dict[str, Any]:
+        """A room's fields but its name (checked by `site`, with the duplicates)."""
+        tz = (
+            self.guard(check_timezone, room["timezone"], f"{where}.timezone")
+            if room.get("timezone")
+            else None
+        )
+        geometry = room.get("geometry")
+        if geometry is not None:
+            checked = self.guard(check_geometry, geometry, f"{where}.geometry")
+            geometry = checked.as_dict() if checked else None
+        sensors = []
+        for k, x in enumerate(room.get("sensors") or []):
+            sid = self.guard(
+                check_name, x.get("sensor_id") if isinstance(x, dict) else x, f"{where}.sensors[{k}]"
+            )
+            if sid:
+                sensors.append((sid, x.get("label") if isinstance(x, dict) else None))
+        return {
+            "timezone": tz,
+            "kind": room.get("kind") or room.get("type"),
+            "external_id": str(room["id"]) if room.get("id") is not None else room.get("external_id"),
+            "geometry": geometry,
+            "sensors": sensors,
+            "modules": len(room.get("modules") or []),
+        }
+
+
 def _normalise_import(doc: Any, default_tz: str) -> list[dict[str, Any]]:
     """Both accepted shapes -> [{name, timezone, address, opening_hours, external_id, rooms: [...]}]."""
     if not isinstance(doc, dict):
         raise FieldError("body", "must be a JSON object").as_error()
-    errors: list[FieldError] = []
-
-    def guard(fn, *args):
-        try:
-            return fn(*args)
-        except InvalidInput as exc:
-            errors.extend(exc.errors)
-            return None
-
-    out: list[dict[str, Any]] = []
-    if isinstance(doc.get("lieux"), dict):  # the original product's assets/config.json
-        items, base, site_key, room_key, rooms_key = (
-            doc["lieux"].get("enseignes"),
-            "lieux.enseignes",
-            "nom",
-            "nom",
-            "pieces",
-        )
+    if isinstance(doc.get("lieux"), dict):
+        items, shape = doc["lieux"].get("enseignes"), _ORIGINAL
     elif "sites" in doc:
-        items, base, site_key, room_key, rooms_key = doc["sites"], "sites", "name", "name", "rooms"
+        items, shape = doc["sites"], _EXPORT
     else:
         raise FieldError(
             "body",
             "expected a 'sites' list (IAQverse export) or 'lieux.enseignes' (original IAQverse config.json)",
         ).as_error()
     if not isinstance(items, list):
-        raise FieldError(base, "must be a list").as_error()
-    seen_sites: set[str] = set()
-    for i, item in enumerate(items):
-        where = f"{base}[{i}]"
-        if not isinstance(item, dict):
-            errors.append(FieldError(where, "must be an object"))
-            continue
-        name = guard(check_name, item.get(site_key), f"{where}.{site_key}")
-        if name in seen_sites:
-            errors.append(FieldError(f"{where}.{site_key}", f"site {name!r} appears twice"))
-        seen_sites.add(name)
-        tz = guard(check_timezone, item["timezone"], f"{where}.timezone") if item.get("timezone") else None
-        hours = guard(check_opening_hours, item.get("opening_hours"), f"{where}.opening_hours")
-        site = {
-            "name": name,
-            "timezone": tz or default_tz,
-            "opening_hours": hours,
-            "address": item.get("address") or item.get("adresse"),
-            "external_id": str(item["id"]) if item.get("id") is not None else item.get("external_id"),
-            "rooms": [],
-        }
-        rooms = item.get(rooms_key) or []
-        if not isinstance(rooms, list):
-            errors.append(FieldError(f"{where}.{rooms_key}", "must be a list"))
-            rooms = []
-        seen_rooms: set[str] = set()
-        for j, r in enumerate(rooms):
-            rwhere = f"{where}.{rooms_key}[{j}]"
-            if not isinstance(r, dict):
-                errors.append(FieldError(rwhere, "must be an object"))
-                continue
-            rname = guard(check_name, r.get(room_key), f"{rwhere}.{room_key}")
-            if rname in seen_rooms:
-                errors.append(
-                    FieldError(f"{rwhere}.{room_key}", f"room {rname!r} appears twice in this site")
-                )
-            seen_rooms.add(rname)
-            rtz = guard(check_timezone, r["timezone"], f"{rwhere}.timezone") if r.get("timezone") else None
-            geometry = r.get("geometry")
-            if geometry is not None:
-                checked = guard(check_geometry, geometry, f"{rwhere}.geometry")
-                geometry = checked.as_dict() if checked else None
-            sensors = []
-            for k, x in enumerate(r.get("sensors") or []):
-                sid = x.get("sensor_id") if isinstance(x, dict) else x
-                sid = guard(check_name, sid, f"{rwhere}.sensors[{k}]")
-                if sid:
-                    sensors.append((sid, x.get("label") if isinstance(x, dict) else None))
-            site["rooms"].append(
-                {
-                    "name": rname,
-                    "timezone": rtz,
-                    "kind": r.get("kind") or r.get("type"),
-                    "external_id": str(r["id"]) if r.get("id") is not None else r.get("external_id"),
-                    "geometry": geometry,
-                    "sensors": sensors,
-                    "modules": len(r.get("modules") or []),
-                }
-            )
-        out.append(site)
-    if errors:
-        raise InvalidInput(errors)
+        raise FieldError(shape[0], "must be a list").as_error()
+    reader = _Import(shape, default_tz)
+    out = reader.sites(items)
+    if reader.errors:
+        raise InvalidInput(reader.errors)
     return out
