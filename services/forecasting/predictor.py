@@ -67,52 +67,19 @@ class Predictor(ForecastBase):
         def bounded(x: float) -> float:
             return min(max(x, floor), ceiling)
 
-        rows = []
-        for f in forecasts:
-            rows.append(
-                {
-                    "room_id": room_id,
-                    "metric": metric,
-                    "issued_ms": issued_ms,
-                    "horizon_min": f["horizon_min"],
-                    "target_ms": int(f["target_s"] * 1000),
-                    "value": bounded(f["value"]),
-                    "low": bounded(f["low"]),
-                    "high": bounded(f["high"]),
-                    "model_id": model["id"],
-                    "model_type": "persistence" if loaded.fallback else f["model_type"],
-                    "if_ventilated": if_ventilated.get(f["horizon_min"]),
-                }
-            )
+        rows = [
+            {"room_id": room_id, "metric": metric, "issued_ms": issued_ms, "horizon_min": f["horizon_min"],
+             "target_ms": int(f["target_s"] * 1000), "value": bounded(f["value"]), "low": bounded(f["low"]),
+             "high": bounded(f["high"]), "model_id": model["id"],
+             "model_type": "persistence" if loaded.fallback else f["model_type"],
+             "if_ventilated": if_ventilated.get(f["horizon_min"])}
+            for f in forecasts
+        ]  # fmt: skip
         self._store(rows, site, room)
-        message = {
-            "enseigne": site,
-            "salle": room,
-            "room_id": room_id,
-            "metric": metric,
-            "issued_at": iso_ms(issued_ms),
-            "current": float(series.filled()[-1]),
-            "model_id": model["id"],
-            "model_version": model["model_version"],
-            "fallback": loaded.fallback,
-            "forecasts": [
-                {
-                    "horizon_min": r["horizon_min"],
-                    "timestamp": iso_ms(r["target_ms"]),
-                    "value": round(r["value"], 2),
-                    "low": round(r["low"], 2),
-                    "high": round(r["high"], 2),
-                    "model_type": r["model_type"],
-                }
-                | ({"if_ventilated": round(r["if_ventilated"], 2)} if r["if_ventilated"] is not None else {})
-                for r in rows
-            ],
-        }
-        crossings = []
+        current = float(series.filled()[-1])
+        message = prediction_message(model, site, room, issued_ms, current, loaded.fallback, rows)
         found = crossing(message) if at_s is None else None
-        if found is not None:
-            crossings.append(found)
-        return [message], crossings
+        return [message], [found] if found is not None else []
 
     def backfill_forecasts(self, model: dict[str, Any], hours: float = 24, step_min: int = 30) -> int:
         """Forecasts as the room's new model would have made them every `step_min` over the last `hours`,
@@ -253,3 +220,38 @@ class Predictor(ForecastBase):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, next_full - time.monotonic()))
 
     # -- reading forecasts back -------------------------------------------------------------------------
+
+
+def prediction_message(
+    model: dict[str, Any],
+    site: str,
+    room: str,
+    issued_ms: int,
+    current: float,
+    fallback: bool,
+    rows: list[dict],
+) -> dict[str, Any]:
+    """The `prediction` message of a room metric's stored forecasts (`bus.predictions`, `/ws`)."""
+    return {
+        "enseigne": site,
+        "salle": room,
+        "room_id": model["room_id"],
+        "metric": model["metric"],
+        "issued_at": iso_ms(issued_ms),
+        "current": current,
+        "model_id": model["id"],
+        "model_version": model["model_version"],
+        "fallback": fallback,
+        "forecasts": [
+            {
+                "horizon_min": r["horizon_min"],
+                "timestamp": iso_ms(r["target_ms"]),
+                "value": round(r["value"], 2),
+                "low": round(r["low"], 2),
+                "high": round(r["high"], 2),
+                "model_type": r["model_type"],
+            }
+            | ({"if_ventilated": round(r["if_ventilated"], 2)} if r["if_ventilated"] is not None else {})
+            for r in rows
+        ],
+    }

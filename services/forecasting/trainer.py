@@ -82,8 +82,9 @@ class Trainer(ForecastBase):
                     model_id=model["id"],
                     metrics=result["metrics"],
                 )
-                if result["promote"]:
+                if result["promote"]:  # the new model's forecasts at once: the last day's, and now's
                     await asyncio.to_thread(self.backfill_forecasts, model)
+                    await self.predict_all(only={(room_id, metric)})
                 return run
             except Exception as exc:  # a failed training leaves the active model in place
                 log.warning("training %s failed: %s", name, exc)
