@@ -35,45 +35,14 @@ class Trainer(ForecastBase):
         self, room_id: int, metric: str = "co2", *, trigger: str = "manual"
     ) -> dict[str, Any]:
         """Train, register and maybe promote one room metric's model; returns the training run."""
-        from .training import train
-
         site, room, tz = await asyncio.to_thread(self._room, room_id)
         name = model_name(metric, site, room)
         async with self._train_lock:
             self.training = name
             run_id = await asyncio.to_thread(self.registry.start_run, name, trigger)
             try:
-                times, values = await asyncio.to_thread(self._history, room_id, metric, 14 * 86400)
-                ventilation = None
-                if times:
-                    ventilation = await asyncio.to_thread(self._ventilation, room_id, times[0], times[-1])
-                active = await asyncio.to_thread(self.registry.active, name)
-                champion = None
-                if active:
-                    loaded = await asyncio.to_thread(self._load, active)
-                    champion = None if loaded.fallback else loaded.bundle
-                result = await self._run_cpu(
-                    train, times, values, metric=metric, tz=tz, champion=champion, ventilation=ventilation
-                )
-                version = datetime.now(UTC).strftime("%Y%m%d%H%M%S") + f"-{run_id}"
-                path, checksum = await asyncio.to_thread(
-                    self.registry.save_artifact, result["bundle"], name, version
-                )
-                model = await asyncio.to_thread(
-                    self.registry.add,
-                    name=name,
-                    version=version,
-                    model_type=result["model_type"],
-                    artifact_path=path,
-                    checksum=checksum,
-                    metric=metric,
-                    room_id=room_id,
-                    parameters=result["parameters"],
-                    metrics=result["metrics"],
-                    training_start=datetime.fromtimestamp(result["start_s"], UTC),
-                    training_end=datetime.fromtimestamp(result["end_s"], UTC),
-                    activate_by=f"trainer ({trigger})" if result["promote"] else None,
-                )
+                result = await self._fit(room_id, metric, name, tz)
+                model = await self._register(result, name, run_id, room_id, metric, trigger)
                 run = await asyncio.to_thread(
                     self.registry.finish_run,
                     run_id,
@@ -96,6 +65,45 @@ class Trainer(ForecastBase):
                 )
             finally:
                 self.training = None
+
+    async def _fit(self, room_id: int, metric: str, name: str, tz: str) -> dict[str, Any]:
+        """Fit on the room's last 14 days (with its ventilation states) against the active model."""
+        from .training import train
+
+        times, values = await asyncio.to_thread(self._history, room_id, metric, 14 * 86400)
+        ventilation = None
+        if times:
+            ventilation = await asyncio.to_thread(self._ventilation, room_id, times[0], times[-1])
+        active = await asyncio.to_thread(self.registry.active, name)
+        champion = None
+        if active:
+            loaded = await asyncio.to_thread(self._load, active)
+            champion = None if loaded.fallback else loaded.bundle
+        return await self._run_cpu(
+            train, times, values, metric=metric, tz=tz, champion=champion, ventilation=ventilation
+        )
+
+    async def _register(
+        self, result: dict[str, Any], name: str, run_id: int, room_id: int, metric: str, trigger: str
+    ) -> dict[str, Any]:
+        """Save the fitted model's artifact and register it, active if it won."""
+        version = datetime.now(UTC).strftime("%Y%m%d%H%M%S") + f"-{run_id}"
+        path, checksum = await asyncio.to_thread(self.registry.save_artifact, result["bundle"], name, version)
+        return await asyncio.to_thread(
+            self.registry.add,
+            name=name,
+            version=version,
+            model_type=result["model_type"],
+            artifact_path=path,
+            checksum=checksum,
+            metric=metric,
+            room_id=room_id,
+            parameters=result["parameters"],
+            metrics=result["metrics"],
+            training_start=datetime.fromtimestamp(result["start_s"], UTC),
+            training_end=datetime.fromtimestamp(result["end_s"], UTC),
+            activate_by=f"trainer ({trigger})" if result["promote"] else None,
+        )
 
     async def train_all(self, *, trigger: str = "scheduled") -> list[dict[str, Any]]:
         runs = []
