@@ -213,13 +213,18 @@ class AutomationService:
             action = "close" if module.module_type == "window" else "turn_off"
         else:
             return None
+        return await self._act(room_id, module, action, level, {**reason, "automation": mode}, ts, settings)
+
+    async def _act(
+        self, room_id: int, module, action: str, level: str, reason: dict[str, Any], ts: int, settings: dict
+    ) -> dict[str, Any] | None:
+        """Propose (`recommend`) or carry out (`auto`) `action`, within the room's daily budget."""
         spent = self._spent.setdefault(room_id, deque())
         while spent and ts - spent[0] >= DAY_MS:
             spent.popleft()
         if len(spent) >= settings["daily_budget"]:
             return None
-        reason = {**reason, "automation": mode}
-        if mode == "recommend":
+        if settings["mode"] == "recommend":
             if (module.id, action) in self._proposed:
                 return None
             proposal = await self.modules.propose(module.id, action, reason=reason)
