@@ -40,12 +40,7 @@ async def replay(
     ``batch`` rows, sent when the last of them is due (a fast replay of history then costs few requests).
     ``max_calls`` stops early (tests, demos). Sink errors propagate: retrying is the sink's job.
     """
-    if not speed > 0:
-        raise ValueError("speed must be > 0")
-    if math.isinf(speed) and shift_to_now:
-        raise ValueError("an infinite speed would give every shifted row the same timestamp")
-    if batch < 1 or (max_calls is not None and max_calls < 1):
-        raise ValueError("batch and max_calls must be >= 1")
+    _check_pace(speed, shift_to_now, batch, max_calls)
     started = clock()
     first_ts: datetime | None = None
     pending: list[dict] = []
@@ -81,3 +76,12 @@ async def replay(
     if pending:
         await flush()
     return sent
+
+
+def _check_pace(speed: float, shift_to_now: bool, batch: int, max_calls: int | None) -> None:
+    if not speed > 0:
+        raise ValueError("speed must be > 0")
+    if math.isinf(speed) and shift_to_now:
+        raise ValueError("an infinite speed would give every shifted row the same timestamp")
+    if batch < 1 or (max_calls is not None and max_calls < 1):
+        raise ValueError("batch and max_calls must be >= 1")
