@@ -36,3 +36,17 @@ def test_a_broken_contract_is_caught(tmp_path):
         timeout=120,
     )
     assert result.returncode != 0 and "BROKEN" in result.stdout
+
+
+def test_the_picture_of_the_layers_in_the_docs_is_what_the_code_imports():
+    sys.path.insert(0, str(ROOT / "docs"))
+    try:
+        import layers
+    finally:
+        sys.path.remove(str(ROOT / "docs"))
+    text = layers.DOC.read_text(encoding="utf-8")
+    assert layers.BEGIN in text, "docs/architecture.md lost its layers markers"
+    assert layers.drawn(text) == text, (
+        "the layers changed: run `python docs/layers.py` and commit the picture"
+    )
+    assert "-->" in layers.mermaid()  # the picture has arrows: the imports were found
