@@ -184,54 +184,47 @@ class AlertsPage:
         return answer
 
     async def acknowledge(self, alert: dict[str, Any]) -> None:
-        if not page_allows("operator", site=alert["enseigne"]):
-            return
-        where = f"{alert['enseigne']} / {alert['salle']}"
-        answer = await self._ask(
-            f"Acknowledge '{alert['rule']}' in {where}",
-            "Say that you take care of it.",
-            "Acknowledge",
-            "ack-dialog",
+        comment = await self._ask_about(
+            alert, "Acknowledge '{rule}' in {where}", "Say that you take care of it."
         )
-        if answer is not None and await attempt(
-            "The alert was not acknowledged",
-            self.alerting.acknowledge(alert["id"], page_actor(), answer),
-            done=f"Alert '{alert['rule']}' in {where} acknowledged",
-            audit="alert acknowledged",
-            target=f"alert {alert['id']}: {alert['rule']} in {where}",
-        ):
-            await self.reload()
-
-    async def snooze(self, alert: dict[str, Any], minutes: int) -> None:
-        if not page_allows("operator", site=alert["enseigne"]):
-            return
-        where = f"{alert['enseigne']} / {alert['salle']}"
-        done = f"Alert '{alert['rule']}' in {where} snoozed {SNOOZES[minutes]}" if minutes else "Snooze ended"
-        if await attempt(
-            "The alert was not snoozed",
-            self.alerting.snooze(alert["id"], minutes, page_actor()),
-            done=done,
-            audit="alert snoozed" if minutes else "alert snooze ended",
-            target=f"alert {alert['id']}: {alert['rule']} in {where}, {minutes} min",
-        ):
-            await self.reload()
+        if comment is not None:
+            await self._operate(
+                alert, "acknowledged", self.alerting.acknowledge(alert["id"], page_actor(), comment)
+            )
 
     async def resolve(self, alert: dict[str, Any]) -> None:
-        if not page_allows("operator", site=alert["enseigne"]):
-            return
-        where = f"{alert['enseigne']} / {alert['salle']}"
-        answer = await self._ask(
-            f"Resolve '{alert['rule']}' in {where}?",
+        comment = await self._ask_about(
+            alert,
+            "Resolve '{rule}' in {where}?",
             "Closes the alert by hand. If the condition persists, the rule raises a new alert after its "
             "cooldown and duration.",
-            "Resolve",
-            "resolve-dialog",
         )
-        if answer is not None and await attempt(
-            "The alert was not resolved",
-            self.alerting.resolve(alert["id"], page_actor(), answer),
-            done=f"Alert '{alert['rule']}' in {where} resolved",
-            audit="alert resolved",
+        if comment is not None:
+            await self._operate(alert, "resolved", self.alerting.resolve(alert["id"], page_actor(), comment))
+
+    async def snooze(self, alert: dict[str, Any], minutes: int) -> None:
+        if page_allows("operator", site=alert["enseigne"]):
+            verb = f"snoozed {SNOOZES[minutes]}" if minutes else "no longer snoozed"
+            work = self.alerting.snooze(alert["id"], minutes, page_actor())
+            await self._operate(alert, verb, work, audit="alert snoozed" if minutes else "alert snooze ended")
+
+    async def _ask_about(self, alert: dict[str, Any], title: str, message: str) -> str | None:
+        """The comment for acknowledging or resolving `alert` (None: not allowed, or cancelled)."""
+        if not page_allows("operator", site=alert["enseigne"]):
+            return None
+        action = title.split(" ", 1)[0]
+        where = f"{alert['enseigne']} / {alert['salle']}"
+        marker = "ack-dialog" if action == "Acknowledge" else f"{action.lower()}-dialog"
+        return await self._ask(title.format(rule=alert["rule"], where=where), message, action, marker)
+
+    async def _operate(self, alert: dict[str, Any], verb: str, work, *, audit: str | None = None) -> None:
+        """Carry out an operator's change of `alert`, confirmed ("Alert ... acknowledged") and audited."""
+        where = f"{alert['enseigne']} / {alert['salle']}"
+        if await attempt(
+            "The alert was not changed",
+            work,
+            done=f"Alert '{alert['rule']}' in {where} {verb}",
+            audit=audit or f"alert {verb}",
             target=f"alert {alert['id']}: {alert['rule']} in {where}",
         ):
             await self.reload()

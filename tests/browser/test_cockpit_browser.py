@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.browser import CHROMIUM_ARGS, chromium
-from tests.support.servers import browser_sign_in, platform
+from tests.support.browser import server_errors, signed_in_page
+from tests.support.servers import platform
 
 
 def co2_rise(minutes: int = 8) -> list[dict]:
@@ -24,41 +24,30 @@ def co2_rise(minutes: int = 8) -> list[dict]:
 
 
 def test_tokens_and_alerts_confirm_what_was_done_in_the_browser(tmp_path: Path) -> None:
-    executable = chromium()
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     with platform(tmp_path / "data", IAQ_ALERTS="1", IAQ_ALERT_INTERVAL="3600") as server:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                errors: list[str] = []
-                page.on("pageerror", lambda exc: errors.append(str(exc)))
-                browser_sign_in(page, server, "/settings")
-                page.get_by_label("What the token is for").fill("reporting")
-                page.get_by_role("button", name="Make a token").click()
-                secret = page.locator(".q-dialog input[readonly]")
-                expect(secret).to_have_value(re.compile(r"^\S{20,}$"), timeout=10_000)
-                token = secret.input_value()
-                me = httpx.get(
-                    server.anonymous_url + "/api/auth/me", headers={"Authorization": f"Bearer {token}"}
-                )
-                assert me.status_code == 200 and me.json()["name"] == "admin"  # the secret shown works
-                page.get_by_role("button", name="Done").click()
+        with signed_in_page(server, "/settings") as (page, errors):
+            page.get_by_label("What the token is for").fill("reporting")
+            page.get_by_role("button", name="Make a token").click()
+            secret = page.locator(".q-dialog input[readonly]")
+            expect(secret).to_have_value(re.compile(r"^\S{20,}$"), timeout=10_000)
+            token = secret.input_value()
+            me = httpx.get(
+                server.anonymous_url + "/api/auth/me", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert me.status_code == 200 and me.json()["name"] == "admin"  # the secret shown works
+            page.get_by_role("button", name="Done").click()
 
-                answer = httpx.post(server.url + "/api/ingest", json=co2_rise(), timeout=10)
-                assert answer.status_code == 200, answer.text
-                page.goto(server.anonymous_url + "/alerts")
-                page.get_by_role("button", name="Acknowledge").first.click(timeout=20_000)
-                page.locator(".q-dialog").get_by_role("button", name="Acknowledge").click()
-                expect(page.get_by_text("acknowledged", exact=False).first).to_be_visible(timeout=10_000)
-                expect(page.get_by_text("acknowledged by admin")).to_be_visible(timeout=10_000)
-                page.get_by_role("button", name="Snooze").first.click()
-                page.get_by_text("for 1 hour").click()
-                expect(page.get_by_text("snoozed until", exact=False)).to_be_visible(timeout=10_000)
-                assert not errors, errors
-            finally:
-                browser.close()
-        log = server.log_path.read_text(errors="replace")
-        problems = [line for line in log.splitlines() if re.search(r" ERROR |Traceback|RuntimeError", line)]
+            answer = httpx.post(server.url + "/api/ingest", json=co2_rise(), timeout=10)
+            assert answer.status_code == 200, answer.text
+            page.goto(server.anonymous_url + "/alerts")
+            page.get_by_role("button", name="Acknowledge").first.click(timeout=20_000)
+            page.locator(".q-dialog").get_by_role("button", name="Acknowledge").click()
+            expect(page.get_by_text("acknowledged by admin")).to_be_visible(timeout=10_000)
+            page.get_by_role("button", name="Snooze").first.click()
+            page.get_by_text("for 1 hour").click()
+            expect(page.get_by_text("snoozed until", exact=False)).to_be_visible(timeout=10_000)
+            assert not errors, errors
+        problems = server_errors(server)
         assert not problems, "\n".join(problems)

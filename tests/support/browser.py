@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -71,3 +74,30 @@ def png_colours(data: bytes) -> set[bytes]:
         colours.update(bytes(line[i : i + 3]) for i in range(0, stride, size))
         previous = line
     return colours
+
+
+@contextmanager
+def signed_in_page(server, path: str = "/", *, width: int = 1280, height: int = 900) -> Iterator[tuple]:
+    """Headless Chromium at `width` × `height`, signed in as the first admin through the sign-in page and
+    landed on `path`: yields (page, errors), the uncaught errors of the page's scripts as they happen."""
+    from playwright.sync_api import sync_playwright
+
+    from .servers import browser_sign_in
+
+    executable = chromium()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            browser_sign_in(page, server, path)
+            yield page, errors
+        finally:
+            browser.close()
+
+
+def server_errors(server) -> list[str]:
+    """The lines of a platform process's log that report an error."""
+    log = server.log_path.read_text(errors="replace")
+    return [line for line in log.splitlines() if re.search(r" ERROR |Traceback|RuntimeError", line)]
