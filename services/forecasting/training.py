@@ -167,6 +167,17 @@ def with_ventilation(series: Series, ventilation: list[tuple[float, float]] | No
     return series
 
 
+def span_text(seconds: float) -> str:
+    """`6 h`, `2 h 10 min`, `45 min`, `none`: a span of history as a person says it."""
+    minutes = int(seconds // 60)
+    if minutes <= 0:
+        return "none"
+    hours, minutes = divmod(minutes, 60)
+    if hours and minutes:
+        return f"{hours} h {minutes} min"
+    return f"{hours} h" if hours else f"{minutes} min"
+
+
 def train(
     times_s: list[float],
     values: list[float],
@@ -180,8 +191,12 @@ def train(
     ``ventilation``: the room's ventilation level as (epoch seconds, level 0-1) at each change
     (``series.room_ventilation``), for the mass balance; None when the room has no such module."""
     series = to_grid(zip(times_s, values, strict=True), name=metric, metric=metric, tz=tz)
-    if series is None or len(series) * series.step_s < MIN_HISTORY_S:
-        raise ValueError(f"too little history: {MIN_HISTORY_S // 3600} hours of {metric} are needed")
+    has_s = 0 if series is None else len(series) * series.step_s
+    if has_s < MIN_HISTORY_S:
+        raise ValueError(
+            f"needs {span_text(MIN_HISTORY_S)} of {metric} readings, has {span_text(has_s)}; train again "
+            "once the room has reported that long (two days let the models learn its daily cycle)"
+        )
     series = with_ventilation(series, ventilation)
     keep = int(MAX_HISTORY_S // series.step_s)
     if len(series) > keep:

@@ -263,5 +263,5 @@ def active_alerts(api, site: str, *, until, timeout_s: float = 10) -> list[dict]
 def test_a_room_without_history_fails_training_and_keeps_nothing_active(api):
     send_series(api, "HQ", "Closet", [(time.time() - 60, 500.0), (time.time(), 510.0)])
     run = api.post("/api/models/train", params={"enseigne": "HQ", "salle": "Closet"}).json()
-    assert run["outcome"] == "failed" and "too little history" in run["error"]
+    assert run["outcome"] == "failed" and "needs 6 h of co2 readings, has" in run["error"]
     assert api.get("/api/models/list", params={"model_name": "co2_predictor/HQ/Closet"}).json() == []

@@ -24,3 +24,13 @@ def test_a_failed_training_says_why_and_what_stays():
         "Training failed: 12 readings of co2; training needs at least 288. The active model stays in use."
     )
     assert training_outcome({"outcome": "promoted"}) == "Training promoted"
+
+
+def test_training_with_too_little_history_says_what_it_needs_and_has():
+    import pytest
+
+    from services.forecasting.training import span_text, train
+
+    with pytest.raises(ValueError, match=r"needs 6 h of co2 readings, has 2 h \d+ min; train again once"):
+        train([1000.0 + 60 * i for i in range(131)], [500.0] * 131, metric="co2", tz="UTC")
+    assert (span_text(0), span_text(45 * 60), span_text(6 * 3600)) == ("none", "45 min", "6 h")
