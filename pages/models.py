@@ -90,6 +90,35 @@ def ratio_to_persistence(row: dict[str, Any]) -> float | None:
         return None
 
 
+def worse_than(row: dict[str, Any], rows: list[dict[str, Any]]) -> str | None:
+    """Why activating `row` would make forecasts worse, by how much, on its backtest; None when it would not:
+    worse than persistence (assuming the value stays as it is), or than the version active now."""
+    ratio = ratio_to_persistence(row)
+    if ratio is not None and ratio > 1:
+        return (
+            f"On its backtest its error is {ratio:.1f}× that of persistence (assuming the value stays as it "
+            "is): its forecasts would be worse than no forecast at all."
+        )
+    active = next(
+        (
+            r
+            for r in rows
+            if r["model_name"] == row["model_name"] and r["status"] == "active" and r is not row
+        ),
+        None,
+    )
+    try:
+        mine, theirs = float(row["mae"]), float(active["mae"]) if active else None
+    except (TypeError, ValueError):
+        return None
+    if theirs and mine > theirs:
+        return (
+            f"On its backtest its error is {mine / theirs:.1f}× that of the active version "
+            f"{active['model_version']} ({mine:g} against {theirs:g}): forecasts would get worse."
+        )
+    return None
+
+
 def run_row(r: dict[str, Any], zone: str | None) -> dict[str, Any]:
     return {
         **r,
@@ -260,17 +289,12 @@ class ModelsPage:
         row = self._selected()
         if row is None or not page_allows("admin", site=self._site_of(row)):
             return
-        ratio = ratio_to_persistence(row)
-        if (
-            ratio is not None
-            and ratio > 1
-            and not await confirm(
-                f"Activate {row['model_name']} {row['model_version']}?",
-                f"On its backtest its error is {ratio:.1f}× that of persistence (assuming the value stays "
-                "as it is): its forecasts would be worse than no forecast at all.",
-                action="Activate anyway",
-                colour="warning",
-            )
+        warning = worse_than(row, self.models.rows)
+        if warning and not await confirm(
+            f"Activate {row['model_name']} {row['model_version']}?",
+            warning,
+            action="Activate anyway",
+            colour="warning",
         ):
             return
         if row and await attempt(

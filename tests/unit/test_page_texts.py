@@ -34,3 +34,16 @@ def test_training_with_too_little_history_says_what_it_needs_and_has():
     with pytest.raises(ValueError, match=r"needs 6 h of co2 readings, has 2 h \d+ min; train again once"):
         train([1000.0 + 60 * i for i in range(131)], [500.0] * 131, metric="co2", tz="UTC")
     assert (span_text(0), span_text(45 * 60), span_text(6 * 3600)) == ("none", "45 min", "6 h")
+
+
+def test_activating_a_version_worse_than_the_active_one_says_by_how_much():
+    from pages.models import worse_than
+
+    active = {"id": 1, "model_name": "co2_predictor/M/B", "model_version": "1", "status": "active",
+              "mae": "40.0", "ratio": "0.800"}  # fmt: skip
+    better = {**active, "id": 2, "model_version": "2", "status": "candidate", "mae": "30.0", "ratio": "0.600"}
+    worse = {**active, "id": 3, "model_version": "3", "status": "candidate", "mae": "60.0", "ratio": "0.950"}
+    rows = [active, better, worse]
+    assert worse_than(better, rows) is None
+    assert "1.5× that of the active version 1 (60 against 40)" in worse_than(worse, rows)
+    assert "2.8× that of persistence" in worse_than({**worse, "ratio": "2.800"}, rows)
