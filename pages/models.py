@@ -90,6 +90,30 @@ def ratio_to_persistence(row: dict[str, Any]) -> float | None:
         return None
 
 
+TRACK_HOURS = 72
+TRACK_COLUMNS = [
+    {"name": "room", "label": "Room", "field": "room", "align": "left"},
+    {"name": "points", "label": "Forecasts compared", "field": "points", "align": "right"},
+    {"name": "mae", "label": "Error", "field": "mae", "align": "right"},
+    {"name": "persistence", "label": "Persistence's error", "field": "persistence", "align": "right"},
+    {"name": "ratio", "label": "Ratio", "field": "ratio", "align": "right"},
+]
+
+
+def track_row(room: str, record: dict[str, Any]) -> dict[str, Any]:
+    ratio = record["ratio"]
+    return {
+        "room": room,
+        "points": record["points"],
+        "mae": f"{record['mae']:.1f}",
+        "persistence": f"{record['persistence_mae']:.1f}",
+        "ratio": "—"
+        if ratio is None
+        else f"{ratio:.2f}" + (" (worse than persistence)" if ratio > 1 else ""),
+        "ratio_value": ratio,
+    }
+
+
 def worse_than(row: dict[str, Any], rows: list[dict[str, Any]]) -> str | None:
     """Why activating `row` would make forecasts worse, by how much, on its backtest; None when it would not:
     worse than persistence (assuming the value stays as it is), or than the version active now."""
@@ -187,6 +211,17 @@ class ModelsPage:
         )
         self.backtest = ui.plotly({"data": [], "layout": {}}).classes("w-full").style("height: 360px")
         self.backtest.mark("backtest-chart")
+        ui.label(f"Track record of every room, last {TRACK_HOURS // 24} days (30 min ahead)").classes(
+            "text-h6 mt-4"
+        )
+        ui.label(
+            "Each forecast against what was then measured; a ratio below 1 beats assuming the value stays as "
+            "it is (persistence)."
+        ).classes("text-caption text-grey-7")
+        self.track = (
+            ui.table(columns=TRACK_COLUMNS, rows=[], row_key="room").classes("w-full").mark("track-record")
+        )
+        self.track.props("dense flat")
         self.room.on_value_change(lambda _: self.reload())
         await self._reload()
         page_bus(self.runtime.bus).predictions.subscribe(lambda _msg: self.reload())
@@ -207,6 +242,23 @@ class ModelsPage:
             "; ".join(f"model {mid}: {why} (forecasting with persistence)" for mid, why in problems.items())
         )
         await self._plot()
+        await self._track()
+
+    async def _track(self) -> None:
+        """The track record of each room's forecasts of the chosen metric (rooms without forecasts left
+        out), the worst first."""
+        metric = self.metric.value
+
+        def work() -> list[dict[str, Any]]:
+            rows = []
+            for room_id, name in self.rooms.items():
+                record = self.runtime.forecasting.track_record(room_id, metric, hours=TRACK_HOURS)
+                if record is not None:
+                    rows.append(track_row(name, record))
+            return sorted(rows, key=lambda r: -(r["ratio_value"] or 0))
+
+        self.track.rows = await asyncio.to_thread(work)
+        self.track.update()
 
     async def _plot(self) -> None:
         if self.room.value is None:

@@ -89,6 +89,26 @@ class ForecastReads(ForecastBase):
                 out.append((bucket, measured[bucket], value, measured[before]))
         return out
 
+    def track_record(
+        self, room_id: int, metric: str = "co2", horizon_min: int = 30, hours: float = 72
+    ) -> dict[str, Any] | None:
+        """How the room's forecasts `horizon_min` ahead fared over the last `hours` against what was then
+        measured: their mean absolute error, persistence's, and the ratio (below 1: better than assuming
+        the value stays as it is). None without forecasts that have come true."""
+        points = self.backtest_points(room_id, metric, horizon_min, hours)
+        if not points:
+            return None
+        mae = sum(abs(forecast - measured) for _, measured, forecast, _ in points) / len(points)
+        persistence = sum(abs(before - measured) for _, measured, _, before in points) / len(points)
+        return {
+            "room_id": room_id,
+            "metric": metric,
+            "points": len(points),
+            "mae": mae,
+            "persistence_mae": persistence,
+            "ratio": mae / persistence if persistence else None,
+        }
+
     def _room_id(self, site: str, room: str) -> int:
         with self.sessions() as s:
             return room_row(s, site, room, Room.id, Site.id)[0]

@@ -44,6 +44,11 @@ async def test_models_page_lists_versions_and_trains_on_demand(user: User, runti
     assert len(runtime.forecasting.backtest_points(rid, "co2")) > 20
     chart = user.find(marker="backtest-chart").elements.pop()
     await eventually(lambda: bool(chart.figure["data"]) and len(chart.figure["data"][1]["y"]) > 20)
+    track = user.find(marker="track-record").elements.pop()
+    await eventually(lambda: [r["room"] for r in track.rows] == ["Maison / Bureau"])
+    record = runtime.forecasting.track_record(rid, "co2")
+    assert record["points"] > 20 and record["ratio"] == record["mae"] / record["persistence_mae"]
+    assert track.rows[0]["ratio"].startswith(f"{record['ratio']:.2f}")
     assert runtime.registry.training_history(1)[0]["outcome"] == "promoted"
     audit = [(e["actor"], e["action"], e["target"]) for e in await runtime.accounts.audit_log(5)]
     assert ("admin", "training started", "Maison / Bureau: co2") in audit
