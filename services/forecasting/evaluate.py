@@ -1,6 +1,11 @@
-"""Evaluate the forecasting candidates on a recording.
+"""Evaluate the forecasting candidates on a recording, or the chosen forecaster on every shared one.
 
     python -m services.forecasting.evaluate --csv FILE --format uci --metric co2 --horizon 30
+    python -m services.forecasting.evaluate --all [--datasets ../shared/datasets] [--match uhoo]
+
+With `--all`, every recording found under the data sets' folder is scored at 15, 30 and 60 minutes: one
+table row per recording with the chosen forecaster's MAE divided by persistence's, then the mean and the
+worst ratio per horizon (the table `docs/forecasting.md` keeps, dated).
 
 Trains on the first 60 % of the time span and scores on the rest (rolling origin, see ``backtest``).
 Prints one line per model with its MAE, its MAE divided by persistence's (``mae_ratio``, the MASE against
@@ -16,9 +21,11 @@ import json
 import logging
 import math
 import sys
+import time
 from collections import Counter
+from pathlib import Path
 
-from services.datasets import DATASET_FORMATS
+from services.datasets import DATASET_FORMATS, infer_format
 
 from .backtest import backtest
 from .models import CANDIDATES
@@ -111,10 +118,69 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
+ALL_HORIZONS_MIN = (15, 30, 60)
+DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+
+
+def recordings(root: Path, match: str | None = None) -> list[tuple[str, str, Path]]:
+    """(set, format, path) of every recording under `root`: each file (or Awair day folder) of each set's
+    folder whose format can be told, in name order; `match` keeps those whose path contains it."""
+    found = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        for child in sorted(folder.iterdir()):
+            if child.is_file() and child.suffix.lower() not in (".csv", ".txt"):
+                continue
+            fmt = infer_format(child)
+            if fmt is not None and (match is None or match in child.as_posix()):
+                found.append((folder.name, fmt, child))
+    return found
+
+
+def evaluate_all(
+    root: Path, metric: str = "co2", *, match: str | None = None, max_days: float | None = None
+) -> list[dict]:
+    """The chosen forecaster's MAE ratio to persistence on every recording at 15, 30 and 60 minutes."""
+    rows = []
+    for name, fmt, path in recordings(root, match):
+        started, ratios = time.monotonic(), {}
+        for horizon in ALL_HORIZONS_MIN:
+            try:
+                report = evaluate(str(path), fmt, metric, horizon, max_days=max_days)
+                ratios[horizon] = report["best_mae_ratio"]
+            except ValueError:  # no values of the metric, or too little history
+                ratios[horizon] = float("nan")
+        rows.append({"set": name, "file": path.name, "ratios": ratios, "time_s": time.monotonic() - started})
+    return rows
+
+
+def format_all(rows: list[dict], metric: str) -> str:
+    """A Markdown table: a row per recording, then the mean and the worst per horizon."""
+    head = " | ".join(f"{h} min" for h in ALL_HORIZONS_MIN)
+    lines = [
+        f"{metric}: the chosen forecaster's MAE / persistence's (below 1: better)",
+        "",
+        f"| set | file | {head} | time (s) |",
+        "|---|---|" + "---|" * len(ALL_HORIZONS_MIN) + "---|",
+    ]
+    for row in rows:
+        cells = " | ".join(_fmt(row["ratios"][h]) for h in ALL_HORIZONS_MIN)
+        lines.append(f"| {row['set']} | {row['file']} | {cells} | {row['time_s']:.0f} |")
+    for label, pick in (("mean", lambda v: sum(v) / len(v)), ("worst", max)):
+        cells = []
+        for h in ALL_HORIZONS_MIN:
+            values = [r["ratios"][h] for r in rows if not math.isnan(r["ratios"][h])]
+            cells.append(_fmt(pick(values)) if values else "nan")
+        lines.append(f"| **{label}** | | {' | '.join(cells)} | |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.forecasting.evaluate", description=__doc__)
-    parser.add_argument("--csv", required=True, help="data set file (or Awair day folder)")
-    parser.add_argument("--format", required=True, choices=DATASET_FORMATS)
+    parser.add_argument("--csv", help="data set file (or Awair day folder)")
+    parser.add_argument("--format", choices=DATASET_FORMATS)
+    parser.add_argument("--all", action="store_true", help="every shared recording at 15, 30 and 60 min")
+    parser.add_argument("--datasets", type=Path, default=DATASETS, help="the data sets' folder, with --all")
+    parser.add_argument("--match", help="with --all: only recordings whose path contains this")
     parser.add_argument("--metric", default="co2", choices=METRICS)
     parser.add_argument("--horizon", type=float, default=30, help="minutes ahead, 5 to 60")
     parser.add_argument("--train-frac", type=float, default=0.6)
@@ -123,6 +189,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.all:
+        if not args.datasets.is_dir():
+            parser.error(f"--datasets: {args.datasets} is not a folder")
+        rows = evaluate_all(args.datasets, args.metric, match=args.match, max_days=args.max_days)
+        if not rows:
+            print(f"error: no recording under {args.datasets}", file=sys.stderr)
+            return 2
+        print(json.dumps(rows, default=float) if args.json else format_all(rows, args.metric))
+        return 0
+    if not args.csv or not args.format:
+        parser.error("--csv and --format name the recording (or use --all)")
     if not 5 <= args.horizon <= 60:
         parser.error("--horizon: must be between 5 and 60 minutes")
     if not 0.2 <= args.train_frac <= 0.9:

@@ -80,6 +80,26 @@ def test_the_forecaster_kept_is_the_one_validation_measured():
         assert np.allclose(fitted.predict(series, origins, h), validated[-len(origins) :])
 
 
+def test_evaluation_of_every_shared_recording_is_one_table_with_the_mean_and_the_worst():
+    from services.forecasting.evaluate import format_all, recordings
+
+    found = recordings(DATASETS)
+    assert ("uci-occupancy", "uci", UCI_TEST) in found and len({name for name, _, _ in found}) >= 5
+    command = [sys.executable, "-m", "services.forecasting.evaluate", "--all", "--datasets", str(DATASETS)]
+    command += ["--match", "uci-occupancy/datatest", "--max-days", "1"]
+    answer = subprocess.run(command, cwd=ROOT, env=server_env(), capture_output=True, text=True, timeout=300)
+    assert answer.returncode == 0, answer.stderr
+    lines = answer.stdout.splitlines()
+    assert "| set | file | 15 min | 30 min | 60 min | time (s) |" in lines
+    (row,) = [line for line in lines if line.startswith("| uci-occupancy | datatest.txt |")]
+    ratios = [float(cell) for cell in row.split("|")[3:6]]
+    assert all(0 < r <= 1.0 for r in ratios)  # never worse than persistence: it falls back to it
+    mean = next(line for line in lines if line.startswith("| **mean**"))
+    assert [float(c) for c in mean.split("|")[3:6]] == ratios  # one recording: the mean is its row
+    nan_row = {"set": "s", "file": "f", "ratios": dict.fromkeys((15, 30, 60), float("nan")), "time_s": 0}
+    assert "| **worst** | | nan | nan | nan | |" in format_all([nan_row], "co2")
+
+
 def test_evaluation_command_names_the_bad_option():
     answer = subprocess.run(
         [
