@@ -107,6 +107,7 @@ class AlertsPage:
             self.since.on_value_change(self.load_history)
             self.since.mark("filter-since")
         self.history = ui.table(columns=HISTORY_COLUMNS, rows=[], row_key="id", pagination=20)
+        self.history.props('no-data-label="No alert matches these filters."')
         self.history.classes("w-full").mark("history")
         await self.load_history()
         with ui.row().classes("items-center gap-2 q-mt-md"):

@@ -193,10 +193,14 @@ class ModelsPage:
         self.models = ui.table(columns=MODEL_COLUMNS, rows=[], row_key="id", selection="single").classes(
             "w-full"
         )
-        self.models.mark("models-table")
+        no_models = (
+            "No models yet: train a room above (it needs 6 h of readings, two days for its daily cycle)."
+        )
+        self.models.mark("models-table").props(f'no-data-label="{no_models}"')
         self.problems = ui.label().classes("text-negative").mark("model-problems")
         ui.label("Training history").classes("text-h6 mt-4")
         self.runs = ui.table(columns=RUN_COLUMNS, rows=[], row_key="id").classes("w-full").mark("runs-table")
+        self.runs.props('no-data-label="No training yet: the trainer runs daily, or use Train now above."')
         ui.label("Forecast against actual (30 min ahead)").classes("text-h6 mt-4")
         status, changes = self.runtime.health.storage(), self.runtime.bus.storage
         self.notice = SeriesNotice(status, changes, what="the measured curve")
@@ -221,7 +225,8 @@ class ModelsPage:
         self.track = (
             ui.table(columns=TRACK_COLUMNS, rows=[], row_key="room").classes("w-full").mark("track-record")
         )
-        self.track.props("dense flat")
+        no_track = "No forecast has come true yet: a room needs an active model and 30 minutes."
+        self.track.props(f'dense flat no-data-label="{no_track}"')
         self.room.on_value_change(lambda _: self.reload())
         await self._reload()
         page_bus(self.runtime.bus).predictions.subscribe(lambda _msg: self.reload())
@@ -269,9 +274,10 @@ class ModelsPage:
         zone = ZoneInfo(self.room_zones.get(self.room.value) or "UTC")
         x = [datetime.fromtimestamp(t / 1000, zone).strftime("%Y-%m-%d %H:%M:%S") for t, *_ in points]
         self.backtest_empty.set_visibility(not points)
-        if not points:  # an empty frame (a hidden plotly chart fails to resize in the browser)
+        self.backtest.style(f"height: {360 if points else 40}px")
+        if not points:  # an empty frame, kept small (a hidden plotly chart fails to resize in the browser)
             hidden = {"visible": False}
-            self.backtest.figure = {"data": [], "layout": {"xaxis": hidden, "yaxis": hidden, "height": 120}}
+            self.backtest.figure = {"data": [], "layout": {"xaxis": hidden, "yaxis": hidden, "height": 40}}
             self.backtest.update()
             return
         xaxis: dict[str, Any] = {"type": "date", "title": {"text": f"local time ({zone.key})"}}
