@@ -37,9 +37,14 @@ def run() -> None:
     settings = Settings()
     settings.ensure_data_dir()
     engine = make_engine(settings.db_url)
-    with engine.connect() as conn:
-        _configure(conn)
-    engine.dispose()
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":  # as app.core.db.migrate does: copied tables must not cascade
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                conn.commit()
+            _configure(conn)
+    finally:
+        engine.dispose()
 
 
 run()

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from app.runtime import Runtime
 
 PORTFOLIO_REFRESH_S = 30  # the sparklines and silent rooms' scores
-PORTFOLIO_LIVE_S = 5  # at most this often on new readings
+PORTFOLIO_LIVE_S = 15  # at most this often on new readings (each refresh reads 24 h of every room)
 EXAMPLE_READING = (
     '{"sensor_id": "s1", "enseigne": "Head office", "salle": "Meeting room", '
     '"values": {"co2": 800, "pm25": 10, "tvoc": 200, "temperature": 22, "humidity": 45}}'

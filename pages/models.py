@@ -8,6 +8,7 @@ Activation and rollback are open to every user until authentication (issue 8) ad
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -91,6 +92,7 @@ def ratio_to_persistence(row: dict[str, Any]) -> float | None:
 
 
 TRACK_HOURS = 72
+TRACK_REFRESH_S = 300
 TRACK_COLUMNS = [
     {"name": "room", "label": "Room", "field": "room", "align": "left"},
     {"name": "points", "label": "Forecasts compared", "field": "points", "align": "right"},
@@ -159,6 +161,7 @@ class ModelsPage:
         self.rooms: dict[int, str] = {}
         self.room_sites: dict[int, str] = {}  # room id -> site name, for the site checks of changes
         self.room_zones: dict[int, str] = {}  # room id -> time zone, for the times of its models
+        self.track_shown: tuple[str | None, float] = (None, 0.0)  # metric, monotonic time
         self.sites = page_sites()  # a site-limited account sees its rooms' models only
 
     async def start(self) -> None:
@@ -228,6 +231,7 @@ class ModelsPage:
         no_track = "No forecast has come true yet: a room needs an active model and 30 minutes."
         self.track.props(f'dense flat no-data-label="{no_track}"')
         self.room.on_value_change(lambda _: self.reload())
+        self.metric.on_value_change(lambda _: self.reload())
         await self._reload()
         page_bus(self.runtime.bus).predictions.subscribe(lambda _msg: self.reload())
 
@@ -253,6 +257,9 @@ class ModelsPage:
         """The track record of each room's forecasts of the chosen metric (rooms without forecasts left
         out), the worst first."""
         metric = self.metric.value
+        if self.track_shown[0] == metric and time.monotonic() - self.track_shown[1] < TRACK_REFRESH_S:
+            return  # three days of every room change little between two predictions: not on each of them
+        self.track_shown = (metric, time.monotonic())
 
         def work() -> list[dict[str, Any]]:
             rows = []
@@ -330,6 +337,7 @@ class ModelsPage:
             finally:
                 self.progress.set_visibility(False)
                 self.train_button.enable()
+                self.track_shown = (None, 0.0)  # a new model has back-filled forecasts: show its record
                 await self._reload()
 
         background_tasks.create(work(), name="train-now")

@@ -178,7 +178,11 @@ class ModulesPage:
     async def act(self, module_id: int, action: str) -> None:
         if not page_allows("operator", site=self._module_site(module_id)):
             return
-        module = self.modules.module(module_id)
+        try:
+            module = self.modules.module(module_id)
+        except NotFound:
+            ui.notify("This module was deleted meanwhile", type="warning")
+            return
         done = await attempt(
             "The command was not sent",
             self.modules.command(module_id, action, requested_by=page_actor(), source="manual"),

@@ -194,9 +194,11 @@ class RoomView:
         except NotFound:
             self.message.set_text("This room has been deleted.")
             return
-        if found is None or generation != self.generation:
+        if generation != self.generation:
+            return  # the user chose something else meanwhile: the newer load shows it (and ends loading)
+        if found is None:
             self.loading = False
-            return  # invalid days (said under the fields), or the user chose something else meanwhile
+            return  # invalid days, said under the fields
         series, range_ms = found
         self.notice.show_series(series)
         if series.raw:
@@ -216,8 +218,12 @@ class RoomView:
         await self.show_forecast()
 
     async def show_forecast(self) -> None:
-        """The newest stored forecast of the chosen metric, with its interval, ahead of the measured curve."""
+        """The newest stored forecast of the chosen metric, with its interval, ahead of the measured curve
+        (not for chosen days: they end in the past)."""
         metric = self.metric.value
+        if self.range.value == "dates":
+            self.chart.set_forecast(metric, [])
+            return
         rows = await self.runtime.forecasting.latest(self.room_id, metric)
         self.chart.set_forecast(metric, [(r["target_ms"], r["value"], r["low"], r["high"]) for r in rows])
 

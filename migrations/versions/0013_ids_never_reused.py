@@ -23,8 +23,15 @@ TABLES = ("sites", "rooms", "sensors", "modules")
 
 
 def _recreate(autoincrement: bool) -> None:
-    if op.get_bind().dialect.name != "sqlite":
+    bind = op.get_bind()
+    if bind.dialect.name != "sqlite":
         return
+    if bind.exec_driver_sql("PRAGMA foreign_keys").scalar():
+        # dropping the old tables would delete every row that refers to them (readings, alerts, ...)
+        raise RuntimeError(
+            "migration 0013 copies tables and needs foreign keys off: run it with "
+            "`python -m app.cli init-db` or by starting the platform"
+        )
     for table in TABLES:
         with op.batch_alter_table(
             table, recreate="always", table_kwargs={"sqlite_autoincrement": autoincrement}

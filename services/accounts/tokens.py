@@ -109,7 +109,11 @@ class TokensAndAudit(AccountsCore):
             with self.sessions.begin() as db:
                 db.add(
                     AuditEvent(
-                        actor=actor[:128], action=action, target=target, detail=detail, address=address
+                        actor=actor[:128],
+                        action=action[:64],
+                        target=target[:256] if target else None,  # names of 128 characters make long targets
+                        detail=detail,
+                        address=address,
                     )
                 )
 

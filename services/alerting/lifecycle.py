@@ -28,7 +28,7 @@ class AlertLifecycle(AlertEngine):
     def open_counts(self) -> dict[int, dict[str, int]]:
         """{room id: {severity: open alerts}} from memory (no I/O: the dashboard asks for every tile)."""
         out: dict[int, dict[str, int]] = {}
-        for room_id, severity in self._open_rooms.values():
+        for room_id, severity in list(self._open_rooms.values()):  # the worker thread may change it
             counts = out.setdefault(room_id, {})
             counts[severity] = counts.get(severity, 0) + 1
         return out
@@ -39,7 +39,7 @@ class AlertLifecycle(AlertEngine):
         rooms, now_ms = self._rooms, int(self.clock() * 1000)
         return sum(
             1
-            for alert_id, (room_id, _) in self._open_rooms.items()
+            for alert_id, (room_id, _) in list(self._open_rooms.items())
             if self._snoozed.get(alert_id, 0) <= now_ms
             and (sites is None or ((room := rooms.get(room_id)) is not None and room.site in sites))
         )

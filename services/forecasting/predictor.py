@@ -81,7 +81,9 @@ class Predictor(ForecastBase):
         found = crossing(message) if at_s is None else None
         return [message], [found] if found is not None else []
 
-    def backfill_forecasts(self, model: dict[str, Any], hours: float = 24, step_min: int = 30) -> int:
+    def backfill_forecasts(
+        self, model: dict[str, Any], hours: float = 24, step_min: int = 30, *, since_s: float | None = None
+    ) -> int:
         """Forecasts as the room's new model would have made them every `step_min` over the last `hours`,
         stored like live ones, when none were stored for that span: the comparison of forecasts against
         what was measured is there at once after a first training (the demo's back-filled day included),
@@ -103,7 +105,7 @@ class Predictor(ForecastBase):
             return 0
         made = 0
         step_s = step_min * 60
-        at_s = now_s - hours * 3600 + step_s
+        at_s = max(now_s - hours * 3600 + step_s, since_s if since_s is not None else 0.0)
         while at_s < now_s - step_s:
             try:
                 messages, _ = self._predict_model(model, at_s=at_s)

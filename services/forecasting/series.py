@@ -176,6 +176,9 @@ def dataset_series(path: str | Path, fmt: str, metric: str) -> list[Series]:
     return [grid for grid in grids if grid is not None]
 
 
+OUTDOOR_CO2_PPM = 400.0  # a conservative outdoor level (about 420 ppm today)
+
+
 def physical_bounds(metric: str, history: Iterable[float]) -> tuple[float, float]:
     """The range a forecast and its interval must stay in: the metric's physical range (no negative
     concentration, humidity within 0-100 %), and for CO2 nothing below the room's own baseline, the outdoor
@@ -185,6 +188,6 @@ def physical_bounds(metric: str, history: Iterable[float]) -> tuple[float, float
     low, high = (info.low, info.high) if info else (-math.inf, math.inf)
     if metric == "co2":
         values = np.asarray([v for v in history if math.isfinite(v)], dtype=float)
-        if values.size:
-            low = max(low, float(np.percentile(values, 1)))
+        if values.size:  # hours of an occupied room do not show its outdoor level: never above 400 ppm
+            low = max(low, min(float(np.percentile(values, 1)), OUTDOOR_CO2_PPM))
     return low, high

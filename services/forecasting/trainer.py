@@ -51,9 +51,8 @@ class Trainer(ForecastBase):
                     model_id=model["id"],
                     metrics=result["metrics"],
                 )
-                if result["promote"]:  # the new model's forecasts at once: the last day's, and now's
-                    await asyncio.to_thread(self.backfill_forecasts, model)
-                    await self.predict_all(only={(room_id, metric)})
+                if result["promote"]:
+                    await self._first_forecasts(model, result["end_s"])
                 return run
             except Exception as exc:  # a failed training leaves the active model in place
                 log.warning("training %s failed: %s", name, exc)
@@ -65,6 +64,15 @@ class Trainer(ForecastBase):
                 )
             finally:
                 self.training = None
+
+    async def _first_forecasts(self, model: dict[str, Any], fitted_until_s: float) -> None:
+        """A promoted model's forecasts at once: those it would have made since the end of the span it was
+        fitted on (none of them in-sample, so the track record stays honest), and now's."""
+        try:
+            await asyncio.to_thread(self.backfill_forecasts, model, since_s=fitted_until_s)
+            await self.predict_all(only={(model["room_id"], model["metric"])})
+        except Exception:  # the model is trained and active: its forecasts come with the predictor's next run
+            log.exception("first forecasts of %s failed", model["model_name"])
 
     async def _fit(self, room_id: int, metric: str, name: str, tz: str) -> dict[str, Any]:
         """Fit on the room's last 14 days (with its ventilation states) against the active model."""

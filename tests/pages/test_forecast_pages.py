@@ -39,15 +39,17 @@ async def test_models_page_lists_versions_and_trains_on_demand(user: User, runti
     await eventually(lambda: "co2_predictor/Maison/Bureau" in {r["model_name"] for r in table.rows})
     runs = user.find(marker="runs-table").elements.pop()
     assert [r["outcome"] for r in runs.rows] == ["promoted"]
-    # the new model's forecasts over the last day were back-filled: the comparison is there at once
+    # the new model's forecasts since the end of the span it was fitted on (the last 20 % of the day, so
+    # none in-sample) were back-filled every 30 minutes: the comparison is there at once
     rid = await room_id(runtime, "Bureau")
-    assert len(runtime.forecasting.backtest_points(rid, "co2")) > 20
+    points = runtime.forecasting.backtest_points(rid, "co2")
+    assert len(points) >= 5 and points[0][0] > (time.time() - 0.25 * 86400) * 1000
     chart = user.find(marker="backtest-chart").elements.pop()
-    await eventually(lambda: bool(chart.figure["data"]) and len(chart.figure["data"][1]["y"]) > 20)
+    await eventually(lambda: bool(chart.figure["data"]) and len(chart.figure["data"][1]["y"]) >= 5)
     track = user.find(marker="track-record").elements.pop()
     await eventually(lambda: [r["room"] for r in track.rows] == ["Maison / Bureau"])
     record = runtime.forecasting.track_record(rid, "co2")
-    assert record["points"] > 20 and record["ratio"] == record["mae"] / record["persistence_mae"]
+    assert record["points"] >= 5 and record["ratio"] == record["mae"] / record["persistence_mae"]
     assert track.rows[0]["ratio"].startswith(f"{record['ratio']:.2f}")
     assert runtime.registry.training_history(1)[0]["outcome"] == "promoted"
     audit = [(e["actor"], e["action"], e["target"]) for e in await runtime.accounts.audit_log(5)]
@@ -80,9 +82,9 @@ async def test_the_room_view_shows_the_forecast_with_its_interval(user: User, ru
     await eventually(lambda: chart.forecast_count == 4)
     names = [trace["name"] for trace in chart.figure["data"]]
     assert {"forecast", "forecast low", "forecast high"} <= set(names)
-    # the band stays inside physics: never below the room's own outdoor baseline (420 ppm, ±4)
+    # the band stays inside physics: never below the outdoor level (the room's baseline is 420 ppm, ±4)
     low = next(trace for trace in chart.figure["data"] if trace["name"] == "forecast low")
-    assert min(low["y"]) >= 415
+    assert min(low["y"]) >= 400
 
 
 async def test_activating_a_model_worse_than_persistence_asks_first(user: User, runtime) -> None:

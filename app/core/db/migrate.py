@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -29,11 +30,15 @@ def upgrade_to_head(engine: Engine) -> None:
         if sqlite:
             conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # outside a transaction, where it takes effect
             conn.commit()
+        before = MigrationContext.configure(conn).get_current_revision()
+        conn.rollback()  # the read began a transaction; the migration opens its own
         with conn.begin():
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+        migrated = MigrationContext.configure(conn).get_current_revision() != before
         if sqlite:
-            broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            # checked once after a migration ran (a whole-database check at every start would be slow)
+            broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall() if migrated else []
             conn.exec_driver_sql("PRAGMA foreign_keys=ON")
             conn.commit()
             if broken:
