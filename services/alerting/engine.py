@@ -161,7 +161,23 @@ class AlertEngine:
             await self._locked(self._evaluate, batches)
 
     async def check_offline(self) -> None:
-        await self._locked(self._check_offline, int(self.clock() * 1000))
+        """The tick: sensors gone silent, and snoozes that ended (the pages count those alerts again)."""
+        now_ms = int(self.clock() * 1000)
+        await self._locked(self._check_offline, now_ms)
+        await self._locked(self._snoozes_ended, now_ms)
+
+    def _snoozes_ended(self, now_ms: int) -> list[Change]:
+        ended = [alert_id for alert_id, until in self._snoozed.items() if 0 < until <= now_ms]
+        changes: list[Change] = []
+        if not ended:
+            return changes
+        with self.store.engine.begin() as conn:
+            for alert_id in ended:
+                self._snoozed.pop(alert_id, None)
+                row = self.store.alert(conn, alert_id)
+                if row is not None and row.state != "resolved":
+                    changes.append(("snooze_ended", alert_dict(row)))
+        return changes
 
     async def _locked(self, work: Callable[..., list[Change]], *args: Any) -> list[Change]:
         async with self._lock:

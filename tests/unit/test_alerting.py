@@ -246,8 +246,11 @@ async def test_a_snoozed_alert_stays_open_but_leaves_the_count_until_its_snooze_
     assert rt.alerting.open_total(None) == 0  # put aside: the navigation does not count it
     history = (await rt.alerting.get_alert(alert["id"]))["history"]
     assert (history[-1]["kind"], history[-1]["by"]) == ("snoozed", "claire")
-    rt.alerting.clock = lambda: time.time() + 3601  # an hour later
+    seen = collect(rt)
+    rt.alerting.clock = lambda: time.time() + 3601  # an hour later (the sensor is silent by then)
     assert rt.alerting.open_total(None) == 1
+    await rt.alerting.check_offline()  # the tick says so, and the pages count it again at once
+    assert [m["id"] for m in seen if m["event"] == "snooze_ended"] == [alert["id"]]
     await rt.alerting.resolve(alert["id"], "claire")
     with pytest.raises(Conflict):
         await rt.alerting.snooze(alert["id"], 60, "claire")
