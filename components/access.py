@@ -11,8 +11,12 @@ from services.scope import ScopedBus, Sites
 
 
 def page_principal() -> Principal | None:
-    """Who the current page was served to (found by the middleware for the page's request)."""
-    return getattr(ui.context.client.request.state, "principal", None)
+    """Who the current page was served to (found by the middleware for the page's request); None for a page
+    built without a request (NiceGUI's auto-index)."""
+    try:
+        return getattr(ui.context.client.request.state, "principal", None)
+    except RuntimeError:
+        return None
 
 
 def page_actor() -> str:

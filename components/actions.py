@@ -55,8 +55,7 @@ async def attempt(
             ui.notify(f"{what}: {describe(exc)}", type="negative", multi_line=True, close_button=True)
         return None
     if audit:
-        actor = principal.name if principal else "?"
-        await app.state.runtime.accounts.audit(actor, audit, target, {"via": "page"}, client.ip)
+        await _audit(principal, client.ip, audit, target)
     if done:
         with client.content:
             ui.notify(done(result) if callable(done) else done, type="positive")
@@ -65,9 +64,12 @@ async def attempt(
 
 async def audit(action: str, target: str | None = None) -> None:
     """Write a page action to the audit log now (for work that goes on in the background, like training)."""
-    principal, client = page_principal(), ui.context.client
+    await _audit(page_principal(), ui.context.client.ip, action, target)
+
+
+async def _audit(principal, address: str | None, action: str, target: str | None) -> None:
     actor = principal.name if principal else "?"
-    await app.state.runtime.accounts.audit(actor, action, target, {"via": "page"}, client.ip)
+    await app.state.runtime.accounts.audit(actor, action, target, {"via": "page"}, address)
 
 
 def small_button(text: str, icon: str, on_click: Callable, marker: str, colour: str = "primary") -> ui.button:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from nicegui import app, ui
 
 from app.core.principal import Principal
-from services.scope import ScopedBus
+
+from .access import page_bus, page_principal
 
 PRODUCT = "IAQverse"
 
@@ -77,16 +78,9 @@ def connection_hint() -> None:
         ui.label("reconnecting…")
 
 
-def _principal() -> Principal | None:
-    try:
-        return getattr(ui.context.client.request.state, "principal", None)
-    except RuntimeError:  # a page without a request (NiceGUI's auto-index)
-        return None
-
-
 def account_menu(dark: ui.dark_mode) -> None:
     """The signed-in user's name, role and a sign-out entry (from the principal the page was served to)."""
-    principal = _principal()
+    principal = page_principal()
     if principal is None:
         return
     with (
@@ -128,16 +122,15 @@ def open_alerts_badge(principal: Principal | None) -> None:
     alerting = getattr(runtime, "alerting", None)
     if alerting is None or principal is None:
         return
-    sites = principal.sites
     badge = ui.badge(color="negative").props("floating rounded").mark("nav-alert-count")
 
     def show(*_: object) -> None:
-        count = alerting.open_total(sites)
+        count = alerting.open_total(principal.sites)
         badge.set_text(str(count))
         badge.set_visibility(count > 0)
 
     show()
-    ScopedBus(runtime.bus, sites).alerts.subscribe(show)
+    page_bus(runtime.bus).alerts.subscribe(show)
     runtime.bus.config_changed.subscribe(show)  # a deleted room's alerts went with it
 
 
@@ -152,7 +145,7 @@ def frame(title: str, *, section: str | None = None) -> Iterator[ui.column]:
     ui.add_css(_CSS)
     dark = ui.dark_mode((_browser_storage() or {}).get("dark", False))
     active = section if section is not None else ui.context.client.page.path
-    principal = _principal()
+    principal = page_principal()
     with ui.header(elevated=True).classes("items-center gap-4 px-4 py-2"):
         with ui.link(target="/").classes("text-white no-underline row items-center gap-2"):
             ui.icon("air", size="28px")

@@ -311,21 +311,18 @@ class QueryService:
         return list(sites.values())
 
     async def hourly_means(
-        self, room_ids: list[int], *, hours: int = 24, now_ms: int | None = None
+        self, room_ids: list[int], *, hours: int = 24
     ) -> dict[int, list[tuple[int, dict[str, float]]]]:
-        """Each room's hourly means of the last `hours` (the hour under way included), oldest first, in one
-        query for every room: the dashboard's sparklines."""
-        end_ms = (now_ms if now_ms is not None else int(datetime.now(UTC).timestamp() * 1000)) + 1
-        start_ms = end_ms - end_ms % 3_600_000 - (hours - 1) * 3_600_000
-
-        def work() -> dict[int, list[tuple[int, dict[str, float]]]]:
-            out: dict[int, list[tuple[int, dict[str, float]]]] = {room_id: [] for room_id in room_ids}
-            for b in self.store.query_buckets(room_ids, start_ms, end_ms, 3_600_000):
-                means = {m: total / n for m, (total, _, _, n) in b.stats.items() if n}
-                out.setdefault(b.room_id, []).append((b.ts_ms, means))
-            return {room_id: sorted(points, key=lambda p: p[0]) for room_id, points in out.items()}
-
-        return await asyncio.to_thread(work) if room_ids else {}
+        """Each room's hourly means of the last `hours`, oldest first, in one query for every room: the
+        dashboard's sparklines."""
+        if not room_ids:
+            return {}
+        series = await self.data(Selection(frozenset(room_ids)), hours=hours, step_s=3600)
+        out: dict[int, list[tuple[int, dict[str, float]]]] = {room_id: [] for room_id in room_ids}
+        for point in series.aggregates:
+            means = {m: stats.mean for m, stats in point.stats.items() if stats.count}
+            out.setdefault(point.room_id, []).append((point.ts_ms, means))
+        return out
 
     async def room_series(
         self, room_id: int, *, hours: float, step_s: int | None, now: datetime | None = None
