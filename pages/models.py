@@ -172,7 +172,7 @@ class ModelsPage:
         self.room_sites = {room["id"]: site["name"] for site in sites for room in site["rooms"]}
         self.room_zones = {room["id"]: room["effective_timezone"] for site in sites for room in site["rooms"]}
         with ui.card().classes("w-full gap-2"):
-            ui.label("Train now").classes("text-h6")
+            ui.label("Train now" if page_has_role("admin") else "Room and metric").classes("text-h6")
             with ui.row().classes("items-center gap-4"):
                 self.room = ui.select(self.rooms, label="Room", value=next(iter(self.rooms), None)).classes(
                     "min-w-[240px]"
