@@ -22,6 +22,7 @@ COPY migrations ./migrations
 COPY alembic.ini ./
 COPY static ./static
 COPY assets ./assets
+COPY locales ./locales
 
 RUN useradd --system --uid 10001 --home-dir /data iaq \
     && mkdir -p /data && chown iaq /data

@@ -6,7 +6,7 @@ PY := $(BIN)/python
 URL ?= http://localhost:$(or $(IAQ_PORT),8080)
 export IAQ_DATA_DIR ?= ./data
 
-.PHONY: help install install-dev run run-simulator test test-fast lint format health init-db backup restore clean clean-db bench bench-influx
+.PHONY: help install install-dev run run-simulator test test-fast lint format translations health init-db backup restore clean clean-db bench bench-influx
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -46,6 +46,14 @@ lint: install-dev  ## check style, common bugs and the layers' import contracts 
 format: install-dev  ## rewrite the code in the project's style
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+BABEL_KEYWORDS := -k N_ -k C_:1c,2 -k ngettext:1,2 -k pgettext:1c,2
+translations: install-dev  ## extract the messages into locales/messages.pot and update every locales/<lang>/ .po (NEW_LANGUAGE=de starts one)
+	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) --no-location --sort-output --project IAQverse \
+	  --copyright-holder IAQverse -o locales/messages.pot .
+	$(if $(NEW_LANGUAGE),$(BIN)/pybabel init -i locales/messages.pot -d locales -l $(NEW_LANGUAGE))
+	$(BIN)/pybabel update -i locales/messages.pot -d locales --no-fuzzy-matching --ignore-obsolete --width 110
+	@echo "translate the empty msgstr entries of locales/*/LC_MESSAGES/messages.po (the tests list those missing)"
 
 health:  ## ask a running platform for its health
 	@curl -fsS $(URL)/health && echo || (echo "platform at $(URL) is unhealthy or not running"; exit 1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from nicegui import ui
 
 from app.core.bus import EventBus
+from app.core.i18n import _
 from app.core.principal import Principal
 from services.scope import ScopedBus, Sites
 
@@ -16,6 +17,16 @@ def page_principal() -> Principal | None:
     try:
         return getattr(ui.context.client.request.state, "principal", None)
     except RuntimeError:
+        return None
+
+
+def page_language() -> str | None:
+    """The language the current page is read in (the account's, else its browser's; set by the middleware),
+    None outside a page. Registered with `app.core.i18n`, so `_()` in pages and their event handlers speaks
+    it."""
+    try:
+        return getattr(ui.context.client.request.state, "language", None)
+    except (RuntimeError, AttributeError):
         return None
 
 
@@ -58,11 +69,17 @@ def page_allows(role: str, *, site: str | None = None, quiet: bool = False) -> b
     allowed = principal is not None and principal.has_role(role)
     if not allowed:
         if not quiet:
-            ui.notify(f"This needs the role {role}", type="warning")
+            ui.notify(_("This needs the role {role}").format(role=role), type="warning")
         return False
     if principal.scoped and not principal.may_use_site(site):
         if not quiet:
-            what = f"the site {site}" if site else "every site (site-limited accounts cannot)"
-            ui.notify(f"{principal.name} may not act on {what}", type="warning")
+            what = (
+                _("the site {site}").format(site=site)
+                if site
+                else _("every site (site-limited accounts cannot)")
+            )
+            ui.notify(
+                _("{name} may not act on {what}").format(name=principal.name, what=what), type="warning"
+            )
         return False
     return True

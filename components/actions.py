@@ -9,22 +9,33 @@ from typing import TypeVar
 from nicegui import app, ui
 
 from app.core.domain.readings import FieldError, InvalidInput
+from app.core.i18n import _, ngettext, number, use_language
 from services.errors import Conflict, NotFound
 
-from .access import page_principal
+from .access import page_language, page_principal
 
 T = TypeVar("T")
 
 
 def plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
+    """`3 rooms`, `1 reading`, in the page's language (with its digit grouping)."""
+    forms = {
+        "room": ngettext("{n} room", "{n} rooms", n),
+        "reading": ngettext("{n} reading", "{n} readings", n),
+        "site": ngettext("{n} site", "{n} sites", n),
+        "sensor": ngettext("{n} sensor", "{n} sensors", n),
+        "module": ngettext("{n} module", "{n} modules", n),
+    }
+    return forms[word].format(n=number(n, 0))
 
 
 def describe(exc: Exception) -> str:
     """A service error as one line that names the fields."""
     if isinstance(exc, InvalidInput):
         text = "; ".join(f"{e.field}: {e.problem}" for e in exc.errors[:5])
-        return text + (f" (and {len(exc.errors) - 5} more)" if len(exc.errors) > 5 else "")
+        return text + (
+            _(" (and {value} more)").format(value=len(exc.errors) - 5) if len(exc.errors) > 5 else ""
+        )
     return str(exc)
 
 
@@ -47,7 +58,8 @@ async def attempt(
     client = ui.context.client
     principal = page_principal()
     try:
-        result = await action
+        with use_language(page_language()):  # the service's messages (run in threads too) in the page's
+            result = await action
     except (InvalidInput, Conflict, NotFound) as exc:
         with client.content:
             if isinstance(exc, InvalidInput) and on_invalid:

@@ -13,9 +13,10 @@ from typing import Any
 from nicegui import ui
 
 from app.core.domain.alerts import RULE_METRICS, SEVERITIES
-from app.core.domain.metrics import ALL_KNOWN
 from app.core.domain.readings import FieldError
+from app.core.i18n import N_, _, ngettext, term
 
+from .labels import alert_state, metric_name, rule_name, severity
 from .tiles import format_age, format_value
 from .times import local_time
 
@@ -25,29 +26,32 @@ SEVERITY_ICONS = {"critical": "error", "warning": "warning", "info": "info"}
 
 def metric_label(metric: str) -> str:
     if metric == "offline":
-        return "Sensor offline"
-    info = ALL_KNOWN.get(metric)
-    return info.label if info else metric
+        return _("Sensor offline")
+    return metric_name(metric)
 
 
 def since(iso: str | None, zone: str | None = None) -> str:
     if not iso:
         return "—"
     ts = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    return f"{format_age(time.time() - ts.timestamp())} ago ({local_time(iso, zone)})"
+    return _("{format_age} ago ({local_time})").format(
+        format_age=format_age(time.time() - ts.timestamp()), local_time=local_time(iso, zone)
+    )
 
 
 def value_text(alert: dict[str, Any]) -> str:
     if alert["metric"] == "offline":
-        return f"silent for {format_age(alert['value'] or 0)}" + (
-            f" · sensor {alert['sensor_id']}" if alert.get("sensor_id") else ""
+        return _("silent for {format_age}").format(format_age=format_age(alert["value"] or 0)) + (
+            _(" · sensor {value}").format(value=alert["sensor_id"]) if alert.get("sensor_id") else ""
         )
-    word = "above" if alert["direction"] == "above" else "below"
+    word = term("direction", "above" if alert["direction"] == "above" else "below")
     value, threshold, peak = (format_value(alert["metric"], alert[k]) for k in ("value", "threshold", "peak"))
-    return f"{value} ({word} {threshold}, peak {peak})"
+    return _("{value} ({word} {threshold}, peak {peak})").format(
+        value=value, word=word, threshold=threshold, peak=peak
+    )
 
 
-SNOOZES = {60: "for 1 hour", 240: "for 4 hours", 1440: "for 24 hours", 0: "end the snooze"}
+SNOOZES = {60: N_("for 1 hour"), 240: N_("for 4 hours"), 1440: N_("for 24 hours"), 0: N_("end the snooze")}
 
 
 def snoozed(alert: dict[str, Any]) -> bool:
@@ -69,29 +73,38 @@ def alert_card(
         with ui.row().classes("w-full items-center gap-3 no-wrap"):
             ui.icon(SEVERITY_ICONS.get(severity, "info"), color=SEVERITY_COLOURS.get(severity), size="28px")
             ui.badge(severity, color=SEVERITY_COLOURS.get(severity)).mark("alert-severity")
-            ui.label(alert["rule"]).classes("text-subtitle1 text-weight-medium")
+            ui.label(rule_name(alert["rule"])).classes("text-subtitle1 text-weight-medium")
             ui.link(f"{alert['enseigne']} / {alert['salle']}", f"/rooms/{alert['room_id']}").mark(
                 "alert-room"
             )
             ui.space()
             if alert["state"] == "active" and on_acknowledge is not None:
-                ui.button("Acknowledge", icon="done", on_click=on_acknowledge).props(
+                ui.button(_("Acknowledge"), icon="done", on_click=on_acknowledge).props(
                     "flat dense no-caps"
                 ).mark("acknowledge")
             if on_snooze is not None:
-                with ui.button("Snooze", icon="snooze").props("flat dense no-caps").mark("snooze"), ui.menu():
+                with (
+                    ui.button(_("Snooze"), icon="snooze").props("flat dense no-caps").mark("snooze"),
+                    ui.menu(),
+                ):
                     for minutes, label in SNOOZES.items():
-                        ui.menu_item(label, on_click=lambda m=minutes: on_snooze(m)).mark(f"snooze-{minutes}")
+                        ui.menu_item(_(label), on_click=lambda m=minutes: on_snooze(m)).mark(
+                            f"snooze-{minutes}"
+                        )
             if on_resolve is not None:
-                ui.button("Resolve", icon="task_alt", on_click=on_resolve, color="positive").props(
+                ui.button(_("Resolve"), icon="task_alt", on_click=on_resolve, color="positive").props(
                     "flat dense no-caps"
                 ).mark("resolve")
         ui.label(f"{metric_label(alert['metric'])}: {value_text(alert)}").mark("alert-value")
         details = [f"since {since(alert['raised_at'], alert.get('timezone'))}"]
         if snoozed(alert):
-            details.append(f"snoozed until {local_time(alert['snoozed_until'], alert.get('timezone'))}")
+            details.append(
+                _("snoozed until {local_time}").format(
+                    local_time=local_time(alert["snoozed_until"], alert.get("timezone"))
+                )
+            )
         if alert["state"] == "acknowledged":
-            details.append(f"acknowledged by {alert['acknowledged_by']}")
+            details.append(_("acknowledged by {value}").format(value=alert["acknowledged_by"]))
             if alert["ack_comment"]:
                 details.append(f"“{alert['ack_comment']}”")
         ui.label(" · ".join(details)).classes("text-caption text-grey-7").mark("alert-since")
@@ -100,19 +113,24 @@ def alert_card(
 HISTORY_COLUMNS = [
     {
         "name": "raised_at",
-        "label": "Raised (local time)",
+        "label": N_("Raised (local time)"),
         "field": "raised_at",
         "align": "left",
         "sortable": True,
     },
-    {"name": "severity", "label": "Severity", "field": "severity", "align": "left"},
-    {"name": "rule", "label": "Rule", "field": "rule", "align": "left"},
-    {"name": "where", "label": "Room", "field": "where", "align": "left"},
-    {"name": "value", "label": "Value", "field": "value", "align": "left"},
-    {"name": "state", "label": "State", "field": "state", "align": "left"},
-    {"name": "resolved_at", "label": "Resolved (local time)", "field": "resolved_at", "align": "left"},
-    {"name": "by", "label": "By", "field": "by", "align": "left"},
-    {"name": "zone", "label": "Time zone", "field": "zone", "align": "left"},  # rooms of several zones meet
+    {"name": "severity", "label": N_("Severity"), "field": "severity", "align": "left"},
+    {"name": "rule", "label": N_("Rule"), "field": "rule", "align": "left"},
+    {"name": "where", "label": N_("Room"), "field": "where", "align": "left"},
+    {"name": "value", "label": N_("Value"), "field": "value", "align": "left"},
+    {"name": "state", "label": N_("State"), "field": "state", "align": "left"},
+    {"name": "resolved_at", "label": N_("Resolved (local time)"), "field": "resolved_at", "align": "left"},
+    {"name": "by", "label": N_("By"), "field": "by", "align": "left"},
+    {
+        "name": "zone",
+        "label": N_("Time zone"),
+        "field": "zone",
+        "align": "left",
+    },  # rooms of several zones meet
 ]
 
 
@@ -121,14 +139,14 @@ def history_rows(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {
             "id": a["id"],
             "raised_at": local_time(a["raised_at"], a.get("timezone"), zone_name=False),
-            "severity": a["severity"],
-            "rule": a["rule"],
+            "severity": severity(a["severity"]),
+            "rule": rule_name(a["rule"]),
             "where": f"{a['enseigne']} / {a['salle']}",
             "value": format_value(a["metric"], a["value"]) if a["metric"] != "offline" else a["sensor_id"],
-            "state": a["state"],
+            "state": alert_state(a["state"]),
             "resolved_at": local_time(a["resolved_at"], a.get("timezone"), zone_name=False),
             "by": a["resolved_by"]
-            or ("automatic" if a["state"] == "resolved" else a["acknowledged_by"] or ""),
+            or (_("automatic") if a["state"] == "resolved" else a["acknowledged_by"] or ""),
             "zone": a.get("timezone") or "UTC",
         }
         for a in alerts
@@ -144,33 +162,39 @@ class RuleForm:
             "site_id"
         ) else "global"  # fmt: skip
         with ui.grid(columns=2).classes("w-full gap-x-4"):
-            self.name = ui.input("Name", value=rule.get("name", "")).mark("rule-name")
+            self.name = ui.input(_("Name"), value=rule.get("name", "")).mark("rule-name")
             self.metric = ui.select(
-                {m: metric_label(m) for m in RULE_METRICS}, value=rule.get("metric", "co2"), label="Metric"
+                {m: metric_label(m) for m in RULE_METRICS}, value=rule.get("metric", "co2"), label=_("Metric")
             ).mark("rule-metric")
             self.direction = ui.select(
-                {"above": "above the trigger", "below": "below the trigger"},
+                {"above": _("above the trigger"), "below": _("below the trigger")},
                 value=rule.get("direction", "above"),
-                label="Alert when the value is",
+                label=_("Alert when the value is"),
             ).mark("rule-direction")
             self.severity = ui.select(
-                list(SEVERITIES), value=rule.get("severity", "warning"), label="Severity"
+                list(SEVERITIES), value=rule.get("severity", "warning"), label=_("Severity")
             )
             self.severity.mark("rule-severity")
-            self.trigger = ui.number("Trigger (offline: factor on the interval)", value=rule.get("trigger"))
+            self.trigger = ui.number(
+                _("Trigger (offline: factor on the interval)"), value=rule.get("trigger")
+            )
             self.trigger.mark("rule-trigger")
-            self.reset = ui.number("Reset threshold", value=rule.get("reset")).mark("rule-reset")
-            self.duration = ui.number("Minimum duration (s)", value=rule.get("duration_s", 0)).mark(
+            self.reset = ui.number(_("Reset threshold"), value=rule.get("reset")).mark("rule-reset")
+            self.duration = ui.number(_("Minimum duration (s)"), value=rule.get("duration_s", 0)).mark(
                 "rule-duration"
             )
-            self.cooldown = ui.number("Cooldown (s)", value=rule.get("cooldown_s", 0)).mark("rule-cooldown")
-            self.scope = ui.select(scopes, value=scope if scope in scopes else "global", label="Applies to")
+            self.cooldown = ui.number(_("Cooldown (s)"), value=rule.get("cooldown_s", 0)).mark(
+                "rule-cooldown"
+            )
+            self.scope = ui.select(
+                scopes, value=scope if scope in scopes else "global", label=_("Applies to")
+            )
             self.scope.mark("rule-scope")
             with ui.column().classes("gap-0"):
                 self.only_open = ui.checkbox(
-                    "Only during opening hours", value=rule.get("only_open_hours", False)
+                    _("Only during opening hours"), value=rule.get("only_open_hours", False)
                 )
-                self.enabled = ui.checkbox("Enabled", value=rule.get("enabled", True)).mark("rule-enabled")
+                self.enabled = ui.checkbox(_("Enabled"), value=rule.get("enabled", True)).mark("rule-enabled")
         self.fields = {
             "name": self.name, "metric": self.metric, "direction": self.direction, "severity": self.severity,
             "trigger": self.trigger, "reset": self.reset, "duration_s": self.duration,
@@ -179,7 +203,7 @@ class RuleForm:
 
     @property
     def value(self) -> dict[str, Any]:
-        kind, _, ident = (self.scope.value or "global").partition(":")
+        kind, _sep, ident = (self.scope.value or "global").partition(":")
         return {
             "name": self.name.value,
             "metric": self.metric.value,
@@ -213,7 +237,7 @@ def alert_badge() -> ui.badge:
 
 def show_alert_count(badge: ui.badge, counts: dict[str, int] | None) -> None:
     total = sum((counts or {}).values())
-    text = f"{total} open alert{'s' if total != 1 else ''}" if total else ""
+    text = ngettext("{n} open alert", "{n} open alerts", total).format(n=total) if total else ""
     colour = "negative" if (counts or {}).get("critical") else "orange-8"
     if badge.text != text:
         badge.set_text(text)

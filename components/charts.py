@@ -18,6 +18,9 @@ from zoneinfo import ZoneInfo
 from nicegui import ui
 
 from app.core.domain.metrics import CORE_METRICS
+from app.core.i18n import N_, _
+
+from .labels import metric_name
 
 LINE_COLOUR = "#00695c"
 BAND_COLOUR = "rgba(0, 105, 92, 0.18)"
@@ -30,8 +33,8 @@ ZERO_BASED = {"co2", "pm25", "tvoc"}  # concentrations start at zero; temperatur
 # outdoor level of 420 ppm (the bound between "good" and "moderate" of the score, app.domain.score).
 # PM2.5: the WHO 2021 24-hour guideline.
 REFERENCE_LINES: dict[str, list[tuple[float, str]]] = {
-    "co2": [(1220.0, "EN 16798-1 cat. II")],
-    "pm25": [(15.0, "WHO 24 h guideline")],
+    "co2": [(1220.0, N_("EN 16798-1 cat. II"))],
+    "pm25": [(15.0, N_("WHO 24 h guideline"))],
 }
 
 
@@ -144,14 +147,16 @@ class SeriesChart(ui.plotly):
         maximum and count; the forecast after it."""
         info = CORE_METRICS.get(self.metric)
         unit = f" ({info.unit})" if info else ""
-        when = f"time ({self.zone.key})"
+        when = _("time ({key})").format(key=self.zone.key)
         out = io.StringIO()
         writer = csv.writer(out)
         if self.step_ms is None:
             writer.writerow([when, f"{self.metric}{unit}"])
             writer.writerows([self._local(ts), value] for ts, value in self._points)
         else:
-            writer.writerow([f"step start ({self.zone.key})", f"mean{unit}", "min", "max", "readings"])
+            writer.writerow(
+                [_("step start ({key})").format(key=self.zone.key), f"mean{unit}", "min", "max", "readings"]
+            )
             writer.writerows(
                 [self._local(b.ts_ms), round(b.mean, 3), b.low, b.high, b.count] for b in self._buckets
             )
@@ -183,7 +188,7 @@ class SeriesChart(ui.plotly):
             {
                 "type": "scatter",
                 "mode": "lines",
-                "name": "forecast low",
+                "name": _("forecast low"),
                 "x": x,
                 "y": [low for _, _, low, _ in self._forecast],
                 "line": {"width": 0},
@@ -193,7 +198,7 @@ class SeriesChart(ui.plotly):
             {
                 "type": "scatter",
                 "mode": "lines",
-                "name": "forecast high",
+                "name": _("forecast high"),
                 "x": x,
                 "y": [high for *_, high in self._forecast],
                 "line": {"width": 0},
@@ -216,20 +221,25 @@ class SeriesChart(ui.plotly):
 
     def _figure(self) -> dict:
         info = CORE_METRICS.get(self.metric)
-        label, unit, decimals = (info.label, info.unit, info.decimals) if info else (self.metric, "", 1)
+        label, unit, decimals = (
+            (metric_name(self.metric), info.unit, info.decimals) if info else (self.metric, "", 1)
+        )
         hover = f"%{{y:.{decimals}f}} {unit}<br>%{{x}}<extra>%{{fullData.name}}</extra>"
         data = self._measured_traces(label, hover) + self._forecast_traces(hover)
         shapes, annotations = reference_lines(self.metric, unit)
         if self.point_count == 0:
             annotations.append(
                 {"xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "showarrow": False,
-                 "text": "No readings in this range", "font": {"size": 14, "color": "#757575"}}
+                 "text": _("No readings in this range"), "font": {"size": 14, "color": "#757575"}}
             )  # fmt: skip
         return {
             "data": data,
             "layout": {
                 "margin": {"l": 64, "r": 16, "t": 16, "b": 48},
-                "xaxis": {"type": "date", "title": {"text": f"local time ({self.zone.key})"}},
+                "xaxis": {
+                    "type": "date",
+                    "title": {"text": _("local time ({key})").format(key=self.zone.key)},
+                },
                 "yaxis": {
                     "title": {"text": f"{label} ({unit})" if unit else label},
                     "rangemode": "tozero" if self.metric in ZERO_BASED else "normal",
@@ -276,7 +286,7 @@ def reference_lines(metric: str, unit: str) -> tuple[list[dict], list[dict]]:
         )  # fmt: skip
         annotations.append(
             {"xref": "paper", "x": 1, "xanchor": "right", "yref": "y", "y": value, "yanchor": "bottom",
-             "showarrow": False, "text": f"{text} ({value:g} {unit})",
+             "showarrow": False, "text": f"{_(text)} ({value:g} {unit})",
              "font": {"size": 10, "color": REFERENCE_COLOUR}}
         )  # fmt: skip
     return shapes, annotations

@@ -11,6 +11,8 @@ from zoneinfo import available_timezones
 
 from nicegui import ui
 
+from app.core.i18n import _
+
 NOT_ZONES = {"localtime", "posixrules", "Factory"}  # files in some zoneinfo folders that are not IANA zones
 
 
@@ -20,12 +22,14 @@ def timezone_names() -> tuple[str, ...]:
     return tuple(sorted(available_timezones() - NOT_ZONES))
 
 
-def timezone_select(value: str, *, label: str = "Time zone") -> ui.select:
+def timezone_select(value: str, *, label: str | None = None) -> ui.select:
     """A searchable select of IANA zones. A typed name that is not in the list is kept, so the service,
     not the widget, has the last word (and says what is wrong with it)."""
     options = sorted({*timezone_names(), value})
     return (
-        ui.select(options, value=value, label=label, with_input=True, new_value_mode="add-unique")
+        ui.select(
+            options, value=value, label=label or _("Time zone"), with_input=True, new_value_mode="add-unique"
+        )
         .classes("min-w-[16rem]")
         .mark("timezone")
     )
@@ -38,14 +42,16 @@ async def _answer(dialog: ui.dialog) -> Any:
     return result
 
 
-async def confirm(title: str, message: str, *, action: str = "Delete", colour: str = "negative") -> bool:
+async def confirm(title: str, message: str, *, action: str | None = None, colour: str = "negative") -> bool:
     """Ask before doing something that cannot be undone; True when the user confirmed."""
     with ui.dialog() as dialog, ui.card().classes("gap-3 max-w-lg").mark("confirm-dialog"):
         ui.label(title).classes("text-h6")
         ui.label(message).mark("confirm-message")
         with ui.row().classes("w-full justify-end gap-2"):
-            ui.button("Cancel", on_click=lambda: dialog.submit(False)).props("flat").mark("cancel")
-            ui.button(action, color=colour, on_click=lambda: dialog.submit(True)).mark("confirm")
+            ui.button(_("Cancel"), on_click=lambda: dialog.submit(False)).props("flat").mark("cancel")
+            ui.button(action or _("Delete"), color=colour, on_click=lambda: dialog.submit(True)).mark(
+                "confirm"
+            )
     return bool(await _answer(dialog))
 
 
@@ -56,8 +62,8 @@ async def ask_text(title: str, label: str, value: str = "") -> str | None:
         field = ui.input(label, value=value).classes("w-full").props("autofocus").mark("dialog-input")
         field.on("keydown.enter", lambda: dialog.submit(field.value))
         with ui.row().classes("w-full justify-end gap-2"):
-            ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat")
-            ui.button("Save", on_click=lambda: dialog.submit(field.value)).mark("save")
+            ui.button(_("Cancel"), on_click=lambda: dialog.submit(None)).props("flat")
+            ui.button(_("Save"), on_click=lambda: dialog.submit(field.value)).mark("save")
     return await _answer(dialog)
 
 
@@ -67,6 +73,6 @@ async def ask_timezone(title: str, value: str) -> str | None:
         ui.label(title).classes("text-h6")
         select = timezone_select(value)
         with ui.row().classes("w-full justify-end gap-2"):
-            ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat")
-            ui.button("Save", on_click=lambda: dialog.submit(select.value)).mark("save")
+            ui.button(_("Cancel"), on_click=lambda: dialog.submit(None)).props("flat")
+            ui.button(_("Save"), on_click=lambda: dialog.submit(select.value)).mark("save")
     return await _answer(dialog)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from nicegui import app, ui
 
+from app.core.i18n import LANGUAGES, N_, _
 from app.core.principal import Principal
 
 from .access import page_bus, page_principal
@@ -54,8 +55,8 @@ def set_sign_out(handler: Callable[[], Awaitable[None]]) -> None:
     _sign_out[:] = [handler]
 
 
-add_nav_link("Dashboard", "/", icon="dashboard", order=0)
-add_nav_link("Settings", "/settings", icon="settings", order=100, role="admin")
+add_nav_link(N_("Dashboard"), "/", icon="dashboard", order=0)
+add_nav_link(N_("Settings"), "/settings", icon="settings", order=100, role="admin")
 
 # NiceGUI un-hides its `#popup` ("connection lost") while the socket is down: the hint follows it in pure CSS,
 # so it works even when the server cannot reach the page any more.
@@ -72,10 +73,10 @@ def connection_hint() -> None:
     """A small chip saying whether the page is live (updates arrive) or has lost its connection."""
     with ui.row().classes("items-center gap-1 text-caption iaq-online").mark("connection-live"):
         ui.icon("circle", size="10px", color="light-green-4")
-        ui.label("live")
+        ui.label(_("live"))
     with ui.row().classes("items-center gap-1 text-caption iaq-offline"):
         ui.icon("circle", size="10px", color="orange-5")
-        ui.label("reconnecting…")
+        ui.label(_("reconnecting…"))
 
 
 def account_menu(dark: ui.dark_mode) -> None:
@@ -89,9 +90,28 @@ def account_menu(dark: ui.dark_mode) -> None:
         .mark("account"),
         ui.menu(),
     ):
-        ui.menu_item(f"Role: {principal.role}").props("disable")
-        ui.menu_item("Dark mode on/off", on_click=lambda: _toggle_dark(dark)).mark("dark-mode")
-        ui.menu_item("Sign out", on_click=_signing_out).mark("sign-out")
+        ui.menu_item(_("Role: {role}").format(role=principal.role)).props("disable")
+        ui.menu_item(_("Dark mode on/off"), on_click=lambda: _toggle_dark(dark)).mark("dark-mode")
+        if principal.user_id is not None:
+            language_items(principal)
+        ui.menu_item(_("Sign out"), on_click=_signing_out).mark("sign-out")
+
+
+def language_items(principal: Principal) -> None:
+    """The account's language: each language by its own name, and the browser's; kept with the account,
+    so it follows the user to other browsers, and taken on the next page."""
+    chosen = principal.language
+    ui.separator()
+    for code, name in [(None, _("Browser's language")), *LANGUAGES.items()]:
+        mark = "✓ " if code == chosen else ""
+        item = ui.menu_item(f"{mark}{name}", on_click=lambda c=code: _choose_language(principal, c))
+        item.mark(f"language-{code or 'browser'}")
+
+
+async def _choose_language(principal: Principal, code: str | None) -> None:
+    runtime = app.state.runtime
+    await runtime.accounts.set_language(principal.user_id, code)
+    ui.navigate.reload()
 
 
 def _browser_storage() -> dict | None:
@@ -153,7 +173,9 @@ def frame(title: str, *, section: str | None = None) -> Iterator[ui.column]:
         links = [link for link in nav_links() if principal is not None and principal.has_role(link.role)]
         with ui.row().classes("iaq-nav gap-1 no-wrap gt-sm"):  # wide screens: every page in the header
             for link in links:
-                button = ui.button(link.label, icon=link.icon, on_click=lambda p=link.path: ui.navigate.to(p))
+                button = ui.button(
+                    _(link.label), icon=link.icon, on_click=lambda p=link.path: ui.navigate.to(p)
+                )
                 button.props("flat dense color=white no-caps").mark(f"nav-{link.label.lower()}")
                 if link.path == active:
                     button.classes("iaq-active")
@@ -164,7 +186,7 @@ def frame(title: str, *, section: str | None = None) -> Iterator[ui.column]:
             menu_button = ui.button(icon="menu").props("flat dense color=white").classes("lt-md iaq-nav-menu")
             with menu_button.mark("nav-menu"), ui.menu():
                 for link in links:
-                    item = ui.menu_item(link.label, on_click=lambda p=link.path: ui.navigate.to(p))
+                    item = ui.menu_item(_(link.label), on_click=lambda p=link.path: ui.navigate.to(p))
                     item.mark(f"menu-{link.label.lower()}")
         ui.space()
         connection_hint()

@@ -9,6 +9,7 @@ from typing import Any
 from nicegui import ui
 
 from app.core.domain.modules import KINDS, is_active
+from app.core.i18n import _, term
 
 Act = Callable[[int, str], Awaitable[None]]
 
@@ -17,19 +18,19 @@ def state_text(module: dict[str, Any]) -> str:
     """`On`, `On · level 2`, `Open`, `Closed`, `Off · 21 °C`, with `unavailable` when the device is gone."""
     state = module.get("state") or {}
     if module["module_type"] == "window":
-        text = "Open" if state.get("open") else "Closed"
+        text = _("Open") if state.get("open") else _("Closed")
     else:
-        text = "On" if state.get("on") else "Off"
+        text = _("On") if state.get("on") else _("Off")
         if state.get("level") is not None and state.get("on"):
-            text += f" · level {state['level']}"
+            text += _(" · level {value}").format(value=state["level"])
         if state.get("setpoint") is not None:
             text += f" · {state['setpoint']:g} °C"
     if not module.get("available", True):
-        text += " · unavailable"
+        text += _(" · unavailable")
     return text
 
 
-ACTION_LABELS = {
+ACTION_LABELS = {  # translated by labels (context "action")
     "turn_on": "switch on",
     "turn_off": "switch off",
     "open": "open",
@@ -41,14 +42,14 @@ ACTION_LABELS = {
 
 def action_label(action: str) -> str:
     """An action as people say it (`switch on`), not as the API names it (`turn_on`)."""
-    return ACTION_LABELS.get(action, action.replace("_", " "))
+    return term("action", ACTION_LABELS.get(action, action.replace("_", " ")))
 
 
 def _buttons_for(module_type: str) -> list[tuple[str, str, str]]:
     """(action, label, icon) of the one-click actions of a module type."""
     if module_type == "window":
-        return [("open", "Open", "open_in_new"), ("close", "Close", "close")]
-    return [("turn_on", "On", "power_settings_new"), ("turn_off", "Off", "power_off")]
+        return [("open", _("Open"), "open_in_new"), ("close", _("Close"), "close")]
+    return [("turn_on", _("On"), "power_settings_new"), ("turn_off", _("Off"), "power_off")]
 
 
 class ModuleRow:

@@ -13,9 +13,22 @@ from nicegui import ui
 
 from app.core.domain.readings import FieldError
 from app.core.domain.validation import WEEKDAYS
+from app.core.i18n import N_, _
 
 DAY_NAMES = dict(
-    zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), strict=True)
+    zip(
+        WEEKDAYS,
+        (
+            N_("Monday"),
+            N_("Tuesday"),
+            N_("Wednesday"),
+            N_("Thursday"),
+            N_("Friday"),
+            N_("Saturday"),
+            N_("Sunday"),
+        ),
+        strict=True,
+    )
 )
 _SHORT_HOUR = re.compile(r"^\d:\d\d$")
 
@@ -38,9 +51,9 @@ def format_day(spans: list[list[str]] | None) -> str:
 def summary(hours: dict[str, list[list[str]]] | None) -> str:
     """`Mon–Fri 08:00-18:00 · Sat 09:00-12:00`; days left out are closed."""
     if hours is None:
-        return "always open"
+        return _("always open")
     if not any(hours.values()):
-        return "always closed"
+        return _("always closed")
     groups: list[tuple[str, str, str]] = []  # first day, last day, text
     for day in WEEKDAYS:
         text = format_day(hours.get(day))
@@ -61,8 +74,8 @@ class OpeningHoursEditor:
     """A switch "always open" and one text field per weekday."""
 
     def __init__(self, hours: dict[str, list[list[str]]] | None) -> None:
-        self.always = ui.switch("Always open (no opening hours)", value=hours is None).mark("always-open")
-        ui.label("One line per day, e.g. 08:00-12:00, 13:00-18:00. An empty day is closed.").classes(
+        self.always = ui.switch(_("Always open (no opening hours)"), value=hours is None).mark("always-open")
+        ui.label(_("One line per day, e.g. 08:00-12:00, 13:00-18:00. An empty day is closed.")).classes(
             "text-caption text-grey-7"
         )
         self.days: dict[str, ui.input] = {}
@@ -71,7 +84,7 @@ class OpeningHoursEditor:
         with days:
             for day in WEEKDAYS:
                 self.days[day] = (
-                    ui.input(DAY_NAMES[day], value=format_day((hours or {}).get(day)))
+                    ui.input(_(DAY_NAMES[day]), value=format_day((hours or {}).get(day)))
                     .classes("w-full")
                     .props("dense")
                     .mark(f"hours-{day}")

@@ -12,15 +12,19 @@ from nicegui import ui
 
 from app.core.domain.metrics import CORE_METRICS
 from app.core.domain.score import LEVEL_COLOURS, Thresholds, room_score
+from app.core.i18n import N_, _, table_columns
+
+from .labels import level as level_name
+from .labels import metric_name
 
 SPARK_W, SPARK_H = 120, 28
 
 COLUMNS = [
-    {"name": "where", "label": "Room", "field": "where", "align": "left", "sortable": True},
-    {"name": "score", "label": "IAQ score", "field": "score", "align": "right", "sortable": True},
-    {"name": "driver", "label": "Driven by", "field": "driver", "align": "left"},
-    {"name": "spark", "label": "Last 24 h", "field": "spark", "align": "left"},
-    {"name": "alerts", "label": "Open alerts", "field": "alerts", "align": "right", "sortable": True},
+    {"name": "where", "label": N_("Room"), "field": "where", "align": "left", "sortable": True},
+    {"name": "score", "label": N_("IAQ score"), "field": "score", "align": "right", "sortable": True},
+    {"name": "driver", "label": N_("Driven by"), "field": "driver", "align": "left"},
+    {"name": "spark", "label": N_("Last 24 h"), "field": "spark", "align": "left"},
+    {"name": "alerts", "label": N_("Open alerts"), "field": "alerts", "align": "right", "sortable": True},
 ]
 
 
@@ -79,14 +83,14 @@ def portfolio_row(room: PortfolioRoom, now_ms: int) -> dict:
     now = room_score(room.values, room.thresholds)
     level = now.level if now else "unknown"
     scores = hourly_scores(room, now_ms)
-    driver = CORE_METRICS[now.driver_metric].label if now and now.driver_metric in CORE_METRICS else ""
+    driver = metric_name(now.driver_metric) if now and now.driver_metric in CORE_METRICS else ""
     return {
         "id": room.room_id,
         "where": f"{room.site} / {room.room}",
         "score": int(now.score) if now else None,  # rounded down, as the tiles show it
-        "level": level,
+        "level": level_name(level),
         "colour": LEVEL_COLOURS.get(level, LEVEL_COLOURS["unknown"]),
-        "driver": driver if now else "no recent value",
+        "driver": driver if now else _("no recent value"),
         "spark": sparkline_svg(scores, LEVEL_COLOURS.get(level, LEVEL_COLOURS["unknown"])),
         "alerts": room.open_alerts,
     }
@@ -99,7 +103,7 @@ def worst_first(rows: list[dict]) -> list[dict]:
 
 class PortfolioTable:
     def __init__(self, on_open: Callable[[int], None]) -> None:
-        self.table = ui.table(columns=COLUMNS, rows=[], row_key="id", pagination=0).props(
+        self.table = ui.table(columns=table_columns(COLUMNS), rows=[], row_key="id", pagination=0).props(
             "flat dense hide-bottom"
         )
         self.table.classes("w-full").mark("portfolio")

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 from nicegui import ui
 from nicegui.events import UploadEventArguments
 
+from app.core.i18n import N_, _
+
 from .actions import attempt
 
 if TYPE_CHECKING:
@@ -18,17 +20,18 @@ if TYPE_CHECKING:
 class RoomEditor:
     def __init__(self, runtime: Runtime, room_id: int, geometry: dict[str, Any]) -> None:
         self.runtime, self.room_id, self.models = runtime, room_id, runtime.room_models
-        with ui.expansion("Geometry and 3D model", icon="edit").classes("w-full").mark("panel-editor"):
-            self.text = ui.textarea("Geometry (metres)", value=json.dumps(geometry, indent=1)).classes(
+        with ui.expansion(_("Geometry and 3D model"), icon="edit").classes("w-full").mark("panel-editor"):
+            self.text = ui.textarea(_("Geometry (metres)"), value=json.dumps(geometry, indent=1)).classes(
                 "w-full"
             )
             self.text.props("autogrow").mark("geometry-text")
             with ui.row().classes("gap-2"):
-                ui.button("Save geometry", on_click=self.save).mark("geometry-save")
-                ui.button("Default layout", on_click=self.default).props("flat")
+                ui.button(_("Save geometry"), on_click=self.save).mark("geometry-save")
+                ui.button(_("Default layout"), on_click=self.default).props("flat")
             ui.label(
-                f"A .glb model (metres, glTF y-up, origin at the site's origin), up to "
-                f"{self.models.max_bytes // 1_048_576 or 1} MB"
+                _("A .glb model (metres, glTF y-up, origin at the site's origin), up to {value} MB").format(
+                    value=self.models.max_bytes // 1_048_576 or 1
+                )
             ).classes("text-caption text-grey-7")
             ui.upload(on_upload=self.uploaded, auto_upload=True, max_file_size=self.models.max_bytes).props(
                 "accept=.glb"
@@ -38,34 +41,34 @@ class RoomEditor:
         try:
             geometry = json.loads(self.text.value or "null")
         except json.JSONDecodeError as exc:
-            ui.notify(f"geometry: not JSON ({exc.msg})", type="negative")
+            ui.notify(_("geometry: not JSON ({msg})").format(msg=exc.msg), type="negative")
             return
         await attempt(
-            "The geometry was not saved",
+            _("The geometry was not saved"),
             self.runtime.config.set_room_geometry(self.room_id, geometry),
-            done="Geometry saved",
-            audit="room geometry changed",
+            done=_("Geometry saved"),
+            audit=N_("room geometry changed"),
             target=f"room {self.room_id}",
         )
 
     async def default(self) -> None:
         await attempt(
-            "The layout was not reset",
+            _("The layout was not reset"),
             self.runtime.config.set_room_geometry(self.room_id, None),
-            done="Back to the default layout",
-            audit="room geometry reset",
+            done=_("Back to the default layout"),
+            audit=N_("room geometry reset"),
             target=f"room {self.room_id}",
         )
 
     async def uploaded(self, e: UploadEventArguments) -> None:
         if not e.file.name.lower().endswith(".glb"):
-            ui.notify("model: choose a .glb file", type="negative")
+            ui.notify(_("model: choose a .glb file"), type="negative")
             return
         saved = await attempt(
-            "The model was not saved",
+            _("The model was not saved"),
             self.models.save(self.room_id, await e.file.read()),
-            done="Model saved",
-            audit="room 3D model uploaded",
+            done=_("Model saved"),
+            audit=N_("room 3D model uploaded"),
             target=f"room {self.room_id}: {e.file.name}",
         )
         if saved is not None:

@@ -31,8 +31,10 @@ from app.core.domain.score import (
     room_score,
     split_stale,
 )
+from app.core.i18n import _
 from components.tiles import format_value
 
+from .labels import metric_name
 from .module_shapes import SCENE_KINDS, draw_module, module_look, module_position, module_scene_state
 
 SCORE_MODE = "score"
@@ -93,7 +95,7 @@ def level_for(room: TwinRoom, mode: str, now_ms: int, stale_after_ms: int) -> tu
     """(level, driver metric, text after the room's name) of a room in a colour mode: the IAQ score or one
     metric's sub-score. Stale values are left out, as on the tiles."""
     latest = {m: (v, room.times.get(m, now_ms)) for m, v in room.values.items()}
-    fresh, _ = split_stale(latest, now_ms, stale_after_ms)
+    fresh, _stale = split_stale(latest, now_ms, stale_after_ms)
     if mode == SCORE_MODE:
         result = room_score(fresh, room.thresholds)
         if result is None:
@@ -204,7 +206,7 @@ class RoomScene:
         d.volume.material(colour, d.volume.opacity)
         d.label.show(f"{d.room.name} · {text}", LABEL_STYLE.format(colour=colour))
         metric = driver or "co2"
-        for sensor_id, (_, label) in d.sensors.items():
+        for sensor_id, (_marker, label) in d.sensors.items():
             value = d.sensor_values.get(sensor_id, {}).get(metric)
             label.show(f"{sensor_id}: {format_value(metric, value)}" if value is not None else sensor_id)
 
@@ -322,7 +324,7 @@ class RoomScene:
     def _clicked(self, e: SceneClickEventArguments) -> Any:
         for hit in e.hits:
             name = hit.object_name or ""
-            kind, _, rest = name.partition(":")
+            kind, _sep, rest = name.partition(":")
             if kind == "module" and self.on_module:
                 return self.on_module(rest)
             if kind in ("room", "sensor") and self.on_room:
@@ -335,7 +337,7 @@ class RoomScene:
 def legend(mode: str, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> None:
     """Colour chips with each level's meaning in the chosen mode."""
     with ui.row().classes("items-center gap-3 text-caption").mark("twin-legend"):
-        title = "IAQ score" if mode == SCORE_MODE else ALL_KNOWN[mode].label if mode in ALL_KNOWN else mode
+        title = _("IAQ score") if mode == SCORE_MODE else metric_name(mode)
         ui.label(f"{title}:").classes("text-weight-medium")
         for level, text in legend_ranges(mode, thresholds).items():
             with ui.row().classes("items-center gap-1 no-wrap"):
@@ -347,4 +349,4 @@ def legend(mode: str, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> None:
             ui.element("div").style(
                 f"width: 14px; height: 14px; border-radius: 3px; background: {LEVEL_COLOURS['unknown']}"
             )
-            ui.label("no recent value")
+            ui.label(_("no recent value"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nicegui import Event, ui
 
+from app.core.i18n import _, ngettext
 from services.query import Series
 
 
@@ -19,7 +20,8 @@ def storage_banner(status: dict, changes: Event) -> None:
         banner.set_visibility(degraded)
         if degraded:
             label.set_text(
-                current.get("message") or f"storage degraded, {current.get('waiting', 0)} readings waiting"
+                current.get("message")
+                or _("storage degraded, {get} readings waiting").format(get=current.get("waiting", 0))
             )
 
     show(status)
@@ -35,8 +37,8 @@ class SeriesNotice:
     its span may be missing and that the readings waiting to reach InfluxDB are shown. Follows `changes`
     (the storage status, deployment-wide, as the dashboard's banner)."""
 
-    def __init__(self, status: dict, changes: Event, *, what: str = "this chart") -> None:
-        self.what = what
+    def __init__(self, status: dict, changes: Event, *, what: str | None = None) -> None:
+        self.what = what or _("this chart")
         with ui.row().classes("w-full items-center gap-2 p-2 rounded bg-orange-1 text-orange-10") as self.row:
             ui.icon("cloud_off", color="orange-9")
             self.label = ui.label().mark("series-notice")
@@ -49,9 +51,15 @@ class SeriesNotice:
         if unavailable:
             waiting = status.get("waiting", 0)
             self.label.set_text(
-                f"InfluxDB cannot be reached: {self.what} may lack readings it holds for this period. "
-                f"{waiting} reading{'s' if waiting != 1 else ''} waiting to reach it "
-                f"{'are' if waiting != 1 else 'is'} shown."
+                _("InfluxDB cannot be reached: {what} may lack readings it holds for this period.").format(
+                    what=self.what
+                )
+                + " "
+                + ngettext(
+                    "{n} reading waiting to reach it is shown.",
+                    "{n} readings waiting to reach it are shown.",
+                    waiting,
+                ).format(n=waiting)
             )
 
     def show_series(self, series: Series) -> None:

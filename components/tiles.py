@@ -7,8 +7,12 @@ import time
 
 from nicegui import ui
 
-from app.core.domain.metrics import ALL_KNOWN, CORE_METRICS
+from app.core.domain.metrics import CORE_METRICS
 from app.core.domain.score import DEFAULT_THRESHOLDS, LEVEL_COLOURS, Thresholds, room_score, split_stale
+from app.core.i18n import _, measure
+
+from .labels import level as level_name
+from .labels import metric_name
 
 AGE_REFRESH_S = 5.0
 
@@ -19,8 +23,8 @@ def format_value(metric: str, value: float | None) -> str:
         return "—"
     info = CORE_METRICS.get(metric)
     if info is None:
-        return f"{value:g}"
-    return f"{value:,.{info.decimals}f} {info.unit}".replace(",", "\u202f")  # thin space groups thousands
+        return measure(value, 3, fixed=False)
+    return f"{measure(value, info.decimals)} {info.unit}"  # a thin space groups thousands
 
 
 def format_age(seconds: float) -> str:
@@ -32,7 +36,7 @@ def format_age(seconds: float) -> str:
         return f"{int(seconds // 60)} min"
     if seconds < 2 * 86400:
         return f"{int(seconds // 3600)} h"
-    return f"{int(seconds // 86400)} d"
+    return _("{days} d").format(days=int(seconds // 86400))
 
 
 class MetricValue:
@@ -59,7 +63,7 @@ class ScoreLine:
 
     def __init__(self) -> None:
         with ui.row().classes("w-full items-baseline justify-between no-wrap gap-2"):
-            ui.label("IAQ score").classes("text-body2 text-grey-8")
+            ui.label(_("IAQ score")).classes("text-body2 text-grey-8")
             with ui.row().classes("items-baseline gap-2 no-wrap"):
                 self.level = ui.label().classes("text-body2").mark("tile-level")
                 self.score = ui.label().classes("text-h6 text-weight-bold").mark("tile-score")
@@ -71,7 +75,7 @@ class ScoreLine:
         # Rounded down, so that the number shown is at or above its level's cut point (79.9 is not "80 good").
         self.score.set_text("—" if score is None else f"{int(score)}")
         self.score.style(f"color: {colour}")
-        self.level.set_text(level if score is not None else "")
+        self.level.set_text(level_name(level) if score is not None else "")
         self.level.style(f"color: {colour}")
         self.detail.set_text(detail)
 
@@ -148,15 +152,29 @@ class RoomTile:
         for metric, line in self.lines.items():  # a stale value is shown grey: it does not count
             sub = subs.get(metric)
             line.set(self.values.get(metric), sub.level if sub else "unknown")
-        left_out = f"; stale, left out: {', '.join(_label(m) for m in sorted(stale))}" if stale else ""
+        left_out = (
+            _("; stale, left out: {join}").format(join=", ".join(_label(m) for m in sorted(stale)))
+            if stale
+            else ""
+        )
         if result is not None:
-            self.score.show(result.score, result.level, f"driven by {_label(result.driver_metric)}{left_out}")
+            self.score.show(
+                result.score,
+                result.level,
+                _("driven by {label}{left_out}").format(
+                    label=_label(result.driver_metric), left_out=left_out
+                ),
+            )
         elif stale:
             self.score.show(
-                None, "unknown", f"no reading in the last {format_age(self.stale_after_ms / 1000)}"
+                None,
+                "unknown",
+                _("no reading in the last {format_age}").format(
+                    format_age=format_age(self.stale_after_ms / 1000)
+                ),
             )
         else:
-            self.score.show(None, "unknown", "no score yet")
+            self.score.show(None, "unknown", _("no score yet"))
         self.card.style(f"border-left: 6px solid {LEVEL_COLOURS[result.level if result else 'unknown']}")
 
     def _tick(self) -> None:
@@ -167,13 +185,14 @@ class RoomTile:
 
     def _show_age(self) -> None:
         if self.updated_ms is None:
-            text = "no readings yet"
+            text = _("no readings yet")
         else:
-            text = f"updated {format_age(time.time() - self.updated_ms / 1000)} ago"
+            text = _("updated {format_age} ago").format(
+                format_age=format_age(time.time() - self.updated_ms / 1000)
+            )
         if self.age.text != text:  # most ticks change nothing: send nothing then
             self.age.set_text(text)
 
 
 def _label(metric: str) -> str:
-    info = ALL_KNOWN.get(metric)
-    return info.label if info else metric
+    return metric_name(metric)

@@ -7,6 +7,8 @@ import contextlib
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from app.core.i18n import date_time
+
 
 def _zone(name: str | None):
     if name:
@@ -30,11 +32,12 @@ def as_datetime(value: str | float | datetime | None) -> datetime | None:
 def local_time(
     value: str | float | datetime | None, zone: str | None, *, seconds: bool = False, zone_name: bool = True
 ) -> str:
-    """`2026-12-07 21:05 Europe/Paris`: the moment in `zone` (UTC when None), with the zone's name (not an
-    abbreviation: CST is three zones); "" for no time."""
+    """`7 Dec 2026 21:05 Europe/Paris` (`7 déc. 2026 21:05 Europe/Paris` in French): the moment in `zone`
+    (UTC when None) as the page's language writes it, with the zone's name (not an abbreviation: CST is three
+    zones); "" for no time."""
     moment = as_datetime(value)
     if moment is None:
         return ""
     tz = _zone(zone)
-    text = moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    text = date_time(moment.astimezone(tz), seconds=seconds)
     return f"{text} {getattr(tz, 'key', 'UTC')}" if zone_name else text

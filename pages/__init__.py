@@ -9,7 +9,12 @@ if TYPE_CHECKING:
 
 
 def register_pages(runtime: Runtime) -> None:
+    from app.core import i18n
+    from components.access import page_language
+
     from . import alerts, compare, dashboard, login, models, modules, reports, room, settings, twin
+
+    i18n.add_resolver(page_language)
 
     dashboard.register(runtime)
     room.register(runtime)

@@ -13,25 +13,27 @@ from zoneinfo import ZoneInfo
 from nicegui import ui
 
 from app.core.domain.metrics import CORE_METRICS
+from app.core.i18n import N_, _
 from components.access import page_sites
 from components.frame import add_nav_link, frame
+from components.labels import metric_name
 from services.query import Series
 from services.scope import Selection, keep
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
 
-SPANS = {"24h": ("24 h", 24, 900), "7d": ("7 days", 168, 3600), "30d": ("30 days", 720, 6 * 3600)}
+SPANS = {"24h": (N_("24 h"), 24, 900), "7d": (N_("7 days"), 168, 3600), "30d": (N_("30 days"), 720, 6 * 3600)}
 MAX_ROOMS = 12  # beyond that, a chart of lines tells nothing
 DEFAULT_ROOMS = 4
 
 
 def register(runtime: Runtime) -> None:
-    add_nav_link("Compare", "/compare", icon="stacked_line_chart", order=25)
+    add_nav_link(N_("Compare"), "/compare", icon="stacked_line_chart", order=25)
 
     @ui.page("/compare")
     async def compare_page() -> None:
-        with frame("Compare rooms"):
+        with frame(_("Compare rooms")):
             await ComparePage(runtime).start()
 
 
@@ -58,8 +60,8 @@ def compare_figure(series: Series, metric: str, names: dict[int, str], zone: str
         ],
         "layout": {
             "margin": {"l": 56, "r": 16, "t": 16, "b": 56},
-            "xaxis": {"type": "date", "title": {"text": f"local time ({zone})"}},
-            "yaxis": {"title": {"text": f"{info.label} ({info.unit})"}, "rangemode": "tozero"},
+            "xaxis": {"type": "date", "title": {"text": _("local time ({zone})").format(zone=zone)}},
+            "yaxis": {"title": {"text": f"{metric_name(metric)} ({info.unit})"}, "rangemode": "tozero"},
             "legend": {"orientation": "h", "y": -0.25},
             "hovermode": "x unified",
         },
@@ -73,7 +75,7 @@ def figure_csv(figure: dict[str, Any], zone: str) -> str:
     values = [dict(zip(trace["x"], trace["y"], strict=True)) for trace in traces]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([f"time ({zone})", *(trace["name"] for trace in traces)])
+    writer.writerow([_("time ({zone})").format(zone=zone), *(trace["name"] for trace in traces)])
     writer.writerows([t, *(v.get(t, "") for v in values)] for t in times)
     return out.getvalue()
 
@@ -93,9 +95,9 @@ class ComparePage:
                 self.rooms[room["id"]] = f"{site['name']} / {room['name']}"
                 self.zones[room["id"]] = room["effective_timezone"]
         if not self.rooms:
-            ui.label("No rooms yet: rooms appear here once a sensor of theirs has sent a reading.").classes(
-                "text-grey-7"
-            ).mark("compare-empty")
+            ui.label(
+                _("No rooms yet: rooms appear here once a sensor of theirs has sent a reading.")
+            ).classes("text-grey-7").mark("compare-empty")
             return
         with ui.row().classes("w-full items-end gap-4"):
             self.chosen = (
@@ -103,7 +105,7 @@ class ComparePage:
                     self.rooms,
                     value=list(self.rooms)[:DEFAULT_ROOMS],
                     multiple=True,
-                    label=f"Rooms (up to {MAX_ROOMS})",
+                    label=_("Rooms (up to {MAX_ROOMS})").format(MAX_ROOMS=MAX_ROOMS),
                     on_change=self.load,
                 )
                 .props("use-chips dense")
@@ -111,13 +113,13 @@ class ComparePage:
                 .mark("compare-rooms")
             )
             self.metric = (
-                ui.select({m: i.label for m, i in CORE_METRICS.items()}, value="co2", on_change=self.load)
+                ui.select({m: metric_name(m) for m in CORE_METRICS}, value="co2", on_change=self.load)
                 .props("dense")
                 .mark("compare-metric")
             )
-            self.span = ui.toggle({k: v[0] for k, v in SPANS.items()}, value="24h", on_change=self.load)
+            self.span = ui.toggle({k: _(v[0]) for k, v in SPANS.items()}, value="24h", on_change=self.load)
             self.span.props("no-caps").mark("compare-span")
-            ui.button("CSV", icon="download", on_click=self.download).props("flat dense no-caps").mark(
+            ui.button(_("CSV"), icon="download", on_click=self.download).props("flat dense no-caps").mark(
                 "compare-csv"
             )
         self.message = ui.label().classes("text-grey-7").mark("compare-message")
@@ -127,13 +129,13 @@ class ComparePage:
     async def load(self) -> None:
         chosen = [room_id for room_id in self.chosen.value or [] if room_id in self.rooms]
         if len(chosen) > MAX_ROOMS:
-            self.chosen.error = f"at most {MAX_ROOMS} rooms"
+            self.chosen.error = _("at most {MAX_ROOMS} rooms").format(MAX_ROOMS=MAX_ROOMS)
             return
         self.chosen.error = None
         if not chosen:
-            self.message.set_text("Choose one or more rooms.")
+            self.message.set_text(_("Choose one or more rooms."))
             return
-        metric, (_, hours, step_s) = self.metric.value, SPANS[self.span.value]
+        metric, (_label, hours, step_s) = self.metric.value, SPANS[self.span.value]
         series = await self.runtime.query.data(
             Selection(frozenset(chosen)), hours=hours, step_s=step_s, metrics=[metric]
         )
@@ -142,8 +144,12 @@ class ComparePage:
         silent = [
             self.rooms[r] for r, trace in zip(chosen, self.figure["data"], strict=True) if not trace["y"]
         ]
-        label = CORE_METRICS[metric].label
-        self.message.set_text(f"No {label} in the span for {', '.join(silent)}." if silent else "")
+        label = metric_name(metric)
+        self.message.set_text(
+            _("No {label} in the span for {join}.").format(label=label, join=", ".join(silent))
+            if silent
+            else ""
+        )
         self.chart.figure = self.figure
         self.chart.update()
 

@@ -13,6 +13,7 @@ from nicegui import background_tasks, ui
 
 from app.core.bus import Measurement
 from app.core.domain.score import split_stale
+from app.core.i18n import _
 from components.access import page_bus, page_sites
 from components.alerts import alert_badge, show_alert_count
 from components.frame import frame
@@ -37,7 +38,7 @@ EXAMPLE_READING = (
 def register(runtime: Runtime) -> None:
     @ui.page("/")
     async def dashboard_page(request: Request) -> None:
-        with frame("Dashboard"):
+        with frame(_("Dashboard")):
             storage_banner(runtime.health.storage(), runtime.bus.storage)
             await SiteBoard(runtime, origin=str(request.base_url).rstrip("/")).start()
 
@@ -55,21 +56,25 @@ def score_options(runtime: Runtime, room_id: int, site: str, times: dict[str, in
 def empty_state(origin: str) -> None:
     """What a fresh install shows: three ways to get the first rooms on screen."""
     with ui.card().classes("w-full max-w-3xl gap-3").mark("empty-state"):
-        ui.label("No sites yet").classes("text-h6")
-        ui.label("Rooms appear here, live, as soon as the platform knows them. Three ways to start:")
+        ui.label(_("No sites yet")).classes("text-h6")
+        ui.label(_("Rooms appear here, live, as soon as the platform knows them. Three ways to start:"))
         ui.markdown(
-            "**1. Demo rooms**: start the platform with `IAQ_DEMO=1` (`make run` does it); "
-            "simulated rooms fill this page within seconds."
+            _(
+                "**1. Demo rooms**: start the platform with `IAQ_DEMO=1` (`make run` does it); "
+                "simulated rooms fill this page within seconds."
+            )
         )
-        ui.markdown("**2. Send a reading**: the first reading of a sensor creates its site and room.")
+        ui.markdown(_("**2. Send a reading**: the first reading of a sensor creates its site and room."))
         ui.code(
-            f"curl -X POST {origin}/api/ingest \\\n  -H 'Content-Type: application/json' \\\n"
+            f"curl -X POST {origin}/api/ingest \
+  -H 'Content-Type: application/json' \
+"
             f"  -d '{EXAMPLE_READING}'",
             language="bash",
         ).classes("w-full").mark("curl-example")
         with ui.row().classes("items-center gap-1"):
-            ui.markdown("**3. Set up sites and rooms by hand** in")
-            ui.link("Settings", "/settings")
+            ui.markdown(_("**3. Set up sites and rooms by hand** in"))
+            ui.link(_("Settings"), "/settings")
 
 
 class SiteBoard:
@@ -90,8 +95,8 @@ class SiteBoard:
         overview = keep(self.sites, await self.runtime.query.overview())
         with ui.column().classes("w-full gap-1") as self.portfolio_box:
             with ui.row().classes("items-baseline gap-2"):
-                ui.label("All rooms, worst first").classes("text-h6")
-                ui.label("scores now and over 24 h; click a room to open it").classes(
+                ui.label(_("All rooms, worst first")).classes("text-h6")
+                ui.label(_("scores now and over 24 h; click a room to open it")).classes(
                     "text-caption text-grey-7"
                 )
             self.portfolio = PortfolioTable(lambda room_id: ui.navigate.to(f"/rooms/{room_id}"))
@@ -143,7 +148,9 @@ class SiteBoard:
         self.tiles, self.badges = {}, {}
         open_alerts = self.runtime.alerting.open_counts()
         if not overview and self.sites is not None:
-            ui.label(f"None of your sites ({', '.join(sorted(self.sites))}) has rooms yet.").mark("no-sites")
+            ui.label(
+                _("None of your sites ({join}) has rooms yet.").format(join=", ".join(sorted(self.sites)))
+            ).mark("no-sites")
             return
         if not overview:
             empty_state(self.origin)
@@ -155,7 +162,7 @@ class SiteBoard:
                     ui.label(site.timezone).classes("text-caption text-grey-7")
                 if not site.rooms:
                     ui.label(
-                        "No rooms yet: a reading for this site creates its room, or add one in Settings."
+                        _("No rooms yet: a reading for this site creates its room, or add one in Settings.")
                     ).classes("text-grey-7")
                 with ui.row().classes("gap-4"):
                     for room in site.rooms:

@@ -19,6 +19,7 @@ from app.auth.middleware import (
     start_session,
     take_pending,
 )
+from app.core.i18n import _
 from app.core.principal import Principal
 from components.access import page_principal
 from components.frame import PRODUCT, set_sign_out
@@ -36,7 +37,7 @@ def register(runtime: Runtime) -> None:
         target = safe_target(redirect_to)
         if getattr(request.state, "principal", None) is not None:
             return RedirectResponse(target, status_code=303)
-        ui.page_title(f"Sign in · {PRODUCT}")
+        ui.page_title(_("Sign in · {PRODUCT}").format(PRODUCT=PRODUCT))
         ui.colors(primary="#00695c")
         with ui.card().classes("absolute-center w-80 gap-3").mark("login-card"):
             with ui.row().classes("items-center gap-2"):
@@ -44,13 +45,13 @@ def register(runtime: Runtime) -> None:
                 ui.label(PRODUCT).classes("text-h6")
             if runtime.local_login_enabled:
                 name = (
-                    ui.input("User name")
+                    ui.input(_("User name"))
                     .props("autofocus autocomplete=username")
                     .classes("w-full")
                     .mark("name")
                 )
                 password = (
-                    ui.input("Password", password=True, password_toggle_button=True)
+                    ui.input(_("Password"), password=True, password_toggle_button=True)
                     .props("autocomplete=current-password")
                     .classes("w-full")
                     .mark("password")
@@ -71,10 +72,10 @@ def register(runtime: Runtime) -> None:
                     ui.navigate.to(f"/auth/session?ticket={ticket}&redirect_to={quote(target, safe='')}")
 
                 password.on("keydown.enter", sign_in)
-                ui.button("Sign in", on_click=sign_in).classes("w-full").mark("sign-in")
+                ui.button(_("Sign in"), on_click=sign_in).classes("w-full").mark("sign-in")
             if settings.oidc_enabled:
                 ui.button(
-                    "Sign in with single sign-on",
+                    _("Sign in with single sign-on"),
                     icon="login",
                     on_click=lambda: ui.navigate.to(f"/auth/oidc/login?redirect_to={quote(target, safe='')}"),
                 ).props("outline").classes("w-full").mark("sso")
@@ -105,13 +106,13 @@ def register(runtime: Runtime) -> None:
     async def logout_page(request: Request) -> RedirectResponse | None:
         if getattr(request.state, "principal", None) is None:
             return RedirectResponse("/login", status_code=303)
-        ui.page_title(f"Sign out · {PRODUCT}")
+        ui.page_title(_("Sign out · {PRODUCT}").format(PRODUCT=PRODUCT))
         ui.colors(primary="#00695c")
         with ui.card().classes("absolute-center w-80 gap-3").mark("logout-card"):
-            ui.label("Sign out of IAQverse?").classes("text-h6")
+            ui.label(_("Sign out of IAQverse?")).classes("text-h6")
             with ui.row().classes("gap-2"):
-                ui.button("Sign out", on_click=sign_out_page).mark("sign-out-confirm")
-                ui.button("Back", on_click=lambda: ui.navigate.to("/")).props("flat")
+                ui.button(_("Sign out"), on_click=sign_out_page).mark("sign-out-confirm")
+                ui.button(_("Back"), on_click=lambda: ui.navigate.to("/")).props("flat")
         return None
 
     # after the page: NiceGUI's page decorator replaces every route of its path

@@ -15,10 +15,12 @@ from zoneinfo import ZoneInfo
 
 from nicegui import background_tasks, ui
 
+from app.core.i18n import N_, _, number, table_columns
 from components.access import page_actor, page_allows, page_bus, page_has_role, page_sites
 from components.actions import attempt, audit, small_button
 from components.dialogs import confirm
 from components.frame import add_nav_link, frame
+from components.labels import model_status
 from components.refresh import Coalesced
 from components.storage_status import SeriesNotice
 from components.times import local_time
@@ -28,31 +30,31 @@ if TYPE_CHECKING:
     from app.runtime import Runtime
 
 MODEL_COLUMNS = [
-    {"name": "model_name", "label": "Model", "field": "model_name", "align": "left", "sortable": True},
-    {"name": "model_version", "label": "Version", "field": "model_version", "align": "left"},
-    {"name": "model_type", "label": "Type", "field": "model_type", "align": "left"},
-    {"name": "status", "label": "Status", "field": "status", "align": "left", "sortable": True},
-    {"name": "mae", "label": "MAE (30 min)", "field": "mae"},
-    {"name": "ratio", "label": "MAE / persistence", "field": "ratio"},
-    {"name": "activated", "label": "Activated", "field": "activated", "align": "left"},
+    {"name": "model_name", "label": N_("Model"), "field": "model_name", "align": "left", "sortable": True},
+    {"name": "model_version", "label": N_("Version"), "field": "model_version", "align": "left"},
+    {"name": "model_type", "label": N_("Type"), "field": "model_type", "align": "left"},
+    {"name": "status", "label": N_("Status"), "field": "status_text", "align": "left", "sortable": True},
+    {"name": "mae", "label": N_("MAE (30 min)"), "field": "mae"},
+    {"name": "ratio", "label": N_("MAE / persistence"), "field": "ratio"},
+    {"name": "activated", "label": N_("Activated"), "field": "activated", "align": "left"},
 ]
 RUN_COLUMNS = [
-    {"name": "started_at", "label": "Started", "field": "started_at", "align": "left"},
-    {"name": "model_name", "label": "Model", "field": "model_name", "align": "left"},
-    {"name": "trigger", "label": "Trigger", "field": "trigger", "align": "left"},
-    {"name": "outcome", "label": "Outcome", "field": "outcome", "align": "left"},
-    {"name": "duration_s", "label": "Duration (s)", "field": "duration_s"},
-    {"name": "data_points", "label": "Points", "field": "data_points"},
-    {"name": "error", "label": "Error", "field": "error", "align": "left"},
+    {"name": "started_at", "label": N_("Started"), "field": "started_at", "align": "left"},
+    {"name": "model_name", "label": N_("Model"), "field": "model_name", "align": "left"},
+    {"name": "trigger", "label": N_("Trigger"), "field": "trigger", "align": "left"},
+    {"name": "outcome", "label": N_("Outcome"), "field": "outcome", "align": "left"},
+    {"name": "duration_s", "label": N_("Duration (s)"), "field": "duration_s"},
+    {"name": "data_points", "label": N_("Points"), "field": "data_points"},
+    {"name": "error", "label": N_("Error"), "field": "error", "align": "left"},
 ]
 
 
 def register(runtime: Runtime) -> None:
-    add_nav_link("Models", "/models", icon="insights", order=40)
+    add_nav_link(N_("Models"), "/models", icon="insights", order=40)
 
     @ui.page("/models")
     async def models_page() -> None:
-        with frame("Models"):
+        with frame(_("Models")):
             await ModelsPage(runtime).start()
 
 
@@ -66,9 +68,12 @@ def model_row(m: dict[str, Any], zone: str | None) -> dict[str, Any]:
         "model_version": m["model_version"],
         "model_type": m["model_type"],
         "status": m["status"],
+        "status_text": model_status(m["status"]),
         "mae": f"{metrics['mae']:.1f}" if isinstance(metrics.get("mae"), int | float) else "",
         "ratio": f"{ratio:.3f}" if isinstance(ratio, int | float) else "",
-        "activated": f"{local_time(m['activated_at'], zone)} by {m['activated_by']}"
+        "activated": _("{time} by {who}").format(
+            time=local_time(m["activated_at"], zone), who=m["activated_by"]
+        )
         if m.get("activated_at")
         else "",
     }
@@ -77,11 +82,11 @@ def model_row(m: dict[str, Any], zone: str | None) -> dict[str, Any]:
 def training_outcome(run: dict[str, Any]) -> str:
     """What a training run did, for the person who asked for it (no exception class names)."""
     if run["outcome"] == "failed":
-        reason = (run.get("error") or "unknown reason").split(": ", 1)[-1]
-        return f"Training failed: {reason}. The active model stays in use."
+        reason = (run.get("error") or _("unknown reason")).split(": ", 1)[-1]
+        return _("Training failed: {reason}. The active model stays in use.").format(reason=reason)
     if run["outcome"] == "kept":
-        return "Training done: the new model is no better than the active one; kept as a candidate"
-    return f"Training {run['outcome']}"
+        return _("Training done: the new model is no better than the active one; kept as a candidate")
+    return _("Training {value}").format(value=run["outcome"])
 
 
 def ratio_to_persistence(row: dict[str, Any]) -> float | None:
@@ -94,11 +99,11 @@ def ratio_to_persistence(row: dict[str, Any]) -> float | None:
 TRACK_HOURS = 72
 TRACK_REFRESH_S = 300
 TRACK_COLUMNS = [
-    {"name": "room", "label": "Room", "field": "room", "align": "left"},
-    {"name": "points", "label": "Forecasts compared", "field": "points", "align": "right"},
-    {"name": "mae", "label": "Error", "field": "mae", "align": "right"},
-    {"name": "persistence", "label": "Persistence's error", "field": "persistence", "align": "right"},
-    {"name": "ratio", "label": "Ratio", "field": "ratio", "align": "right"},
+    {"name": "room", "label": N_("Room"), "field": "room", "align": "left"},
+    {"name": "points", "label": N_("Forecasts compared"), "field": "points", "align": "right"},
+    {"name": "mae", "label": N_("Error"), "field": "mae", "align": "right"},
+    {"name": "persistence", "label": N_("Persistence's error"), "field": "persistence", "align": "right"},
+    {"name": "ratio", "label": N_("Ratio"), "field": "ratio", "align": "right"},
 ]
 
 
@@ -111,7 +116,7 @@ def track_row(room: str, record: dict[str, Any]) -> dict[str, Any]:
         "persistence": f"{record['persistence_mae']:.1f}",
         "ratio": "—"
         if ratio is None
-        else f"{ratio:.2f}" + (" (worse than persistence)" if ratio > 1 else ""),
+        else number(ratio, 2) + (_(" (worse than persistence)") if ratio > 1 else ""),
         "ratio_value": ratio,
     }
 
@@ -121,10 +126,10 @@ def worse_than(row: dict[str, Any], rows: list[dict[str, Any]]) -> str | None:
     worse than persistence (assuming the value stays as it is), or than the version active now."""
     ratio = ratio_to_persistence(row)
     if ratio is not None and ratio > 1:
-        return (
-            f"On its backtest its error is {ratio:.1f}× that of persistence (assuming the value stays as it "
-            "is): its forecasts would be worse than no forecast at all."
-        )
+        return _(
+            "On its backtest its error is {ratio}× that of persistence (assuming the value stays as it is): "
+            "its forecasts would be worse than no forecast at all."
+        ).format(ratio=number(ratio, 1))
     active = next(
         (
             r
@@ -138,9 +143,14 @@ def worse_than(row: dict[str, Any], rows: list[dict[str, Any]]) -> str | None:
     except (TypeError, ValueError):
         return None
     if theirs and mine > theirs:
-        return (
-            f"On its backtest its error is {mine / theirs:.1f}× that of the active version "
-            f"{active['model_version']} ({mine:g} against {theirs:g}): forecasts would get worse."
+        return _(
+            "On its backtest its error is {ratio}× that of the active version {version} ({mine} against "
+            "{theirs}): forecasts would get worse."
+        ).format(
+            ratio=number(mine / theirs, 1),
+            version=active["model_version"],
+            mine=number(mine, 2, fixed=False),
+            theirs=number(theirs, 2, fixed=False),
         )
     return None
 
@@ -172,63 +182,75 @@ class ModelsPage:
         self.room_sites = {room["id"]: site["name"] for site in sites for room in site["rooms"]}
         self.room_zones = {room["id"]: room["effective_timezone"] for site in sites for room in site["rooms"]}
         with ui.card().classes("w-full gap-2"):
-            ui.label("Train now" if page_has_role("admin") else "Room and metric").classes("text-h6")
+            ui.label(_("Train now") if page_has_role("admin") else _("Room and metric")).classes("text-h6")
             with ui.row().classes("items-center gap-4"):
-                self.room = ui.select(self.rooms, label="Room", value=next(iter(self.rooms), None)).classes(
-                    "min-w-[240px]"
-                )
+                self.room = ui.select(
+                    self.rooms, label=_("Room"), value=next(iter(self.rooms), None)
+                ).classes("min-w-[240px]")
                 self.room.mark("train-room")
                 self.metric = ui.select(["co2", "pm25", "tvoc", "temperature", "humidity"], value="co2").mark(
                     "train-metric"
                 )
-                self.train_button = ui.button("Train now", icon="model_training", on_click=self.train).mark(
-                    "train-now"
-                )
+                self.train_button = ui.button(
+                    _("Train now"), icon="model_training", on_click=self.train
+                ).mark("train-now")
                 self.train_button.set_visibility(page_has_role("admin"))
                 self.progress = ui.spinner(size="lg").mark("train-progress")
                 self.progress.set_visibility(False)
                 self.train_status = ui.label().classes("text-grey-8").mark("train-status")
-        ui.label("Registry").classes("text-h6 mt-4")
+        ui.label(_("Registry")).classes("text-h6 mt-4")
         with ui.row().classes("gap-2") as registry_buttons:
-            small_button("Activate selected", "check_circle", self.activate, "activate")
-            small_button("Roll back its name", "undo", self.rollback, "rollback")
+            small_button(_("Activate selected"), "check_circle", self.activate, "activate")
+            small_button(_("Roll back its name"), "undo", self.rollback, "rollback")
         registry_buttons.set_visibility(page_has_role("admin"))
-        self.models = ui.table(columns=MODEL_COLUMNS, rows=[], row_key="id", selection="single").classes(
-            "w-full"
-        )
-        no_models = (
+        self.models = ui.table(
+            columns=table_columns(MODEL_COLUMNS), rows=[], row_key="id", selection="single"
+        ).classes("w-full")
+        no_models = _(
             "No models yet: train a room above (it needs 6 h of readings, two days for its daily cycle)."
         )
         self.models.mark("models-table").props(f'no-data-label="{no_models}"')
         self.problems = ui.label().classes("text-negative").mark("model-problems")
-        ui.label("Training history").classes("text-h6 mt-4")
-        self.runs = ui.table(columns=RUN_COLUMNS, rows=[], row_key="id").classes("w-full").mark("runs-table")
+        ui.label(_("Training history")).classes("text-h6 mt-4")
+        self.runs = (
+            ui.table(columns=table_columns(RUN_COLUMNS), rows=[], row_key="id")
+            .classes("w-full")
+            .mark("runs-table")
+        )
         self.runs.props('no-data-label="No training yet: the trainer runs daily, or use Train now above."')
-        ui.label("Forecast against actual (30 min ahead)").classes("text-h6 mt-4")
+        ui.label(_("Forecast against actual (30 min ahead)")).classes("text-h6 mt-4")
         status, changes = self.runtime.health.storage(), self.runtime.bus.storage
-        self.notice = SeriesNotice(status, changes, what="the measured curve")
+        self.notice = SeriesNotice(status, changes, what=_("the measured curve"))
         self.backtest_empty = (
             ui.label(
-                "No forecasts to compare yet: the room's active model forecasts every minute, and each "
-                "forecast is drawn here once its time has come (30 minutes later). Train a model above if "
-                "the room has none."
+                _(
+                    "No forecasts to compare yet: the room's active model forecasts every minute, and each "
+                    "forecast is drawn here once its time has come (30 minutes later). Train a model "
+                    "above if "
+                    "the room has none."
+                )
             )
             .classes("text-grey-7")
             .mark("backtest-empty")
         )
         self.backtest = ui.plotly({"data": [], "layout": {}}).classes("w-full").style("height: 360px")
         self.backtest.mark("backtest-chart")
-        ui.label(f"Track record of every room, last {TRACK_HOURS // 24} days (30 min ahead)").classes(
-            "text-h6 mt-4"
-        )
         ui.label(
-            "Each forecast against what was then measured; a ratio below 1 beats assuming the value stays as "
-            "it is (persistence)."
+            _("Track record of every room, last {value} days (30 min ahead)").format(value=TRACK_HOURS // 24)
+        ).classes("text-h6 mt-4")
+        ui.label(
+            _(
+                "Each forecast against what was then measured; a ratio below 1 beats assuming the value "
+                "stays as "
+                "it is (persistence)."
+            )
         ).classes("text-caption text-grey-7")
         self.track = (
-            ui.table(columns=TRACK_COLUMNS, rows=[], row_key="room").classes("w-full").mark("track-record")
+            ui.table(columns=table_columns(TRACK_COLUMNS), rows=[], row_key="room")
+            .classes("w-full")
+            .mark("track-record")
         )
-        no_track = "No forecast has come true yet: a room needs an active model and 30 minutes."
+        no_track = _("No forecast has come true yet: a room needs an active model and 30 minutes.")
         self.track.props(f'dense flat no-data-label="{no_track}"')
         self.room.on_value_change(lambda _: self.reload())
         self.metric.on_value_change(lambda _: self.reload())
@@ -248,7 +270,10 @@ class ModelsPage:
         self.runs.update()
         problems = self.runtime.forecasting.problems
         self.problems.set_text(
-            "; ".join(f"model {mid}: {why} (forecasting with persistence)" for mid, why in problems.items())
+            "; ".join(
+                _("model {id}: {why} (forecasting with persistence)").format(id=mid, why=why)
+                for mid, why in problems.items()
+            )
         )
         await self._plot()
         await self._track()
@@ -287,7 +312,10 @@ class ModelsPage:
             self.backtest.figure = {"data": [], "layout": {"xaxis": hidden, "yaxis": hidden, "height": 40}}
             self.backtest.update()
             return
-        xaxis: dict[str, Any] = {"type": "date", "title": {"text": f"local time ({zone.key})"}}
+        xaxis: dict[str, Any] = {
+            "type": "date",
+            "title": {"text": _("local time ({key})").format(key=zone.key)},
+        }
         if len(points) < 3:  # a lone point would span milliseconds: show the hour around it
             middle = points[len(points) // 2][0] / 1000
             xaxis["range"] = [
@@ -322,13 +350,15 @@ class ModelsPage:
         if not page_allows("admin", site=self.room_sites.get(self.room.value)):
             return
         if self.room.value is None:
-            ui.notify("Choose a room first", type="warning")
+            ui.notify(_("Choose a room first"), type="warning")
             return
         room_id, metric = self.room.value, self.metric.value
-        await audit("training started", f"{self.rooms.get(room_id)}: {metric}")
+        await audit(N_("training started"), f"{self.rooms.get(room_id)}: {metric}")
         self.progress.set_visibility(True)
         self.train_button.disable()
-        self.train_status.set_text(f"Training {metric} of {self.rooms.get(room_id)}...")
+        self.train_status.set_text(
+            _("Training {metric} of {get}...").format(metric=metric, get=self.rooms.get(room_id))
+        )
 
         async def work() -> None:
             try:
@@ -347,7 +377,7 @@ class ModelsPage:
 
     def _selected(self) -> dict[str, Any] | None:
         if not self.models.selected:
-            ui.notify("Select a model version in the table first", type="warning")
+            ui.notify(_("Select a model version in the table first"), type="warning")
             return None
         return self.models.selected[0]
 
@@ -357,17 +387,17 @@ class ModelsPage:
             return
         warning = worse_than(row, self.models.rows)
         if warning and not await confirm(
-            f"Activate {row['model_name']} {row['model_version']}?",
+            _("Activate {value} {value2}?").format(value=row["model_name"], value2=row["model_version"]),
             warning,
-            action="Activate anyway",
+            action=_("Activate anyway"),
             colour="warning",
         ):
             return
         if row and await attempt(
-            "The model was not activated",
+            _("The model was not activated"),
             asyncio.to_thread(self.registry.activate, row["id"], by=page_actor()),
-            done=f"{row['model_name']} {row['model_version']} is active",
-            audit="model activated",
+            done=_("{value} {value2} is active").format(value=row["model_name"], value2=row["model_version"]),
+            audit=N_("model activated"),
             target=f"{row['model_name']} {row['model_version']}",
         ):
             await self._reload()
@@ -378,10 +408,12 @@ class ModelsPage:
             return
         if row:
             done = await attempt(
-                "The model was not rolled back",
+                _("The model was not rolled back"),
                 asyncio.to_thread(self.registry.rollback, row["model_name"], by=page_actor()),
-                done=lambda d: f"{d['model_name']} is back to {d['model_version']}",
-                audit="model rolled back",
+                done=lambda d: _("{value} is back to {value2}").format(
+                    value=d["model_name"], value2=d["model_version"]
+                ),
+                audit=N_("model rolled back"),
                 target=row["model_name"],
             )
             if done:

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any
 from nicegui import ui
 
 from app.core.domain.modules import KINDS
+from app.core.i18n import N_, _
 from components.access import page_actor, page_allows, page_bus, page_sites
 from components.actions import attempt, small_button
 from components.frame import add_nav_link, frame
+from components.labels import action_status
 from components.modules import ModuleRow, action_label
 from components.refresh import Coalesced
 from components.times import local_time
@@ -24,7 +26,7 @@ from services.scope import keep
 if TYPE_CHECKING:
     from app.runtime import Runtime
 
-MODES = {"off": "Off", "recommend": "Recommend", "auto": "Auto"}
+MODES = {"off": N_("Off"), "recommend": N_("Recommend"), "auto": N_("Auto")}
 KIND_OPTIONS = {name: kind.label for name, kind in KINDS.items()}
 HISTORY = 8  # actions shown per room
 STATUS_COLOURS = {
@@ -34,11 +36,11 @@ STATUS_COLOURS = {
 
 
 def register(runtime: Runtime) -> None:
-    add_nav_link("Modules", "/modules", icon="toggle_on", order=30)
+    add_nav_link(N_("Modules"), "/modules", icon="toggle_on", order=30)
 
     @ui.page("/modules")
     async def modules_page() -> None:
-        with frame("Modules"):
+        with frame(_("Modules")):
             await ModulesPage(runtime).start()
 
 
@@ -46,8 +48,16 @@ def action_line(action: dict[str, Any], zone: str | None) -> str:
     """`2026-12-07 14:05:03 CET ventilation: switch on by admin — co2 1300 (poor)`, in the room's clock."""
     reason = action.get("reason") or {}
     why = f" — {reason.get('pollutant')} {reason.get('value')} ({reason.get('level')})" if reason else ""
-    ach = f" · {action['ach_per_h']:.1f} air changes/h" if action.get("ach_per_h") is not None else ""
-    what = f"{action['module']}: {action_label(action['action_type'])} by {action['requested_by']}"
+    ach = (
+        _(" · {value:.1f} air changes/h").format(value=action["ach_per_h"])
+        if action.get("ach_per_h") is not None
+        else ""
+    )
+    what = _("{value}: {action_label} by {value2}").format(
+        value=action["module"],
+        action_label=action_label(action["action_type"]),
+        value2=action["requested_by"],
+    )
     return f"{local_time(action['requested_at'], zone, seconds=True)} {what}{why}{ach}"
 
 
@@ -66,7 +76,7 @@ class ModulesPage:
         sites = keep(page_sites(), await self.runtime.config.list_sites())  # a limited account: its own
         rates = await self.modules.air_change_rates()
         if not any(site["rooms"] for site in sites):
-            ui.label("No rooms yet: they appear with their sensors' first readings.").mark("no-rooms")
+            ui.label(_("No rooms yet: they appear with their sensors' first readings.")).mark("no-rooms")
         for site in sites:
             for room in site["rooms"]:
                 await self.room_card(site["name"], room, rates.get(room["id"]))
@@ -86,21 +96,25 @@ class ModulesPage:
                 mode = self.automation.room_settings(room_id)["mode"]
                 if page_allows("admin", site=site, quiet=True):
                     ui.toggle(
-                        MODES, value=mode, on_change=lambda e, r=room_id: self.set_mode(r, e.value)
+                        {k: _(v) for k, v in MODES.items()},
+                        value=mode,
+                        on_change=lambda e, r=room_id: self.set_mode(r, e.value),
                     ).props("dense no-caps").mark(f"room-{room_id}-mode")
                 else:
-                    ui.label(f"automation: {MODES[mode]}").classes("text-caption").mark(
-                        f"room-{room_id}-mode"
-                    )
+                    ui.label(_("automation: {mode}").format(mode=_(MODES[mode]))).classes(
+                        "text-caption"
+                    ).mark(f"room-{room_id}-mode")
             self.columns[room_id] = ui.column().classes("w-full gap-2")
             for module in self.modules.modules(room_id):
                 self._add_row(module.as_dict())
             if page_allows("admin", site=site, quiet=True):
                 with ui.row().classes("items-center gap-2"):
-                    kind = ui.select(KIND_OPTIONS, value="ventilation", label="Module type").classes("w-40")
+                    kind = ui.select(KIND_OPTIONS, value="ventilation", label=_("Module type")).classes(
+                        "w-40"
+                    )
                     kind.mark(f"room-{room_id}-new-type")
-                    name = ui.input("Name (optional)").classes("w-40").mark(f"room-{room_id}-new-name")
-                    small_button("Add module", "add", lambda r=room_id, k=kind, n=name: self.add(r, k, n),
+                    name = ui.input(_("Name (optional)")).classes("w-40").mark(f"room-{room_id}-new-name")
+                    small_button(_("Add module"), "add", lambda r=room_id, k=kind, n=name: self.add(r, k, n),
                                  f"room-{room_id}-add")  # fmt: skip
             await self._history_of(room_id)
 
@@ -118,33 +132,43 @@ class ModulesPage:
         for action in proposals:
             with ui.row().classes("items-center gap-2").mark(f"proposal-{action['id']}"):
                 ui.icon("lightbulb", color="accent")
-                ui.label(f"Proposed: {action_line(action, self.room_zones.get(room_id))}")
+                ui.label(
+                    _("Proposed: {action_line}").format(
+                        action_line=action_line(action, self.room_zones.get(room_id))
+                    )
+                )
                 if not page_allows("operator", site=action.get("enseigne"), quiet=True):
                     continue
-                small_button("Confirm", "check", lambda a=action: self.decide(a, True),
+                small_button(_("Confirm"), "check", lambda a=action: self.decide(a, True),
                              f"proposal-{action['id']}-confirm")  # fmt: skip
-                small_button("Dismiss", "close", lambda a=action: self.decide(a, False),
+                small_button(_("Dismiss"), "close", lambda a=action: self.decide(a, False),
                              f"proposal-{action['id']}-dismiss", "grey")  # fmt: skip
-        with ui.expansion("Action history", icon="history").classes("w-full").mark(f"room-{room_id}-history"):
+        with (
+            ui.expansion(_("Action history"), icon="history")
+            .classes("w-full")
+            .mark(f"room-{room_id}-history")
+        ):
             if not actions:
-                ui.label("No actions yet.").classes("text-grey-7")
+                ui.label(_("No actions yet.")).classes("text-grey-7")
             for action in actions:
                 with ui.row().classes("items-center gap-2"):
                     colour = STATUS_COLOURS.get(action["status"], "grey")
-                    ui.badge(action["status"], color=colour).mark(f"action-{action['id']}-status")
+                    ui.badge(action_status(action["status"]), color=colour).mark(
+                        f"action-{action['id']}-status"
+                    )
                     ui.label(action_line(action, self.room_zones.get(room_id))).classes("text-body2")
                     if action.get("error"):
                         ui.label(action["error"]).classes("text-caption text-negative")
 
     async def _reload_history(self, room_id: int) -> None:
-        history, _ = self.histories[room_id]
+        history, _unused = self.histories[room_id]
         history.refresh(room_id)
 
     @staticmethod
     def _rate_text(rate: tuple[float, float, int] | None) -> str:
         if rate is None:
-            return "air change rate: not measured yet"
-        return f"air change rate: {rate[0]:.1f} /h (r² {rate[1]:.2f})"
+            return _("air change rate: not measured yet")
+        return _("air change rate: {value:.1f} /h (r² {value2:.2f})").format(value=rate[0], value2=rate[1])
 
     def _add_row(self, module: dict[str, Any]) -> None:
         with self.columns[module["room_id"]]:
@@ -181,13 +205,15 @@ class ModulesPage:
         try:
             module = self.modules.module(module_id)
         except NotFound:
-            ui.notify("This module was deleted meanwhile", type="warning")
+            ui.notify(_("This module was deleted meanwhile"), type="warning")
             return
         done = await attempt(
-            "The command was not sent",
+            _("The command was not sent"),
             self.modules.command(module_id, action, requested_by=page_actor(), source="manual"),
-            done=lambda d: f"{module.name}: {action_label(action)} requested",
-            audit="module command",
+            done=lambda d: _("{name}: {action_label} requested").format(
+                name=module.name, action_label=action_label(action)
+            ),
+            audit=N_("module command"),
             target=f"module {module_id} ({module.name}): {action}",
         )
         if done is not None:
@@ -199,10 +225,12 @@ class ModulesPage:
         if not page_allows("admin", site=self.room_sites.get(room_id)):
             return
         added = await attempt(
-            "The module was not added",
+            _("The module was not added"),
             self.modules.add_module(None, None, kind.value, name.value or None, room_id=room_id),
-            done=lambda m: f"{m['name']} added (MQTT topic {m['topic']})",
-            audit="module added",
+            done=lambda m: _("{value} added (MQTT topic {value2})").format(
+                value=m["name"], value2=m["topic"]
+            ),
+            audit=N_("module added"),
             target=f"room {room_id}: {kind.value}",
         )
         if added is not None:
@@ -212,10 +240,10 @@ class ModulesPage:
         if not page_allows("admin", site=self.room_sites.get(room_id)):
             return
         await attempt(
-            "The automation was not changed",
+            _("The automation was not changed"),
             self.automation.set_room_settings(room_id, {"mode": mode}),
-            done=f"Automation: {MODES[mode]}",
-            audit="automation changed",
+            done=_("Automation: {value}").format(value=_(MODES[mode])),
+            audit=N_("automation changed"),
             target=f"room {room_id}: {mode}",
         )
 
@@ -224,9 +252,9 @@ class ModulesPage:
             return
         verdict = "confirmed" if confirm else "declined"
         await attempt(
-            "The proposal was not decided",
+            _("The proposal was not decided"),
             self.modules.decide_proposal(action["id"], confirm, page_actor()),
-            done=f"Proposal {verdict}",
+            done=_("Proposal {verdict}").format(verdict=verdict),
             audit=f"proposal {verdict}",
             target=f"action {action['id']}",
         )

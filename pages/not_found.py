@@ -9,14 +9,15 @@ from fastapi.responses import Response
 from nicegui import Client, ui
 from nicegui.page import page
 
+from app.core.i18n import _
 from components.frame import frame
 
 
 async def not_found_page(request: Request, _exc: Exception) -> Response:
-    with Client(page(""), request=request) as client, frame("Page not found", section=""):
-        ui.label(f"There is no page at {request.url.path}.").mark("not-found")
-        ui.label("It may have been deleted (a room or a site), or the address was mistyped.").classes(
+    with Client(page(""), request=request) as client, frame(_("Page not found"), section=""):
+        ui.label(_("There is no page at {path}.").format(path=request.url.path)).mark("not-found")
+        ui.label(_("It may have been deleted (a room or a site), or the address was mistyped.")).classes(
             "text-grey-7"
         )
-        ui.button("Go to the dashboard", icon="dashboard", on_click=lambda: ui.navigate.to("/"))
+        ui.button(_("Go to the dashboard"), icon="dashboard", on_click=lambda: ui.navigate.to("/"))
     return client.build_response(request, 404)

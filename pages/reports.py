@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from nicegui import ui
 
+from app.core.i18n import N_, _, number, table_columns
 from components.access import page_sites
 from components.actions import attempt
 from components.frame import add_nav_link, frame
@@ -19,31 +20,33 @@ if TYPE_CHECKING:
 
 CATEGORY_COLOURS = {"I": "#1b5e20", "II": "#7cb342", "III": "#f9a825", "IV": "#c62828"}
 COLUMNS = [
-    {"name": "measure", "label": "Measure", "field": "measure", "align": "left"},
-    {"name": "limit", "label": "Limit", "field": "limit", "align": "left"},
-    {"name": "hours", "label": "Occupied hours", "field": "hours", "align": "right"},
-    {"name": "share", "label": "Share of occupied time", "field": "share", "align": "right"},
+    {"name": "measure", "label": N_("Measure"), "field": "measure", "align": "left"},
+    {"name": "limit", "label": N_("Limit"), "field": "limit", "align": "left"},
+    {"name": "hours", "label": N_("Occupied hours"), "field": "hours", "align": "right"},
+    {"name": "share", "label": N_("Share of occupied time"), "field": "share", "align": "right"},
 ]
 
 
 def register(runtime: Runtime) -> None:
-    add_nav_link("Reports", "/reports", icon="assessment", order=30)
+    add_nav_link(N_("Reports"), "/reports", icon="assessment", order=30)
 
     @ui.page("/reports")
     async def reports_page() -> None:
-        with frame("Compliance report"):
+        with frame(_("Compliance report")):
             await ReportPage(runtime).start()
 
 
 def table_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     def share(value: float | None) -> str:
-        return "—" if value is None else f"{value:.1f} %"
+        return "—" if value is None else f"{number(value, 1)} %"
 
     rows = [
         {
-            "measure": f"CO₂ category {c['category']}",
-            "limit": "above category III" if c["limit_ppm"] is None else f"≤ {c['limit_ppm']:g} ppm",
-            "hours": f"{c['hours']:.2f}",
+            "measure": _("CO₂ category {category}").format(category=c["category"]),
+            "limit": _("above category III")
+            if c["limit_ppm"] is None
+            else f"≤ {number(c['limit_ppm'], 0)} ppm",
+            "hours": number(c["hours"], 2),
             "share": share(c["share_pct"]),
         }
         for c in report["co2"]["categories"]
@@ -51,9 +54,9 @@ def table_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     pm = report["pm25"]
     rows.append(
         {
-            "measure": "PM2.5 above the WHO 24-h guideline",
-            "limit": f"> {pm['guideline_ugm3']:g} µg/m³",
-            "hours": f"{pm['above_hours']:.2f}",
+            "measure": _("PM2.5 above the WHO 24-h guideline"),
+            "limit": f"> {number(pm['guideline_ugm3'], 0)} µg/m³",
+            "hours": number(pm["above_hours"], 2),
             "share": share(pm["above_share_pct"]),
         }
     )
@@ -66,7 +69,7 @@ def figure(report: dict[str, Any]) -> dict[str, Any]:
         {
             "type": "bar",
             "orientation": "h",
-            "name": f"category {c['category']}",
+            "name": _("category {category}").format(category=c["category"]),
             "y": ["CO₂"],
             "x": [c["share_pct"] or 0],
             "marker": {"color": CATEGORY_COLOURS[c["category"]]},
@@ -79,7 +82,7 @@ def figure(report: dict[str, Any]) -> dict[str, Any]:
             "barmode": "stack",
             "height": 180,
             "margin": {"l": 50, "r": 20, "t": 10, "b": 40},
-            "xaxis": {"title": {"text": "% of occupied time"}, "range": [0, 100]},
+            "xaxis": {"title": {"text": _("% of occupied time")}, "range": [0, 100]},
             "legend": {"orientation": "h"},
         },
     }
@@ -96,27 +99,34 @@ class ReportPage:
             f"{s['name']}\u0000{r['name']}": f"{s['name']} / {r['name']}" for s in sites for r in s["rooms"]
         }
         if not rooms:
-            ui.label("No rooms yet: a report needs a room with readings.").classes("text-grey-7")
+            ui.label(_("No rooms yet: a report needs a room with readings.")).classes("text-grey-7")
             return
         ui.label(
-            "Share of occupied time (the site's opening hours, in its local time; all the time without them) "
-            "in each EN 16798-1 CO₂ category and above the WHO 24-hour PM2.5 guideline (15 µg/m³)."
+            _(
+                "Share of occupied time (the site's opening hours, in its local time; all the time "
+                "without them) "
+                "in each EN 16798-1 CO₂ category and above the WHO 24-hour PM2.5 guideline (15 µg/m³)."
+            )
         ).classes("text-grey-8")
         today = date.today()
         with ui.row().classes("items-end gap-4"):
-            self.room = ui.select(rooms, value=next(iter(rooms)), label="Room").classes("min-w-[16rem]")
+            self.room = ui.select(rooms, value=next(iter(rooms)), label=_("Room")).classes("min-w-[16rem]")
             self.room.mark("report-room")
-            self.start_day = ui.input("From", value=(today - timedelta(days=6)).isoformat()).mark(
+            self.start_day = ui.input(_("From"), value=(today - timedelta(days=6)).isoformat()).mark(
                 "report-start"
             )
-            self.end_day = ui.input("To (included)", value=today.isoformat()).mark("report-end")
-            ui.button("Compute", icon="calculate", on_click=self.compute).mark("compute")
-            self.download = ui.button("CSV", icon="download", on_click=self.download_csv).mark("download-csv")
+            self.end_day = ui.input(_("To (included)"), value=today.isoformat()).mark("report-end")
+            ui.button(_("Compute"), icon="calculate", on_click=self.compute).mark("compute")
+            self.download = ui.button(_("CSV"), icon="download", on_click=self.download_csv).mark(
+                "download-csv"
+            )
             self.download.props("flat")
         status, changes = self.runtime.health.storage(), self.runtime.bus.storage
-        self.notice = SeriesNotice(status, changes, what="this report")
+        self.notice = SeriesNotice(status, changes, what=_("this report"))
         self.summary = ui.label().classes("text-caption text-grey-7").mark("report-summary")
-        self.table = ui.table(columns=COLUMNS, rows=[], row_key="measure").classes("w-full max-w-3xl")
+        self.table = ui.table(columns=table_columns(COLUMNS), rows=[], row_key="measure").classes(
+            "w-full max-w-3xl"
+        )
         self.table.mark("report-table")
         self.chart = ui.plotly({"data": [], "layout": {"height": 180}}).classes("w-full max-w-3xl")
         await self.compute()
@@ -124,7 +134,7 @@ class ReportPage:
     async def compute(self) -> None:
         site, room = self.room.value.split("\u0000")
         report = await attempt(
-            "The report was not computed",
+            _("The report was not computed"),
             self.runtime.compliance.report(site, room, self.start_day.value, self.end_day.value),
         )
         if report is None:
@@ -132,9 +142,18 @@ class ReportPage:
         self.report = report
         self.notice.show(self.runtime.health.storage())
         self.summary.set_text(
-            f"{site} / {room}, {report['start']} to {report['end']} ({report['timezone']}): "
-            f"{report['co2']['covered_hours']:.1f} occupied hours with CO₂ readings, "
-            f"{report['pm25']['covered_hours']:.1f} with PM2.5; outdoor CO₂ {report['outdoor_co2_ppm']:g} ppm"
+            _(
+                "{where}, {start} to {end} ({zone}): {co2_hours} occupied hours with CO₂ readings, "
+                "{pm_hours} with PM2.5; outdoor CO₂ {outdoor} ppm"
+            ).format(
+                where=f"{site} / {room}",
+                start=report["start"],
+                end=report["end"],
+                zone=report["timezone"],
+                co2_hours=number(report["co2"]["covered_hours"], 1),
+                pm_hours=number(report["pm25"]["covered_hours"], 1),
+                outdoor=number(report["outdoor_co2_ppm"], 0),
+            )
         )
         self.table.rows = table_rows(report)
         self.table.update()

@@ -14,9 +14,11 @@ from nicegui import ui
 
 from app.core.bus import Measurement
 from app.core.domain.metrics import CORE_METRICS
+from app.core.i18n import N_, _
 from components.access import page_bus, page_principal, page_sees
 from components.charts import Aggregate, SeriesChart
 from components.frame import frame
+from components.labels import metric_name
 from components.storage_status import SeriesNotice
 from components.tiles import RoomTile
 from services.errors import NotFound
@@ -30,10 +32,10 @@ from .dashboard import score_options
 
 # range key -> (label, hours, aggregation step in seconds; None = raw readings)
 RANGES: dict[str, tuple[str, float, int | None]] = {
-    "1h": ("1 h", 1, None),
-    "24h": ("24 h", 24, 300),
-    "7d": ("7 d", 168, 3600),
-    "dates": ("Dates", 0, None),  # from and to days chosen by the user, in the room's time zone
+    "1h": (N_("1 h"), 1, None),
+    "24h": (N_("24 h"), 24, 300),
+    "7d": (N_("7 d"), 168, 3600),
+    "dates": (N_("Dates"), 0, None),  # from and to days chosen by the user, in the room's time zone
 }
 MAX_DAYS = 366
 
@@ -43,20 +45,24 @@ def register(runtime: Runtime) -> None:
     async def room_page(room_id: str) -> None:
         room = await _find_room(runtime, room_id)
         if room is None:
-            with frame("Room not found", section="/"):
-                ui.label(f"There is no room with id {room_id!r}; it may have been deleted.").mark(
-                    "room-missing"
-                )
-                ui.link("Back to the dashboard", "/")
+            with frame(_("Room not found"), section="/"):
+                ui.label(
+                    _("There is no room with id {room_id!r}; it may have been deleted.").format(
+                        room_id=room_id
+                    )
+                ).mark("room-missing")
+                ui.link(_("Back to the dashboard"), "/")
             return
         if not page_sees(room["site"]):
             principal = page_principal()
-            who = principal.name if principal else "this account"
-            with frame("Not your site", section="/"):
+            who = principal.name if principal else _("this account")
+            with frame(_("Not your site"), section="/"):
                 ui.label(
-                    f"{who} may not see this room: it belongs to a site outside the account's sites."
+                    _(
+                        "{who} may not see this room: it belongs to a site outside the account's sites."
+                    ).format(who=who)
                 ).mark("room-refused")
-                ui.link("Back to the dashboard", "/")
+                ui.link(_("Back to the dashboard"), "/")
             return
         with frame(room["name"], section="/"):
             await RoomView(runtime, room).start()
@@ -85,11 +91,14 @@ class RoomView:
         latest = await self._latest()
         with ui.row().classes("items-center gap-2 text-grey-8"):
             ui.link(self.room["site"], "/").mark("room-site")
-            details = [self.room["kind"], f"time zone {self.room['effective_timezone']}"]
+            details = [
+                self.room["kind"],
+                _("time zone {value}").format(value=self.room["effective_timezone"]),
+            ]
             ui.label(" · ".join(d for d in details if d))
         with ui.row().classes("w-full items-start gap-6"):
             self.tile = RoomTile(
-                "Latest values",
+                _("Latest values"),
                 latest.values if latest else None,
                 latest.updated_ms if latest else None,
                 **score_options(
@@ -100,7 +109,7 @@ class RoomView:
                 with ui.row().classes("items-center gap-4"):
                     self.metric = (
                         ui.toggle(
-                            {m: info.label for m, info in CORE_METRICS.items()},
+                            {m: metric_name(m) for m in CORE_METRICS},
                             value="co2",
                             on_change=self.load,
                         )
@@ -109,19 +118,21 @@ class RoomView:
                         .mark("metric")
                     )  # wraps on a phone
                     self.range = ui.toggle(
-                        {k: label for k, (label, _, _) in RANGES.items()}, value="1h", on_change=self.load
+                        {k: _(spec[0]) for k, spec in RANGES.items()}, value="1h", on_change=self.load
                     ).mark("range")
-                    ui.button("CSV", icon="download", on_click=self.download).props(
+                    ui.button(_("CSV"), icon="download", on_click=self.download).props(
                         "flat dense no-caps"
-                    ).tooltip("Download what the chart shows").mark("download-csv")
+                    ).tooltip(_("Download what the chart shows")).mark("download-csv")
                 today = datetime.now(ZoneInfo(self.room["effective_timezone"])).date()
                 with ui.row().classes("items-end gap-2") as self.dates:
-                    self.first_day = ui.input("From", value=(today - timedelta(days=6)).isoformat())
+                    self.first_day = ui.input(_("From"), value=(today - timedelta(days=6)).isoformat())
                     self.first_day.props("type=date dense").mark("range-from").on("change", self.load)
-                    self.last_day = ui.input("To (included)", value=today.isoformat())
+                    self.last_day = ui.input(_("To (included)"), value=today.isoformat())
                     self.last_day.props("type=date dense").mark("range-to").on("change", self.load)
                     ui.label(
-                        f"days in {self.room['effective_timezone']}; live readings are not added"
+                        _("days in {value}; live readings are not added").format(
+                            value=self.room["effective_timezone"]
+                        )
                     ).classes("text-caption text-grey-7")
                 self.dates.set_visibility(False)
                 self.message = ui.label().classes("text-grey-7").mark("chart-message")
@@ -150,25 +161,25 @@ class RoomView:
         try:
             first = date.fromisoformat(self.first_day.value or "")
         except ValueError:
-            self.first_day.error = "choose a day"
+            self.first_day.error = _("choose a day")
             return None
         try:
             last = date.fromisoformat(self.last_day.value or "")
         except ValueError:
-            self.last_day.error = "choose a day"
+            self.last_day.error = _("choose a day")
             return None
         if last < first:
-            self.last_day.error = "must not be before the first day"
+            self.last_day.error = _("must not be before the first day")
             return None
         if (last - first).days >= MAX_DAYS:
-            self.last_day.error = f"at most {MAX_DAYS} days"
+            self.last_day.error = _("at most {MAX_DAYS} days").format(MAX_DAYS=MAX_DAYS)
             return None
         start = datetime.combine(first, dt_time(0), zone)
         return start, datetime.combine(last + timedelta(days=1), dt_time(0), zone)
 
     async def _series(self, key: str) -> tuple[Series, int] | None:
         if key != "dates":
-            _, hours, step_s = RANGES[key]
+            _label, hours, step_s = RANGES[key]
             return await self.runtime.query.room_series(self.room_id, hours=hours, step_s=step_s), int(
                 hours * 3600_000
             )
@@ -192,7 +203,7 @@ class RoomView:
         try:
             found = await self._series(key)
         except NotFound:
-            self.message.set_text("This room has been deleted.")
+            self.message.set_text(_("This room has been deleted."))
             return
         if generation != self.generation:
             return  # the user chose something else meanwhile: the newer load shows it (and ends loading)
@@ -258,14 +269,14 @@ class RoomView:
         if self.chart.point_count:
             text = ""
         elif self.tile.updated_ms is None:
-            text = "This room has no readings yet. They appear here, live, as soon as a sensor sends one."
+            text = _("This room has no readings yet. They appear here, live, as soon as a sensor sends one.")
         else:
-            label = CORE_METRICS[self.metric.value].label
+            label = metric_name(self.metric.value)
             span = (
-                f"from {self.first_day.value} to {self.last_day.value}"
+                _("from {value} to {value2}").format(value=self.first_day.value, value2=self.last_day.value)
                 if self.range.value == "dates"
-                else f"in the last {RANGES[self.range.value][0]}"
+                else _("in the last {span}").format(span=_(RANGES[self.range.value][0]))
             )
-            text = f"No {label} readings {span}."
+            text = _("No {label} readings {span}.").format(label=label, span=span)
         self.message.set_text(text)
         self.message.set_visibility(bool(text))

@@ -16,11 +16,13 @@ from nicegui import ui
 from app.core.bus import Measurement
 from app.core.domain.geometry import site_layout
 from app.core.domain.metrics import CORE_METRICS
+from app.core.i18n import N_, _
 from components.access import page_actor, page_allows, page_bus, page_sees, page_sites
 from components.actions import attempt
 from components.charts import Aggregate, SeriesChart
 from components.dialogs import confirm
 from components.frame import add_nav_link, frame
+from components.labels import alert_state, metric_name, module_kind, rule_name
 from components.modules import action_label
 from components.refresh import Coalesced
 from components.room_editor import RoomEditor
@@ -35,11 +37,11 @@ if TYPE_CHECKING:
     from app.runtime import Runtime
 
 CHART_HOURS, CHART_STEP_S = 6, 300
-MODES = {SCORE_MODE: "IAQ score", **{m: info.label for m, info in CORE_METRICS.items()}}
+MODES = {SCORE_MODE: N_("IAQ score"), **{m: info.label for m, info in CORE_METRICS.items()}}
 
 
 def register(runtime: Runtime) -> None:
-    add_nav_link("Twin", "/twin", icon="view_in_ar", order=20)
+    add_nav_link(N_("Twin"), "/twin", icon="view_in_ar", order=20)
 
     @ui.page("/twin")
     async def twin_page() -> None:
@@ -55,22 +57,28 @@ async def _open(runtime: Runtime, site_id: str | None, room_id: int | None = Non
     every = await runtime.config.list_sites()
     sites = keep(page_sites(), every)  # a site-limited account has the twins of its sites only
     if site_id is not None and any(str(s["id"]) == site_id and not page_sees(s["name"]) for s in every):
-        with frame("Digital twin", section="/twin"):
-            ui.label(f"This account may not see the site with id {site_id!r}.").mark("twin-refused")
-            ui.link("Back to the dashboard", "/")
+        with frame(_("Digital twin"), section="/twin"):
+            ui.label(
+                _("This account may not see the site with id {site_id!r}.").format(site_id=site_id)
+            ).mark("twin-refused")
+            ui.link(_("Back to the dashboard"), "/")
         return
     site = (
         sites[0] if sites and site_id is None else next((s for s in sites if str(s["id"]) == site_id), None)
     )
     if site is None:
-        with frame("Digital twin", section="/twin"):
+        with frame(_("Digital twin"), section="/twin"):
             if sites:
-                ui.label(f"There is no site with id {site_id!r}.").mark("twin-missing")
+                ui.label(_("There is no site with id {site_id!r}.").format(site_id=site_id)).mark(
+                    "twin-missing"
+                )
             else:
-                ui.label("No sites yet: the twin shows a site as soon as it has rooms.").mark("twin-missing")
-            ui.link("Back to the dashboard", "/")
+                ui.label(_("No sites yet: the twin shows a site as soon as it has rooms.")).mark(
+                    "twin-missing"
+                )
+            ui.link(_("Back to the dashboard"), "/")
         return
-    with frame(f"Twin · {site['name']}", section="/twin"):
+    with frame(_("Twin · {value}").format(value=site["name"]), section="/twin"):
         view = TwinView(runtime, site, sites)
         view.room_id = room_id
         await view.start()
@@ -96,23 +104,27 @@ class TwinView:
                 ui.select(
                     {s["id"]: s["name"] for s in self.sites},
                     value=self.site["id"],
-                    label="Site",
+                    label=_("Site"),
                     on_change=lambda e: ui.navigate.to(f"/twin/{e.value}"),
                 ).classes("w-48").mark("twin-site")
-            ui.select(MODES, value=self.mode, label="Colour by", on_change=self._mode_changed).classes(
+            ui.select(MODES, value=self.mode, label=_("Colour by"), on_change=self._mode_changed).classes(
                 "w-40"
             ).mark("twin-mode")
-            self.floor_select = ui.select({}, label="Floor", on_change=self._floor_changed).classes("w-32")
+            self.floor_select = ui.select({}, label=_("Floor"), on_change=self._floor_changed).classes("w-32")
             self.floor_select.mark("twin-floor")
-            self.room_select = ui.select({}, label="Go to room", on_change=self._room_chosen).classes("w-56")
+            self.room_select = ui.select({}, label=_("Go to room"), on_change=self._room_chosen).classes(
+                "w-56"
+            )
             self.room_select.mark("twin-room")
-            ui.button("Whole site", icon="zoom_out_map", on_click=lambda: self.twin and self.twin.show_all())
-            ui.button("Back to the dashboard", on_click=lambda: ui.navigate.to("/")).props("flat")
+            ui.button(
+                _("Whole site"), icon="zoom_out_map", on_click=lambda: self.twin and self.twin.show_all()
+            )
+            ui.button(_("Back to the dashboard"), on_click=lambda: ui.navigate.to("/")).props("flat")
         self.legend_box = ui.row().classes("w-full")
         # the room panels' charts read the time series: say when part of it is unavailable (built once here,
         # not in the panel, which is rebuilt for every room)
         self.notice = SeriesNotice(
-            self.runtime.health.storage(), self.runtime.bus.storage, what="the room panel's chart"
+            self.runtime.health.storage(), self.runtime.bus.storage, what=_("the room panel's chart")
         )
         # side by side on a wide screen; on a phone the panel goes under the scene, which keeps the width
         with ui.element("div").classes("w-full flex flex-col md:flex-row md:flex-nowrap items-start gap-4"):
@@ -159,7 +171,9 @@ class TwinView:
         self.scene_box.clear()
         with self.scene_box:
             if not rooms:
-                ui.label("This site has no rooms yet: a reading for it creates one, or add one in Settings.")
+                ui.label(
+                    _("This site has no rooms yet: a reading for it creates one, or add one in Settings.")
+                )
                 self.twin = None
                 return
             self.twin = RoomScene(
@@ -171,12 +185,14 @@ class TwinView:
             )
             self._draw_modules(rooms)
             ui.label(
-                "Drag to turn, scroll to zoom, right-drag to pan; click a room for its details, a module "
-                "(fan, purifier, window) to switch it. "
-                "Rooms without a geometry are laid out on the ground floor."
+                _(
+                    "Drag to turn, scroll to zoom, right-drag to pan; click a room for its details, a module "
+                    "(fan, purifier, window) to switch it. "
+                    "Rooms without a geometry are laid out on the ground floor."
+                )
             ).classes("text-caption text-grey-7")
         floors = self.twin.floors
-        self.floor_select.set_options({None: "All floors", **{f: _floor_name(f) for f in floors}})
+        self.floor_select.set_options({None: _("All floors"), **{f: _floor_name(f) for f in floors}})
         if self.floor not in floors:
             self.floor = None
         self.floor_select.value = self.floor
@@ -222,16 +238,20 @@ class TwinView:
         verb = action_label(action)
         if not await confirm(
             f"{verb.capitalize()} {module.name}?",
-            f"This sends the command to the {module.module_type} of {module.room} now.",
+            _("This sends the command to the {module_type} of {room} now.").format(
+                module_type=module_kind(module.module_type), room=module.room
+            ),
             action=verb.capitalize(),
             colour="primary",
         ):
             return
         await attempt(
-            "The command was not sent",
+            _("The command was not sent"),
             modules.command(module.id, action, requested_by=page_actor(), source="manual"),
-            done=f"{module.name} in {module.room}: {verb} requested",
-            audit="module command",
+            done=_("{name} in {room}: {verb} requested").format(
+                name=module.name, room=module.room, verb=verb
+            ),
+            audit=N_("module command"),
             target=f"module {module.id} ({module.name}): {action}",
         )
 
@@ -265,7 +285,7 @@ class TwinView:
         self.room_id, self.panel_tile, self.panel_chart = None, None, None
         self.panel.clear()
         with self.panel:
-            ui.label("Click a room to see its values, score, chart and alerts.").classes("text-grey-7")
+            ui.label(_("Click a room to see its values, score, chart and alerts.")).classes("text-grey-7")
 
     async def open_room(self, room_id: int, *, fly: bool = True) -> None:
         if self.twin is None or not self.twin.knows(room_id):
@@ -279,9 +299,9 @@ class TwinView:
             with ui.row().classes("w-full items-center justify-between no-wrap"):
                 ui.label(room.name).classes("text-h6").mark("panel-room")
                 ui.button(icon="close", on_click=self.close_panel).props("flat round dense")
-            ui.link("Open the room's page", f"/rooms/{room_id}")
+            ui.link(_("Open the room's page"), f"/rooms/{room_id}")
             self.panel_tile = RoomTile(
-                "Latest values",
+                _("Latest values"),
                 room.values,
                 max(room.times.values(), default=None),
                 thresholds=room.thresholds,
@@ -289,7 +309,9 @@ class TwinView:
                 stale_after_s=self.runtime.settings.score_stale_after_s,
             )
             metric = self.mode if self.mode != SCORE_MODE else "co2"
-            ui.label(f"{CORE_METRICS[metric].label}, last {CHART_HOURS} h").classes("text-subtitle2")
+            ui.label(
+                _("{label}, last {CHART_HOURS} h").format(label=metric_name(metric), CHART_HOURS=CHART_HOURS)
+            ).classes("text-subtitle2")
             self.panel_chart = SeriesChart(zone=ZoneInfo(self.site["timezone"])).style("height: 220px")
             self.panel_chart.mark("panel-chart")
             self.alerts_box = ui.column().classes("w-full gap-1").mark("panel-alerts")
@@ -324,13 +346,17 @@ class TwinView:
         self.alerts_box.clear()
         with self.alerts_box:
             if not open_alerts:
-                ui.label("No open alerts.").classes("text-caption text-grey-7")
+                ui.label(_("No open alerts.")).classes("text-caption text-grey-7")
             for alert in open_alerts:
                 colour = "negative" if alert["severity"] == "critical" else "warning"
                 with ui.row().classes("items-center gap-2 no-wrap"):
                     ui.icon("warning", color=colour)
                     since = local_time(alert["raised_at"], alert.get("timezone") or self.site["timezone"])
-                    ui.label(f"{alert['rule']} ({alert['state']}) since {since}")
+                    ui.label(
+                        _("{value} ({value2}) since {since}").format(
+                            value=rule_name(alert["rule"]), value2=alert_state(alert["state"]), since=since
+                        )
+                    )
 
     def _editor(self, room_id: int) -> None:
         """Geometry as JSON and the .glb model upload, for the administrator setting the twin up."""
@@ -363,4 +389,4 @@ class TwinView:
 
 
 def _floor_name(floor: int) -> str:
-    return "Ground floor" if floor == 0 else f"Floor {floor}"
+    return _("Ground floor") if floor == 0 else _("Floor {floor}").format(floor=floor)

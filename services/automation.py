@@ -20,6 +20,7 @@ from typing import Any
 from app.core.bus import EventBus, Measurement
 from app.core.domain.modules import is_active
 from app.core.domain.readings import FieldError, InvalidInput
+from app.core.i18n import _
 from app.core.storage.modules import AUTOMATION_DEFAULTS, AUTOMATION_FIELDS, SqlModuleStore
 
 from .modules import ModuleService
@@ -69,22 +70,24 @@ class AutomationService:
     async def set_room_settings(self, room_id: int, changes: Any) -> dict[str, Any]:
         """Change some of a room's automation settings; the whole is checked. 422 names the field."""
         if not isinstance(changes, dict):
-            raise FieldError("body", "must be a JSON object").as_error()
+            raise FieldError("body", _("must be a JSON object")).as_error()
         unknown = sorted(set(changes) - set(AUTOMATION_FIELDS))
         if unknown:
-            raise FieldError(unknown[0], f"unknown setting; known: {list(AUTOMATION_FIELDS)}").as_error()
+            raise FieldError(
+                unknown[0], _("unknown setting; known: {list}").format(list=list(AUTOMATION_FIELDS))
+            ).as_error()
         merged = {**self.room_settings(room_id), **changes}
         errors = []
         if merged["mode"] not in MODES:
-            errors.append(FieldError("mode", f"must be one of {list(MODES)}"))
+            errors.append(FieldError("mode", _("must be one of {list}").format(list=list(MODES))))
         for key in AUTOMATION_FIELDS[1:]:
             value = merged[key]
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                errors.append(FieldError(key, "must be a number"))
+                errors.append(FieldError(key, _("must be a number")))
             elif value < 0:
-                errors.append(FieldError(key, "must be >= 0"))
+                errors.append(FieldError(key, _("must be >= 0")))
         if not errors and merged["daily_budget"] != int(merged["daily_budget"]):
-            errors.append(FieldError("daily_budget", "must be a whole number of actions"))
+            errors.append(FieldError("daily_budget", _("must be a whole number of actions")))
         for on, off in (("co2_on_ppm", "co2_off_ppm"), ("pm25_on_ugm3", "pm25_off_ugm3")):
             if not errors and merged[off] >= merged[on]:
                 problem = f"must be below {on} ({merged[on]:g}), or the modules would flap"

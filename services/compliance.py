@@ -17,6 +17,7 @@ from app.core.domain.alerts import is_open_ms
 from app.core.domain.compliance import CO2_CATEGORIES, REFERENCES, WHO_PM25_24H_UGM3, Sample, compliance
 from app.core.domain.readings import FieldError
 from app.core.domain.timesteps import to_ms
+from app.core.i18n import _
 from app.core.storage.base import TimeSeriesStore
 
 from .rooms import room_row
@@ -42,7 +43,7 @@ def _day(text: str | None, field: str) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise FieldError(
-            field, "must be a date such as 2026-11-01 (the site's local day)"
+            field, _("must be a date such as 2026-11-01 (the site's local day)")
         ).as_error() from None
 
 
@@ -67,9 +68,13 @@ class ComplianceService:
         last = last or datetime.fromtimestamp(now, zone).date()
         first = first or last - timedelta(days=6)
         if first > last:
-            raise FieldError("start", f"must not be after end ({last.isoformat()})").as_error()
+            raise FieldError(
+                "start", _("must not be after end ({isoformat})").format(isoformat=last.isoformat())
+            ).as_error()
         if (last - first).days >= MAX_DAYS:
-            raise FieldError("start", f"the period is at most {MAX_DAYS} days").as_error()
+            raise FieldError(
+                "start", _("the period is at most {MAX_DAYS} days").format(MAX_DAYS=MAX_DAYS)
+            ).as_error()
         start_ms = to_ms(datetime.combine(first, clock_time(0), zone))
         end_ms = min(to_ms(datetime.combine(last + timedelta(days=1), clock_time(0), zone)), int(now * 1000))
         co2, pm25 = self._samples(room_id, start_ms, end_ms)

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.db.models import AuditEvent, DeviceKey, Site
 from app.core.domain.readings import FieldError
+from app.core.i18n import _
 from app.core.principal import Principal
 
 from .accounts import RELOAD_S, AccountService, check_manages, digest
@@ -190,18 +191,20 @@ class DeviceKeys:
         `new_site_timezone` creates a missing site first (the operator's command line, before the first
         reading)."""
         if not isinstance(site, str) or not site.strip():
-            raise FieldError("site", "must name the site the key writes for").as_error()
+            raise FieldError("site", _("must name the site the key writes for")).as_error()
         check_manages(by, [site.strip()], f"a key of the site {site.strip()!r}")
         if not isinstance(name, str) or not name.strip() or len(name) > 128:
-            raise FieldError("name", "must be a non-empty text of at most 128 characters").as_error()
+            raise FieldError("name", _("must be a non-empty text of at most 128 characters")).as_error()
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         with self.sessions.begin() as db:
             if db.scalar(select(Site.id).where(Site.name == site.strip())) is None:
                 if new_site_timezone is None:
                     raise FieldError(
                         "site",
-                        f"no site named {site.strip()!r}: create the site first "
-                        "(Settings, or POST /api/config/sites)",
+                        _(
+                            "no site named {strip!r}: create the site first (Settings, or POST "
+                            "/api/config/sites)"
+                        ).format(strip=site.strip()),
                     ).as_error()
                 db.add(Site(name=site.strip(), timezone=new_site_timezone))
             key = DeviceKey(site=site.strip(), name=name.strip(), prefix=secret[:12], key_hash=digest(secret))
@@ -236,7 +239,7 @@ class DeviceKeys:
             with self.sessions.begin() as db:
                 key = db.get(DeviceKey, key_id)
                 if key is None:
-                    raise NotFound(f"no device key with id {key_id}")
+                    raise NotFound(_("no device key with id {key_id}").format(key_id=key_id))
                 check_manages(by, [key.site], f"device key {key_id}")
                 key.revoked_at = datetime.now(UTC)
                 db.add(AuditEvent(actor=actor, action="key.revoke", target=f"{key.site}/{key.name}"))

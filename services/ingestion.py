@@ -34,6 +34,7 @@ from app.core.domain.readings import (
     parse_reading,
 )
 from app.core.domain.timesteps import to_ms
+from app.core.i18n import _
 from app.core.observability import PlatformMetrics
 from app.core.settings import Settings
 from app.core.storage.base import StoreBusy, StoredReading, TimeSeriesStore
@@ -116,7 +117,7 @@ class IngestionService:
         factor = self.settings.tvoc_ugm3_per_ppb
         if isinstance(body, list):
             if not body:
-                raise InvalidInput([FieldError("body", "is an empty list; send at least one reading")])
+                raise InvalidInput([FieldError("body", _("is an empty list; send at least one reading"))])
             limit = self.settings.max_batch_readings
             if len(body) > limit:
                 raise BatchTooLarge(
@@ -354,26 +355,32 @@ class IngestionService:
         """Why a reading of a sensor without a room cannot be placed, or None."""
         if not draft.site or not draft.room:
             missing = "enseigne" if not draft.site else "salle"
-            return FieldError(prefix + missing, "is required for a sensor that is not assigned to a room yet")
+            return FieldError(
+                prefix + missing, _("is required for a sensor that is not assigned to a room yet")
+            )
         if auto:
             return None
         if sensor is None:
             return FieldError(
                 prefix + "sensor_id",
-                f"unknown sensor {draft.sensor_id!r}; register it in "
-                "Settings (automatic registration is off)",
+                _(
+                    "unknown sensor {sensor_id!r}; register it in Settings (automatic registration is off)"
+                ).format(sensor_id=draft.sensor_id),
             )
         site = self.index.sites.get(draft.site)
         if site is None:
             return FieldError(
                 prefix + "enseigne",
-                f"unknown site {draft.site!r}; create it in Settings (automatic registration is off)",
+                _("unknown site {site!r}; create it in Settings (automatic registration is off)").format(
+                    site=draft.site
+                ),
             )
         if (site.id, draft.room) not in self.index.rooms:
             return FieldError(
                 prefix + "salle",
-                f"unknown room {draft.room!r} of {draft.site!r}; create it in "
-                "Settings (automatic registration is off)",
+                _(
+                    "unknown room {room!r} of {site!r}; create it in Settings (automatic registration is off)"
+                ).format(room=draft.room, site=draft.site),
             )
         return None
 

@@ -17,6 +17,7 @@ from app.core.db.models import Room, Sensor, Site
 from app.core.domain.buckets import local_day_start_ms, merge_stats
 from app.core.domain.readings import FieldError
 from app.core.domain.timesteps import MAX_POINTS, format_step, to_ms
+from app.core.i18n import _
 from app.core.storage.base import Bucket, TimeSeriesStore
 
 from .scope import Selection
@@ -170,7 +171,7 @@ class QueryService:
             start = (end or now) - timedelta(hours=hours if hours is not None else 24)
         end = end or now + timedelta(minutes=5)  # sensors with a clock slightly ahead are still shown
         if start >= end:
-            raise FieldError("start", "must be before end").as_error()
+            raise FieldError("start", _("must be before end")).as_error()
         return start, end
 
     def _data(self, selection, start, end, hours, step_s, raw, metrics, limit, now) -> Series:
@@ -210,8 +211,9 @@ class QueryService:
         if span_s / step_s > MAX_POINTS:
             raise FieldError(
                 "step",
-                f"{format_step(step_s)} over {span_s / 3600:g} h gives more than "
-                f"{MAX_POINTS} points; choose a larger step",
+                _(
+                    "{format_step} over {value:g} h gives more than {MAX_POINTS} points; choose a larger step"
+                ).format(format_step=format_step(step_s), value=span_s / 3600, MAX_POINTS=MAX_POINTS),
             ).as_error()
         return step_s
 

@@ -13,6 +13,7 @@ import struct
 from pathlib import Path
 
 from app.core.domain.readings import FieldError
+from app.core.i18n import _
 from app.core.settings import Settings
 
 GLB_MAGIC = b"glTF"
@@ -23,18 +24,26 @@ def check_glb(data: bytes, max_bytes: int) -> None:
     """Raise InvalidInput (field `model`) unless `data` is a binary glTF 2.0 file of at most `max_bytes`."""
     if len(data) > max_bytes:
         raise FieldError(
-            "model", f"is {len(data)} bytes, more than the limit of {max_bytes} bytes"
+            "model",
+            _("is {len} bytes, more than the limit of {max_bytes} bytes").format(
+                len=len(data), max_bytes=max_bytes
+            ),
         ).as_error()
     if len(data) < GLB_HEADER.size + 8 or data[:4] != GLB_MAGIC:
         raise FieldError(
-            "model", "is not a binary glTF (.glb) file: it does not start with 'glTF'"
+            "model", _("is not a binary glTF (.glb) file: it does not start with 'glTF'")
         ).as_error()
-    _, version, length = GLB_HEADER.unpack_from(data)
+    _magic, version, length = GLB_HEADER.unpack_from(data)
     if version != 2:
-        raise FieldError("model", f"is glTF version {version}; only glTF 2.0 is supported").as_error()
+        raise FieldError(
+            "model", _("is glTF version {version}; only glTF 2.0 is supported").format(version=version)
+        ).as_error()
     if length != len(data):
         raise FieldError(
-            "model", f"is truncated or padded: its header says {length} bytes, got {len(data)}"
+            "model",
+            _("is truncated or padded: its header says {length} bytes, got {len}").format(
+                length=length, len=len(data)
+            ),
         ).as_error()
 
 

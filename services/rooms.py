@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.db.models import Room, Site
+from app.core.i18n import _
 
 from .errors import NotFound
 
@@ -23,6 +24,6 @@ def room_row(s: Session, site: str, room: str, *columns: Any) -> Any:
     ).first()
     if row is None:
         if s.scalar(select(Site.id).where(Site.name == site)) is None:
-            raise NotFound(f"no site named {site!r}")
-        raise NotFound(f"no room named {room!r} in site {site!r}")
+            raise NotFound(_("no site named {site!r}").format(site=site))
+        raise NotFound(_("no room named {room!r} in site {site!r}").format(room=room, site=site))
     return row

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.bus import EventBus
 from app.core.db.models import Room, Sensor, Site
+from app.core.i18n import _
 
 from .errors import NotFound
 
@@ -64,7 +65,7 @@ def may_see(sites: Sites, site: str | None) -> bool:
 def check_site(sites: Sites, site: str | None, what: str = "site") -> None:
     """Refuse a named site outside `sites` (OutOfScope); None (nothing named) passes."""
     if site is not None and not may_see(sites, site):
-        raise OutOfScope(f"this account may not see the {what} {site!r}")
+        raise OutOfScope(_("this account may not see the {what} {site!r}").format(what=what, site=site))
 
 
 def covers(sites: Sites, others: frozenset[str] | list[str] | None) -> bool:
@@ -125,7 +126,9 @@ class ScopeResolver:
                 else None
             )
         if not may_see(sites, name):
-            raise OutOfScope(f"this account may not see {what}: it belongs to another site")
+            raise OutOfScope(
+                _("this account may not see {what}: it belongs to another site").format(what=what)
+            )
 
     @staticmethod
     def _sensor(s: Session, sites: Sites, sensor_id: str) -> int:
@@ -137,9 +140,11 @@ class ScopeResolver:
             .where(Sensor.sensor_id == sensor_id)
         ).first()
         if sites is not None and (row is None or not may_see(sites, row[1])):
-            raise OutOfScope(f"this account may not see the sensor {sensor_id!r}")
+            raise OutOfScope(
+                _("this account may not see the sensor {sensor_id!r}").format(sensor_id=sensor_id)
+            )
         if row is None:
-            raise NotFound(f"no sensor with id {sensor_id!r}")
+            raise NotFound(_("no sensor with id {sensor_id!r}").format(sensor_id=sensor_id))
         return row[0]
 
     @staticmethod
@@ -147,10 +152,10 @@ class ScopeResolver:
         """Why nothing matched: the first name that does not exist (within `sites`)."""
         if room_id is not None:
             if sites is not None:
-                raise OutOfScope(f"this account may not see the room {room_id}")
-            raise NotFound(f"room {room_id} does not exist")
+                raise OutOfScope(_("this account may not see the room {room_id}").format(room_id=room_id))
+            raise NotFound(_("room {room_id} does not exist").format(room_id=room_id))
         if site is not None and s.scalar(select(Site.id).where(Site.name == site)) is None:
-            raise NotFound(f"no site named {site!r}")
+            raise NotFound(_("no site named {site!r}").format(site=site))
         if room is not None:
             raise NotFound(f"no room named {room!r}" + (f" in site {site!r}" if site else ""))
 

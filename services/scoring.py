@@ -32,6 +32,7 @@ from app.core.domain.score import (
     split_stale,
 )
 from app.core.domain.timesteps import iso_ms, to_ms
+from app.core.i18n import _
 from app.core.storage.base import TimeSeriesStore
 from app.core.storage.scores import ScoreRow, SqlScoreStore
 
@@ -162,7 +163,7 @@ class ScoringService:
         with self.sessions.begin() as s:
             site = s.get(Site, site_id)
             if site is None:
-                raise NotFound(f"site {site_id} does not exist")
+                raise NotFound(_("site {site_id} does not exist").format(site_id=site_id))
             if write:
                 override = None if override == {} else override
                 self.thresholds.merged(override)  # raises InvalidInput naming the field
@@ -179,7 +180,7 @@ class ScoringService:
         with self.sessions.begin() as s:
             room = s.get(Room, room_id)
             if room is None:
-                raise NotFound(f"room {room_id} does not exist")
+                raise NotFound(_("room {room_id} does not exist").format(room_id=room_id))
             if write:
                 override = None if override == {} else override
                 # checked over the site's thresholds: the room's lists must fit with what it inherits
@@ -296,7 +297,7 @@ class ScoringService:
             state.newest_ms = ts
             if state.stored_ms is not None and ts < state.stored_ms + interval_ms:
                 continue
-            fresh, _ = split_stale(state.values, ts, self.stale_after_ms)
+            fresh, _stale = split_stale(state.values, ts, self.stale_after_ms)
             result = room_score(fresh, self.thresholds_for(m.room_id, state.site))
             if result is not None:
                 self._pending.append(

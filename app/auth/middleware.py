@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import orjson
 
+from app.core.i18n import from_accept_language
 from app.core.principal import Principal
 
 from .policy import DEVICE, FILTERED, OPEN, Rule, requirement
@@ -49,7 +50,7 @@ def bearer_secret(headers: list[tuple[bytes, bytes]]) -> str | None:
     only Basic: any user name, the token as password)."""
     for name, value in headers:
         if name == b"authorization":
-            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            scheme, _sep, credentials = value.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer":
                 return credentials.strip() or None
             if scheme.lower() == "basic":
@@ -95,7 +96,11 @@ class AuthMiddleware:
         rule = requirement(method, path)
         need = rule.need if isinstance(rule, Rule) else rule
         principal = await self.principal(scope)
-        scope.setdefault("state", {})["principal"] = principal
+        state = scope.setdefault("state", {})
+        state["principal"] = principal
+        state["language"] = (principal.language if principal is not None else None) or from_accept_language(
+            _header(scope, b"accept-language")
+        )  # None: the deployment's (IAQ_LANGUAGE); pages read it (app.core.i18n)
         if kind == "http" and method in _BODY_METHODS:
             declared = _header(scope, b"content-length")
             if declared and declared.isdigit() and int(declared) > self.max_body:
@@ -274,7 +279,7 @@ def origin_of(url: str | None) -> str | None:
     """`scheme://host[:port]` of a URL."""
     if not url:
         return None
-    scheme, _, rest = url.partition("://")
+    scheme, _sep, rest = url.partition("://")
     return f"{scheme}://{rest.split('/', 1)[0]}"
 
 

@@ -22,6 +22,7 @@ class Principal:
     sites: frozenset[str] | None = None  # None: every site
     via: str = "session"  # session, token, device
     user_id: int | None = None
+    language: str | None = None  # the account's choice (app.core.i18n.LANGUAGES); None: the browser's
 
     def has_role(self, role: str) -> bool:
         return _RANK[self.role] >= _RANK[role]

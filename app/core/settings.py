@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL"))
     sqlite_synchronous: str = Field("FULL", validation_alias=_env("IAQ_SQLITE_SYNCHRONOUS"))
     default_timezone: str = Field("UTC", validation_alias=_env("IAQ_DEFAULT_TIMEZONE"))
+    # the language of what no account chose (e-mails, the sign-in page of a browser that asks for none):
+    # en, fr
+    language: str = Field("en", pattern="^[a-z]{2}$", validation_alias=_env("IAQ_LANGUAGE"))
 
     # -- ingestion
     auto_register: bool = Field(True, validation_alias=_env("IAQ_AUTO_REGISTER"))

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.db.models import AccessToken, AuditEvent, User
 from app.core.domain.readings import FieldError
+from app.core.i18n import _
 from app.core.passwords import hash_password, random_password, verify_password
 from app.core.principal import Principal
 from app.core.settings import Settings
@@ -56,9 +57,10 @@ class _UserEntry:
     role: str
     sites: frozenset[str] | None
     disabled: bool
+    language: str | None = None
 
     def principal(self, via: str) -> Principal:
-        return Principal(self.name, self.role, self.sites, via, self.id)
+        return Principal(self.name, self.role, self.sites, via, self.id, self.language)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +133,7 @@ def _check_sites(sites: Any) -> list[str] | None:
     if sites is None:
         return None
     if not isinstance(sites, list) or not all(isinstance(s, str) and s.strip() for s in sites):
-        raise FieldError("sites", "must be a list of site names, or null for every site").as_error()
+        raise FieldError("sites", _("must be a list of site names, or null for every site")).as_error()
     return sorted({s.strip() for s in sites})
 
 
@@ -141,12 +143,16 @@ def check_manages(by: Principal | None, sites: Any, what: str) -> None:
     page (the Settings page is for unrestricted admins only)."""
     if by is not None and not covers(by.sites, sites):
         mine = ", ".join(sorted(by.sites or ()))
-        raise OutOfScope(f"{by.name} manages only what is limited to its sites ({mine}); {what} is not")
+        raise OutOfScope(
+            _("{name} manages only what is limited to its sites ({mine}); {what} is not").format(
+                name=by.name, mine=mine, what=what
+            )
+        )
 
 
 def _check_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 128:
-        raise FieldError("name", "must be a non-empty text of at most 128 characters").as_error()
+        raise FieldError("name", _("must be a non-empty text of at most 128 characters")).as_error()
     return name.strip()
 
 
@@ -171,7 +177,12 @@ class AccountsCore:
         with self.sessions() as db:
             users = {
                 u.id: _UserEntry(
-                    u.id, u.name, u.role, frozenset(u.sites) if u.sites is not None else None, u.disabled
+                    u.id,
+                    u.name,
+                    u.role,
+                    frozenset(u.sites) if u.sites is not None else None,
+                    u.disabled,
+                    u.language,
                 )
                 for u in db.scalars(select(User))
             }
@@ -276,7 +287,9 @@ class AccountsCore:
         if wait > 0:
             await self.audit(name, "login.throttled", None, None, address)
             raise LoginRefused(
-                f"too many failed sign-ins from this address; try again in {math.ceil(wait)} s",
+                _("too many failed sign-ins from this address; try again in {ceil} s").format(
+                    ceil=math.ceil(wait)
+                ),
                 retry_after_s=math.ceil(wait),
             )
         found = await asyncio.to_thread(self._verify, name, password)
@@ -284,7 +297,7 @@ class AccountsCore:
             self.by_pair.fail(pair)
             self.by_address.fail(address)
             await self.audit(name, "login.failed", None, None, address)
-            raise LoginRefused("wrong user name or password")
+            raise LoginRefused(_("wrong user name or password"))
         self.by_pair.succeed(pair)
         await self.audit(found.name, "login", None, {"via": "password"}, address)
         return found

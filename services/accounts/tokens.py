@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from app.core.db.models import AccessToken, AuditEvent, User
 from app.core.domain.readings import FieldError
+from app.core.i18n import _
 from app.core.principal import Principal
 
 from ..errors import NotFound
@@ -30,7 +31,7 @@ class TokensAndAudit(AccountsCore):
         with self.sessions.begin() as db:
             user = db.scalar(select(User).where(User.name == user_name))
             if user is None:
-                raise NotFound(f"no user named {user_name!r}")
+                raise NotFound(_("no user named {user_name!r}").format(user_name=user_name))
             expires = datetime.fromtimestamp(self.clock(), UTC) + timedelta(days=days) if days else None
             token = AccessToken(
                 user_id=user.id,
@@ -52,7 +53,7 @@ class TokensAndAudit(AccountsCore):
             not isinstance(days, int | float) or isinstance(days, bool) or not 0 < days <= 3650
         ):
             raise FieldError(
-                "days", "must be a number of days between 0 and 3650, or null for no expiry"
+                "days", _("must be a number of days between 0 and 3650, or null for no expiry")
             ).as_error()
         out, secret = await asyncio.to_thread(
             self.create_token_sync, principal.name, body.get("name", "token"), days, actor=principal.name
@@ -83,7 +84,7 @@ class TokensAndAudit(AccountsCore):
             with self.sessions.begin() as db:
                 token = db.get(AccessToken, token_id)
                 if token is None or (token.user_id != principal.user_id and not principal.has_role("admin")):
-                    raise NotFound(f"no token with id {token_id}")
+                    raise NotFound(_("no token with id {token_id}").format(token_id=token_id))
                 if token.user_id != principal.user_id:  # an admin revoking another account's token
                     owner = db.get(User, token.user_id)
                     check_manages(principal, owner.sites if owner else None, f"token {token_id}")

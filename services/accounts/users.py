@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.core.db.models import AccessToken, AuditEvent, User
 from app.core.domain.readings import FieldError
+from app.core.i18n import LANGUAGES, _
 from app.core.passwords import hash_password
 from app.core.principal import ROLES, Principal, check_role
 
@@ -45,16 +46,18 @@ class Users(AccountsCore):
         name = _check_name(name)
         check_manages(by, _check_sites(sites), "an account of every site")
         if role not in ROLES:
-            raise FieldError("role", f"must be one of {', '.join(ROLES)}").as_error()
+            raise FieldError(
+                "role", _("must be one of {choices}").format(choices=", ".join(ROLES))
+            ).as_error()
         if password is not None and not isinstance(password, str):
-            raise FieldError("password", "must be text").as_error()
+            raise FieldError("password", _("must be text")).as_error()
         try:
             hashed = hash_password(password) if password else None
         except ValueError as exc:
             raise FieldError("password", str(exc).split(": ", 1)[1]).as_error() from None
         with self.sessions.begin() as db:
             if db.scalar(select(User.id).where(User.name == name)) is not None:
-                raise Conflict(f"a user named {name!r} exists already")
+                raise Conflict(_("a user named {name!r} exists already").format(name=name))
             user = User(name=name, role=role, sites=_check_sites(sites), password_hash=hashed)
             db.add(user)
             db.flush()
@@ -89,17 +92,19 @@ class Users(AccountsCore):
             changes: dict[str, Any] = {}
             if "role" in body:
                 if body["role"] not in ROLES:
-                    raise FieldError("role", f"must be one of {', '.join(ROLES)}").as_error()
+                    raise FieldError(
+                        "role", _("must be one of {choices}").format(choices=", ".join(ROLES))
+                    ).as_error()
                 changes["role"] = body["role"]
             if "sites" in body:
                 changes["sites"] = _check_sites(body["sites"])
             if "disabled" in body:
                 if not isinstance(body["disabled"], bool):
-                    raise FieldError("disabled", "must be true or false").as_error()
+                    raise FieldError("disabled", _("must be true or false")).as_error()
                 changes["disabled"] = body["disabled"]
             if "password" in body:
                 if not isinstance(body["password"], str):
-                    raise FieldError("password", "must be text").as_error()
+                    raise FieldError("password", _("must be text")).as_error()
                 try:
                     changes["password_hash"] = hash_password(body["password"])
                 except ValueError as exc:
@@ -107,12 +112,12 @@ class Users(AccountsCore):
             unknown = set(body) - {"role", "sites", "disabled", "password"}
             if unknown:
                 raise FieldError(
-                    sorted(unknown)[0], "cannot be changed; use role, sites, disabled, password"
+                    sorted(unknown)[0], _("cannot be changed; use role, sites, disabled, password")
                 ).as_error()
             with self.sessions.begin() as db:
                 user = db.get(User, user_id)
                 if user is None:
-                    raise NotFound(f"no user with id {user_id}")
+                    raise NotFound(_("no user with id {user_id}").format(user_id=user_id))
                 check_manages(by, user.sites, f"the account {user.name!r}")
                 if "sites" in changes:
                     check_manages(by, changes["sites"], "an account of every site")
@@ -128,12 +133,30 @@ class Users(AccountsCore):
 
         return await asyncio.to_thread(work)
 
+    async def set_language(self, user_id: int, language: str | None) -> None:
+        """The language an account reads its pages in (one of `app.core.i18n.LANGUAGES`; None: its browser's).
+        Anyone may choose their own; it takes effect on the next page."""
+        if language is not None and language not in LANGUAGES:
+            raise FieldError(
+                "language", _("must be one of {choices}").format(choices=", ".join(LANGUAGES))
+            ).as_error()
+
+        def work() -> None:
+            with self.sessions.begin() as db:
+                user = db.get(User, user_id)
+                if user is None:
+                    raise NotFound(_("no user with id {user_id}").format(user_id=user_id))
+                user.language = language
+            self.load()
+
+        await asyncio.to_thread(work)
+
     async def delete_user(self, user_id: int, actor: str, by: Principal | None = None) -> dict[str, Any]:
         def work() -> dict[str, Any]:
             with self.sessions.begin() as db:
                 user = db.get(User, user_id)
                 if user is None:
-                    raise NotFound(f"no user with id {user_id}")
+                    raise NotFound(_("no user with id {user_id}").format(user_id=user_id))
                 check_manages(by, user.sites, f"the account {user.name!r}")
                 self._keep_an_admin(db, user.id)
                 db.execute(delete(AccessToken).where(AccessToken.user_id == user_id))
@@ -150,7 +173,7 @@ class Users(AccountsCore):
             select(User.id).where(User.role == "admin", User.disabled.is_(False), User.id != leaving).limit(1)
         )
         if others is None:
-            raise Conflict("this is the last active admin; make another admin first")
+            raise Conflict(_("this is the last active admin; make another admin first"))
 
     def sso_user(self, subject: str, name: str, role: str) -> Principal:
         """The account of a single sign-on user (created on first sign-in); its role follows the claims."""
@@ -178,5 +201,5 @@ class Users(AccountsCore):
             )
         self.load()
         if disabled:
-            raise LoginRefused(f"the account {principal.name!r} is disabled")
+            raise LoginRefused(_("the account {name!r} is disabled").format(name=principal.name))
         return principal

@@ -14,6 +14,7 @@ from app.core.domain.alerts import (
     resolve_manually,
 )
 from app.core.domain.readings import FieldError
+from app.core.i18n import _
 from app.core.storage.alerts import alert_dict
 
 from ..errors import Conflict, NotFound
@@ -55,7 +56,7 @@ class AlertLifecycle(AlertEngine):
         """The selected rooms' alerts (services.scope), open ones first, then newest first. `state`: active,
         acknowledged, resolved, or open (the first two)."""
         if state is not None and state not in (*ALERT_STATES, "open"):
-            raise FieldError("state", "must be active, acknowledged, resolved or open").as_error()
+            raise FieldError("state", _("must be active, acknowledged, resolved or open")).as_error()
         states = ("active", "acknowledged") if state == "open" else (state,) if state else None
         return await asyncio.to_thread(
             self.store.list_alerts,
@@ -70,7 +71,7 @@ class AlertLifecycle(AlertEngine):
             with self.store.engine.connect() as conn:
                 row = self.store.alert(conn, alert_id)
             if row is None:
-                raise NotFound(f"alert {alert_id} does not exist")
+                raise NotFound(_("alert {alert_id} does not exist").format(alert_id=alert_id))
             return {
                 **alert_dict(row),
                 "history": self.store.events(alert_id),
@@ -87,7 +88,11 @@ class AlertLifecycle(AlertEngine):
             with self.store.engine.begin() as conn:
                 row = self._open_row(conn, alert_id)
                 if row.state == "acknowledged":
-                    raise Conflict(f"alert {alert_id} was acknowledged already by {row.acknowledged_by}")
+                    raise Conflict(
+                        _("alert {alert_id} was acknowledged already by {acknowledged_by}").format(
+                            alert_id=alert_id, acknowledged_by=row.acknowledged_by
+                        )
+                    )
                 return [("acknowledged", alert_dict(self.store.acknowledge(conn, alert_id, by, comment)))]
 
         return (await self._locked(work))[0][1]
@@ -99,7 +104,10 @@ class AlertLifecycle(AlertEngine):
         whole = isinstance(minutes, int) and not isinstance(minutes, bool)
         if not whole or not 0 <= minutes <= MAX_SNOOZE_MIN:
             raise FieldError(
-                "minutes", f"must be a whole number of minutes from 0 to {MAX_SNOOZE_MIN}"
+                "minutes",
+                _("must be a whole number of minutes from 0 to {MAX_SNOOZE_MIN}").format(
+                    MAX_SNOOZE_MIN=MAX_SNOOZE_MIN
+                ),
             ).as_error()
 
         def work() -> list[Change]:
@@ -129,9 +137,9 @@ class AlertLifecycle(AlertEngine):
     def _open_row(self, conn: Connection, alert_id: int) -> Any:
         row = self.store.alert(conn, alert_id)
         if row is None:
-            raise NotFound(f"alert {alert_id} does not exist")
+            raise NotFound(_("alert {alert_id} does not exist").format(alert_id=alert_id))
         if row.state == "resolved":
-            raise Conflict(f"alert {alert_id} is resolved already")
+            raise Conflict(_("alert {alert_id} is resolved already").format(alert_id=alert_id))
         return row
 
     def _forget(self, row: Any, now_ms: int) -> None:
@@ -192,7 +200,7 @@ class AlertLifecycle(AlertEngine):
 
 def _who(by: Any) -> str:
     if not isinstance(by, str) or not by.strip() or len(by.strip()) > 128:
-        raise FieldError("by", "must name who does it (1 to 128 characters)").as_error()
+        raise FieldError("by", _("must name who does it (1 to 128 characters)")).as_error()
     return by.strip()
 
 
@@ -200,5 +208,5 @@ def _comment(comment: Any) -> str | None:
     if comment is None or comment == "":
         return None
     if not isinstance(comment, str) or len(comment) > 1000:
-        raise FieldError("comment", "must be text of at most 1000 characters").as_error()
+        raise FieldError("comment", _("must be text of at most 1000 characters")).as_error()
     return comment.strip() or None

@@ -12,6 +12,7 @@ from app.core.domain.alerts import (
     check_rule,
 )
 from app.core.domain.readings import FieldError, InvalidInput
+from app.core.i18n import _
 from app.core.storage.alerts import RULE_FIELDS, SqlAlertStore, rule_dict
 
 from ..errors import NotFound
@@ -35,7 +36,7 @@ class AlertingService(AlertLifecycle):
     def _rule_row(self, conn: Connection, rule_id: int) -> Any:
         row = self.store.rule(conn, rule_id)
         if row is None:
-            raise NotFound(f"alert rule {rule_id} does not exist")
+            raise NotFound(_("alert rule {rule_id} does not exist").format(rule_id=rule_id))
         return row
 
     async def create_rule(self, data: Any) -> dict[str, Any]:
@@ -137,5 +138,5 @@ class AlertingService(AlertLifecycle):
 def _check_scope(store: SqlAlertStore, conn: Connection, fields: dict[str, Any]) -> None:
     problem = store.check_scope(conn, fields["site_id"], fields["room_id"])
     if problem:
-        field, _, text = problem.partition(": ")
+        field, _sep, text = problem.partition(": ")
         raise InvalidInput([FieldError(field, text)])

@@ -18,6 +18,7 @@ from app.core.db.models import Room, Sensor, Site
 from app.core.domain.geometry import check_geometry
 from app.core.domain.readings import FieldError, InvalidInput
 from app.core.domain.validation import MAX_ID, check_name, check_opening_hours, check_timezone
+from app.core.i18n import _
 from app.core.storage.sql_schema import readings
 
 from ..errors import Conflict, NotFound
@@ -86,8 +87,10 @@ class ConfigCrud:
             self.time_series.delete_rooms(room_ids)
         except Exception as exc:
             raise Conflict(
-                f"the readings of {what} could not be deleted from the time-series store ({exc}); "
-                "nothing was deleted, try again when it is back"
+                _(
+                    "the readings of {what} could not be deleted from the time-series store ({exc}); "
+                    "nothing was deleted, try again when it is back"
+                ).format(what=what, exc=exc)
             ) from exc
 
     async def _run(self, work: Callable[[Session], T], *, changes: bool) -> T:
@@ -148,7 +151,7 @@ class ConfigCrud:
 
         def work(s: Session):
             if s.scalar(select(Site.id).where(Site.name == name)):
-                raise Conflict(f"a site named {name!r} exists already")
+                raise Conflict(_("a site named {name!r} exists already").format(name=name))
             site = Site(name=name, timezone=tz, opening_hours=hours, address=address)
             s.add(site)
             s.flush()
@@ -166,7 +169,7 @@ class ConfigCrud:
                 and changes["name"] != site.name
                 and s.scalar(select(Site.id).where(Site.name == changes["name"]))
             ):
-                raise Conflict(f"a site named {changes['name']!r} exists already")
+                raise Conflict(_("a site named {name!r} exists already").format(name=changes["name"]))
             for key, value in changes.items():
                 setattr(site, key, value)
             s.flush()
@@ -183,8 +186,10 @@ class ConfigCrud:
             n = self._reading_count(s, room_ids)
             if room_ids and not cascade:
                 raise Conflict(
-                    f"site {site.name!r} has {len(room_ids)} room(s) and {n} reading(s); "
-                    "repeat with cascade=true to delete them all"
+                    _(
+                        "site {name!r} has {len} room(s) and {n} reading(s); repeat with cascade=true "
+                        "to delete them all"
+                    ).format(name=site.name, len=len(room_ids), n=n)
                 )
             self._delete_readings(room_ids, f"site {site.name!r}")
             s.delete(site)
@@ -204,7 +209,9 @@ class ConfigCrud:
         def work(s: Session):
             site = _get(s, Site, site_id, "site")
             if any(r.name == name for r in site.rooms):
-                raise Conflict(f"site {site.name!r} has a room named {name!r} already")
+                raise Conflict(
+                    _("site {name!r} has a room named {name2!r} already").format(name=site.name, name2=name)
+                )
             room = Room(site=site, name=name, timezone=tz, kind=kind)
             s.add(room)
             s.flush()
@@ -225,7 +232,11 @@ class ConfigCrud:
             room = _get(s, Room, room_id, "room")
             new_name = changes.get("name")
             if new_name and new_name != room.name and any(r.name == new_name for r in room.site.rooms):
-                raise Conflict(f"site {room.site.name!r} has a room named {new_name!r} already")
+                raise Conflict(
+                    _("site {name!r} has a room named {new_name!r} already").format(
+                        name=room.site.name, new_name=new_name
+                    )
+                )
             for key, value in changes.items():
                 setattr(room, key, value)
             s.flush()
@@ -241,7 +252,9 @@ class ConfigCrud:
             n = self._reading_count(s, [room.id])
             if n and not cascade:
                 raise Conflict(
-                    f"room {room.name!r} has {n} reading(s); repeat with cascade=true to delete them"
+                    _("room {name!r} has {n} reading(s); repeat with cascade=true to delete them").format(
+                        name=room.name, n=n
+                    )
                 )
             self._delete_readings([room.id], f"room {room.name!r}")
             s.delete(room)
@@ -270,7 +283,7 @@ class ConfigCrud:
             if geometry is not None:
                 own = {x.sensor_id for x in room.sensors}
                 strangers = [
-                    FieldError(f"sensors.{sid}", f"is not a sensor of room {room.name!r}")
+                    FieldError(f"sensors.{sid}", _("is not a sensor of room {name!r}").format(name=room.name))
                     for sid in geometry["sensors"]
                     if sid not in own
                 ]
@@ -295,7 +308,7 @@ class ConfigCrud:
             if "room_id" in data:
                 room_id = data["room_id"]
                 if room_id is not None and (not isinstance(room_id, int) or s.get(Room, room_id) is None):
-                    raise NotFound(f"room {room_id!r} does not exist")
+                    raise NotFound(_("room {room_id!r} does not exist").format(room_id=room_id))
                 sensor.room_id = room_id
             if "label" in data:
                 sensor.label = label
@@ -309,7 +322,7 @@ class ConfigCrud:
 def _get(s: Session, model: type[T], pk: int, what: str) -> T:
     obj = s.get(model, pk) if 0 < pk <= MAX_ID else None
     if obj is None:
-        raise NotFound(f"{what} {pk} does not exist")
+        raise NotFound(_("{what} {pk} does not exist").format(what=what, pk=pk))
     return obj
 
 
@@ -336,7 +349,7 @@ def _optional_text(value: Any, field: str, size: int) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > size:
-        raise FieldError(field, f"must be text of at most {size} characters").as_error()
+        raise FieldError(field, _("must be text of at most {size} characters").format(size=size)).as_error()
     return value.strip()
 
 

@@ -13,6 +13,7 @@ from app.core.db.models import Room, Sensor, Site
 from app.core.domain.geometry import check_geometry
 from app.core.domain.readings import FieldError, InvalidInput
 from app.core.domain.validation import check_name, check_opening_hours, check_timezone
+from app.core.i18n import _
 
 from .crud import ConfigCrud
 
@@ -140,11 +141,13 @@ class _Import:
         for i, item in enumerate(items):
             where = f"{self.base}[{i}]"
             if not isinstance(item, dict):
-                self.errors.append(FieldError(where, "must be an object"))
+                self.errors.append(FieldError(where, _("must be an object")))
                 continue
             name = self.guard(check_name, item.get(self.site_key), f"{where}.{self.site_key}")
             if name in seen:
-                self.errors.append(FieldError(f"{where}.{self.site_key}", f"site {name!r} appears twice"))
+                self.errors.append(
+                    FieldError(f"{where}.{self.site_key}", _("site {name!r} appears twice").format(name=name))
+                )
             seen.add(name)
             out.append(self.site(name, item, where))
         return out
@@ -158,19 +161,22 @@ class _Import:
         hours = self.guard(check_opening_hours, item.get("opening_hours"), f"{where}.opening_hours")
         rooms = item.get(self.rooms_key) or []
         if not isinstance(rooms, list):
-            self.errors.append(FieldError(f"{where}.{self.rooms_key}", "must be a list"))
+            self.errors.append(FieldError(f"{where}.{self.rooms_key}", _("must be a list")))
             rooms = []
         out = []
         seen: set[str] = set()
         for j, room in enumerate(rooms):
             rwhere = f"{where}.{self.rooms_key}[{j}]"
             if not isinstance(room, dict):
-                self.errors.append(FieldError(rwhere, "must be an object"))
+                self.errors.append(FieldError(rwhere, _("must be an object")))
                 continue
             rname = self.guard(check_name, room.get(self.room_key), f"{rwhere}.{self.room_key}")
             if rname in seen:
                 self.errors.append(
-                    FieldError(f"{rwhere}.{self.room_key}", f"room {rname!r} appears twice in this site")
+                    FieldError(
+                        f"{rwhere}.{self.room_key}",
+                        _("room {rname!r} appears twice in this site").format(rname=rname),
+                    )
                 )
             seen.add(rname)
             out.append({"name": rname, **self.room(room, rwhere)})
@@ -214,7 +220,7 @@ class _Import:
 def _normalise_import(doc: Any, default_tz: str) -> list[dict[str, Any]]:
     """Both accepted shapes -> [{name, timezone, address, opening_hours, external_id, rooms: [...]}]."""
     if not isinstance(doc, dict):
-        raise FieldError("body", "must be a JSON object").as_error()
+        raise FieldError("body", _("must be a JSON object")).as_error()
     if isinstance(doc.get("lieux"), dict):
         items, shape = doc["lieux"].get("enseignes"), _ORIGINAL
     elif "sites" in doc:
@@ -222,10 +228,13 @@ def _normalise_import(doc: Any, default_tz: str) -> list[dict[str, Any]]:
     else:
         raise FieldError(
             "body",
-            "expected a 'sites' list (IAQverse export) or 'lieux.enseignes' (original IAQverse config.json)",
+            _(
+                "expected a 'sites' list (IAQverse export) or 'lieux.enseignes' (original IAQverse "
+                "config.json)"
+            ),
         ).as_error()
     if not isinstance(items, list):
-        raise FieldError(shape[0], "must be a list").as_error()
+        raise FieldError(shape[0], _("must be a list")).as_error()
     reader = _Import(shape, default_tz)
     out = reader.sites(items)
     if reader.errors:

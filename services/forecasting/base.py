@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.bus import EventBus
 from app.core.db.models import Room
+from app.core.i18n import _
 
 from ..errors import NotFound
 from .registry import ArtifactError, ModelRegistry
@@ -106,7 +107,7 @@ class ForecastBase:
         with self.sessions() as s:
             room = s.get(Room, room_id)
             if room is None:
-                raise NotFound(f"no room with id {room_id}")
+                raise NotFound(_("no room with id {room_id}").format(room_id=room_id))
             return room.site.name, room.name, room.effective_timezone
 
     def _rooms(self) -> list[int]:
@@ -122,7 +123,11 @@ class ForecastBase:
         try:
             bundle = self.registry.load_artifact(model["model_path"], model["checksum"])
             if not isinstance(bundle, Bundle):
-                raise ArtifactError(f"artifact {model['model_path']} is not a forecasting bundle")
+                raise ArtifactError(
+                    _("artifact {model_path} is not a forecasting bundle").format(
+                        model_path=model["model_path"]
+                    )
+                )
             loaded = _Loaded(model["checksum"], bundle, False)
             self.problems.pop(model["id"], None)
         except ArtifactError as exc:

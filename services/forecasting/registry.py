@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.db.models import MlModel, Room, TrainingRun
 from app.core.domain.readings import FieldError, InvalidInput
+from app.core.i18n import _
 from services.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
@@ -87,16 +88,16 @@ def _text(body: dict, key: str, *, required: bool, max_len: int) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise FieldError(key, "must be a non-empty string").as_error()
+        raise FieldError(key, _("must be a non-empty string")).as_error()
     if len(value) > max_len:
-        raise FieldError(key, f"must be at most {max_len} characters").as_error()
+        raise FieldError(key, _("must be at most {max_len} characters").format(max_len=max_len)).as_error()
     return value.strip()
 
 
 def _mapping(body: dict, key: str) -> dict | None:
     value = body.get(key)
     if value is not None and not isinstance(value, dict):
-        raise FieldError(key, "must be a JSON object").as_error()
+        raise FieldError(key, _("must be a JSON object")).as_error()
     return value
 
 
@@ -131,23 +132,25 @@ class ModelRegistry:
         import joblib
 
         if not path:
-            raise ArtifactError("the model has no artifact")
+            raise ArtifactError(_("the model has no artifact"))
         file = Path(path)
         if not file.is_file():
-            raise ArtifactError(f"artifact {path} is missing")
+            raise ArtifactError(_("artifact {path} is missing").format(path=path))
         if checksum and sha256_file(file) != checksum:
-            raise ArtifactError(f"artifact {path} does not match its checksum")
+            raise ArtifactError(_("artifact {path} does not match its checksum").format(path=path))
         try:
             return joblib.load(file)
         except Exception as exc:
-            raise ArtifactError(f"artifact {path} cannot be loaded: {type(exc).__name__}") from exc
+            raise ArtifactError(
+                _("artifact {path} cannot be loaded: {name}").format(path=path, name=type(exc).__name__)
+            ) from exc
 
     # -- registration and status ------------------------------------------------------------------------
 
     def register(self, body: Any, *, by: str = "api") -> dict[str, Any]:
         """`POST /api/models/register` (seed contract): name, version, type, path, metrics, set_active."""
         if not isinstance(body, dict):
-            raise FieldError("body", "must be a JSON object").as_error()
+            raise FieldError("body", _("must be a JSON object")).as_error()
         name = _text(body, "model_name", required=True, max_len=256)
         version = _text(body, "model_version", required=True, max_len=64)
         model_type = _text(body, "model_type", required=True, max_len=64)
@@ -157,10 +160,10 @@ class ModelRegistry:
         parameters = _mapping(body, "parameters")
         set_active = body.get("set_active", False)
         if not isinstance(set_active, bool):
-            raise FieldError("set_active", "must be true or false").as_error()
+            raise FieldError("set_active", _("must be true or false")).as_error()
         room_id = body.get("room_id")
         if room_id is not None and (not isinstance(room_id, int) or isinstance(room_id, bool)):
-            raise FieldError("room_id", "must be an integer").as_error()
+            raise FieldError("room_id", _("must be an integer")).as_error()
         return self.add(
             name=name,
             version=version,
@@ -177,12 +180,18 @@ class ModelRegistry:
     def add(self, *, activate_by: str | None = None, **fields: Any) -> dict[str, Any]:
         with self.sessions.begin() as s:
             if fields.get("room_id") is not None and s.get(Room, fields["room_id"]) is None:
-                raise FieldError("room_id", f"no room with id {fields['room_id']}").as_error()
+                raise FieldError(
+                    "room_id", _("no room with id {room_id}").format(room_id=fields["room_id"])
+                ).as_error()
             exists = s.scalar(
                 select(MlModel.id).where(MlModel.name == fields["name"], MlModel.version == fields["version"])
             )
             if exists:
-                raise Conflict(f"model {fields['name']!r} already has a version {fields['version']!r}")
+                raise Conflict(
+                    _("model {name!r} already has a version {version!r}").format(
+                        name=fields["name"], version=fields["version"]
+                    )
+                )
             model = MlModel(status="candidate", **fields)
             s.add(model)
             s.flush()
@@ -205,7 +214,7 @@ class ModelRegistry:
         with self.sessions.begin() as s:
             model = s.get(MlModel, model_id)
             if model is None:
-                raise NotFound(f"no model with id {model_id}")
+                raise NotFound(_("no model with id {model_id}").format(model_id=model_id))
             self._activate(s, model, by)
             out = model_dict(model)
         self.version_seen += 1
@@ -222,8 +231,10 @@ class ModelRegistry:
             ).first()
             if previous is None:
                 if s.scalar(select(MlModel.id).where(MlModel.name == name)) is None:
-                    raise NotFound(f"no model named {name!r}")
-                raise Conflict(f"model {name!r} has no earlier active version to roll back to")
+                    raise NotFound(_("no model named {name!r}").format(name=name))
+                raise Conflict(
+                    _("model {name!r} has no earlier active version to roll back to").format(name=name)
+                )
             self._activate(s, previous, by)
             out = model_dict(previous)
         self.version_seen += 1
@@ -231,7 +242,9 @@ class ModelRegistry:
 
     def list(self, name: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         if status is not None and status not in STATUSES:
-            raise InvalidInput([FieldError("status", f"must be one of {', '.join(STATUSES)}")])
+            raise InvalidInput(
+                [FieldError("status", _("must be one of {choices}").format(choices=", ".join(STATUSES)))]
+            )
         stmt = select(MlModel).order_by(MlModel.name, MlModel.created_at.desc(), MlModel.id.desc())
         if name:
             stmt = stmt.where(MlModel.name == name)
@@ -244,7 +257,7 @@ class ModelRegistry:
         with self.sessions() as s:
             model = s.get(MlModel, model_id)
             if model is None:
-                raise NotFound(f"no model with id {model_id}")
+                raise NotFound(_("no model with id {model_id}").format(model_id=model_id))
             return model_dict(model)
 
     def active(self, name: str) -> dict[str, Any] | None:

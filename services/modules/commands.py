@@ -10,6 +10,7 @@ from typing import Any
 from app.core.domain import modules as domain
 from app.core.domain.readings import FieldError
 from app.core.domain.timesteps import iso_ms
+from app.core.i18n import _
 from app.core.storage.modules import ModuleInfo, action_dict
 
 from ..errors import NotFound
@@ -26,20 +27,22 @@ class Commands(ModulesCore):
         type) and `requested_by`. Acts on every module of the type in the room; answers with the pending
         actions."""
         if not isinstance(body, dict):
-            raise FieldError("body", "must be a JSON object").as_error()
+            raise FieldError("body", _("must be a JSON object")).as_error()
         site, room = _text(body, "enseigne"), _text(body, "salle")
         kind = domain.module_kind(body.get("module_type"))
         action = domain.normalise_action(kind, body.get("action_type"))
         desired = domain.desired_state(kind, action, body.get("value"))
         priority = _text(body, "priority", default="normal")
         if priority not in domain.PRIORITIES:
-            raise FieldError("priority", f"must be one of {list(domain.PRIORITIES)}").as_error()
+            raise FieldError(
+                "priority", _("must be one of {list}").format(list=list(domain.PRIORITIES))
+            ).as_error()
         reason = body.get("reason")
         if reason is not None and not isinstance(reason, dict):
-            raise FieldError("reason", "must be an object such as {pollutant, value, level}").as_error()
+            raise FieldError("reason", _("must be an object such as {pollutant, value, level}")).as_error()
         who = body.get("requested_by") or requested_by
         if not isinstance(who, str) or len(who) > 128:
-            raise FieldError("requested_by", "must be a text of at most 128 characters").as_error()
+            raise FieldError("requested_by", _("must be a text of at most 128 characters")).as_error()
         name = body.get("module")
         targets = [  # from memory: the live path needs no query
             m
@@ -49,7 +52,11 @@ class Commands(ModulesCore):
         if not targets:
             await self.room_id(site, room)  # type: ignore[arg-type]  # 404 naming the unknown site or room
             what = f"named {name!r}" if name is not None else f"of type {kind.name!r}"
-            raise NotFound(f"room {room!r} of site {site!r} has no module {what}")
+            raise NotFound(
+                _("room {room!r} of site {site!r} has no module {what}").format(
+                    room=room, site=site, what=what
+                )
+            )
         actions = [
             await self.command(
                 m.id, action, desired, requested_by=who, source=source, priority=priority, reason=reason

@@ -35,6 +35,7 @@ from app.core.bus import EventBus
 from app.core.db.models import Room
 from app.core.domain import modules as domain
 from app.core.domain.readings import FieldError
+from app.core.i18n import _
 from app.core.storage.modules import ModuleInfo, SqlModuleStore, slug
 
 from ..devices import DeviceLink
@@ -94,7 +95,7 @@ def _text(body: dict[str, Any], key: str, *, required: bool = True, default: str
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise FieldError(key, "required: a non-empty text").as_error()
+        raise FieldError(key, _("required: a non-empty text")).as_error()
     return value.strip()
 
 
@@ -171,7 +172,7 @@ class ModulesCore:
     def module(self, module_id: int) -> ModuleInfo:
         module = self._modules.get(module_id)
         if module is None:
-            raise NotFound(f"module {module_id} does not exist")
+            raise NotFound(_("module {module_id} does not exist").format(module_id=module_id))
         return module
 
     def by_topic(self, topic: str) -> ModuleInfo | None:
@@ -200,10 +201,12 @@ class ModulesCore:
             room_id = await self.room_id(site_name, room_name)  # type: ignore[arg-type]
         names = await asyncio.to_thread(self.store.room_names, room_id)
         if names is None:
-            raise NotFound(f"room {room_id} does not exist")
+            raise NotFound(_("room {room_id} does not exist").format(room_id=room_id))
         label = _text({"name": name}, "name", default=kind.name)
         if slug(label) == "sensors":  # type: ignore[arg-type]
-            raise FieldError("name", "'sensors' is the readings' topic level; choose another name").as_error()
+            raise FieldError(
+                "name", _("'sensors' is the readings' topic level; choose another name")
+            ).as_error()
         topic = f"{self.prefix}/{slug(names[0])}/{slug(names[1])}/{slug(label)}"  # type: ignore[arg-type]
         try:
             info = await asyncio.to_thread(
@@ -211,7 +214,11 @@ class ModulesCore:
                 self.now_ms(),
             )  # fmt: skip
         except IntegrityError:
-            raise Conflict(f"{names[1]!r} has a module named {label!r} already (topic {topic})") from None
+            raise Conflict(
+                _("{room!r} has a module named {label!r} already (topic {topic})").format(
+                    room=names[1], label=label, topic=topic
+                )
+            ) from None
         self._modules[info.id] = info
         self._by_topic[info.topic] = info.id
         self.bus.module_states.emit(info.as_dict())

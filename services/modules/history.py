@@ -8,6 +8,7 @@ from typing import Any
 
 from app.core.domain import modules as domain
 from app.core.domain.readings import FieldError
+from app.core.i18n import _
 from app.core.storage.modules import action_dict
 
 from ..errors import Conflict, NotFound
@@ -32,7 +33,7 @@ class ModuleService(Commands):
         """Actions newest first, of the selected rooms (services.scope), narrowed to a room or a site by
         name."""
         if room is not None and site is None:
-            raise FieldError("enseigne", "required with salle").as_error()
+            raise FieldError("enseigne", _("required with salle")).as_error()
         ids: list[int] | None = None
         if site is not None or selection.room_ids is not None:
             room_id = await self.room_id(site, room) if site is not None and room is not None else None
@@ -84,16 +85,20 @@ class ModuleService(Commands):
         """The site of an action's module; NotFound when there is no such action."""
         row = await asyncio.to_thread(self.store.action, action_id)
         if row is None:
-            raise NotFound(f"action {action_id} does not exist")
+            raise NotFound(_("action {action_id} does not exist").format(action_id=action_id))
         return self.module(row.module_id).site
 
     async def decide_proposal(self, action_id: int, confirm: bool, by: str) -> dict[str, Any]:
         """An operator confirms (the command is sent, by them) or dismisses a proposed action."""
         row = await asyncio.to_thread(self.store.action, action_id)
         if row is None:
-            raise NotFound(f"action {action_id} does not exist")
+            raise NotFound(_("action {action_id} does not exist").format(action_id=action_id))
         if row.status != "proposed":
-            raise Conflict(f"action {action_id} is {row.status}, not proposed")
+            raise Conflict(
+                _("action {action_id} is {status}, not proposed").format(
+                    action_id=action_id, status=row.status
+                )
+            )
         module = self.module(row.module_id)
         if not confirm:
             await self._finish(action_id, module, "dismissed", error=f"dismissed by {by}")

@@ -168,7 +168,7 @@ async def test_alert_times_are_shown_in_the_buildings_local_time(alerts_on, user
     await runtime.config.create_room(site["id"], {"name": "Bureau"})
     alert = await raise_co2_alert(runtime)
     raised = datetime.fromisoformat(alert["raised_at"].replace("Z", "+00:00"))
-    local = raised.astimezone(ZoneInfo("America/New_York")).strftime("%Y-%m-%d %H:%M")
+    local = raised.astimezone(ZoneInfo("America/New_York")).strftime("%-d %b %Y %H:%M")  # 7 Dec 2026 16:05
     await user.open("/alerts")
     with user.scope(marker=f"alert-{alert['id']}"):
         await user.should_see(f"({local} America/New_York)")

@@ -3,19 +3,29 @@ failed training explained without exception class names."""
 
 from __future__ import annotations
 
+from app.core.i18n import use_language
 from components.times import local_time
 from pages.models import training_outcome
 
 
 def test_times_are_in_the_zone_given_and_say_which():
-    assert local_time("2026-02-24T13:05:00Z", "Europe/Paris") == "2026-02-24 14:05 Europe/Paris"
+    assert local_time("2026-02-24T13:05:00Z", "Europe/Paris") == "24 Feb 2026 14:05 Europe/Paris"
     assert (
         local_time(1_771_938_300_000, "America/New_York", seconds=True)
-        == "2026-02-24 08:05:00 America/New_York"
+        == "24 Feb 2026 08:05:00 America/New_York"
     )
-    assert local_time("2026-02-24T13:05:00+00:00", None) == "2026-02-24 13:05 UTC"
-    assert local_time("2026-02-24T13:05:00", "Not/AZone") == "2026-02-24 13:05 UTC"  # never a failed page
+    assert local_time("2026-02-24T13:05:00+00:00", None) == "24 Feb 2026 13:05 UTC"
+    assert local_time("2026-02-24T13:05:00", "Not/AZone") == "24 Feb 2026 13:05 UTC"  # never a failed page
     assert local_time(None, "Europe/Paris") == ""
+
+
+def test_times_are_written_as_the_language_writes_them():
+    with use_language("fr"):
+        assert local_time("2026-02-24T13:05:00Z", "Europe/Paris") == "24 févr. 2026 14:05 Europe/Paris"
+        assert (
+            local_time("2026-08-03T07:05:09Z", "Europe/Paris", seconds=True)
+            == "3 août 2026 09:05:09 Europe/Paris"
+        )
 
 
 def test_a_failed_training_says_why_and_what_stays():

@@ -243,6 +243,7 @@ class User(Base):
     oidc_subject: Mapped[str | None] = mapped_column(String(256), unique=True)
     disabled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    language: Mapped[str | None] = mapped_column(String(8))  # chosen in the account menu; None: the browser's
 
 
 class AccessToken(Base):

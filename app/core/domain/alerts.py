@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
+from app.core.i18n import N_, _
+
 from .readings import FieldError, InvalidInput
 from .validation import WEEKDAYS
 
@@ -119,39 +121,39 @@ def replaced_rules(rule: Rule, rules: list[Rule], site_of_room: Mapping[int, int
 _CO2_CAT_II_PPM = 420 + 800  # EN 16798-1 category II/III boundary: 800 ppm above outdoor
 _CO2_UBA_PPM = 2000  # UBA 2008: above 2000 ppm hygienically unacceptable
 DEFAULT_RULES: tuple[dict[str, Any], ...] = (
-    {"name": "CO₂ high", "metric": "co2", "direction": "above", "trigger": _CO2_CAT_II_PPM,
+    {"name": N_("CO₂ high"), "metric": "co2", "direction": "above", "trigger": _CO2_CAT_II_PPM,
      "reset": _CO2_CAT_II_PPM - 100, "duration_s": 300, "cooldown_s": 900, "severity": "warning",
-     "description": "EN 16798-1:2019 Annex B: above category II (800 ppm above an outdoor 420 ppm)"},
-    {"name": "CO₂ very high", "metric": "co2", "direction": "above", "trigger": _CO2_UBA_PPM,
+     "description": N_("EN 16798-1:2019 Annex B: above category II (800 ppm above an outdoor 420 ppm)")},
+    {"name": N_("CO₂ very high"), "metric": "co2", "direction": "above", "trigger": _CO2_UBA_PPM,
      "reset": _CO2_UBA_PPM - 200, "duration_s": 300, "cooldown_s": 900, "severity": "critical",
-     "description": "UBA 2008: above 2000 ppm hygienically unacceptable"},
-    {"name": "PM2.5 high", "metric": "pm25", "direction": "above", "trigger": 35.4, "reset": 25.0,
+     "description": N_("UBA 2008: above 2000 ppm hygienically unacceptable")},
+    {"name": N_("PM2.5 high"), "metric": "pm25", "direction": "above", "trigger": 35.4, "reset": 25.0,
      "duration_s": 600, "cooldown_s": 900, "severity": "warning",
-     "description": "US EPA AQI 2024: above 35.4 µg/m³ unhealthy for sensitive groups"},
-    {"name": "PM2.5 very high", "metric": "pm25", "direction": "above", "trigger": 55.4, "reset": 45.0,
+     "description": N_("US EPA AQI 2024: above 35.4 µg/m³ unhealthy for sensitive groups")},
+    {"name": N_("PM2.5 very high"), "metric": "pm25", "direction": "above", "trigger": 55.4, "reset": 45.0,
      "duration_s": 600, "cooldown_s": 900, "severity": "critical",
-     "description": "US EPA AQI 2024: above 55.4 µg/m³ unhealthy"},
-    {"name": "TVOC high", "metric": "tvoc", "direction": "above", "trigger": 3000.0, "reset": 2500.0,
+     "description": N_("US EPA AQI 2024: above 55.4 µg/m³ unhealthy")},
+    {"name": N_("TVOC high"), "metric": "tvoc", "direction": "above", "trigger": 3000.0, "reset": 2500.0,
      "duration_s": 600, "cooldown_s": 900, "severity": "warning",
-     "description": "UBA 2007 TVOC level 4: above 3 mg/m³ of concern"},
-    {"name": "TVOC very high", "metric": "tvoc", "direction": "above", "trigger": 10000.0, "reset": 8000.0,
-     "duration_s": 600, "cooldown_s": 900, "severity": "critical",
-     "description": "UBA 2007 TVOC level 5: above 10 mg/m³ unacceptable"},
-    {"name": "Too warm", "metric": "temperature", "direction": "above", "trigger": 28.0, "reset": 27.0,
+     "description": N_("UBA 2007 TVOC level 4: above 3 mg/m³ of concern")},
+    {"name": N_("TVOC very high"), "metric": "tvoc", "direction": "above", "trigger": 10000.0,
+     "reset": 8000.0, "duration_s": 600, "cooldown_s": 900, "severity": "critical",
+     "description": N_("UBA 2007 TVOC level 5: above 10 mg/m³ unacceptable")},
+    {"name": N_("Too warm"), "metric": "temperature", "direction": "above", "trigger": 28.0, "reset": 27.0,
      "duration_s": 900, "cooldown_s": 1800, "severity": "warning",
-     "description": "Above EN 16798-1 category III (27 °C) by one degree: the score's poor level"},
-    {"name": "Too cold", "metric": "temperature", "direction": "below", "trigger": 18.0, "reset": 19.0,
+     "description": N_("Above EN 16798-1 category III (27 °C) by one degree: the score's poor level")},
+    {"name": N_("Too cold"), "metric": "temperature", "direction": "below", "trigger": 18.0, "reset": 19.0,
      "duration_s": 900, "cooldown_s": 1800, "severity": "warning",
-     "description": "WHO Housing and Health Guidelines 2018: at least 18 °C indoors"},
-    {"name": "Too humid", "metric": "humidity", "direction": "above", "trigger": 80.0, "reset": 75.0,
+     "description": N_("WHO Housing and Health Guidelines 2018: at least 18 °C indoors")},
+    {"name": N_("Too humid"), "metric": "humidity", "direction": "above", "trigger": 80.0, "reset": 75.0,
      "duration_s": 900, "cooldown_s": 1800, "severity": "warning",
-     "description": "Beyond EN 16798-1 category III (70 %): the score's poor level"},
-    {"name": "Too dry", "metric": "humidity", "direction": "below", "trigger": 15.0, "reset": 20.0,
+     "description": N_("Beyond EN 16798-1 category III (70 %): the score's poor level")},
+    {"name": N_("Too dry"), "metric": "humidity", "direction": "below", "trigger": 15.0, "reset": 20.0,
      "duration_s": 900, "cooldown_s": 1800, "severity": "warning",
-     "description": "Beyond EN 16798-1 category III (20 %): the score's poor level"},
-    {"name": "Sensor offline", "metric": OFFLINE, "direction": "above", "trigger": 3.0, "reset": 3.0,
+     "description": N_("Beyond EN 16798-1 category III (20 %): the score's poor level")},
+    {"name": N_("Sensor offline"), "metric": OFFLINE, "direction": "above", "trigger": 3.0, "reset": 3.0,
      "duration_s": 0, "cooldown_s": 0, "severity": "warning",
-     "description": "Silent for more than 3 times its usual interval between readings"},
+     "description": N_("Silent for more than 3 times its usual interval between readings")},
 )  # fmt: skip
 
 
@@ -159,10 +161,10 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
 def _number(data: Mapping[str, Any], key: str, errors: list[FieldError], *, default: Any = None) -> Any:
     value = data.get(key, default)
     if value is None:
-        errors.append(FieldError(key, "is required (a number)"))
+        errors.append(FieldError(key, _("is required (a number)")))
         return None
     if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-        errors.append(FieldError(key, "must be a finite number"))
+        errors.append(FieldError(key, _("must be a finite number")))
         return None
     return float(value)
 
@@ -180,9 +182,12 @@ def check_rule(data: Any, *, base: Mapping[str, Any] | None = None) -> dict[str,
     'above' rule, so that the alert does not flap`.
     """
     if not isinstance(data, Mapping):
-        raise FieldError("body", "must be a JSON object").as_error()
+        raise FieldError("body", _("must be a JSON object")).as_error()
     errors = [
-        FieldError(str(k), f"is not a rule field (known: {', '.join(sorted(_RULE_FIELDS))})")
+        FieldError(
+            str(k),
+            _("is not a rule field (known: {choices})").format(choices=", ".join(sorted(_RULE_FIELDS))),
+        )
         for k in data
         if k not in _RULE_FIELDS
     ]
@@ -192,19 +197,26 @@ def check_rule(data: Any, *, base: Mapping[str, Any] | None = None) -> dict[str,
     for key in ("duration_s", "cooldown_s"):
         value = _number(merged, key, errors, default=0)
         if value is not None and value < 0:
-            errors.append(FieldError(key, "must not be negative (seconds)"))
+            errors.append(FieldError(key, _("must not be negative (seconds)")))
         elif value is not None and value > MAX_DURATION_S:
-            errors.append(FieldError(key, f"must be at most {MAX_DURATION_S} seconds (7 days)"))
+            errors.append(
+                FieldError(
+                    key,
+                    _("must be at most {MAX_DURATION_S} seconds (7 days)").format(
+                        MAX_DURATION_S=MAX_DURATION_S
+                    ),
+                )
+            )
         out[key] = value
     for key in ("site_id", "room_id"):
         value = merged.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            errors.append(FieldError(key, "must be an id (integer) or null"))
+            errors.append(FieldError(key, _("must be an id (integer) or null")))
         out[key] = value
     for key in ("only_open_hours", "enabled"):
         value = merged.get(key, key == "enabled")
         if not isinstance(value, bool):
-            errors.append(FieldError(key, "must be true or false"))
+            errors.append(FieldError(key, _("must be true or false")))
         out[key] = value
     if errors:
         raise InvalidInput(errors)
@@ -216,26 +228,32 @@ def _check_kind(merged: Mapping[str, Any], errors: list[FieldError]) -> dict[str
     out: dict[str, Any] = {}
     name = merged.get("name")
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 128:
-        errors.append(FieldError("name", "must be 1 to 128 characters"))
+        errors.append(FieldError("name", _("must be 1 to 128 characters")))
     else:
         out["name"] = name.strip()
     description = merged.get("description")
     if description is not None and (not isinstance(description, str) or len(description) > 512):
-        errors.append(FieldError("description", "must be text of at most 512 characters"))
+        errors.append(FieldError("description", _("must be text of at most 512 characters")))
     out["description"] = description or None
     metric = merged.get("metric")
     if metric not in RULE_METRICS:
-        errors.append(FieldError("metric", f"must be one of {', '.join(RULE_METRICS)}"))
+        errors.append(
+            FieldError("metric", _("must be one of {choices}").format(choices=", ".join(RULE_METRICS)))
+        )
     out["metric"] = metric
     direction = merged.get("direction", "above")
     if direction not in DIRECTIONS:
-        errors.append(FieldError("direction", "must be 'above' or 'below'"))
+        errors.append(FieldError("direction", _("must be 'above' or 'below'")))
     elif metric == OFFLINE and direction != "above":
-        errors.append(FieldError("direction", "must be 'above' for an offline rule (silence above a limit)"))
+        errors.append(
+            FieldError("direction", _("must be 'above' for an offline rule (silence above a limit)"))
+        )
     out["direction"] = direction
     severity = merged.get("severity", "warning")
     if severity not in SEVERITIES:
-        errors.append(FieldError("severity", f"must be one of {', '.join(SEVERITIES)}"))
+        errors.append(
+            FieldError("severity", _("must be one of {choices}").format(choices=", ".join(SEVERITIES)))
+        )
     out["severity"] = severity
     return out
 
@@ -249,7 +267,9 @@ def _check_thresholds(
     if metric == OFFLINE:
         if trigger is not None and not 1 <= trigger <= 1000:
             errors.append(
-                FieldError("trigger", "is the factor on the sensor's expected interval: between 1 and 1000")
+                FieldError(
+                    "trigger", _("is the factor on the sensor's expected interval: between 1 and 1000")
+                )
             )
         return trigger, _number(merged, "reset", errors, default=trigger if trigger is not None else 0)
     reset = _number(merged, "reset", errors)
@@ -259,16 +279,20 @@ def _check_thresholds(
         errors.append(
             FieldError(
                 "reset",
-                f"must not be above the trigger ({trigger:g}) for an 'above' rule: the alert "
-                "resolves when the value falls below it",
+                _(
+                    "must not be above the trigger ({trigger:g}) for an 'above' rule: the alert "
+                    "resolves when the value falls below it"
+                ).format(trigger=trigger),
             )
         )
     if direction == "below" and reset < trigger:
         errors.append(
             FieldError(
                 "reset",
-                f"must not be below the trigger ({trigger:g}) for a 'below' rule: the alert "
-                "resolves when the value rises above it",
+                _(
+                    "must not be below the trigger ({trigger:g}) for a 'below' rule: the alert resolves "
+                    "when the value rises above it"
+                ).format(trigger=trigger),
             )
         )
     return trigger, reset

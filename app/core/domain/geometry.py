@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
+from app.core.i18n import _
+
 from .readings import FieldError, InvalidInput
 
 MAX_COORDINATE_M = 2000.0  # a campus fits; a typo of three extra zeros does not
@@ -82,25 +84,37 @@ def check_geometry(data: Any, where: str = "") -> RoomGeometry:
     prefix = f"{where}." if where else ""
     if not isinstance(data, Mapping):
         raise FieldError(
-            where or "geometry", 'must be an object such as {"footprint": [[0, 0], ...]}'
+            where or "geometry", _('must be an object such as {"footprint": [[0, 0], ...]}')
         ).as_error()
     errors: list[FieldError] = []
     for key in data:
         if key not in ("footprint", "height", "floor", "sensors"):
             errors.append(
-                FieldError(f"{prefix}{key}", "is not a known field (footprint, height, floor, sensors)")
+                FieldError(f"{prefix}{key}", _("is not a known field (footprint, height, floor, sensors)"))
             )
     footprint = _footprint(data.get("footprint"), f"{prefix}footprint", errors)
     height = data.get("height", DEFAULT_HEIGHT_M)
     if not _number(height) or not 0 < height <= MAX_HEIGHT_M:
         errors.append(
-            FieldError(f"{prefix}height", f"must be a number of metres above 0 and at most {MAX_HEIGHT_M:g}")
+            FieldError(
+                f"{prefix}height",
+                _("must be a number of metres above 0 and at most {MAX_HEIGHT_M:g}").format(
+                    MAX_HEIGHT_M=MAX_HEIGHT_M
+                ),
+            )
         )
     floor = data.get("floor", 0)
     if isinstance(floor, float) and floor.is_integer():
         floor = int(floor)
     if not isinstance(floor, int) or isinstance(floor, bool) or not MIN_FLOOR <= floor <= MAX_FLOOR:
-        errors.append(FieldError(f"{prefix}floor", f"must be a whole number from {MIN_FLOOR} to {MAX_FLOOR}"))
+        errors.append(
+            FieldError(
+                f"{prefix}floor",
+                _("must be a whole number from {MIN_FLOOR} to {MAX_FLOOR}").format(
+                    MIN_FLOOR=MIN_FLOOR, MAX_FLOOR=MAX_FLOOR
+                ),
+            )
+        )
     sensors = _sensors(data.get("sensors") or {}, f"{prefix}sensors", errors)
     if errors:
         raise InvalidInput(errors)
@@ -116,7 +130,10 @@ def _footprint(value: Any, where: str, errors: list[FieldError]) -> tuple[tuple[
     ):
         errors.append(
             FieldError(
-                where, f"must be a polygon: a list of 3 to {MAX_FOOTPRINT_POINTS} [x, y] points in metres"
+                where,
+                _("must be a polygon: a list of 3 to {MAX_FOOTPRINT_POINTS} [x, y] points in metres").format(
+                    MAX_FOOTPRINT_POINTS=MAX_FOOTPRINT_POINTS
+                ),
             )
         )
         return None
@@ -129,18 +146,23 @@ def _footprint(value: Any, where: str, errors: list[FieldError]) -> tuple[tuple[
             or not all(_number(c) and abs(c) <= MAX_COORDINATE_M for c in p)
         ):
             errors.append(
-                FieldError(f"{where}[{i}]", f"must be [x, y] in metres, each within ±{MAX_COORDINATE_M:g}")
+                FieldError(
+                    f"{where}[{i}]",
+                    _("must be [x, y] in metres, each within ±{MAX_COORDINATE_M:g}").format(
+                        MAX_COORDINATE_M=MAX_COORDINATE_M
+                    ),
+                )
             )
             return None
         points.append((float(p[0]), float(p[1])))
     if len(points) > 3 and points[0] == points[-1]:
         points.pop()  # a closed ring: the last point repeats the first
     if abs(_area(points)) < 0.01:
-        errors.append(FieldError(where, "encloses no area: its points lie on one line or repeat"))
+        errors.append(FieldError(where, _("encloses no area: its points lie on one line or repeat")))
         return None
     crossing = _self_crossing(points)
     if crossing is not None:
-        errors.append(FieldError(f"{where}[{crossing}]", "makes the outline cross itself"))
+        errors.append(FieldError(f"{where}[{crossing}]", _("makes the outline cross itself")))
         return None
     return tuple(points)
 
@@ -148,7 +170,12 @@ def _footprint(value: Any, where: str, errors: list[FieldError]) -> tuple[tuple[
 def _sensors(value: Any, where: str, errors: list[FieldError]) -> dict[str, tuple[float, float, float]]:
     if not isinstance(value, Mapping) or len(value) > MAX_SENSORS:
         errors.append(
-            FieldError(where, f'must be an object {{"sensor id": [x, y, z]}} of at most {MAX_SENSORS}')
+            FieldError(
+                where,
+                _('must be an object {{"sensor id": [x, y, z]}} of at most {MAX_SENSORS}').format(
+                    MAX_SENSORS=MAX_SENSORS
+                ),
+            )
         )
         return {}
     out: dict[str, tuple[float, float, float]] = {}
@@ -159,7 +186,7 @@ def _sensors(value: Any, where: str, errors: list[FieldError]) -> dict[str, tupl
             or len(p) != 3
             or not all(_number(c) and abs(c) <= MAX_COORDINATE_M for c in p)
         ):
-            errors.append(FieldError(f"{where}.{sensor_id}", "must be [x, y, z] in metres"))
+            errors.append(FieldError(f"{where}.{sensor_id}", _("must be [x, y, z] in metres")))
             continue
         out[str(sensor_id)] = (float(p[0]), float(p[1]), float(p[2]))
     return out

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from app.core.i18n import _
+
 from .readings import FieldError
 
 
@@ -52,22 +54,27 @@ PRIORITIES = ("low", "normal", "medium", "high", "critical")
 def module_kind(name: Any, field: str = "module_type") -> ModuleKind:
     """The kind named `name` (English or the seed's French); a FieldError listing the known ones."""
     if not isinstance(name, str) or not name.strip():
-        raise FieldError(field, f"must be one of {sorted(KINDS)}").as_error()
+        raise FieldError(field, _("must be one of {sorted}").format(sorted=sorted(KINDS))).as_error()
     key = name.strip().lower()
     kind = KINDS.get(ALIASES.get(key, key))
     if kind is None:
-        raise FieldError(field, f"unknown module type {name!r}; known: {sorted(KINDS)}").as_error()
+        raise FieldError(
+            field, _("unknown module type {name!r}; known: {sorted}").format(name=name, sorted=sorted(KINDS))
+        ).as_error()
     return kind
 
 
 def normalise_action(kind: ModuleKind, action: Any) -> str:
     if not isinstance(action, str) or not action.strip():
-        raise FieldError("action_type", f"must be one of {list(kind.actions)}").as_error()
+        raise FieldError("action_type", _("must be one of {list}").format(list=list(kind.actions))).as_error()
     key = action.strip().lower()
     key = ACTION_ALIASES.get(key, key)
     if key not in kind.actions:
         raise FieldError(
-            "action_type", f"a {kind.name} module cannot {action!r}; it accepts {list(kind.actions)}"
+            "action_type",
+            _("a {name} module cannot {action!r}; it accepts {list}").format(
+                name=kind.name, action=action, list=list(kind.actions)
+            ),
         ).as_error()
     return key
 
@@ -85,18 +92,27 @@ def desired_state(kind: ModuleKind, action: str, value: Any = None) -> dict[str,
     if action == "set_level":
         whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
         if isinstance(value, bool) or not whole:
-            raise FieldError("value", f"set_level needs a whole level from 0 to {MAX_LEVEL}").as_error()
+            raise FieldError(
+                "value", _("set_level needs a whole level from 0 to {MAX_LEVEL}").format(MAX_LEVEL=MAX_LEVEL)
+            ).as_error()
         if not 0 <= value <= MAX_LEVEL:
-            raise FieldError("value", f"level {value} is outside 0-{MAX_LEVEL}").as_error()
+            raise FieldError(
+                "value", _("level {value} is outside 0-{MAX_LEVEL}").format(value=value, MAX_LEVEL=MAX_LEVEL)
+            ).as_error()
         return {"on": value > 0, "level": int(value)}
     if action == "set_setpoint":
         low, high = SETPOINT_RANGE_C
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise FieldError("value", "set_setpoint needs a temperature in °C").as_error()
+            raise FieldError("value", _("set_setpoint needs a temperature in °C")).as_error()
         if not low <= value <= high:
-            raise FieldError("value", f"setpoint {value} °C is outside {low:g}-{high:g} °C").as_error()
+            raise FieldError(
+                "value",
+                _("setpoint {value} °C is outside {low:g}-{high:g} °C").format(
+                    value=value, low=low, high=high
+                ),
+            ).as_error()
         return {"on": True, "setpoint": float(value)}
-    raise FieldError("action_type", f"unknown action {action!r}").as_error()
+    raise FieldError("action_type", _("unknown action {action!r}").format(action=action)).as_error()
 
 
 def initial_state(kind: ModuleKind) -> dict[str, Any]:

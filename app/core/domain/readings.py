@@ -14,6 +14,8 @@ from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from typing import Any
 
+from app.core.i18n import _
+
 from .metrics import ALL_KNOWN, canonical_name, convert
 
 _ID_OK = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
@@ -64,14 +66,16 @@ def _text(obj: dict, key: str, errors: list[FieldError], prefix: str, *, require
     value = obj.get(key)
     if value is None:
         if required:
-            errors.append(FieldError(prefix + key, "is required"))
+            errors.append(FieldError(prefix + key, _("is required")))
         return None
     if not isinstance(value, str):
-        errors.append(FieldError(prefix + key, f"must be a string, got {type(value).__name__}"))
+        errors.append(
+            FieldError(prefix + key, _("must be a string, got {name}").format(name=type(value).__name__))
+        )
         return None
     clean = _clean_id(value)
     if clean is None:
-        errors.append(FieldError(prefix + key, "must be 1 to 128 printable characters"))
+        errors.append(FieldError(prefix + key, _("must be 1 to 128 printable characters")))
     return clean
 
 
@@ -124,7 +128,9 @@ def _values(
                 errors.append(_range_problem(f"{prefix}{key}", name, value))
                 continue
         elif not math.isfinite(value):
-            errors.append(FieldError(f"{prefix}{key}", f"must be a finite number, got {value}"))
+            errors.append(
+                FieldError(f"{prefix}{key}", _("must be a finite number, got {value}").format(value=value))
+            )
             continue
         out[name] = value
     return out
@@ -135,19 +141,22 @@ _BOUNDS = {name: (m.low, m.high) for name, m in ALL_KNOWN.items()}
 
 def _value_problem(where: str, name: str | None, value: Any, seen: dict[str, float]) -> FieldError:
     if name is None:
-        return FieldError(where, "is not a valid metric name")
+        return FieldError(where, _("is not a valid metric name"))
     if name in seen:
-        return FieldError(where, f"repeats metric {name!r}")
+        return FieldError(where, _("repeats metric {name!r}").format(name=name))
     kind = "null" if value is None else type(value).__name__
-    return FieldError(where, f"must be a number, got {kind}")
+    return FieldError(where, _("must be a number, got {kind}").format(kind=kind))
 
 
 def _range_problem(where: str, name: str, value: float) -> FieldError:
     if not math.isfinite(value):
-        return FieldError(where, f"must be a finite number, got {value}")
+        return FieldError(where, _("must be a finite number, got {value}").format(value=value))
     metric = ALL_KNOWN[name]
     return FieldError(
-        where, f"{value:g} {metric.unit} is outside the physical range {metric.low:g} to {metric.high:g}"
+        where,
+        _("{value:g} {unit} is outside the physical range {low:g} to {high:g}").format(
+            value=value, unit=metric.unit, low=metric.low, high=metric.high
+        ),
     )
 
 
@@ -243,7 +252,7 @@ def _key_spec(key: str) -> tuple[str, float, float] | None:
 def _parse_checked(obj: Any, legacy: bool, prefix: str, tvoc_ugm3_per_ppb: float) -> ReadingDraft:
     errors: list[FieldError] = []
     if not isinstance(obj, dict):
-        raise InvalidInput([FieldError(prefix.rstrip(".") or "body", "must be a JSON object")])
+        raise InvalidInput([FieldError(prefix.rstrip(".") or "body", _("must be a JSON object"))])
     sensor_key = "capteur_id" if legacy and "capteur_id" in obj else "sensor_id"
     if legacy and _legacy_sensor(obj) is not None and sensor_key not in obj:
         obj = {**obj, "capteur_id": _legacy_sensor(obj)}
@@ -288,12 +297,12 @@ def _parse_checked(obj: Any, legacy: bool, prefix: str, tvoc_ugm3_per_ppb: float
             raw_values = {}
         raw_units = obj.get("units") or {}
         if not isinstance(raw_units, dict) or not all(isinstance(u, str) for u in raw_units.values()):
-            errors.append(FieldError(prefix + "units", "must be an object of metric: unit text"))
+            errors.append(FieldError(prefix + "units", _("must be an object of metric: unit text")))
         else:
             units = {canonical_name(k) or k: v for k, v in raw_units.items()}
     values = _values(raw_values, units, errors, values_prefix, tvoc_ugm3_per_ppb)
     if not values and not errors:
-        errors.append(FieldError(values_prefix.rstrip(".") or "body", "holds no metric"))
+        errors.append(FieldError(values_prefix.rstrip(".") or "body", _("holds no metric")))
     if errors:
         raise InvalidInput(errors)
     assert sensor_id is not None
@@ -305,11 +314,14 @@ def check_time(ts_utc: datetime, now: datetime, max_future_s: float, where: str)
     if (ts_utc - now).total_seconds() > max_future_s:
         return FieldError(
             where,
-            f"{ts_utc.isoformat()} is more than {max_future_s:g} s in the future "
-            f"(server time {now.isoformat(timespec='seconds')})",
+            _("{isoformat} is more than {max_future_s:g} s in the future (server time {isoformat2})").format(
+                isoformat=ts_utc.isoformat(),
+                max_future_s=max_future_s,
+                isoformat2=now.isoformat(timespec="seconds"),
+            ),
         )
     if ts_utc < EARLIEST:
-        return FieldError(where, f"{ts_utc.isoformat()} is before 2000-01-01")
+        return FieldError(where, _("{isoformat} is before 2000-01-01").format(isoformat=ts_utc.isoformat()))
     return None
 
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any, NamedTuple
 
+from app.core.i18n import _
+
 from .readings import FieldError, InvalidInput
 
 SCORE_LEVELS = ("excellent", "good", "moderate", "poor", "bad")
@@ -204,7 +206,7 @@ class Thresholds:
             return self
         if not isinstance(override, Mapping):
             raise FieldError(
-                "score_thresholds", 'must be an object such as {"co2": {"high": [...]}}'
+                "score_thresholds", _('must be an object such as {"co2": {"high": [...]}}')
             ).as_error()
         errors: list[FieldError] = []
         outdoor = self.outdoor_co2_ppm
@@ -212,12 +214,16 @@ class Thresholds:
         for key, spec in override.items():
             if key == "outdoor_co2_ppm":
                 if not _is_number(spec) or not 0 <= spec <= 1000:
-                    errors.append(FieldError(key, "must be a number of ppm between 0 and 1000"))
+                    errors.append(FieldError(key, _("must be a number of ppm between 0 and 1000")))
                 else:
                     outdoor = float(spec)
             elif key not in scales:
                 known = ", ".join(["outdoor_co2_ppm", *scales])
-                errors.append(FieldError(str(key), f"is not a scored metric or setting (known: {known})"))
+                errors.append(
+                    FieldError(
+                        str(key), _("is not a scored metric or setting (known: {known})").format(known=known)
+                    )
+                )
             else:
                 scale = _merge_scale(str(key), scales[key], spec, errors)
                 if scale is not None:
@@ -233,20 +239,27 @@ def _is_number(value: Any) -> bool:
 
 def _merge_scale(metric: str, base: Scale, spec: Any, errors: list[FieldError]) -> Scale | None:
     if not isinstance(spec, Mapping):
-        errors.append(FieldError(metric, 'must be an object such as {"high": [6 breakpoints]}'))
+        errors.append(FieldError(metric, _('must be an object such as {"high": [6 breakpoints]}')))
         return None
     n = len(errors)
     for key in spec:
         if key not in ("high", "low"):
-            errors.append(FieldError(f"{metric}.{key}", "is not a known field (expected: high, low)"))
+            errors.append(FieldError(f"{metric}.{key}", _("is not a known field (expected: high, low)")))
     if "low" in spec and base.low is None:
-        errors.append(FieldError(f"{metric}.low", f"{metric} is scored on its high side only"))
+        errors.append(
+            FieldError(f"{metric}.low", _("{metric} is scored on its high side only").format(metric=metric))
+        )
     high = _breakpoints(f"{metric}.high", spec["high"], 1, errors) if "high" in spec else base.high
     low = _breakpoints(f"{metric}.low", spec["low"], -1, errors) if "low" in spec else base.low
     if len(errors) > n or high is None:
         return None
     if low is not None and low[0] > high[0]:
-        errors.append(FieldError(f"{metric}.low[0]", f"must not be above {metric}.high[0] ({high[0]:g})"))
+        errors.append(
+            FieldError(
+                f"{metric}.low[0]",
+                _("must not be above {metric}.high[0] ({first:g})").format(metric=metric, first=high[0]),
+            )
+        )
         return None
     return Scale(high, low)
 
@@ -257,18 +270,25 @@ def _breakpoints(
     if not isinstance(value, list | tuple) or len(value) != BREAKPOINTS:
         errors.append(
             FieldError(
-                where, "must be a list of 6 numbers: where the sub-score reaches 100, 80, 60, 40, 20, 0"
+                where, _("must be a list of 6 numbers: where the sub-score reaches 100, 80, 60, 40, 20, 0")
             )
         )
         return None
     for i, v in enumerate(value):
         if not _is_number(v):
-            errors.append(FieldError(f"{where}[{i}]", "must be a finite number"))
+            errors.append(FieldError(f"{where}[{i}]", _("must be a finite number")))
             return None
     for i, (a, b) in enumerate(pairwise(value), start=1):
         if (b - a) * direction <= 0:
             relation = "greater" if direction > 0 else "less"
-            errors.append(FieldError(f"{where}[{i}]", f"must be {relation} than {where}[{i - 1}] ({a:g})"))
+            errors.append(
+                FieldError(
+                    f"{where}[{i}]",
+                    _("must be {relation} than {where}[{value}] ({a:g})").format(
+                        relation=relation, where=where, value=i - 1, a=a
+                    ),
+                )
+            )
             return None
     return tuple(float(v) for v in value)
 

@@ -7,6 +7,8 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from app.core.i18n import _
+
 from .readings import FieldError
 
 MAX_ID = 2**63 - 1  # the databases' 64-bit integer keys: a larger id names nothing (and must not overflow)
@@ -19,20 +21,22 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 def check_name(value: Any, field: str) -> str:
     if not isinstance(value, str) or not _NAME_OK.match(value.strip()):
-        raise FieldError(field, "must be 1 to 128 characters, without '/' or control characters").as_error()
+        raise FieldError(
+            field, _("must be 1 to 128 characters, without '/' or control characters")
+        ).as_error()
     return value.strip()
 
 
 def check_timezone(value: Any, field: str) -> str:
     if not isinstance(value, str):
-        raise FieldError(field, "must be an IANA time zone name such as Europe/Paris").as_error()
+        raise FieldError(field, _("must be an IANA time zone name such as Europe/Paris")).as_error()
     try:
         if value in _NOT_ZONES:  # files of the zoneinfo folder that are not IANA zone names
             raise ValueError(value)
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise FieldError(
-            field, f"unknown time zone {value!r}; use an IANA name such as Europe/Paris"
+            field, _("unknown time zone {value!r}; use an IANA name such as Europe/Paris").format(value=value)
         ).as_error() from None
     return value
 
@@ -45,14 +49,16 @@ def check_opening_hours(value: Any, field: str = "opening_hours") -> dict[str, l
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise FieldError(field, 'must be an object like {"mon": [["08:00", "18:00"]]}').as_error()
+        raise FieldError(field, _('must be an object like {"mon": [["08:00", "18:00"]]}')).as_error()
     out: dict[str, list[list[str]]] = {}
     for day, spans in value.items():
         where = f"{field}.{day}"
         if day not in WEEKDAYS:
-            raise FieldError(where, f"is not a weekday; use {', '.join(WEEKDAYS)}").as_error()
+            raise FieldError(
+                where, _("is not a weekday; use {choices}").format(choices=", ".join(WEEKDAYS))
+            ).as_error()
         if not isinstance(spans, list):
-            raise FieldError(where, 'must be a list of ["HH:MM", "HH:MM"] pairs').as_error()
+            raise FieldError(where, _('must be a list of ["HH:MM", "HH:MM"] pairs')).as_error()
         clean = []
         for i, span in enumerate(spans):
             if (
@@ -61,16 +67,20 @@ def check_opening_hours(value: Any, field: str = "opening_hours") -> dict[str, l
                 or not all(isinstance(t, str) and _HHMM.match(t) for t in span)
             ):
                 raise FieldError(
-                    f"{where}[{i}]", 'must be a pair of times like ["08:00", "18:00"]'
+                    f"{where}[{i}]", _('must be a pair of times like ["08:00", "18:00"]')
                 ).as_error()
             if span[0] >= span[1]:
                 raise FieldError(
-                    f"{where}[{i}]", f"ends at {span[1]}, not after it starts at {span[0]}"
+                    f"{where}[{i}]",
+                    _("ends at {end}, not after it starts at {start}").format(end=span[1], start=span[0]),
                 ).as_error()
             clean.append([span[0], span[1]])
         clean.sort()
         for a, b in pairwise(clean):
             if b[0] < a[1]:
-                raise FieldError(where, f"intervals {a[0]}-{a[1]} and {b[0]}-{b[1]} overlap").as_error()
+                raise FieldError(
+                    where,
+                    _("intervals {a0}-{a1} and {b0}-{b1} overlap").format(a0=a[0], a1=a[1], b0=b[0], b1=b[1]),
+                ).as_error()
         out[day] = clean
     return out
