@@ -24,7 +24,6 @@ from app.api.lane import LANE_PATHS, install_device_lane
 from app.api.openapi import install_openapi
 from app.auth.edge import Edge
 from app.auth.middleware import AuthMiddleware, origin_of
-from app.core.i18n import set_default_language
 from app.core.settings import Settings
 from app.runtime import Runtime
 
@@ -84,7 +83,6 @@ def setup(runtime: Runtime) -> None:
 
     app = nicegui_app
     app.state.runtime = runtime
-    set_default_language(runtime.settings.language)
     # FastAPI's built-in OpenTelemetry hook looks up the tracer and meter providers in the environment on
     # every request; the platform configures none, so switch it off (it measurably slows ingestion).
     telemetry = getattr(app, "_telemetry", None)

@@ -18,6 +18,7 @@ from app.core.bus import EventBus
 from app.core.db.migrate import upgrade_to_head
 from app.core.db.session import make_engine, make_sessionmaker
 from app.core.domain.score import DEFAULT_THRESHOLDS
+from app.core.i18n import set_default_language
 from app.core.observability import PlatformMetrics
 from app.core.settings import Settings
 from app.core.storage.alerts import SqlAlertStore
@@ -280,6 +281,7 @@ def _device_link(settings: Settings, modules: Any, readings: Any) -> tuple[Devic
 
 def build_runtime(settings: Settings | None = None) -> Runtime:
     s = settings or Settings()
+    set_default_language(s.language)  # what no account chose: e-mails, webhooks' text, the API's CSV
     storage = build_storage(s)
     engine, sessions, store = storage.engine, storage.sessions, storage.store
     bus, metrics, index = EventBus(), PlatformMetrics(), RegistryIndex(s.default_timezone)

@@ -3,10 +3,14 @@ through these (pages never read the principal themselves)."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from nicegui import ui
 
 from app.core.bus import EventBus
-from app.core.i18n import _
+from app.core.i18n import _, use_language
 from app.core.principal import Principal
 from services.scope import ScopedBus, Sites
 
@@ -49,8 +53,30 @@ def page_sees(site: str | None) -> bool:
 
 
 def page_bus(bus: EventBus) -> ScopedBus:
-    """The event bus as the page's principal may see it: events of other sites never reach the page."""
-    return ScopedBus(bus, page_sites())
+    """The event bus as the page's principal may see it: events of other sites never reach the page, and
+    what the page does with an event is in the page's language (the event may come in a task of its own)."""
+    return ScopedBus(bus, page_sites(), around=in_language(page_language()))
+
+
+def in_language(code: str | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Wraps a callback so that it, and the coroutine it may return, speak `code` (None: the default)."""
+
+    def around(callback: Callable[..., Any]) -> Callable[..., Any]:
+        def speaking(*args: Any) -> Any:
+            with use_language(code):
+                result = callback(*args)
+            if inspect.isawaitable(result):
+                return _awaited_in(code, result)
+            return result
+
+        return speaking
+
+    return around
+
+
+async def _awaited_in(code: str | None, result: Awaitable[Any]) -> Any:
+    with use_language(code):
+        return await result
 
 
 def page_has_role(role: str) -> bool:

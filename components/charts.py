@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from nicegui import ui
 
 from app.core.domain.metrics import CORE_METRICS
-from app.core.i18n import N_, _
+from app.core.i18n import N_, _, language
 
 from .labels import metric_name
 
@@ -51,6 +51,14 @@ class Aggregate:
     @property
     def mean(self) -> float:
         return self.total / self.count
+
+
+def date_axis() -> dict:
+    """A plotly time axis in the page's language: plotly's own month names are English only, so other
+    languages get numeric dates (day first)."""
+    if language() == "en":
+        return {"type": "date"}
+    return {"type": "date", "tickformat": "%d/%m %H:%M", "hoverformat": "%d/%m/%Y %H:%M"}
 
 
 class SeriesChart(ui.plotly):
@@ -237,7 +245,7 @@ class SeriesChart(ui.plotly):
             "layout": {
                 "margin": {"l": 64, "r": 16, "t": 16, "b": 48},
                 "xaxis": {
-                    "type": "date",
+                    **date_axis(),
                     "title": {"text": _("local time ({key})").format(key=self.zone.key)},
                 },
                 "yaxis": {

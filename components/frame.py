@@ -151,7 +151,7 @@ def open_alerts_badge(principal: Principal | None) -> None:
 
     show()
     page_bus(runtime.bus).alerts.subscribe(show)
-    runtime.bus.config_changed.subscribe(show)  # a deleted room's alerts went with it
+    page_bus(runtime.bus).config_changed.subscribe(show)  # a deleted room's alerts went with it
 
 
 @contextmanager

@@ -8,8 +8,9 @@ from app.core.domain.metrics import ALL_KNOWN
 from app.core.domain.modules import KINDS
 from app.core.i18n import C_, N_, _, term
 
-# The metric names that are words (the others are formulas: CO₂, PM2.5, TVOC, NO₂ ...).
-_METRIC_WORDS = (N_("Temperature"), N_("Humidity"), N_("Pressure"), N_("Light"), N_("Noise"))
+# The metric names that are words or have a name of their own in a language (the others are formulas: CO₂,
+# PM2.5, NO₂ ...).
+_METRIC_WORDS = (N_("Temperature"), N_("Humidity"), N_("Pressure"), N_("Light"), N_("Noise"), N_("TVOC"))
 _MODULE_KINDS = (N_("Ventilation"), N_("Air purifier"), N_("Window"), N_("Cooling"), N_("Heating"))
 _TERMS = (
     C_("level", "excellent"), C_("level", "good"), C_("level", "moderate"), C_("level", "poor"),

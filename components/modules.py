@@ -11,6 +11,8 @@ from nicegui import ui
 from app.core.domain.modules import KINDS, is_active
 from app.core.i18n import _, term
 
+from .labels import module_kind
+
 Act = Callable[[int, str], Awaitable[None]]
 
 
@@ -61,7 +63,7 @@ class ModuleRow:
             self.icon = ui.icon(kind.icon, size="28px")
             with ui.column().classes("gap-0 grow min-w-0"):
                 ui.label(module["name"]).classes("text-body1")
-                ui.label(kind.label).classes("text-caption text-grey-7")
+                ui.label(module_kind(kind.name)).classes("text-caption text-grey-7")
             self.spinner = ui.spinner(size="20px").mark(f"module-{self.module_id}-pending")
             self.state = ui.label().classes("text-body2 min-w-[4rem]").mark(f"module-{self.module_id}-state")
             for action, label, icon in _buttons_for(module["module_type"]) if act is not None else []:

@@ -13,7 +13,7 @@ from nicegui import ui
 
 from app.core.domain.readings import FieldError
 from app.core.domain.validation import WEEKDAYS
-from app.core.i18n import N_, _
+from app.core.i18n import N_, _, language
 
 DAY_NAMES = dict(
     zip(
@@ -65,9 +65,16 @@ def summary(hours: dict[str, list[list[str]]] | None) -> str:
     for first, last, text in groups:
         if not text:
             continue
-        days = first.title() if first == last else f"{first.title()}–{last.title()}"
+        days = short_day(first) if first == last else f"{short_day(first)}–{short_day(last)}"
         parts.append(f"{days} {text}")
     return " · ".join(parts)
+
+
+def short_day(day: str) -> str:
+    """`Mon` / `lun.`: a weekday (`mon` ... `sun`) as the page's language abbreviates it."""
+    from babel.dates import get_day_names
+
+    return get_day_names("abbreviated", locale=language())[WEEKDAYS.index(day)].capitalize()
 
 
 class OpeningHoursEditor:

@@ -34,6 +34,7 @@ from app.core.domain.score import (
 from app.core.i18n import _
 from components.tiles import format_value
 
+from .labels import level as level_name
 from .labels import metric_name
 from .module_shapes import SCENE_KINDS, draw_module, module_look, module_position, module_scene_state
 
@@ -344,7 +345,7 @@ def legend(mode: str, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> None:
                 ui.element("div").style(
                     f"width: 14px; height: 14px; border-radius: 3px; background: {LEVEL_COLOURS[level]}"
                 )
-                ui.label(f"{level} {text}")
+                ui.label(f"{level_name(level)} {text}")
         with ui.row().classes("items-center gap-1 no-wrap"):
             ui.element("div").style(
                 f"width: 14px; height: 14px; border-radius: 3px; background: {LEVEL_COLOURS['unknown']}"

@@ -47,7 +47,7 @@ class MetricValue:
         with ui.row().classes("w-full items-center justify-between no-wrap gap-2"):
             with ui.row().classes("items-center gap-2 no-wrap"):
                 self.dot = ui.icon("circle", size="10px")
-                ui.label(CORE_METRICS[metric].label).classes("text-body2 text-grey-8")
+                ui.label(metric_name(metric)).classes("text-body2 text-grey-8")
             self.value = ui.label().classes("text-body1 text-weight-medium").mark(f"value-{metric}")
         self.set(None)
 

@@ -125,7 +125,8 @@ class AlertsPage:
             self.since.on_value_change(self.load_history)
             self.since.mark("filter-since")
         self.history = ui.table(columns=table_columns(HISTORY_COLUMNS), rows=[], row_key="id", pagination=20)
-        self.history.props('no-data-label="No alert matches these filters."')
+        no_match = _("No alert matches these filters.")
+        self.history.props(f'no-data-label="{no_match}"')
         self.history.classes("w-full").mark("history")
         await self.load_history()
         with ui.row().classes("items-center gap-2 q-mt-md"):

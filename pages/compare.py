@@ -15,6 +15,7 @@ from nicegui import ui
 from app.core.domain.metrics import CORE_METRICS
 from app.core.i18n import N_, _
 from components.access import page_sites
+from components.charts import date_axis
 from components.frame import add_nav_link, frame
 from components.labels import metric_name
 from services.query import Series
@@ -60,7 +61,7 @@ def compare_figure(series: Series, metric: str, names: dict[int, str], zone: str
         ],
         "layout": {
             "margin": {"l": 56, "r": 16, "t": 16, "b": 56},
-            "xaxis": {"type": "date", "title": {"text": _("local time ({zone})").format(zone=zone)}},
+            "xaxis": {**date_axis(), "title": {"text": _("local time ({zone})").format(zone=zone)}},
             "yaxis": {"title": {"text": f"{metric_name(metric)} ({info.unit})"}, "rangemode": "tozero"},
             "legend": {"orientation": "h", "y": -0.25},
             "hovermode": "x unified",

@@ -19,9 +19,9 @@ from app.auth.middleware import (
     start_session,
     take_pending,
 )
-from app.core.i18n import _
+from app.core.i18n import _, use_language
 from app.core.principal import Principal
-from components.access import page_principal
+from components.access import page_language, page_principal
 from components.frame import PRODUCT, set_sign_out
 from services.accounts import LoginRefused
 
@@ -60,9 +60,10 @@ def register(runtime: Runtime) -> None:
 
                 async def sign_in() -> None:
                     try:
-                        principal = await runtime.accounts.sign_in(
-                            name.value or "", password.value or "", ui.context.client.ip
-                        )
+                        with use_language(page_language()):  # why it is refused, in the page's language
+                            principal = await runtime.accounts.sign_in(
+                                name.value or "", password.value or "", ui.context.client.ip
+                            )
                     except LoginRefused as exc:
                         problem.text = str(exc)
                         password.value = ""

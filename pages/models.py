@@ -18,9 +18,10 @@ from nicegui import background_tasks, ui
 from app.core.i18n import N_, _, number, table_columns
 from components.access import page_actor, page_allows, page_bus, page_has_role, page_sites
 from components.actions import attempt, audit, small_button
+from components.charts import date_axis
 from components.dialogs import confirm
 from components.frame import add_nav_link, frame
-from components.labels import model_status
+from components.labels import metric_name, model_status
 from components.refresh import Coalesced
 from components.storage_status import SeriesNotice
 from components.times import local_time
@@ -188,9 +189,10 @@ class ModelsPage:
                     self.rooms, label=_("Room"), value=next(iter(self.rooms), None)
                 ).classes("min-w-[240px]")
                 self.room.mark("train-room")
-                self.metric = ui.select(["co2", "pm25", "tvoc", "temperature", "humidity"], value="co2").mark(
-                    "train-metric"
-                )
+                self.metric = ui.select(
+                    {m: metric_name(m) for m in ("co2", "pm25", "tvoc", "temperature", "humidity")},
+                    value="co2",
+                ).mark("train-metric")
                 self.train_button = ui.button(
                     _("Train now"), icon="model_training", on_click=self.train
                 ).mark("train-now")
@@ -217,7 +219,9 @@ class ModelsPage:
             .classes("w-full")
             .mark("runs-table")
         )
-        self.runs.props('no-data-label="No training yet: the trainer runs daily, or use Train now above."')
+        self.runs.props(
+            'no-data-label="{}"'.format(_("No training yet: the trainer runs daily, or use Train now above."))
+        )
         ui.label(_("Forecast against actual (30 min ahead)")).classes("text-h6 mt-4")
         status, changes = self.runtime.health.storage(), self.runtime.bus.storage
         self.notice = SeriesNotice(status, changes, what=_("the measured curve"))
@@ -313,7 +317,7 @@ class ModelsPage:
             self.backtest.update()
             return
         xaxis: dict[str, Any] = {
-            "type": "date",
+            **date_axis(),
             "title": {"text": _("local time ({key})").format(key=zone.key)},
         }
         if len(points) < 3:  # a lone point would span milliseconds: show the hour around it

@@ -165,4 +165,4 @@ class ReportPage:
             return
         r = self.report
         name = f"compliance-{r['enseigne']}-{r['salle']}-{r['start']}-{r['end']}.csv"
-        ui.download.content(report_csv(r).encode(), name, "text/csv")
+        ui.download.content(report_csv(r, readable=True).encode(), name, "text/csv")

@@ -15,7 +15,7 @@ from nicegui import events, ui
 from app.core.bus import Measurement
 from app.core.domain.readings import FieldError
 from app.core.i18n import N_, _
-from components.access import page_principal
+from components.access import page_bus, page_principal
 from components.actions import attempt, plural, small_button
 from components.dialogs import ask_text, ask_timezone, confirm, timezone_select
 from components.frame import frame
@@ -54,8 +54,9 @@ class SettingsPage:
         self.sensors_view(sensors, sites)
         self.file_card()
         await AccessSection(self.runtime, page_principal()).start()
-        self.runtime.bus.config_changed.subscribe(self.reload)
-        self.runtime.bus.measurements.subscribe(self.on_measurements)
+        bus = page_bus(self.runtime.bus)
+        bus.config_changed.subscribe(self.reload)
+        bus.measurements.subscribe(self.on_measurements)
 
     async def _fetch(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         sites = await self.config.list_sites(with_counts=True)
@@ -170,7 +171,11 @@ class SettingsPage:
             details = [room["kind"]] if room["kind"] else []
             if room["timezone"]:
                 details.append(_("time zone {value}").format(value=room["timezone"]))
-            details.append(f"sensors: {', '.join(room['sensors'])}" if room["sensors"] else _("no sensors"))
+            details.append(
+                _("sensors: {ids}").format(ids=", ".join(room["sensors"]))
+                if room["sensors"]
+                else _("no sensors")
+            )
             details.append(plural(room["readings"], "reading"))
             ui.label(" · ".join(details)).classes("text-caption text-grey-7")
             ui.space()

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from app.runtime import Runtime
 
 CHART_HOURS, CHART_STEP_S = 6, 300
-MODES = {SCORE_MODE: N_("IAQ score"), **{m: info.label for m, info in CORE_METRICS.items()}}
+MODES = {SCORE_MODE: N_("IAQ score"), **{m: info.label for m, info in CORE_METRICS.items()}}  # shown with _()
 
 
 def register(runtime: Runtime) -> None:
@@ -107,7 +107,8 @@ class TwinView:
                     label=_("Site"),
                     on_change=lambda e: ui.navigate.to(f"/twin/{e.value}"),
                 ).classes("w-48").mark("twin-site")
-            ui.select(MODES, value=self.mode, label=_("Colour by"), on_change=self._mode_changed).classes(
+            modes = {mode: _(label) for mode, label in MODES.items()}
+            ui.select(modes, value=self.mode, label=_("Colour by"), on_change=self._mode_changed).classes(
                 "w-40"
             ).mark("twin-mode")
             self.floor_select = ui.select({}, label=_("Floor"), on_change=self._floor_changed).classes("w-32")

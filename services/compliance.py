@@ -129,18 +129,27 @@ class ComplianceService:
             after = (last.ts_ms, last.room_id, last.sensor_pk)
 
 
-def report_csv(report: dict[str, Any]) -> str:
-    """The report as CSV: one line per CO2 category and one for PM2.5 above the guideline."""
+def readable_header() -> str:
+    """The CSV's column names as a person reads them, in the current language (the API keeps CSV_HEADER)."""
+    names = [
+        _("Site"), _("Room"), _("From"), _("To (included)"), _("Measure"), _("Category"), _("Limit"),
+        _("Occupied hours"), _("Share of occupied time (%)"),
+    ]  # fmt: skip
+    return _line(names)
+
+
+def report_csv(report: dict[str, Any], *, readable: bool = False) -> str:
+    """The report as CSV: one line per CO2 category and one for PM2.5 above the guideline. `readable`: the
+    column names and the guideline's label in the current language (the page's download), else the API's."""
     head = [report["enseigne"], report["salle"], report["start"], report["end"]]
-    lines = [CSV_HEADER]
+    lines = [readable_header() if readable else CSV_HEADER]
     for c in report["co2"]["categories"]:
         limit = "" if c["limit_ppm"] is None else f"<= {c['limit_ppm']:g} ppm"
         lines.append(_line([*head, "co2", c["category"], limit, c["hours"], c["share_pct"]]))
     pm = report["pm25"]
     limit = f"> {pm['guideline_ugm3']:g} µg/m³"
-    lines.append(
-        _line([*head, "pm25", "above WHO 24-h guideline", limit, pm["above_hours"], pm["above_share_pct"]])
-    )
+    guideline = _("above the WHO 24-h guideline") if readable else "above WHO 24-h guideline"
+    lines.append(_line([*head, "pm25", guideline, limit, pm["above_hours"], pm["above_share_pct"]]))
     return "\n".join(lines) + "\n"
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from app.core.domain.alerts import OFFLINE
+from app.core.i18n import N_, _, number, term
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,8 @@ class RetryingNotifier:
 
 
 class WebhookNotifier(RetryingNotifier):
-    """POSTs `{"type": "alert", "event": ..., "alert": {...}}` to every URL; a 2xx answer is a delivery."""
+    """POSTs `{"type": "alert", "event": ..., "alert": {...}, "text": ...}` to every URL (`text`: one line
+    for a person, in the deployment's language, as chat tools' incoming webhooks show it); 2xx: delivered."""
 
     channel = "webhook"
 
@@ -112,7 +114,8 @@ class WebhookNotifier(RetryingNotifier):
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.timeout_s)
         try:
-            answer = await self._client.post(target, json={"type": "alert", "event": event, "alert": alert})
+            body = {"type": "alert", "event": event, "alert": alert, "text": email_subject(event, alert)}
+            answer = await self._client.post(target, json=body)
         except httpx.HTTPError as exc:
             return False, f"{type(exc).__name__}: {exc}"
         return answer.is_success, f"HTTP {answer.status_code}"
@@ -124,25 +127,39 @@ class WebhookNotifier(RetryingNotifier):
             self._client = None
 
 
+_EVENTS = {"raised": N_("raised"), "acknowledged": N_("acknowledged"), "resolved": N_("resolved")}
+
+
 def email_subject(event: str, alert: dict[str, Any]) -> str:
-    where = f"{alert['enseigne']} / {alert['salle']}"
-    what = "resolved" if event == "resolved" else alert["severity"].upper()
-    return f"[IAQverse] {what}: {alert['rule']} in {where}"
+    """`[IAQverse] WARNING: CO₂ high in Head office / Open space` in the deployment's language (IAQ_LANGUAGE);
+    also the `text` of webhooks, which chat tools show as the message."""
+    name = alert["rule"] or ""
+    rule, where = _(name), f"{alert['enseigne']} / {alert['salle']}"
+    what = _("resolved") if event == "resolved" else term("severity", alert["severity"]).upper()
+    return _("[IAQverse] {what}: {rule} in {where}").format(what=what, rule=rule, where=where)
 
 
 def email_body(event: str, alert: dict[str, Any]) -> str:
-    lines = [f"{alert['rule']} in {alert['enseigne']} / {alert['salle']} was {event}."]
+    name = alert["rule"] or ""
+    rule, where = _(name), f"{alert['enseigne']} / {alert['salle']}"
+    happened = _(_EVENTS.get(event, event))
+    lines = [_("{rule} in {where}: {event}.").format(rule=rule, where=where, event=happened)]
     if alert["metric"] == OFFLINE:
-        lines.append(f"Sensor {alert['sensor_id']} stopped reporting.")
+        lines.append(_("Sensor {sensor} stopped reporting.").format(sensor=alert["sensor_id"]))
     else:
-        lines.append(
-            f"{alert['metric']}: {alert['value']:g} ({alert['direction']} {alert['threshold']:g}; "
-            f"resolves past {alert['reset']:g}); peak {alert['peak']:g}."
+        value, threshold, reset, peak = (
+            number(alert[k], 2, fixed=False, grouped=False) for k in ("value", "threshold", "reset", "peak")
         )
-    lines.append(f"Raised at {alert['raised_at']}.")
+        lines.append(
+            _("{metric}: {value} ({direction} {threshold}; resolves past {reset}); peak {peak}.").format(
+                metric=alert["metric"], value=value, direction=term("direction", alert["direction"]),
+                threshold=threshold, reset=reset, peak=peak,
+            )
+        )  # fmt: skip
+    lines.append(_("Raised at {time}.").format(time=alert["raised_at"]))
     if event == "resolved":
-        by = alert["resolved_by"] or "itself, the condition cleared"
-        lines.append(f"Resolved at {alert['resolved_at']} by {by}.")
+        by = alert["resolved_by"] or _("itself, the condition cleared")
+        lines.append(_("Resolved at {time} by {who}.").format(time=alert["resolved_at"], who=by))
     return "\n".join(lines) + "\n"
 
 

@@ -207,13 +207,17 @@ def filtered(callback: Callable[..., Any], sites: Sites) -> Callable[..., Any]:
     return seeing
 
 
+Around = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
 class _ScopedEvent:
-    def __init__(self, event: Event, sites: Sites) -> None:
-        self.event, self.sites = event, sites
+    def __init__(self, event: Event, sites: Sites, around: Around | None = None) -> None:
+        self.event, self.sites, self.around = event, sites, around
 
     def subscribe(self, callback: Callable[..., Any], **options: Any) -> None:
         options.setdefault("expect_args", helpers.expects_arguments(callback))
-        self.event.subscribe(filtered(callback, self.sites), **options)
+        seeing = filtered(callback, self.sites)
+        self.event.subscribe(self.around(seeing) if self.around else seeing, **options)
 
     def emit(self, *args: Any) -> None:
         self.event.emit(*args)
@@ -221,13 +225,14 @@ class _ScopedEvent:
 
 class ScopedBus:
     """The event bus as a principal limited to `sites` sees it: same topics, subscriptions filtered.
-    Pages take theirs from `pages.login.page_bus`, so no page subscribes to the raw bus."""
+    Pages take theirs from `components.access.page_bus`, so no page subscribes to the raw bus. `around`
+    wraps each callback (the pages: to run it in the page's language, whatever task the event comes in)."""
 
-    def __init__(self, bus: EventBus, sites: Sites) -> None:
-        self._bus, self.sites = bus, sites
+    def __init__(self, bus: EventBus, sites: Sites, around: Around | None = None) -> None:
+        self._bus, self.sites, self.around = bus, sites, around
 
     def __getattr__(self, name: str) -> _ScopedEvent:
-        return _ScopedEvent(getattr(self._bus, name), self.sites)
+        return _ScopedEvent(getattr(self._bus, name), self.sites, self.around)
 
     def topic(self, name: str) -> _ScopedEvent:
-        return _ScopedEvent(self._bus.topic(name), self.sites)
+        return _ScopedEvent(self._bus.topic(name), self.sites, self.around)

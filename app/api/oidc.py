@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.auth.middleware import safe_target, session_storage, start_session
+from app.core.i18n import _, language, use_language
 from app.core.principal import ROLES
 from app.core.settings import Settings
 from app.runtime import Runtime
@@ -38,11 +39,18 @@ def map_role(claims: dict[str, Any], settings: Settings) -> str | None:
 
 
 def _page(status: int, message: str) -> HTMLResponse:
+    """Why single sign-on failed, for a person (in the language of the request: see `in_language`)."""
+    failed, back = escape(_("Sign-in failed")), escape(_("Back to sign-in"))
     return HTMLResponse(
-        "<!doctype html><title>Sign-in · IAQverse</title><body style='font-family:sans-serif;margin:3em'>"
-        f"<h1>Sign-in failed</h1><p>{escape(message)}</p><p><a href='/login'>Back to sign-in</a></p></body>",
+        f"<!doctype html><html lang='{language()}'><meta charset='utf-8'><title>{failed} · IAQverse</title>"
+        f"<body style='font-family:sans-serif;margin:3em'><h1>{failed}</h1><p>{escape(message)}</p>"
+        f"<p><a href='/login'>{back}</a></p></body></html>",
         status_code=status,
     )
+
+
+def _language_of(request: Request) -> str | None:
+    return getattr(request.state, "language", None)  # the account's or the browser's (app/auth/middleware.py)
 
 
 def router(runtime: Runtime) -> APIRouter:
@@ -66,16 +74,21 @@ def router(runtime: Runtime) -> APIRouter:
             return await oauth.sso.authorize_redirect(request, str(request.url_for("oidc_callback")))
         except Exception as exc:  # the provider is down or misconfigured: say so, keep local sign-in usable
             log.warning("single sign-on: cannot reach the provider at %s: %r", settings.oidc_issuer, exc)
-            return _page(502, "the single sign-on provider does not answer; try again later")
+            with use_language(_language_of(request)):
+                return _page(502, _("the single sign-on provider does not answer; try again later"))
 
     @r.get("/auth/oidc/callback", name="oidc_callback")
     async def callback(request: Request) -> Response:
+        with use_language(_language_of(request)):  # the refusals are read by a person
+            return await finish(request)
+
+    async def finish(request: Request) -> Response:
         address = request.client.host if request.client else None
         try:
             token = await oauth.sso.authorize_access_token(request)
         except OAuthError as exc:
             await runtime.accounts.audit("sso", "login.failed", None, {"error": exc.error}, address)
-            return _page(401, f"the provider refused: {exc.description or exc.error}")
+            return _page(401, _("the provider refused: {reason}").format(reason=exc.description or exc.error))
         claims = dict(token.get("userinfo") or {})
         subject = f"{claims.get('iss', settings.oidc_issuer)}|{claims.get('sub')}"
         name = str(claims.get("preferred_username") or claims.get("email") or claims.get("sub"))
@@ -84,14 +97,14 @@ def router(runtime: Runtime) -> APIRouter:
             await runtime.accounts.audit(
                 name, "login.failed", None, {"via": "sso", "reason": "no role"}, address
             )
-            return _page(403, f"{name} has no role in IAQverse; ask an administrator")
+            return _page(403, _("{name} has no role in IAQverse; ask an administrator").format(name=name))
         try:
             principal = await asyncio.to_thread(runtime.accounts.sso_user, subject, name, role)
         except LoginRefused as exc:
             return _page(403, str(exc))
         storage = await session_storage(request.scope)
         if storage is None:
-            return _page(500, "sessions are not configured")
+            return _page(500, _("sessions are not configured"))
         start_session(runtime, storage, request.session, principal)
         await runtime.accounts.audit(principal.name, "login", None, {"via": "sso", "role": role}, address)
         return RedirectResponse(safe_target(request.session.pop(_NEXT, "/")), status_code=303)

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import orjson
 
-from app.core.i18n import from_accept_language
+from app.core.i18n import _, from_accept_language, language, term, use_language
 from app.core.principal import Principal
 
 from .policy import DEVICE, FILTERED, OPEN, Rule, requirement
@@ -135,7 +135,8 @@ class AuthMiddleware:
                 return await send({"type": "websocket.close", "code": 1008, "reason": problem})
             if path.startswith(_API_PREFIXES):
                 return await _deny_json(send, 403, problem)
-            return await _deny_page(send, problem)
+            with use_language(state["language"]):  # a page: told to a person, in the page's language
+                return await _deny_page(send, self.forbidden(principal, need, rule, path, scope) or problem)
         if kind == "http" and method in _AUDITED_METHODS and not path.startswith(_AUDITED_ELSEWHERE):
             return await self._audited(scope, receive, send, principal)
         return await self.app(scope, receive, send)
@@ -192,17 +193,19 @@ class AuthMiddleware:
     @staticmethod
     def forbidden(principal: Principal, need: str, rule: Rule | str, path: str, scope: dict) -> str | None:
         if not principal.has_role(need):
-            return f"this needs the role {need}; {principal.name} is {principal.role}"
+            return _("this needs the role {need}; {name} is {role}").format(
+                need=term("role", need), name=principal.name, role=term("role", principal.role)
+            )
         if not principal.scoped:
             return None
         # a site-limited principal: only what the rules open to it (policy.FILTERED)
         if isinstance(rule, Rule) and rule.for_scoped == FILTERED:
             return None
         allowed = ", ".join(sorted(principal.sites or ()))
-        return (
-            f"{principal.name} may see only the sites {allowed}; {path} concerns every site and is "
-            "open to unrestricted accounts only"
-        )
+        return _(
+            "{name} may see only the sites {allowed}; {path} concerns every site and is open to unrestricted "
+            "accounts only"
+        ).format(name=principal.name, allowed=allowed, path=path)
 
     async def principal(self, scope: dict) -> Principal | None:
         accounts = self.runtime.accounts
@@ -339,19 +342,27 @@ async def _deny_page(send, problem: str) -> None:
     is never built, so it cannot use the NiceGUI frame)."""
     from html import escape
 
+    texts = {
+        "title": _("Not for this account"),
+        "heading": _("This page is not for your account"),
+        "who": _("An administrator can change your role or your sites in Settings."),
+        "home": _("Go to the dashboard"),
+        "other": _("Sign in as someone else"),
+    }
+    title, heading, who, home, other = (escape(text) for text in texts.values())
     body = (
-        "<!doctype html><html lang='en'><meta charset='utf-8'>"
+        f"<!doctype html><html lang='{language()}'><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        "<title>Not for this account · IAQverse</title>"
+        f"<title>{title} · IAQverse</title>"
         "<body style='margin:0;font-family:Roboto,system-ui,sans-serif;color:#263238'>"
         "<header style='background:#00695c;color:#fff;padding:12px 16px;font-size:20px'>IAQverse</header>"
         "<main style='max-width:40rem;margin:2rem auto;padding:0 16px'>"
-        "<h1 style='font-weight:400'>This page is not for your account</h1>"
+        f"<h1 style='font-weight:400'>{heading}</h1>"
         f"<p>{escape(problem[:1].upper() + problem[1:])}.</p>"
-        "<p>An administrator can change your role or your sites in Settings.</p>"
-        "<p><a href='/' style='color:#00695c'>Go to the dashboard</a></p>"
+        f"<p>{who}</p>"
+        f"<p><a href='/' style='color:#00695c'>{home}</a></p>"
         "<form method='post' action='/logout'><button type='submit' style='padding:6px 12px'>"
-        "Sign in as someone else</button></form></main></body></html>"
+        f"{other}</button></form></main></body></html>"
     ).encode()
     await send(
         {

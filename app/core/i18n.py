@@ -146,12 +146,12 @@ def N_(message: str) -> str:
 
 # -- formats
 # ---------------------------------------------------------------------------------------------------
-def number(value: float, digits: int = 1, *, fixed: bool = True) -> str:
+def number(value: float, digits: int = 1, *, fixed: bool = True, grouped: bool = True) -> str:
     """`3.5` in English, `3,5` in French: a measured value with `digits` decimals (at most `digits`, without
-    trailing zeros, unless `fixed`), grouped by thousands."""
+    trailing zeros, unless `fixed`), grouped by thousands unless not `grouped`."""
     from babel.numbers import format_decimal
 
-    pattern = "#,##0" + ("." + ("0" if fixed else "#") * digits if digits > 0 else "")
+    pattern = ("#,##0" if grouped else "0") + ("." + ("0" if fixed else "#") * digits if digits > 0 else "")
     return format_decimal(value, format=pattern, locale=language())
 
 

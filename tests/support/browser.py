@@ -77,9 +77,12 @@ def png_colours(data: bytes) -> set[bytes]:
 
 
 @contextmanager
-def signed_in_page(server, path: str = "/", *, width: int = 1280, height: int = 900) -> Iterator[tuple]:
-    """Headless Chromium at `width` × `height`, signed in as the first admin through the sign-in page and
-    landed on `path`: yields (page, errors), the uncaught errors of the page's scripts as they happen."""
+def signed_in_page(
+    server, path: str = "/", *, width: int = 1280, height: int = 900, locale: str = "en-US"
+) -> Iterator[tuple]:
+    """Headless Chromium at `width` × `height` asking for `locale` (its Accept-Language), signed in as the
+    first admin through the sign-in page and landed on `path`: yields (page, errors), the uncaught errors of
+    the page's scripts as they happen."""
     from playwright.sync_api import sync_playwright
 
     from .servers import browser_sign_in
@@ -88,7 +91,7 @@ def signed_in_page(server, path: str = "/", *, width: int = 1280, height: int = 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": width, "height": height})
+            page = browser.new_page(viewport={"width": width, "height": height}, locale=locale)
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             browser_sign_in(page, server, path)

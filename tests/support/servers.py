@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -170,9 +171,9 @@ def browser_sign_in(page, server: PlatformProcess, path: str = "/") -> None:
     page.goto(
         f"{server.anonymous_url}/login?redirect_to={quote(path, safe='')}", wait_until="domcontentloaded"
     )
-    page.get_by_label("User name").fill("admin")
-    page.get_by_label("Password").fill(server.admin_password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label(re.compile("^(User name|Nom d'utilisateur)$")).fill("admin")  # the browser's language
+    page.get_by_label(re.compile("^(Password|Mot de passe)$")).fill(server.admin_password)
+    page.get_by_role("button", name=re.compile("^(Sign in|Se connecter)$")).click()
     page.wait_for_url(f"{server.anonymous_url}{path}", timeout=20_000)
 
 
