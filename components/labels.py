@@ -25,6 +25,8 @@ _TERMS = (
     C_("action status", "failed"), C_("action status", "expired"), C_("action status", "proposed"),
     C_("action status", "dismissed"), C_("action status", "confirmed"),
     C_("direction", "above"), C_("direction", "below"),
+    C_("training", "running"), C_("training", "promoted"), C_("training", "kept"), C_("training", "failed"),
+    C_("trigger", "manual"), C_("trigger", "scheduled"), C_("trigger", "api"),
 )  # fmt: skip
 
 

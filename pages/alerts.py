@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from nicegui import ui
 
 from app.core.domain.alerts import Rule, replaced_rules
-from app.core.i18n import C_, N_, _, table_columns, term
+from app.core.i18n import C_, N_, _, number, table_columns, term
 from components.access import page_actor, page_allows, page_bus, page_sites
 from components.actions import attempt, small_button
 from components.alerts import (
@@ -64,19 +64,23 @@ def register(runtime: Runtime) -> None:
 def rule_condition(rule: dict[str, Any]) -> str:
     """`above 1 220 ppm for 5 min; resolves below 1 120 ppm; cooldown 15 min`"""
     if rule["metric"] == "offline":
-        return _("silent for more than {value:g} × the sensor's usual interval").format(value=rule["trigger"])
+        return _("silent for more than {factor} × the sensor's usual interval").format(
+            factor=number(rule["trigger"], 1, fixed=False)
+        )
     metric, word = rule["metric"], rule["direction"]
     back = "below" if word == "above" else "above"
     parts = [f"{term('direction', word)} {format_value(metric, rule['trigger'])}"]
     if rule["duration_s"]:
-        parts[0] += _(" for {value:g} min").format(value=rule["duration_s"] / 60)
+        parts[0] += _(" for {minutes} min").format(minutes=number(rule["duration_s"] / 60, 1, fixed=False))
     parts.append(
         _("resolves {direction} {value}").format(
             direction=term("direction", back), value=format_value(metric, rule["reset"])
         )
     )
     if rule["cooldown_s"]:
-        parts.append(_("cooldown {value:g} min").format(value=rule["cooldown_s"] / 60))
+        parts.append(
+            _("cooldown {minutes} min").format(minutes=number(rule["cooldown_s"] / 60, 1, fixed=False))
+        )
     if rule["only_open_hours"]:
         parts.append(_("opening hours only"))
     return "; ".join(parts)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from nicegui import background_tasks, ui
 
-from app.core.i18n import N_, _, number, table_columns
+from app.core.i18n import N_, _, number, table_columns, term
 from components.access import page_actor, page_allows, page_bus, page_has_role, page_sites
 from components.actions import attempt, audit, small_button
 from components.charts import date_axis
@@ -87,7 +87,7 @@ def training_outcome(run: dict[str, Any]) -> str:
         return _("Training failed: {reason}. The active model stays in use.").format(reason=reason)
     if run["outcome"] == "kept":
         return _("Training done: the new model is no better than the active one; kept as a candidate")
-    return _("Training {value}").format(value=run["outcome"])
+    return _("Training {outcome}").format(outcome=term("training", run["outcome"]))
 
 
 def ratio_to_persistence(row: dict[str, Any]) -> float | None:
@@ -160,7 +160,9 @@ def run_row(r: dict[str, Any], zone: str | None) -> dict[str, Any]:
     return {
         **r,
         "started_at": local_time(r["started_at"], zone),
-        "duration_s": f"{r['duration_s']:.1f}" if r.get("duration_s") is not None else "",
+        "outcome": term("training", r["outcome"]),
+        "trigger": term("trigger", r["trigger"]) if r.get("trigger") else "",
+        "duration_s": number(r["duration_s"], 1) if r.get("duration_s") is not None else "",
         "error": r.get("error") or "",
     }
 

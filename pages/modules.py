@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from nicegui import ui
 
 from app.core.domain.modules import KINDS
-from app.core.i18n import N_, _
+from app.core.i18n import N_, _, number
 from components.access import page_actor, page_allows, page_bus, page_sites
 from components.actions import attempt, small_button
 from components.frame import add_nav_link, frame
@@ -49,7 +49,7 @@ def action_line(action: dict[str, Any], zone: str | None) -> str:
     reason = action.get("reason") or {}
     why = f" — {reason.get('pollutant')} {reason.get('value')} ({reason.get('level')})" if reason else ""
     ach = (
-        _(" · {value:.1f} air changes/h").format(value=action["ach_per_h"])
+        _(" · {value} air changes/h").format(value=number(action["ach_per_h"], 1))
         if action.get("ach_per_h") is not None
         else ""
     )
@@ -168,7 +168,9 @@ class ModulesPage:
     def _rate_text(rate: tuple[float, float, int] | None) -> str:
         if rate is None:
             return _("air change rate: not measured yet")
-        return _("air change rate: {value:.1f} /h (r² {value2:.2f})").format(value=rate[0], value2=rate[1])
+        return _("air change rate: {rate} /h (r² {r2})").format(
+            rate=number(rate[0], 1), r2=number(rate[1], 2)
+        )
 
     def _add_row(self, module: dict[str, Any]) -> None:
         with self.columns[module["room_id"]]:
