@@ -3,6 +3,7 @@ through these (pages never read the principal themselves)."""
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from nicegui import ui
 
 from app.core.bus import EventBus
-from app.core.i18n import _, use_language
+from app.core.i18n import _, language, use_language
 from app.core.principal import Principal
 from services.scope import ScopedBus, Sites
 
@@ -32,6 +33,18 @@ def page_language() -> str | None:
         return getattr(ui.context.client.request.state, "language", None)
     except (RuntimeError, AttributeError):
         return None
+
+
+def page_in_language() -> None:
+    """Quasar's own texts (a table's "1-20 of 45", date pickers) and NiceGUI's "connection lost" in the
+    page's language too: NiceGUI takes them from the page's route, shared by every request, so this page's
+    client gets a copy of its route set to its language (`en`: Quasar's en-GB, day before month as ours)."""
+    client = ui.context.client
+    wanted = {"en": "en-GB"}.get(language(), language())
+    if client.page.language != wanted:
+        route = copy.copy(client.page)
+        route.language = wanted
+        client.page = route
 
 
 def page_actor() -> str:

@@ -16,7 +16,7 @@ from nicegui import app, ui
 from app.core.i18n import LANGUAGES, N_, _
 from app.core.principal import Principal
 
-from .access import page_bus, page_principal
+from .access import page_bus, page_in_language, page_principal
 
 PRODUCT = "IAQverse"
 
@@ -160,6 +160,7 @@ def frame(title: str, *, section: str | None = None) -> Iterator[ui.column]:
 
     `section` is the navigation path to highlight; by default the page's own route.
     """
+    page_in_language()
     ui.page_title(f"{title} · {PRODUCT}")
     ui.colors(primary="#00695c", secondary="#26a69a", accent="#8e24aa")
     ui.add_css(_CSS)

@@ -21,7 +21,7 @@ from app.auth.middleware import (
 )
 from app.core.i18n import _, use_language
 from app.core.principal import Principal
-from components.access import page_language, page_principal
+from components.access import page_in_language, page_language, page_principal
 from components.frame import PRODUCT, set_sign_out
 from services.accounts import LoginRefused
 
@@ -37,6 +37,7 @@ def register(runtime: Runtime) -> None:
         target = safe_target(redirect_to)
         if getattr(request.state, "principal", None) is not None:
             return RedirectResponse(target, status_code=303)
+        page_in_language()
         ui.page_title(_("Sign in · {PRODUCT}").format(PRODUCT=PRODUCT))
         ui.colors(primary="#00695c")
         with ui.card().classes("absolute-center w-80 gap-3").mark("login-card"):
@@ -107,6 +108,7 @@ def register(runtime: Runtime) -> None:
     async def logout_page(request: Request) -> RedirectResponse | None:
         if getattr(request.state, "principal", None) is None:
             return RedirectResponse("/login", status_code=303)
+        page_in_language()
         ui.page_title(_("Sign out · {PRODUCT}").format(PRODUCT=PRODUCT))
         ui.colors(primary="#00695c")
         with ui.card().classes("absolute-center w-80 gap-3").mark("logout-card"):

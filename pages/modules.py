@@ -16,7 +16,8 @@ from app.core.i18n import N_, _, number
 from components.access import page_actor, page_allows, page_bus, page_sites
 from components.actions import attempt, small_button
 from components.frame import add_nav_link, frame
-from components.labels import action_status
+from components.labels import action_status, metric_name
+from components.labels import level as level_name
 from components.modules import ModuleRow, action_label
 from components.refresh import Coalesced
 from components.times import local_time
@@ -47,7 +48,12 @@ def register(runtime: Runtime) -> None:
 def action_line(action: dict[str, Any], zone: str | None) -> str:
     """`2026-12-07 14:05:03 CET ventilation: switch on by admin — co2 1300 (poor)`, in the room's clock."""
     reason = action.get("reason") or {}
-    why = f" — {reason.get('pollutant')} {reason.get('value')} ({reason.get('level')})" if reason else ""
+    level = reason.get("level")
+    why = (
+        f" — {metric_name(str(reason.get('pollutant')))} {reason.get('value')} ({level_name(level)})"
+        if reason
+        else ""
+    )
     ach = (
         _(" · {value} air changes/h").format(value=number(action["ach_per_h"], 1))
         if action.get("ach_per_h") is not None

@@ -98,6 +98,7 @@ def test_french_pages_have_no_english_and_english_pages_no_french(tmp_path: Path
         pages = [*PAGES, f"/rooms/{room}", "/no-such-page"]
         with signed_in_page(server, "/", locale="fr-FR") as (page, errors):
             assert page.get_by_text("Tableau de bord").first.is_visible()
+            assert page.evaluate("document.documentElement.lang") == "fr"  # Quasar's own texts in French too
             french = read_every_page(page, server, pages, data, ENGLISH, tmp_path)
             assert not french, f"English on the French pages: {french}"
 
@@ -106,6 +107,7 @@ def test_french_pages_have_no_english_and_english_pages_no_french(tmp_path: Path
             page.get_by_text("English", exact=True).click()
             page.wait_for_timeout(1500)  # the page reloads in the account's language
             assert page.get_by_text("Dashboard").first.is_visible()
+            assert page.evaluate("document.documentElement.lang") == "en-GB"
             english = read_every_page(page, server, pages, data, FRENCH, tmp_path)
             assert not english, f"French on the pages of an account that chose English: {english}"
 
