@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +56,12 @@ from services.simulator.demo_setup import DemoSetup
 
 log = logging.getLogger(__name__)
 Job = Callable[[], Awaitable[None]]  # a worker's work
+FREEZE_AFTER_S = 2.0
+
+
+def _freeze_heap() -> None:
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass
@@ -90,6 +97,7 @@ class Runtime:
     workers: dict[str, Worker] = field(default_factory=dict)  # built with the rest, started by `start`
     started: bool = False
     _gc_thresholds: tuple[int, int, int] | None = None
+    _freezer: threading.Timer | None = None
 
     @property
     def local_login_enabled(self) -> bool:
@@ -125,15 +133,17 @@ class Runtime:
         for worker in self.workers.values():
             worker.start()
         self.started = True
-        # What exists now (modules, app, registry) lives as long as the process: keep it out of the cyclic
-        # garbage collector's full passes, which re-scanned it all while readings flowed (docs/benchmarks.md).
-        gc.collect()
-        gc.freeze()
         # Readings make and drop tens of thousands of small objects a second: a young-generation pass every
         # 700 allocations (the default) ran many times per batch; every 10 000 keeps memory bounded the same
         # way (reference counting frees almost everything at once) for about a tenth less CPU per reading.
         self._gc_thresholds = gc.get_threshold()
         gc.set_threshold(10_000, 10, 10)
+        # What exists then (modules, app, registry) lives as long as the process: keep it out of the cyclic
+        # garbage collector's full passes, which re-scanned it all while readings flowed (docs/benchmarks.md).
+        # A full collection takes about 0.1 s: done a moment after start-up, so the platform answers first.
+        self._freezer = threading.Timer(FREEZE_AFTER_S, _freeze_heap)
+        self._freezer.daemon = True
+        self._freezer.start()
         log.info(
             "IAQverse started: database %s, demo %s",
             self.engine.url.render_as_string(hide_password=True),
@@ -175,6 +185,8 @@ class Runtime:
         self.store.close()
         self.engine.dispose()
         self.started = False
+        if self._freezer is not None:
+            self._freezer.cancel()
         gc.unfreeze()  # a runtime built again in the same process (tests) must not keep this one alive
         if self._gc_thresholds is not None:
             gc.set_threshold(*self._gc_thresholds)

@@ -8,7 +8,7 @@ import concurrent.futures
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,8 +19,9 @@ from app.core.i18n import _
 
 from ..errors import NotFound
 from .registry import ArtifactError, ModelRegistry
-from .series import room_ventilation
-from .training import Bundle, persistence_bundle
+
+if TYPE_CHECKING:
+    from .training import Bundle
 
 log = logging.getLogger(__name__)
 HISTORY_FOR_PREDICTION_S = 6 * 3600
@@ -100,6 +101,8 @@ class ForecastBase:
         if self.module_store is None:
             return None
         changes = self.module_store.ventilation_changes(room_id, int(start_s * 1000), int(end_s * 1000))
+        from .series import room_ventilation  # numpy: imported when a room is first forecast, not at start
+
         steps = room_ventilation((module_id, ts_ms / 1000, level) for module_id, ts_ms, level in changes)
         return steps or None
 
@@ -122,6 +125,8 @@ class ForecastBase:
             return cached
         try:
             bundle = self.registry.load_artifact(model["model_path"], model["checksum"])
+            from .training import Bundle
+
             if not isinstance(bundle, Bundle):
                 raise ArtifactError(
                     _("artifact {model_path} is not a forecasting bundle").format(
@@ -140,6 +145,8 @@ class ForecastBase:
             self.problems[model["id"]] = str(exc)
             if model["room_id"] is not None:
                 self._problem_rooms[model["id"]] = (model["room_id"], model["model_name"])
+            from .training import persistence_bundle
+
             loaded = _Loaded(model["checksum"], persistence_bundle(model["metric"] or "co2"), True)
         self._loaded[model["id"]] = loaded
         return loaded

@@ -23,8 +23,6 @@ from .base import (
     _Loaded,
 )
 from .preventive import PREVENTIVE_THRESHOLDS, crossing
-from .series import physical_bounds
-from .training import persistence_bundle
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +34,12 @@ class Predictor(ForecastBase):
         """Forecast a room metric with `model`, or with persistence (labelled so) when the room has only
         candidates that did not beat it. `at_s`: as it would have been forecast then, from the readings
         before it (back-filling the comparison of forecasts against what was measured); no crossing."""
-        from .series import to_grid
+        from .series import physical_bounds, to_grid  # numpy: imported when a room is first forecast
         from .training import what_if_ventilated, with_ventilation
 
         if persistence:
+            from .training import persistence_bundle
+
             loaded = _Loaded(model["checksum"], persistence_bundle(model["metric"]), True)
         else:
             loaded = self._load(model)
