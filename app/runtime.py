@@ -109,7 +109,10 @@ class Runtime:
 
         Synchronous on purpose: NiceGUI runs async start-up handlers as background tasks, so pages and the
         API could be served before the schema exists. Blocking here delays serving until everything is ready.
+        Starting a started runtime does nothing (NiceGUI's test users enter the app's lifespan again).
         """
+        if self.started:
+            return
         upgrade_to_head(self.engine)
         if self.drainer is not None:
             self._check_influxdb()
@@ -268,23 +271,13 @@ def _action_sinks(store: TimeSeriesStore) -> list[ActionSink]:
     return [lambda action: series.add([(action.get("room_id"), encode(*iaq_actions_point(action)))])]
 
 
-def _device_link(settings: Settings, modules: Any, readings: Any) -> tuple[DeviceLink, Job | None]:
-    """The MQTT bridge (and its worker) when a broker is configured, else simulated devices. The link reports
-    to the module service, built after it: the callbacks look the service up when a report comes
-    (`modules[0]`)."""
+def _device_link(settings: Settings) -> tuple[DeviceLink, Job | None]:
+    """The MQTT bridge (and its worker) when a broker is configured, else simulated devices. The services
+    that hear the devices register with the link they are given (`listen_devices`, `listen_readings`)."""
     if settings.mqtt_host is None:
-        simulated = SimulatedDevices(
-            lambda topic, state: modules[0].report_state(topic, state),
-            delay_s=settings.simulated_device_delay_s,
-            clock=lambda: modules[0].clock(),  # a command's deadline is in the module service's time
-        )
-        return simulated, None
+        return SimulatedDevices(delay_s=settings.simulated_device_delay_s), None
     bridge = MqttBridge(
         settings.mqtt_host, settings.mqtt_port,
-        on_state=lambda topic, state: modules[0].report_state(topic, state),
-        on_availability=lambda topic, online: modules[0].report_availability(topic, online),
-        on_reading=lambda topic, payload: readings[0].receive(topic, payload),
-        is_current=lambda action_id: modules[0].is_current(action_id),
         prefix=settings.mqtt_topic_prefix, client_id=settings.mqtt_client_id,
         username=settings.mqtt_username, password=settings.mqtt_password,
     )  # fmt: skip
@@ -321,18 +314,14 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         notifiers=_notifiers(s, alert_store),
     )  # fmt: skip
     module_store = SqlModuleStore(engine)
-    modules_ref: list[ModuleService] = []  # the device link's callbacks reach the service built below
-    readings_ref: list[MqttReadings] = []
-    devices, link_job = _device_link(s, modules_ref, readings_ref)
+    devices, link_job = _device_link(s)
     modules = ModuleService(
         store=module_store, sessions=sessions, bus=bus, link=devices, alerting=alerting,
         action_sinks=_action_sinks(store), command_timeout_s=s.command_timeout_s,
         topic_prefix=s.mqtt_topic_prefix,
     )  # fmt: skip
     accounts, device_keys = build_accounts(s, sessions)
-    mqtt_readings = MqttReadings(ingestion=ingestion, device_keys=device_keys, config=config)
-    modules_ref.append(modules)
-    readings_ref.append(mqtt_readings)
+    mqtt_readings = MqttReadings(ingestion=ingestion, device_keys=device_keys, config=config, link=devices)
     registry = ModelRegistry(sessions, s.data_dir)
     forecasting = ForecastService(
         sessions=sessions, store=store, bus=bus, registry=registry, metrics=s.ml_metrics,

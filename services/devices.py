@@ -22,10 +22,37 @@ log = logging.getLogger(__name__)
 StateReport = Callable[[str, dict[str, Any]], Awaitable[None]]  # (module topic, reported state)
 
 
+class DeviceListener(Protocol):
+    """Who hears what devices say: the module service (`services/modules`), which registers itself with the
+    link it is given (`DeviceLink.listen_devices`)."""
+
+    clock: Callable[[], float]  # a command's deadline is in the listener's time
+
+    async def report_state(self, topic: str, state: dict[str, Any]) -> None: ...
+
+    async def report_availability(self, topic: str, online: bool) -> None: ...
+
+    def is_current(self, action_id: int) -> bool:
+        """Whether a command still waiting to be sent is still wanted (not decided or replaced meanwhile)."""
+        ...
+
+
+class ReadingListener(Protocol):
+    """Who stores the readings sensors publish on the link (`services/mqtt_readings.py`)."""
+
+    async def receive(self, topic: str, payload: Any) -> None: ...
+
+
 class DeviceLink(Protocol):
-    """Sends commands to devices; their state reports come back through the module service's callbacks."""
+    """Sends commands to devices; what devices say goes to the listeners registered with `listen_*`."""
 
     name: str
+
+    def listen_devices(self, devices: DeviceListener) -> None:
+        """`devices` hears the devices' states and availability from now on."""
+
+    def listen_readings(self, readings: ReadingListener) -> None:
+        """`readings` gets the readings sensors publish on the link (a link without sensors ignores it)."""
 
     async def send_command(self, topic: str, command: dict[str, Any]) -> None:
         """Deliver `command` (`{"action": ..., "state": {...}, "action_id": ...}`) to the module `topic`."""
@@ -40,6 +67,10 @@ class DeviceLink(Protocol):
         """Stop: say goodbye to the devices where the link can, and stop waiting for them."""
 
 
+async def _nobody_hears(topic: str, state: dict[str, Any]) -> None:
+    log.warning("device %s reported %s before anything listened", topic, state)
+
+
 # which attribute of the simulator's RoomModel each module type drives
 _MODEL_ATTRIBUTE = {"ventilation": "ventilation_on", "purifier": "purifier_on", "window": "window_open"}
 
@@ -52,10 +83,16 @@ class SimulatedDevices:
 
     name = "simulated"
 
-    def __init__(self, report: StateReport, *, delay_s: float = 0.5, clock: Callable[[], float] = time.time):
-        self.report = report
+    def __init__(
+        self,
+        report: StateReport | None = None,
+        *,
+        delay_s: float = 0.5,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.report = report or _nobody_hears
         self.delay_s = delay_s
-        self.clock = clock  # the module service's: a command's deadline is in its time
+        self.clock = clock  # the listener's once one listens: a command's deadline is in its time
         self.states: dict[str, dict[str, Any]] = {}
         self.models: dict[str, tuple[str, Any]] = {}
         self.unresponsive: set[str] = set()
@@ -67,6 +104,13 @@ class SimulatedDevices:
 
     def status(self) -> dict[str, Any] | None:
         return None
+
+    def listen_devices(self, devices: DeviceListener) -> None:
+        self.report = devices.report_state
+        self.clock = lambda: devices.clock()  # looked up at each call: tests move the service's clock
+
+    def listen_readings(self, readings: ReadingListener) -> None:
+        """Simulated devices publish no readings (the demo's simulator ingests its own)."""
 
     def attach(self, topic: str, module_type: str, model: Any, state: dict[str, Any] | None = None) -> None:
         """Link the device at `topic` to a room model; `state` is the registry's (after a restart, the

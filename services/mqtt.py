@@ -37,6 +37,8 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from .devices import DeviceListener, ReadingListener
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, Any], Awaitable[None]]
@@ -61,6 +63,10 @@ def _code(exc: aiomqtt.MqttCodeError) -> int | None:
     return rc if isinstance(rc, int) else getattr(rc, "value", None)
 
 
+async def _unheard(topic: str, payload: Any) -> None:
+    log.warning("MQTT message on %s before anything listened: dropped", topic)
+
+
 class MessageRejected(ValueError):
     """An MQTT message the platform does not accept (its reason goes to the sender's `.../error` topic)."""
 
@@ -73,11 +79,6 @@ class MqttBridge:
         host: str,
         port: int = 1883,
         *,
-        on_state: Handler,
-        on_availability: Handler,
-        on_reading: Handler,
-        is_current: Callable[[int], bool] = lambda action_id: True,
-        clock: Callable[[], float] = time.time,
         prefix: str = "iaqverse",
         client_id: str = "iaqverse",
         username: str | None = None,
@@ -88,8 +89,11 @@ class MqttBridge:
     ):
         self.host, self.port, self.prefix, self.client_id = host, port, prefix, client_id
         self.username, self.password, self.keepalive_s = username, password, keepalive_s
-        self.on_state, self.on_availability, self.on_reading = on_state, on_availability, on_reading
-        self.is_current, self.clock = is_current, clock
+        self.on_state: Handler = _unheard
+        self.on_availability: Handler = _unheard
+        self.on_reading: Handler = _unheard
+        self.is_current: Callable[[int], bool] = lambda action_id: True
+        self.clock: Callable[[], float] = time.time
         self.protocol = aiomqtt.ProtocolVersion.V5  # 3.1.1 once a broker refused it
         self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
         self.status_topic = f"{prefix}/platform/{client_id}/status"
@@ -105,6 +109,13 @@ class MqttBridge:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    def listen_devices(self, devices: DeviceListener) -> None:
+        self.on_state, self.on_availability = devices.report_state, devices.report_availability
+        self.is_current, self.clock = devices.is_current, lambda: devices.clock()
+
+    def listen_readings(self, readings: ReadingListener) -> None:
+        self.on_reading = readings.receive
 
     @property
     def subscriptions(self) -> list[str]:

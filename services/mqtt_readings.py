@@ -15,14 +15,21 @@ from app.core.storage.modules import slug
 
 from .config import ConfigService
 from .device_keys import DeviceKeys, KeyRefused
+from .devices import DeviceLink
 from .ingestion import IngestionService, IngestUnavailable, SiteRefused
 from .mqtt import MessageRejected
 
 
 class MqttReadings:
-    def __init__(self, *, ingestion: IngestionService, device_keys: DeviceKeys, config: ConfigService):
+    """The readings sensors publish on the device link (`<prefix>/<site>/<room>/sensors/<id>`), stored as
+    the HTTP API stores them; it listens to the `link` it is given."""
+
+    def __init__(
+        self, *, ingestion: IngestionService, device_keys: DeviceKeys, config: ConfigService, link: DeviceLink
+    ):
         self.ingestion, self.device_keys, self.config = ingestion, device_keys, config
         self._topic_rooms: dict[tuple[str, ...], tuple[str, str]] = {}
+        link.listen_readings(self)
 
     async def receive(self, topic: str, payload: Any) -> None:
         """Store a message's readings (a reading or a list). Readings under one key are stored together or

@@ -116,6 +116,7 @@ class ModulesCore:
         self.store, self.sessions, self.bus, self.alerting = store, sessions, bus, alerting
         self.command_timeout_s, self.prefix, self.clock = command_timeout_s, topic_prefix, clock
         self.link = link  # the MQTT bridge, or simulated devices
+        link.listen_devices(self)  # their state reports and availability come to this service
         self.action_sinks = action_sinks or []  # e.g. an InfluxDB writer of `iaq_actions` points
         self.action_listeners: list[Callable[[dict[str, Any]], None]] = []  # in-process (effectiveness)
         self._modules: dict[int, ModuleInfo] = {}
