@@ -10,7 +10,6 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,7 +22,7 @@ from app.core.i18n import set_default_language
 from app.core.observability import PlatformMetrics
 from app.core.settings import Settings
 from app.core.storage.alerts import SqlAlertStore
-from app.core.storage.base import TimeSeriesStore
+from app.core.storage.base import StoreRefused, TimeSeriesStore
 from app.core.storage.modules import SqlModuleStore
 from app.core.storage.outbox import OutboxDrainer
 from app.core.storage.rollups import SqlRollupStore
@@ -52,7 +51,7 @@ from services.rollups import RollupReader, RollupService
 from services.room_models import RoomModels
 from services.scope import ScopeResolver
 from services.scoring import ScoringService
-from services.simulator.demo_setup import DemoSetup
+from services.simulator.demo_setup import DemoDevices, DemoSetup
 
 log = logging.getLogger(__name__)
 Job = Callable[[], Awaitable[None]]  # a worker's work
@@ -114,8 +113,11 @@ class Runtime:
         if self.started:
             return
         upgrade_to_head(self.engine)
-        if self.drainer is not None:
-            self._check_influxdb()
+        try:
+            self.store.prepare()
+        except StoreRefused as exc:
+            log.critical("%s", exc)
+            raise SystemExit(str(exc)) from None
         self.accounts.bootstrap()  # the first admin, on first start
         self.device_keys.load()
         self.ingestion.start()
@@ -152,25 +154,6 @@ class Runtime:
             self.engine.url.render_as_string(hide_password=True),
             "on" if self.demo is not None else "off",
         )
-
-    def _check_influxdb(self) -> None:
-        """Refuse to start when InfluxDB rejects our credentials; one that cannot be reached is no reason to
-        refuse: the outbox waits for it."""
-        from app.core.storage.influx_http import InfluxAuthError
-
-        store: Any = self.store
-        try:
-            if not store.http.ensure_database():
-                store.reachable = False
-                log.warning("InfluxDB at %s cannot be reached; readings wait in the outbox", store.http.url)
-        except InfluxAuthError as exc:
-            message = (
-                f"InfluxDB at {store.http.url} rejected the credentials ({exc}); "
-                "check INFLUXDB_TOKEN (user:password for InfluxDB 1.x, an API token for 2.x/3.x)"
-            )
-            log.critical(message)
-            raise SystemExit(message) from None
-        store.count_waiting()
 
     async def stop(self) -> None:
         await self.modules.stop()
@@ -271,17 +254,19 @@ def _action_sinks(store: TimeSeriesStore) -> list[ActionSink]:
     return [lambda action: series.add([(action.get("room_id"), encode(*iaq_actions_point(action)))])]
 
 
-def _device_link(settings: Settings) -> tuple[DeviceLink, Job | None]:
-    """The MQTT bridge (and its worker) when a broker is configured, else simulated devices. The services
-    that hear the devices register with the link they are given (`listen_devices`, `listen_readings`)."""
+def _device_link(settings: Settings) -> tuple[DeviceLink, Job | None, SimulatedDevices | None]:
+    """The MQTT bridge (and its worker) when a broker is configured, else simulated devices (returned a
+    second time as such: the demo drives them). The services that hear the devices register with the link
+    they are given (`listen_devices`, `listen_readings`)."""
     if settings.mqtt_host is None:
-        return SimulatedDevices(delay_s=settings.simulated_device_delay_s), None
+        simulated = SimulatedDevices(delay_s=settings.simulated_device_delay_s)
+        return simulated, None, simulated
     bridge = MqttBridge(
         settings.mqtt_host, settings.mqtt_port,
         prefix=settings.mqtt_topic_prefix, client_id=settings.mqtt_client_id,
         username=settings.mqtt_username, password=settings.mqtt_password,
     )  # fmt: skip
-    return bridge, bridge.run
+    return bridge, bridge.run, None
 
 
 def build_runtime(settings: Settings | None = None) -> Runtime:
@@ -314,7 +299,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         notifiers=_notifiers(s, alert_store),
     )  # fmt: skip
     module_store = SqlModuleStore(engine)
-    devices, link_job = _device_link(s)
+    devices, link_job, simulated = _device_link(s)
     modules = ModuleService(
         store=module_store, sessions=sessions, bus=bus, link=devices, alerting=alerting,
         action_sinks=_action_sinks(store), command_timeout_s=s.command_timeout_s,
@@ -333,7 +318,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
             store,  # type: ignore[arg-type]  # the InfluxDB store (use_influxdb)
             batch=s.outbox_batch, poll_s=s.outbox_poll_s, backoff_max_s=s.outbox_backoff_max_s, bus=bus,
         )  # fmt: skip
-    demo, demo_jobs = _demo(s, config, modules, ingestion, store, devices) if s.demo else (None, {})
+    demo, demo_jobs = _demo(s, config, modules, ingestion, store, simulated) if s.demo else (None, {})
     workers: dict[str, Worker] = {}
     health = HealthService(
         engine=engine, store=store, ingestion=ingestion, devices=devices, rollups=rollups, drainer=drainer,
@@ -357,13 +342,19 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
 
 
 def _demo(
-    s: Settings, config, modules, ingestion, store, devices: DeviceLink
+    s: Settings,
+    config: ConfigService,
+    modules: ModuleService,
+    ingestion: IngestionService,
+    store: TimeSeriesStore,
+    simulated: SimulatedDevices | None,
 ) -> tuple[DemoSetup, dict[str, Job]]:
     """The demo's set-up and its workers; its simulated devices act on the simulated rooms, on the broker when
     one is configured (`DevicesOnBroker`), else through the in-memory simulated devices that are the link."""
-    demo_devices: Any = devices
+    demo_devices: DemoDevices | None = simulated
     jobs: dict[str, Job] = {}
-    if s.mqtt_host is not None:  # the demo's modules answer over the broker, as real devices would
+    if demo_devices is None:  # the demo's modules answer over the broker, as real devices would
+        assert s.mqtt_host is not None
         on_broker = DevicesOnBroker(
             s.mqtt_host, s.mqtt_port, prefix=s.mqtt_topic_prefix, client_id=s.mqtt_client_id,
             delay_s=s.simulated_device_delay_s, username=s.mqtt_username, password=s.mqtt_password,

@@ -56,6 +56,11 @@ class SeriesSink(Protocol):
     def add(self, rows: list[tuple[int | None, str]]) -> None: ...
 
 
+class StoreRefused(RuntimeError):
+    """The time-series store refuses the platform (wrong credentials): starting would lose nothing but be
+    useless, so the platform stops with this message."""
+
+
 class TimeSeriesStore(Protocol):
     backend: str  # "sql" or "influxdb"
     series: SeriesSink | None  # None: the other series live in their SQL tables only
@@ -95,6 +100,11 @@ class TimeSeriesStore(Protocol):
     def count(
         self, room_ids: list[int] | None = None, *, start_ms: int | None = None, end_ms: int | None = None
     ) -> int: ...
+
+    def prepare(self) -> None:
+        """Before the platform starts: check what can be checked (InfluxDB's credentials); raise StoreRefused
+        with what to fix when the store refuses the platform. A store that cannot be reached is no reason to
+        refuse: readings wait for it."""
 
     def read_status(self) -> dict[str, Any] | None:
         """None when reads are complete; else what a reader should know (part of the span missing)."""

@@ -24,8 +24,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.core.db.models import Room, Sensor, Site
 
-from .base import StoreBusy, StoredReading
-from .influx_http import InfluxError, InfluxHttp, ident, literal
+from .base import StoreBusy, StoredReading, StoreRefused
+from .influx_http import InfluxAuthError, InfluxError, InfluxHttp, ident, literal
 from .influx_lines import MEASUREMENT, LineEncoder
 from .influx_reads import InfluxReads
 from .influx_series import SeriesOutbox, mark_refused, next_lines
@@ -77,6 +77,20 @@ class InfluxTimeSeriesStore(InfluxReads):
         )
 
     # -- status
+    def prepare(self) -> None:
+        """Refuse to start when InfluxDB rejects the credentials; one that cannot be reached is no reason to
+        refuse: the outbox waits for it."""
+        try:
+            if not self.http.ensure_database():
+                self.reachable = False
+                log.warning("InfluxDB at %s cannot be reached; readings wait in the outbox", self.http.url)
+        except InfluxAuthError as exc:
+            raise StoreRefused(
+                f"InfluxDB at {self.http.url} rejected the credentials ({exc}); "
+                "check INFLUXDB_TOKEN (user:password for InfluxDB 1.x, an API token for 2.x/3.x)"
+            ) from None
+        self.count_waiting()
+
     def count_waiting(self) -> int:
         with self.engine.connect() as conn:
             self.waiting = int(conn.execute(select(func.count()).select_from(influx_outbox)).scalar_one())

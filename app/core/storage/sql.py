@@ -300,6 +300,9 @@ class SqlTimeSeriesStore:
             return int(conn.execute(stmt).scalar_one())
 
     # -- status and life cycle: a transaction of the registry's database holds every reading
+    def prepare(self) -> None:
+        """Nothing to check: the registry's database is migrated before."""
+
     def read_status(self) -> dict[str, Any] | None:
         return None
 
