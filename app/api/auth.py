@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from app.api import answers as A
 from app.auth.middleware import SESSION_KEY, session_storage, start_session
 from app.core.principal import Principal
 from app.runtime import Runtime
@@ -44,7 +45,7 @@ def router(runtime: Runtime) -> APIRouter:
     r = APIRouter(prefix="/api/auth", tags=["auth"])
     accounts, keys = runtime.accounts, runtime.device_keys
 
-    @r.post("/login", openapi_extra=json_body(LoginBody))
+    @r.post("/login", openapi_extra=json_body(LoginBody), **A.answers(A.Me))
     async def login(request: Request) -> JSONResponse:
         """Body `{"name", "password"}`: signs the browser session in (as the login page does). 429 with
         `Retry-After` after repeated failures."""
@@ -66,7 +67,7 @@ def router(runtime: Runtime) -> APIRouter:
         start_session(runtime, storage, request.session, principal)
         return JSONResponse(me(principal))
 
-    @r.post("/logout")
+    @r.post("/logout", **A.answers(A.SignedOut))
     async def logout(request: Request) -> dict[str, Any]:
         storage = await session_storage(request.scope)
         if storage is not None and storage.pop(SESSION_KEY, None) is not None:
@@ -76,72 +77,72 @@ def router(runtime: Runtime) -> APIRouter:
             )
         return {"signed_out": True}
 
-    @r.get("/me")
+    @r.get("/me", **A.answers(A.Me))
     async def whoami(request: Request) -> dict[str, Any]:
         """The caller's name, role and sites."""
         return me(principal_of(request))
 
-    @r.get("/tokens")
+    @r.get("/tokens", **A.answers(list[A.Token]))
     async def list_tokens(request: Request) -> list[dict[str, Any]]:
         """The caller's personal access tokens (never their secrets)."""
         return await accounts.list_tokens(principal_of(request))
 
-    @r.post("/tokens", status_code=201, openapi_extra=json_body(TokenBody))
+    @r.post("/tokens", status_code=201, **A.answers(A.Token, 201), openapi_extra=json_body(TokenBody))
     async def create_token(request: Request) -> dict[str, Any]:
         """Body `{"name": "...", "days": 90}` (days optional: no expiry). The answer holds the token, once."""
         return await accounts.create_token(principal_of(request), await read_object(request, MAX_BYTES))
 
-    @r.delete("/tokens/{token_id}")
+    @r.delete("/tokens/{token_id}", **A.answers(A.Revoked))
     async def revoke_token(token_id: ObjectId, request: Request) -> dict[str, Any]:
         return await accounts.revoke_token(token_id, principal_of(request))
 
     # A site-limited admin manages the accounts, tokens and keys limited to its sites, and nothing else
     # (services.accounts.check_manages); an unrestricted admin manages everything.
-    @r.get("/users")
+    @r.get("/users", **A.answers(list[A.User]))
     async def list_users(request: Request) -> list[dict[str, Any]]:
         """Accounts (for a site-limited admin: those limited to its sites)."""
         return await accounts.list_users(principal_of(request))
 
-    @r.post("/users", status_code=201, openapi_extra=json_body(UserBody))
+    @r.post("/users", status_code=201, **A.answers(A.User, 201), openapi_extra=json_body(UserBody))
     async def create_user(request: Request) -> dict[str, Any]:
         """Body `{"name", "role": "viewer|operator|admin", "password", "sites": [names] or null}`. A
         site-limited admin must give sites within its own."""
         who = principal_of(request)
         return await accounts.create_user(await read_object(request, MAX_BYTES), who.name, who)
 
-    @r.patch("/users/{user_id}", openapi_extra=json_body(UserPatch))
+    @r.patch("/users/{user_id}", **A.answers(A.User), openapi_extra=json_body(UserPatch))
     async def update_user(user_id: ObjectId, request: Request) -> dict[str, Any]:
         """Any of `role`, `sites`, `disabled`, `password`."""
         who = principal_of(request)
         return await accounts.update_user(user_id, await read_object(request, MAX_BYTES), who.name, who)
 
-    @r.delete("/users/{user_id}")
+    @r.delete("/users/{user_id}", **A.answers(A.DeletedUser))
     async def delete_user(user_id: ObjectId, request: Request) -> dict[str, Any]:
         who = principal_of(request)
         return await accounts.delete_user(user_id, who.name, who)
 
-    @r.get("/all-tokens")
+    @r.get("/all-tokens", **A.answers(list[A.Token]))
     async def list_all_tokens(request: Request) -> list[dict[str, Any]]:
         """Every user's tokens (admin; a site-limited admin: those of the accounts it manages)."""
         return await accounts.list_tokens(by=principal_of(request))
 
-    @r.get("/keys")
+    @r.get("/keys", **A.answers(list[A.DeviceKey]))
     async def list_keys(request: Request) -> list[dict[str, Any]]:
         """Device keys: site, name and the first characters only (a site-limited admin: its sites')."""
         return await keys.list(principal_of(request))
 
-    @r.post("/keys", status_code=201, openapi_extra=json_body(KeyBody))
+    @r.post("/keys", status_code=201, **A.answers(A.DeviceKey, 201), openapi_extra=json_body(KeyBody))
     async def create_key(request: Request) -> dict[str, Any]:
         """Body `{"site": "...", "name": "..."}`. The answer holds the key, once."""
         who = principal_of(request)
         return await keys.create(await read_object(request, MAX_BYTES), who.name, who)
 
-    @r.delete("/keys/{key_id}")
+    @r.delete("/keys/{key_id}", **A.answers(A.Revoked))
     async def revoke_key(key_id: ObjectId, request: Request) -> dict[str, Any]:
         who = principal_of(request)
         return await keys.revoke(key_id, who.name, who)
 
-    @r.get("/audit")
+    @r.get("/audit", **A.answers(list[A.AuditEvent]))
     async def audit_log(limit: int = 200) -> list[dict[str, Any]]:
         """The newest events first."""
         return await accounts.audit_log(max(1, min(limit, 5000)))

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app.api import answers as A
 from app.runtime import Runtime
 
 READY_CHECKS = ("database", "ingestion")  # what an instance cannot take readings without
@@ -20,7 +21,7 @@ READY_CHECKS = ("database", "ingestion")  # what an instance cannot take reading
 def router(runtime: Runtime) -> APIRouter:
     r = APIRouter(tags=["health"])
 
-    @r.get("/health")
+    @r.get("/health", **A.answers(A.Health))
     async def health(request: Request) -> JSONResponse:
         report = await runtime.health.check()
         status = 200 if report["status"] == "ok" else 503
@@ -28,7 +29,7 @@ def router(runtime: Runtime) -> APIRouter:
             return JSONResponse({"status": report["status"]}, status_code=status)
         return JSONResponse(report, status_code=status)
 
-    @r.get("/health/ready")
+    @r.get("/health/ready", **A.answers(A.Health))
     async def ready(request: Request) -> JSONResponse:
         """200 while this instance can take and store readings (its database answers, its ingestion writer
         runs), whatever else is degraded; 503 otherwise."""

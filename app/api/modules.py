@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from app.api import answers as A
 from app.core.domain.readings import FieldError
 from app.runtime import Runtime
 
@@ -27,14 +28,14 @@ def router(runtime: Runtime) -> APIRouter:
     modules, automation = runtime.modules, runtime.automation
     assert modules is not None and automation is not None
 
-    @r.get("/api/room-modules")
+    @r.get("/api/room-modules", **A.answers(A.RoomModules))
     async def room_modules(enseigne: Site, salle: RoomName, reach: ReachDep) -> dict[str, Any]:
         """The room's modules with their state, availability, the actions each accepts and any pending
         command. 404 for an unknown site or room."""
         reach.site(enseigne)
         return await modules.room_modules(enseigne, salle)
 
-    @r.post("/api/execute-action", openapi_extra=json_body(ActionBody))
+    @r.post("/api/execute-action", **A.answers(A.Executed), openapi_extra=json_body(ActionBody))
     async def execute_action(request: Request, reach: ReachDep) -> dict[str, Any]:
         """Body: `enseigne, salle, module_type` (ventilation, purifier/purificateur, window/fenetre,
         cooling/clim, heating/radiateur), `action_type` (turn_on, turn_off, set_level, open, close,
@@ -48,7 +49,7 @@ def router(runtime: Runtime) -> APIRouter:
         body["requested_by"] = f"{who} for {named}" if isinstance(named, str) and named else who
         return await modules.execute(body, requested_by=who, source="manual")
 
-    @r.get("/api/modules/states")
+    @r.get("/api/modules/states", **A.answers(A.ModuleStates))
     async def states(
         reach: ReachDep,
         enseigne: Annotated[str | None, Query(description="site name; all sites when left out")] = None,
@@ -56,7 +57,7 @@ def router(runtime: Runtime) -> APIRouter:
         """`{site: {room: {module: {module_type, state, available, pending, changed_at, changed_by}}}}`."""
         return {"states": modules.states(await reach.select(site=enseigne))}
 
-    @r.post("/api/modules", status_code=201, openapi_extra=json_body(ModuleBody))
+    @r.post("/api/modules", status_code=201, **A.answers(A.Module, 201), openapi_extra=json_body(ModuleBody))
     async def add_module(request: Request) -> dict[str, Any]:
         """Body: `enseigne, salle, module_type`, optional `name` (default: the type). Its MQTT topic follows
         the scheme of docs/mqtt.md. 409 if the room has a module of that name."""
@@ -65,12 +66,12 @@ def router(runtime: Runtime) -> APIRouter:
             body.get("enseigne"), body.get("salle"), body.get("module_type"), body.get("name")
         )
 
-    @r.delete("/api/modules/{module_id}")
+    @r.delete("/api/modules/{module_id}", **A.answers(A.DeletedObject))
     async def delete_module(module_id: ObjectId) -> dict[str, Any]:
         """Its action history goes with it."""
         return await modules.delete_module(module_id)
 
-    @r.get("/api/modules/{module_id}/state-history")
+    @r.get("/api/modules/{module_id}/state-history", **A.answers(list[A.StateChange]))
     async def state_history(
         module_id: ObjectId, reach: ReachDep, limit: Annotated[int, Query(ge=1, le=10_000)] = 100
     ) -> list[dict[str, Any]]:
@@ -81,7 +82,7 @@ def router(runtime: Runtime) -> APIRouter:
         await reach.room(modules.module(module_id).room_id, f"module {module_id}")
         return await modules.state_changes(module_id, limit=limit)
 
-    @r.get("/api/actions")
+    @r.get("/api/actions", **A.answers(list[A.Action]))
     async def actions(
         reach: ReachDep,
         enseigne: Annotated[str | None, Query(description="site name")] = None,
@@ -98,26 +99,26 @@ def router(runtime: Runtime) -> APIRouter:
         selection = await reach.select(site=enseigne, room=salle)
         return await modules.history(selection=selection, limit=limit, status=status)
 
-    @r.post("/api/actions/{action_id}/confirm")
+    @r.post("/api/actions/{action_id}/confirm", **A.answers(A.Action))
     async def confirm(action_id: ObjectId, request: Request) -> dict[str, Any]:
         """Send a proposed action (automation's `recommend` mode), as the signed-in operator."""
         check_object_site(request, await modules.action_site(action_id), f"action {action_id}")
         return await modules.decide_proposal(action_id, True, actor(request))
 
-    @r.post("/api/actions/{action_id}/dismiss")
+    @r.post("/api/actions/{action_id}/dismiss", **A.answers(A.Action))
     async def dismiss(action_id: ObjectId, request: Request) -> dict[str, Any]:
         """Drop a proposed action, as the signed-in operator."""
         check_object_site(request, await modules.action_site(action_id), f"action {action_id}")
         return await modules.decide_proposal(action_id, False, actor(request))
 
-    @r.get("/api/automation")
+    @r.get("/api/automation", **A.answers(A.Automation))
     async def get_automation(enseigne: Site, salle: RoomName, reach: ReachDep) -> dict[str, Any]:
         """The room's automation: `mode` (off, recommend, auto) and its limits and thresholds."""
         reach.site(enseigne)
         room_id = await modules.room_id(enseigne, salle)
         return {"enseigne": enseigne, "salle": salle, **automation.room_settings(room_id)}
 
-    @r.put("/api/automation", openapi_extra=json_body(AutomationBody))
+    @r.put("/api/automation", **A.answers(A.Automation), openapi_extra=json_body(AutomationBody))
     async def put_automation(
         enseigne: Site, salle: RoomName, request: Request, reach: ReachDep
     ) -> dict[str, Any]:
@@ -128,7 +129,7 @@ def router(runtime: Runtime) -> APIRouter:
         settings = await automation.set_room_settings(room_id, await read_object(request, MAX_BODY_BYTES))
         return {"enseigne": enseigne, "salle": salle, **settings}
 
-    @r.get("/api/air-change-rates")
+    @r.get("/api/air-change-rates", **A.answers(list[A.AirChangeRate]))
     async def air_change_rates(reach: ReachDep) -> list[dict[str, Any]]:
         """Each room's latest air change rate (per hour) measured from a CO2 decay after ventilation."""
         rates = await modules.air_change_rates()

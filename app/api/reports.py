@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from app.api import answers as A
 from app.runtime import Runtime
 from services.compliance import report_csv
 
@@ -20,7 +21,7 @@ Day = Annotated[str | None, Query(description="local day of the site, e.g. 2026-
 def router(runtime: Runtime) -> APIRouter:
     r = APIRouter(tags=["reports"])
 
-    @r.get("/api/reports/compliance", response_model=None)
+    @r.get("/api/reports/compliance", **A.compliance_answers())
     async def compliance(
         reach: ReachDep,
         enseigne: Site,
