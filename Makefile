@@ -35,8 +35,8 @@ run-simulator: install  ## feed a running platform with simulated rooms (URL=...
 test: install-dev  ## run the whole test suite (lint and layer contracts included), a test file per core
 	$(BIN)/pytest -n 2 --dist loadfile
 
-test-fast: install-dev  ## the edit-test loop: unit and API tests, on both cores (under a minute)
-	$(BIN)/pytest -n 2 --dist loadfile tests/unit tests/api
+test-fast: install-dev  ## the edit-test loop: unit and API tests but the slow ones, on both cores (under a minute)
+	$(BIN)/pytest -n 2 --dist loadfile -m "not slow" tests/unit tests/api
 
 lint: install-dev  ## check style, common bugs and the layers' import contracts (pyproject.toml)
 	$(BIN)/ruff check .

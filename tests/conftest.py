@@ -6,6 +6,7 @@ runs `unit` and `api`): `unit` (pure logic, and services in a runtime built in t
 SQLite file), `api` (a real platform process over HTTP and WebSocket), `pages` (NiceGUI's simulated user),
 `integration` (real servers: influxd, mosquitto, PostgreSQL, an OpenID Connect provider, SMTP, other
 processes), `browser` (headless Chromium). Helpers shared by tests and benchmarks are in `tests/support`.
+A test of many cases or processes is also marked `slow`: `make test-fast` leaves those out.
 """
 
 from __future__ import annotations

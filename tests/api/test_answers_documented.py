@@ -88,6 +88,7 @@ def test_the_checker_finds_a_missing_a_wrong_and_an_unnamed_field() -> None:
             check(bad, schema, doc)
 
 
+@pytest.mark.slow
 def test_every_operation_says_what_it_answers_and_the_answers_match(tmp_path) -> None:
     with (
         platform(

@@ -370,6 +370,7 @@ def test_user_management_names_the_bad_field_and_keeps_an_admin(api):
     assert "password_hash" not in admin
 
 
+@pytest.mark.slow
 def test_cli_makes_keys_and_tokens_that_a_running_platform_accepts(server, api):
     env = server_env(IAQ_DATA_DIR=str(server.data_dir))
     command = [sys.executable, "-m", "app.cli"]

@@ -18,6 +18,8 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance,
 from tests.support.env import ADMIN_TOKEN
 from tests.support.servers import platform
 
+pytestmark = pytest.mark.slow  # make test runs it; make test-fast leaves it out
+
 EXAMPLES = int(os.environ.get("IAQ_FUZZ_EXAMPLES", "25"))
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 FUZZED = r"^/(api/ingest|iaq|api/iaq/data)$"

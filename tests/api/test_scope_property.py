@@ -22,6 +22,8 @@ from hypothesis import strategies as st
 
 from tests.support.servers import platform
 
+pytestmark = pytest.mark.slow  # make test runs it; make test-fast leaves it out
+
 PASSWORD = "a-long-enough-password"
 MINE = {"site": "Site A", "room": "Bureau A", "sensor": "a1", "module": "fan-a"}
 THEIRS = {"site": "Zsecret site", "room": "Zsecret room", "sensor": "zsecret-sensor", "module": "zsecret-fan"}
