@@ -5,9 +5,7 @@ afterwards. The API, the pages and the CLI all take their objects from here (the
 
 from __future__ import annotations
 
-import gc
 import logging
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -18,6 +16,7 @@ from app.core.bus import EventBus
 from app.core.db.migrate import upgrade_to_head
 from app.core.db.session import make_engine, make_sessionmaker
 from app.core.domain.score import DEFAULT_THRESHOLDS
+from app.core.heap import HeapTuning
 from app.core.i18n import set_default_language
 from app.core.observability import PlatformMetrics
 from app.core.settings import Settings
@@ -55,12 +54,6 @@ from services.simulator.demo_setup import DemoDevices, DemoSetup
 
 log = logging.getLogger(__name__)
 Job = Callable[[], Awaitable[None]]  # a worker's work
-FREEZE_AFTER_S = 2.0
-
-
-def _freeze_heap() -> None:
-    gc.collect()
-    gc.freeze()
 
 
 @dataclass
@@ -95,8 +88,7 @@ class Runtime:
     health: HealthService
     workers: dict[str, Worker] = field(default_factory=dict)  # built with the rest, started by `start`
     started: bool = False
-    _gc_thresholds: tuple[int, int, int] | None = None
-    _freezer: threading.Timer | None = None
+    heap: HeapTuning = field(default_factory=HeapTuning)
 
     @property
     def local_login_enabled(self) -> bool:
@@ -138,17 +130,7 @@ class Runtime:
         for worker in self.workers.values():
             worker.start()
         self.started = True
-        # Readings make and drop tens of thousands of small objects a second: a young-generation pass every
-        # 700 allocations (the default) ran many times per batch; every 10 000 keeps memory bounded the same
-        # way (reference counting frees almost everything at once) for about a tenth less CPU per reading.
-        self._gc_thresholds = gc.get_threshold()
-        gc.set_threshold(10_000, 10, 10)
-        # What exists then (modules, app, registry) lives as long as the process: keep it out of the cyclic
-        # garbage collector's full passes, which re-scanned it all while readings flowed (docs/benchmarks.md).
-        # A full collection takes about 0.1 s: done a moment after start-up, so the platform answers first.
-        self._freezer = threading.Timer(FREEZE_AFTER_S, _freeze_heap)
-        self._freezer.daemon = True
-        self._freezer.start()
+        self.heap.apply()
         log.info(
             "IAQverse started: database %s, demo %s",
             self.engine.url.render_as_string(hide_password=True),
@@ -171,11 +153,7 @@ class Runtime:
         self.store.close()
         self.engine.dispose()
         self.started = False
-        if self._freezer is not None:
-            self._freezer.cancel()
-        gc.unfreeze()  # a runtime built again in the same process (tests) must not keep this one alive
-        if self._gc_thresholds is not None:
-            gc.set_threshold(*self._gc_thresholds)
+        self.heap.undo()
 
 
 # -- the builders ------------------------------------------------------------------------------------------
@@ -283,16 +261,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         sessions=sessions, index=index, bus=bus, default_timezone=s.default_timezone, room_models=room_models,
         time_series=store if s.use_influxdb else None,  # SQL readings go by foreign-key cascade
     )  # fmt: skip
-    rollups = RollupService(
-        store=store, rollups=SqlRollupStore(engine), raw_retention_days=s.raw_retention_days,
-        rollup_retention_days=s.rollup_retention_days, interval_s=s.rollup_interval_s, data_dir=s.data_dir,
-        disk_warn_percent=s.disk_warn_percent, bus=bus,
-    )  # fmt: skip
-    scoring = ScoringService(
-        sessions=sessions, store=store, scores=SqlScoreStore(engine, series=store.series), bus=bus,
-        stale_after_s=s.score_stale_after_s, interval_s=s.score_interval_s,
-        thresholds=DEFAULT_THRESHOLDS.merged(s.score_thresholds),  # the deployment's, then sites'
-    )  # fmt: skip
+    rollups, scoring = _rollups(s, storage, bus), _scoring(s, storage, bus)
     alert_store = SqlAlertStore(engine)
     alerting = AlertingService(
         store=alert_store, bus=bus, interval_s=s.alert_interval_s, sensor_interval_s=s.sensor_interval_s,
@@ -312,12 +281,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         sessions=sessions, store=store, bus=bus, registry=registry, metrics=s.ml_metrics,
         use_process_pool=s.ml_process_pool, alerting=alerting, module_store=module_store,
     )  # fmt: skip
-    drainer = None
-    if s.use_influxdb:
-        drainer = OutboxDrainer(
-            store,  # type: ignore[arg-type]  # the InfluxDB store (use_influxdb)
-            batch=s.outbox_batch, poll_s=s.outbox_poll_s, backoff_max_s=s.outbox_backoff_max_s, bus=bus,
-        )  # fmt: skip
+    drainer = _drainer(s, store, bus)
     demo, demo_jobs = _demo(s, config, modules, ingestion, store, simulated) if s.demo else (None, {})
     workers: dict[str, Worker] = {}
     health = HealthService(
@@ -339,6 +303,33 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     jobs = {"mqtt": link_job, **demo_jobs} if link_job is not None else demo_jobs
     workers.update(_workers(runtime, jobs))
     return runtime
+
+
+def _rollups(s: Settings, storage: Storage, bus: EventBus) -> RollupService:
+    return RollupService(
+        store=storage.store, rollups=SqlRollupStore(storage.engine), raw_retention_days=s.raw_retention_days,
+        rollup_retention_days=s.rollup_retention_days, interval_s=s.rollup_interval_s, data_dir=s.data_dir,
+        disk_warn_percent=s.disk_warn_percent, bus=bus,
+    )  # fmt: skip
+
+
+def _scoring(s: Settings, storage: Storage, bus: EventBus) -> ScoringService:
+    store = storage.store
+    return ScoringService(
+        sessions=storage.sessions, store=store, scores=SqlScoreStore(storage.engine, series=store.series),
+        bus=bus, stale_after_s=s.score_stale_after_s, interval_s=s.score_interval_s,
+        thresholds=DEFAULT_THRESHOLDS.merged(s.score_thresholds),  # the deployment's, then sites'
+    )  # fmt: skip
+
+
+def _drainer(s: Settings, store: TimeSeriesStore, bus: EventBus) -> OutboxDrainer | None:
+    """With InfluxDB as the store: the worker that sends the outbox on (app/core/storage/outbox.py)."""
+    if not s.use_influxdb:
+        return None
+    return OutboxDrainer(
+        store,  # type: ignore[arg-type]  # the InfluxDB store (use_influxdb)
+        batch=s.outbox_batch, poll_s=s.outbox_poll_s, backoff_max_s=s.outbox_backoff_max_s, bus=bus,
+    )  # fmt: skip
 
 
 def _demo(

@@ -66,7 +66,8 @@ body:has(#popup[aria-hidden="false"]) .iaq-online { display: none; }
 body:has(#popup[aria-hidden="false"]) .iaq-offline { display: inline-flex; }
 .iaq-nav .q-btn { text-transform: none; }
 .iaq-nav .iaq-active { background: rgba(255, 255, 255, 0.18); }
-@media (max-width: 1279.98px) { .iaq-nav .q-btn .q-icon { display: none; } }  /* French labels fit at 1024 px */
+/* below 1280 px the links lose their icons: the French labels then fit from 1024 px */
+@media (max-width: 1279.98px) { .iaq-nav .q-btn .q-icon { display: none; } }
 """
 
 

@@ -98,6 +98,7 @@ def ratio_to_persistence(row: dict[str, Any]) -> float | None:
 
 
 TRACK_HOURS = 72
+FORECAST_METRICS = ("co2", "pm25", "tvoc", "temperature", "humidity")
 TRACK_REFRESH_S = 300
 TRACK_COLUMNS = [
     {"name": "room", "label": N_("Room"), "field": "room", "align": "left"},
@@ -184,6 +185,17 @@ class ModelsPage:
         }
         self.room_sites = {room["id"]: site["name"] for site in sites for room in site["rooms"]}
         self.room_zones = {room["id"]: room["effective_timezone"] for site in sites for room in site["rooms"]}
+        self._training_card()
+        self._registry_section()
+        self._backtest_section()
+        self._track_section()
+        self.room.on_value_change(lambda _event: self.reload())
+        self.metric.on_value_change(lambda _event: self.reload())
+        await self._reload()
+        page_bus(self.runtime.bus).predictions.subscribe(lambda _msg: self.reload())
+
+    def _training_card(self) -> None:
+        """The room and metric the page shows; admins train them from here."""
         with ui.card().classes("w-full gap-2"):
             ui.label(_("Train now") if page_has_role("admin") else _("Room and metric")).classes("text-h6")
             with ui.row().classes("items-center gap-4"):
@@ -191,10 +203,9 @@ class ModelsPage:
                     self.rooms, label=_("Room"), value=next(iter(self.rooms), None)
                 ).classes("min-w-[240px]")
                 self.room.mark("train-room")
-                self.metric = ui.select(
-                    {m: metric_name(m) for m in ("co2", "pm25", "tvoc", "temperature", "humidity")},
-                    value="co2",
-                ).mark("train-metric")
+                self.metric = ui.select({m: metric_name(m) for m in FORECAST_METRICS}, value="co2").mark(
+                    "train-metric"
+                )
                 self.train_button = ui.button(
                     _("Train now"), icon="model_training", on_click=self.train
                 ).mark("train-now")
@@ -202,6 +213,9 @@ class ModelsPage:
                 self.progress = ui.spinner(size="lg").mark("train-progress")
                 self.progress.set_visibility(False)
                 self.train_status = ui.label().classes("text-grey-8").mark("train-status")
+
+    def _registry_section(self) -> None:
+        """The registered versions (admins activate or roll back) and the training runs."""
         ui.label(_("Registry")).classes("text-h6 mt-4")
         with ui.row().classes("gap-2") as registry_buttons:
             small_button(_("Activate selected"), "check_circle", self.activate, "activate")
@@ -216,39 +230,34 @@ class ModelsPage:
         self.models.mark("models-table").props(f'no-data-label="{no_models}"')
         self.problems = ui.label().classes("text-negative").mark("model-problems")
         ui.label(_("Training history")).classes("text-h6 mt-4")
-        self.runs = (
-            ui.table(columns=table_columns(RUN_COLUMNS), rows=[], row_key="id")
-            .classes("w-full")
-            .mark("runs-table")
-        )
-        self.runs.props(
-            'no-data-label="{}"'.format(_("No training yet: the trainer runs daily, or use Train now above."))
-        )
+        self.runs = ui.table(columns=table_columns(RUN_COLUMNS), rows=[], row_key="id").classes("w-full")
+        no_runs = _("No training yet: the trainer runs daily, or use Train now above.")
+        self.runs.mark("runs-table").props(f'no-data-label="{no_runs}"')
+
+    def _backtest_section(self) -> None:
+        """The room's forecasts against what was then measured."""
         ui.label(_("Forecast against actual (30 min ahead)")).classes("text-h6 mt-4")
         status, changes = self.runtime.health.storage(), self.runtime.bus.storage
         self.notice = SeriesNotice(status, changes, what=_("the measured curve"))
-        self.backtest_empty = (
-            ui.label(
-                _(
-                    "No forecasts to compare yet: the room's active model forecasts every minute, and each "
-                    "forecast is drawn here once its time has come (30 minutes later). Train a model "
-                    "above if "
-                    "the room has none."
-                )
-            )
-            .classes("text-grey-7")
-            .mark("backtest-empty")
+        empty = _(
+            "No forecasts to compare yet: the room's active model forecasts every minute, and each forecast "
+            "is drawn here once its time has come (30 minutes later). Train a model above if the room has "
+            "none."
         )
+        self.backtest_empty = ui.label(empty).classes("text-grey-7").mark("backtest-empty")
         self.backtest = ui.plotly({"data": [], "layout": {}}).classes("w-full").style("height: 360px")
         self.backtest.mark("backtest-chart")
-        ui.label(
-            _("Track record of every room, last {value} days (30 min ahead)").format(value=TRACK_HOURS // 24)
-        ).classes("text-h6 mt-4")
+
+    def _track_section(self) -> None:
+        """Every room's running ratio to persistence: whether to believe the forecasts."""
+        title = _("Track record of every room, last {value} days (30 min ahead)").format(
+            value=TRACK_HOURS // 24
+        )
+        ui.label(title).classes("text-h6 mt-4")
         ui.label(
             _(
                 "Each forecast against what was then measured; a ratio below 1 beats assuming the value "
-                "stays as "
-                "it is (persistence)."
+                "stays as it is (persistence)."
             )
         ).classes("text-caption text-grey-7")
         self.track = (
@@ -258,10 +267,6 @@ class ModelsPage:
         )
         no_track = _("No forecast has come true yet: a room needs an active model and 30 minutes.")
         self.track.props(f'dense flat no-data-label="{no_track}"')
-        self.room.on_value_change(lambda _: self.reload())
-        self.metric.on_value_change(lambda _: self.reload())
-        await self._reload()
-        page_bus(self.runtime.bus).predictions.subscribe(lambda _msg: self.reload())
 
     async def _reload(self) -> None:
         models = await asyncio.to_thread(self.registry.list)

@@ -105,39 +105,7 @@ class RoomView:
                     self.runtime, self.room_id, self.room["site"], latest.times if latest else None
                 ),
             )
-            with ui.column().classes("gap-2 grow").style("min-width: min(320px, 100%)"):
-                with ui.row().classes("items-center gap-4"):
-                    self.metric = (
-                        ui.toggle(
-                            {m: metric_name(m) for m in CORE_METRICS},
-                            value="co2",
-                            on_change=self.load,
-                        )
-                        .props("no-caps")
-                        .classes("flex-wrap")
-                        .mark("metric")
-                    )  # wraps on a phone
-                    self.range = ui.toggle(
-                        {k: _(spec[0]) for k, spec in RANGES.items()}, value="1h", on_change=self.load
-                    ).mark("range")
-                    ui.button(_("CSV"), icon="download", on_click=self.download).props(
-                        "flat dense no-caps"
-                    ).tooltip(_("Download what the chart shows")).mark("download-csv")
-                today = datetime.now(ZoneInfo(self.room["effective_timezone"])).date()
-                with ui.row().classes("items-end gap-2") as self.dates:
-                    self.first_day = ui.input(_("From"), value=(today - timedelta(days=6)).isoformat())
-                    self.first_day.props("type=date dense").mark("range-from").on("change", self.load)
-                    self.last_day = ui.input(_("To (included)"), value=today.isoformat())
-                    self.last_day.props("type=date dense").mark("range-to").on("change", self.load)
-                    ui.label(
-                        _("days in {value}; live readings are not added").format(
-                            value=self.room["effective_timezone"]
-                        )
-                    ).classes("text-caption text-grey-7")
-                self.dates.set_visibility(False)
-                self.message = ui.label().classes("text-grey-7").mark("chart-message")
-                self.notice = SeriesNotice(self.runtime.health.storage(), self.runtime.bus.storage)
-                self.chart = SeriesChart(zone=ZoneInfo(self.room["effective_timezone"])).mark("chart")
+            self._chart_column()
         # subscribe before the first load: a change made while it runs must not be missed
         bus = page_bus(self.runtime.bus)
         bus.measurements.subscribe(self.on_measurements)
@@ -148,6 +116,42 @@ class RoomView:
             )
         )
         await self.load()
+
+    def _chart_column(self) -> None:
+        """The metric and span chosen, the chart and its CSV, the days for a span of dates."""
+        with ui.column().classes("gap-2 grow").style("min-width: min(320px, 100%)"):
+            with ui.row().classes("items-center gap-4"):
+                self.metric = (
+                    ui.toggle(
+                        {m: metric_name(m) for m in CORE_METRICS},
+                        value="co2",
+                        on_change=self.load,
+                    )
+                    .props("no-caps")
+                    .classes("flex-wrap")
+                    .mark("metric")
+                )  # wraps on a phone
+                self.range = ui.toggle(
+                    {k: _(spec[0]) for k, spec in RANGES.items()}, value="1h", on_change=self.load
+                ).mark("range")
+                ui.button(_("CSV"), icon="download", on_click=self.download).props(
+                    "flat dense no-caps"
+                ).tooltip(_("Download what the chart shows")).mark("download-csv")
+            today = datetime.now(ZoneInfo(self.room["effective_timezone"])).date()
+            with ui.row().classes("items-end gap-2") as self.dates:
+                self.first_day = ui.input(_("From"), value=(today - timedelta(days=6)).isoformat())
+                self.first_day.props("type=date dense").mark("range-from").on("change", self.load)
+                self.last_day = ui.input(_("To (included)"), value=today.isoformat())
+                self.last_day.props("type=date dense").mark("range-to").on("change", self.load)
+                ui.label(
+                    _("days in {value}; live readings are not added").format(
+                        value=self.room["effective_timezone"]
+                    )
+                ).classes("text-caption text-grey-7")
+            self.dates.set_visibility(False)
+            self.message = ui.label().classes("text-grey-7").mark("chart-message")
+            self.notice = SeriesNotice(self.runtime.health.storage(), self.runtime.bus.storage)
+            self.chart = SeriesChart(zone=ZoneInfo(self.room["effective_timezone"])).mark("chart")
 
     async def _latest(self) -> RoomLatest | None:
         sites = await self.runtime.query.overview(room_id=self.room_id)
