@@ -232,7 +232,7 @@ def create_token(settings: Settings, user: str, name: str, days: float | None) -
 def create_api_key(settings: Settings, site: str, name: str) -> int:
     engine, _, keys = _accounts(settings)
     try:
-        _, secret = keys.create_sync(site, name, actor="cli", new_site_timezone=settings.default_timezone)
+        secret = keys.create_sync(site, name, actor="cli", new_site_timezone=settings.default_timezone).secret
     except Exception as exc:
         return _refused(exc)
     finally:

@@ -15,6 +15,7 @@ from components.access import page_language
 from components.labels import audit_action
 from components.labels import role as role_name
 from components.times import local_time
+from services.device_keys import KeyInfo
 from services.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
@@ -156,18 +157,18 @@ class AccessSection:
     # -- device keys
     @ui.refreshable_method
     async def keys_view(self) -> None:
-        keys = [k for k in await self.keys.list() if not k["revoked"]]
+        keys = [k for k in await self.keys.list() if not k.revoked]
         with ui.card().classes("w-full gap-1").mark("keys"):
             if not keys:
                 ui.label(_("No device key yet: devices cannot write readings.")).classes("text-grey-7")
             for key in keys:
                 with ui.row().classes("items-center gap-3"):
-                    ui.label(key["site"]).classes("w-48 text-weight-medium")
-                    ui.label(key["name"]).classes("w-40")
-                    ui.label(f"{key['prefix']}…").classes("font-mono text-grey-8")
+                    ui.label(key.site).classes("w-48 text-weight-medium")
+                    ui.label(key.name).classes("w-40")
+                    ui.label(f"{key.prefix}…").classes("font-mono text-grey-8")
                     ui.button(_("Revoke"), on_click=lambda k=key: self.revoke_key(k)).props(
                         "flat dense no-caps color=negative"
-                    ).mark(f"revoke-{key['id']}")
+                    ).mark(f"revoke-{key.id}")
 
     async def new_key_form(self) -> None:
         with ui.row().classes("items-end gap-2"):
@@ -188,16 +189,16 @@ class AccessSection:
                     self.keys.create({"site": site.value, "name": name.value}, self.actor), _("Key made")
                 )
                 if made:
-                    show_secret_once(_("Device key for {value}").format(value=made["site"]), made["key"])
+                    show_secret_once(_("Device key for {value}").format(value=made.info.site), made.secret)
                     self.keys_view.refresh()
 
             site.on("focus", sites)
             ui.button(_("Make a key"), icon="key", on_click=create).mark("add-key")
         await sites()
 
-    async def revoke_key(self, key: dict[str, Any]) -> None:
+    async def revoke_key(self, key: KeyInfo) -> None:
         if await self._do(
-            self.keys.revoke(key["id"], self.actor), _("Key {value}… revoked").format(value=key["prefix"])
+            self.keys.revoke(key.id, self.actor), _("Key {value}… revoked").format(value=key.prefix)
         ):
             self.keys_view.refresh()
 

@@ -77,15 +77,27 @@ class Grant:
         return self.site is None or site == self.site
 
 
-def key_dict(key: DeviceKey) -> dict[str, Any]:
-    return {
-        "id": key.id,
-        "site": key.site,
-        "name": key.name,
-        "prefix": key.prefix,
-        "created_at": key.created_at.isoformat(),
-        "revoked": key.revoked_at is not None,
-    }
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """A device key as the service answers it (the API writes it in the contract's JSON: `app/api/auth.py`).
+    The secret is never kept: only `MadeKey` carries it, once."""
+
+    id: int
+    site: str
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MadeKey:
+    info: KeyInfo
+    secret: str
+
+
+def key_info(key: DeviceKey) -> KeyInfo:
+    return KeyInfo(key.id, key.site, key.name, key.prefix, key.created_at, key.revoked_at is not None)
 
 
 class DeviceKeys:
@@ -186,7 +198,7 @@ class DeviceKeys:
         actor: str = "system",
         by: Principal | None = None,
         new_site_timezone: str | None = None,
-    ) -> tuple[dict[str, Any], str]:
+    ) -> MadeKey:
         """A key for an existing site (a typo must not make a key for a site that does not exist);
         `new_site_timezone` creates a missing site first (the operator's command line, before the first
         reading)."""
@@ -211,31 +223,32 @@ class DeviceKeys:
             db.add(key)
             db.flush()
             db.add(AuditEvent(actor=actor, action="key.create", target=f"{key.site}/{key.name}"))
-            out = key_dict(key)
+            made = MadeKey(key_info(key), secret)
             self._keys[key.key_hash] = self._entry(key)
         self._misses.pop(digest(secret), None)
-        return out, secret
+        return made
 
-    async def create(self, body: dict[str, Any], actor: str, by: Principal | None = None) -> dict[str, Any]:
-        out, secret = await asyncio.to_thread(
+    async def create(self, body: dict[str, Any], actor: str, by: Principal | None = None) -> MadeKey:
+        return await asyncio.to_thread(
             functools.partial(
                 self.create_sync, body.get("site"), body.get("name", "device"), actor=actor, by=by
             )
         )
-        return {**out, "key": secret}
 
-    async def list(self, by: Principal | None = None) -> list[dict[str, Any]]:
+    async def list(self, by: Principal | None = None) -> list[KeyInfo]:
         """Every key, or those of a site-limited admin `by`'s sites."""
 
-        def work() -> list[dict[str, Any]]:
+        def work() -> list[KeyInfo]:
             with self.sessions() as db:
                 keys = db.scalars(select(DeviceKey).order_by(DeviceKey.site, DeviceKey.id))
-                return [key_dict(k) for k in keys if by is None or covers(by.sites, [k.site])]
+                return [key_info(k) for k in keys if by is None or covers(by.sites, [k.site])]
 
         return await asyncio.to_thread(work)
 
-    async def revoke(self, key_id: int, actor: str, by: Principal | None = None) -> dict[str, Any]:
-        def work() -> dict[str, Any]:
+    async def revoke(self, key_id: int, actor: str, by: Principal | None = None) -> int:
+        """Revoke a key (it stops working at once); its id."""
+
+        def work() -> int:
             with self.sessions.begin() as db:
                 key = db.get(DeviceKey, key_id)
                 if key is None:
@@ -244,6 +257,6 @@ class DeviceKeys:
                 key.revoked_at = datetime.now(UTC)
                 db.add(AuditEvent(actor=actor, action="key.revoke", target=f"{key.site}/{key.name}"))
                 self._keys.pop(key.key_hash, None)
-            return {"revoked": key_id}
+            return key_id
 
         return await asyncio.to_thread(work)

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from services.device_keys import KeyInfo
+
 Json = dict[str, Any]
 
 
@@ -368,6 +370,15 @@ class DeviceKey(BaseModel):
     created_at: str
     revoked: bool
     key: str | None = Field(None, description="the secret, once, when the key is made")
+
+
+def key_json(key: KeyInfo, secret: str | None = None) -> Json:
+    """A device key in the contract's JSON (`DeviceKey`); the secret only when it was just made."""
+    out: Json = {
+        "id": key.id, "site": key.site, "name": key.name, "prefix": key.prefix,
+        "created_at": key.created_at.isoformat(), "revoked": key.revoked,
+    }  # fmt: skip
+    return {**out, "key": secret} if secret is not None else out
 
 
 class AuditEvent(BaseModel):

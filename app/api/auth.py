@@ -129,18 +129,19 @@ def router(runtime: Runtime) -> APIRouter:
     @r.get("/keys", **A.answers(list[A.DeviceKey]))
     async def list_keys(request: Request) -> list[dict[str, Any]]:
         """Device keys: site, name and the first characters only (a site-limited admin: its sites')."""
-        return await keys.list(principal_of(request))
+        return [A.key_json(key) for key in await keys.list(principal_of(request))]
 
     @r.post("/keys", status_code=201, **A.answers(A.DeviceKey, 201), openapi_extra=json_body(KeyBody))
     async def create_key(request: Request) -> dict[str, Any]:
         """Body `{"site": "...", "name": "..."}`. The answer holds the key, once."""
         who = principal_of(request)
-        return await keys.create(await read_object(request, MAX_BYTES), who.name, who)
+        made = await keys.create(await read_object(request, MAX_BYTES), who.name, who)
+        return A.key_json(made.info, made.secret)
 
     @r.delete("/keys/{key_id}", **A.answers(A.Revoked))
     async def revoke_key(key_id: ObjectId, request: Request) -> dict[str, Any]:
         who = principal_of(request)
-        return await keys.revoke(key_id, who.name, who)
+        return {"revoked": await keys.revoke(key_id, who.name, who)}
 
     @r.get("/audit", **A.answers(list[A.AuditEvent]))
     async def audit_log(limit: int = 200) -> list[dict[str, Any]]:

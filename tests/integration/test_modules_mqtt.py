@@ -48,7 +48,7 @@ async def rt(tmp_path, broker):
 @pytest.fixture
 def key(rt) -> str:
     """A device key of the site Maison, as its MQTT sensors carry in each reading."""
-    return rt.device_keys.create_sync("Maison", "mqtt sensors", new_site_timezone="Europe/Paris")[1]
+    return rt.device_keys.create_sync("Maison", "mqtt sensors", new_site_timezone="Europe/Paris").secret
 
 
 async def test_command_reaches_the_device_and_its_reported_state_acknowledges_it(rt, broker):
@@ -162,7 +162,7 @@ async def test_mqtt_readings_need_a_device_key_of_their_own_site(rt, broker, key
     reading = {"enseigne": "Maison", "salle": "Bureau", "values": {"co2": 650}}
     assert "device key" in await refusal(broker, "nokey-1", reading)
     assert "unknown or revoked" in await refusal(broker, "nokey-2", {**reading, "api_key": "iaqk_forged"})
-    other_site = rt.device_keys.create_sync("Bureau Paris", new_site_timezone="Europe/Paris")[1]
+    other_site = rt.device_keys.create_sync("Bureau Paris", new_site_timezone="Europe/Paris").secret
     assert "Bureau Paris" in await refusal(broker, "nokey-3", {**reading, "api_key": other_site})
     assert rt.store.count() == 1  # only the fixture's REST reading
 

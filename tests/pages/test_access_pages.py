@@ -87,7 +87,7 @@ async def test_admin_adds_a_user_and_makes_a_device_key_shown_once(user, runtime
     grant = await runtime.device_keys.authorize(secret.value, "Lab")
     assert grant.site == "Lab"
     listed = await runtime.device_keys.list()
-    assert [k["prefix"] for k in listed] == [secret.value[:12]]
+    assert [k.prefix for k in listed] == [secret.value[:12]]
     events = {e["action"] for e in await runtime.accounts.audit_log()}
     assert {"user.create", "key.create"} <= events
 
