@@ -220,7 +220,7 @@ def create_user(settings: Settings, name: str, role: str, sites: list[str] | Non
 def create_token(settings: Settings, user: str, name: str, days: float | None) -> int:
     engine, accounts, _ = _accounts(settings)
     try:
-        _, secret = accounts.create_token_sync(user, name, days, actor="cli")
+        secret = accounts.create_token_sync(user, name, days, actor="cli").secret
     except Exception as exc:
         return _refused(exc)
     finally:

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 from nicegui import ui
 
 from app.core.domain.readings import InvalidInput
-from app.core.i18n import _, use_language
+from app.core.i18n import _, date, use_language
 from app.core.principal import ROLES
 from components.access import page_language
 from components.labels import audit_action
 from components.labels import role as role_name
 from components.times import local_time
+from services.accounts import TokenInfo
 from services.device_keys import KeyInfo
 from services.errors import Conflict, NotFound
 
@@ -207,15 +208,15 @@ class AccessSection:
     async def tokens_view(self) -> None:
         if self.principal is None:
             return
-        tokens = [t for t in await self.accounts.list_tokens(self.principal) if not t["revoked"]]
+        tokens = [t for t in await self.accounts.list_tokens(self.principal) if not t.revoked]
         with ui.card().classes("w-full gap-1").mark("tokens"):
             for token in tokens:
                 with ui.row().classes("items-center gap-3"):
-                    ui.label(token["name"]).classes("w-48")
-                    ui.label(f"{token['prefix']}…").classes("font-mono text-grey-8")
+                    ui.label(token.name).classes("w-48")
+                    ui.label(f"{token.prefix}…").classes("font-mono text-grey-8")
                     ui.label(
-                        _("expires {day}").format(day=token["expires_at"][:10])
-                        if token["expires_at"]
+                        _("expires {day}").format(day=date(token.expires_at))
+                        if token.expires_at
                         else _("no expiry")
                     )
                     ui.button(
@@ -231,13 +232,13 @@ class AccessSection:
                         _("Token made"),
                     )
                     if made:
-                        show_secret_once(_("Personal access token"), made["token"])
+                        show_secret_once(_("Personal access token"), made.secret)
                         self.tokens_view.refresh()
 
                 ui.button(_("Make a token"), icon="vpn_key", on_click=create).mark("add-token")
 
-    async def _revoke_token(self, token: dict[str, Any]) -> None:
-        if await self._do(self.accounts.revoke_token(token["id"], self.principal), _("Token revoked")):
+    async def _revoke_token(self, token: TokenInfo) -> None:
+        if await self._do(self.accounts.revoke_token(token.id, self.principal), _("Token revoked")):
             self.tokens_view.refresh()
 
     # -- single sign-on and audit

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from services.accounts import TokenInfo
 from services.device_keys import KeyInfo
 
 Json = dict[str, Any]
@@ -370,6 +371,16 @@ class DeviceKey(BaseModel):
     created_at: str
     revoked: bool
     key: str | None = Field(None, description="the secret, once, when the key is made")
+
+
+def token_json(token: TokenInfo, secret: str | None = None) -> Json:
+    """A personal access token in the contract's JSON (`Token`); the secret only when it was just made."""
+    out: Json = {
+        "id": token.id, "name": token.name, "prefix": token.prefix, "user_id": token.user_id,
+        "user": token.user, "created_at": token.created_at.isoformat(),
+        "expires_at": token.expires_at.isoformat() if token.expires_at else None, "revoked": token.revoked,
+    }  # fmt: skip
+    return {**out, "token": secret} if secret is not None else out
 
 
 def key_json(key: KeyInfo, secret: str | None = None) -> Json:

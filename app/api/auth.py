@@ -85,16 +85,17 @@ def router(runtime: Runtime) -> APIRouter:
     @r.get("/tokens", **A.answers(list[A.Token]))
     async def list_tokens(request: Request) -> list[dict[str, Any]]:
         """The caller's personal access tokens (never their secrets)."""
-        return await accounts.list_tokens(principal_of(request))
+        return [A.token_json(t) for t in await accounts.list_tokens(principal_of(request))]
 
     @r.post("/tokens", status_code=201, **A.answers(A.Token, 201), openapi_extra=json_body(TokenBody))
     async def create_token(request: Request) -> dict[str, Any]:
         """Body `{"name": "...", "days": 90}` (days optional: no expiry). The answer holds the token, once."""
-        return await accounts.create_token(principal_of(request), await read_object(request, MAX_BYTES))
+        made = await accounts.create_token(principal_of(request), await read_object(request, MAX_BYTES))
+        return A.token_json(made.info, made.secret)
 
     @r.delete("/tokens/{token_id}", **A.answers(A.Revoked))
     async def revoke_token(token_id: ObjectId, request: Request) -> dict[str, Any]:
-        return await accounts.revoke_token(token_id, principal_of(request))
+        return {"revoked": await accounts.revoke_token(token_id, principal_of(request))}
 
     # A site-limited admin manages the accounts, tokens and keys limited to its sites, and nothing else
     # (services.accounts.check_manages); an unrestricted admin manages everything.
@@ -124,7 +125,7 @@ def router(runtime: Runtime) -> APIRouter:
     @r.get("/all-tokens", **A.answers(list[A.Token]))
     async def list_all_tokens(request: Request) -> list[dict[str, Any]]:
         """Every user's tokens (admin; a site-limited admin: those of the accounts it manages)."""
-        return await accounts.list_tokens(by=principal_of(request))
+        return [A.token_json(t) for t in await accounts.list_tokens(by=principal_of(request))]
 
     @r.get("/keys", **A.answers(list[A.DeviceKey]))
     async def list_keys(request: Request) -> list[dict[str, Any]]:

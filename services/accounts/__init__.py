@@ -9,7 +9,18 @@ and long, so a fast hash is enough and keeps every request cheap).
 
 from __future__ import annotations
 
-from .core import RELOAD_S, TOKEN_PREFIX, LoginRefused, Throttle, check_manages, digest, token_dict, user_dict
+from .core import (
+    RELOAD_S,
+    TOKEN_PREFIX,
+    LoginRefused,
+    MadeToken,
+    Throttle,
+    TokenInfo,
+    check_manages,
+    digest,
+    token_info,
+    user_dict,
+)
 from .tokens import TokensAndAudit
 from .users import Users
 
@@ -18,10 +29,12 @@ __all__ = [
     "TOKEN_PREFIX",
     "AccountService",
     "LoginRefused",
+    "MadeToken",
     "Throttle",
+    "TokenInfo",
     "check_manages",
     "digest",
-    "token_dict",
+    "token_info",
     "user_dict",
 ]
 

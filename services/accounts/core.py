@@ -18,6 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -116,17 +117,32 @@ def user_dict(user: User) -> dict[str, Any]:
     }
 
 
-def token_dict(token: AccessToken, user_name: str | None = None) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "name": token.name,
-        "prefix": token.prefix,
-        "user_id": token.user_id,
-        "user": user_name,
-        "created_at": token.created_at.isoformat(),
-        "expires_at": token.expires_at.isoformat() if token.expires_at else None,
-        "revoked": token.revoked_at is not None,
-    }
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """A personal access token as the service answers it (the API writes the contract's JSON); never the
+    secret, which only `MadeToken` carries, once."""
+
+    id: int
+    name: str
+    prefix: str
+    user_id: int
+    user: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MadeToken:
+    info: TokenInfo
+    secret: str
+
+
+def token_info(token: AccessToken, user_name: str | None = None) -> TokenInfo:
+    return TokenInfo(
+        token.id, token.name, token.prefix, token.user_id, user_name, token.created_at, token.expires_at,
+        token.revoked_at is not None,
+    )  # fmt: skip
 
 
 def _check_sites(sites: Any) -> list[str] | None:

@@ -17,7 +17,16 @@ from app.core.principal import Principal
 
 from ..errors import NotFound
 from ..scope import covers
-from .core import TOKEN_PREFIX, AccountsCore, _check_name, check_manages, digest, token_dict
+from .core import (
+    TOKEN_PREFIX,
+    AccountsCore,
+    MadeToken,
+    TokenInfo,
+    _check_name,
+    check_manages,
+    digest,
+    token_info,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +35,7 @@ class TokensAndAudit(AccountsCore):
     # -- personal access tokens
     def create_token_sync(
         self, user_name: str, name: str = "token", days: float | None = None, *, actor: str = "system"
-    ) -> tuple[dict[str, Any], str]:
+    ) -> MadeToken:
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.sessions.begin() as db:
             user = db.scalar(select(User).where(User.name == user_name))
@@ -43,11 +52,11 @@ class TokensAndAudit(AccountsCore):
             db.add(token)
             db.flush()
             db.add(AuditEvent(actor=actor, action="token.create", target=f"{user.name}/{token.name}"))
-            out = token_dict(token, user.name)
+            made = MadeToken(token_info(token, user.name), secret)
         self.load()
-        return out, secret
+        return made
 
-    async def create_token(self, principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
+    async def create_token(self, principal: Principal, body: dict[str, Any]) -> MadeToken:
         days = body.get("days")
         if days is not None and (
             not isinstance(days, int | float) or isinstance(days, bool) or not 0 < days <= 3650
@@ -55,32 +64,33 @@ class TokensAndAudit(AccountsCore):
             raise FieldError(
                 "days", _("must be a number of days between 0 and 3650, or null for no expiry")
             ).as_error()
-        out, secret = await asyncio.to_thread(
+        return await asyncio.to_thread(
             self.create_token_sync, principal.name, body.get("name", "token"), days, actor=principal.name
         )
-        return {**out, "token": secret}
 
     async def list_tokens(
         self, principal: Principal | None = None, *, by: Principal | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[TokenInfo]:
         """The tokens of `principal`, or of everyone (for admins; a site-limited admin `by`: of the accounts
         it manages); never their secrets."""
 
-        def work() -> list[dict[str, Any]]:
+        def work() -> list[TokenInfo]:
             with self.sessions() as db:
                 query = select(AccessToken, User.name, User.sites).join(User).order_by(AccessToken.id)
                 if principal is not None:
                     query = query.where(AccessToken.user_id == principal.user_id)
                 return [
-                    token_dict(t, n)
+                    token_info(t, n)
                     for t, n, sites in db.execute(query)
                     if by is None or covers(by.sites, sites)
                 ]
 
         return await asyncio.to_thread(work)
 
-    async def revoke_token(self, token_id: int, principal: Principal) -> dict[str, Any]:
-        def work() -> dict[str, Any]:
+    async def revoke_token(self, token_id: int, principal: Principal) -> int:
+        """Revoke a token (the owner's own, or any an admin manages); its id."""
+
+        def work() -> int:
             with self.sessions.begin() as db:
                 token = db.get(AccessToken, token_id)
                 if token is None or (token.user_id != principal.user_id and not principal.has_role("admin")):
@@ -93,7 +103,7 @@ class TokensAndAudit(AccountsCore):
                     AuditEvent(actor=principal.name, action="token.revoke", target=f"{token.id}/{token.name}")
                 )
             self.load()
-            return {"revoked": token_id}
+            return token_id
 
         return await asyncio.to_thread(work)
 
