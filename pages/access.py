@@ -12,10 +12,11 @@ from app.core.domain.readings import InvalidInput
 from app.core.i18n import _, date, use_language
 from app.core.principal import ROLES
 from components.access import page_language
+from components.dialogs import confirm
 from components.labels import audit_action
 from components.labels import role as role_name
 from components.times import local_time
-from services.accounts import TokenInfo
+from services.accounts import TokenInfo, UserInfo
 from services.device_keys import KeyInfo
 from services.errors import Conflict, NotFound
 
@@ -84,51 +85,56 @@ class AccessSection:
         users = await self.accounts.list_users()
         with ui.card().classes("w-full gap-1").mark("users"):
             for user in users:
-                with ui.row().classes("items-center gap-3 w-full").mark(f"user-{user['name']}"):
-                    ui.label(user["name"]).classes("w-48 text-weight-medium")
+                with ui.row().classes("items-center gap-3 w-full").mark(f"user-{user.name}"):
+                    ui.label(user.name).classes("w-48 text-weight-medium")
                     ui.select(
                         {r: role_name(r) for r in ROLES},
-                        value=user["role"],
+                        value=user.role,
                         on_change=lambda e, u=user: self.change(u, {"role": e.value}),
-                    ).props("dense").classes("w-32").mark(f"role-{user['name']}")
-                    ui.label(", ".join(user["sites"]) if user["sites"] else _("all sites")).classes("w-40")
-                    ui.label(_("SSO") if user["sso"] else _("local")).classes("text-grey-7 w-12")
+                    ).props("dense").classes("w-32").mark(f"role-{user.name}")
+                    ui.label(", ".join(user.sites) if user.sites else _("all sites")).classes("w-40")
+                    ui.label(_("SSO") if user.sso else _("local")).classes("text-grey-7 w-12")
                     ui.switch(
                         _("disabled"),
-                        value=user["disabled"],
+                        value=user.disabled,
                         on_change=lambda e, u=user: self.change(u, {"disabled": e.value}),
                     ).props("dense")
                     ui.button(icon="password", on_click=lambda u=user: self.set_password(u)).props(
                         "flat dense"
-                    ).tooltip(_("Set the password")).mark(f"password-{user['name']}")
+                    ).tooltip(_("Set the password")).mark(f"password-{user.name}")
                     ui.button(icon="delete", on_click=lambda u=user: self.delete_user(u)).props(
                         "flat dense color=negative"
-                    ).mark(f"delete-user-{user['name']}")
+                    ).tooltip(_("Delete the account")).mark(f"delete-user-{user.name}")
 
-    async def change(self, user: dict[str, Any], changes: dict[str, Any]) -> None:
-        if all(user.get(k) == v for k, v in changes.items()):
+    async def change(self, user: UserInfo, changes: dict[str, Any]) -> None:
+        if all(getattr(user, k) == v for k, v in changes.items()):
             return
         done = await self._do(
-            self.accounts.update_user(user["id"], changes, self.actor), f"{user['name']} updated"
+            self.accounts.update_user(user.id, changes, self.actor),
+            _("{name} updated").format(name=user.name),
         )
         if done is None:
             self.users_view.refresh()
 
-    async def set_password(self, user: dict[str, Any]) -> None:
+    async def set_password(self, user: UserInfo) -> None:
         with ui.dialog() as dialog, ui.card().classes("gap-2"):
-            ui.label(_("New password for {value}").format(value=user["name"])).classes("text-h6")
+            ui.label(_("New password for {value}").format(value=user.name)).classes("text-h6")
             field = ui.input(_("Password"), password=True, password_toggle_button=True).mark("set-password")
 
             async def save() -> None:
-                changed = self.accounts.update_user(user["id"], {"password": field.value or ""}, self.actor)
-                if await self._do(changed, _("Password of {value} changed").format(value=user["name"])):
+                changed = self.accounts.update_user(user.id, {"password": field.value or ""}, self.actor)
+                if await self._do(changed, _("Password of {value} changed").format(value=user.name)):
                     dialog.close()
 
             ui.button(_("Save"), on_click=save).mark("save-password")
         dialog.open()
 
-    async def delete_user(self, user: dict[str, Any]) -> None:
-        if await self._do(self.accounts.delete_user(user["id"], self.actor), f"{user['name']} deleted"):
+    async def delete_user(self, user: UserInfo) -> None:
+        question = _("Delete the account {name}?").format(name=user.name)
+        if not await confirm(question, _("Its personal access tokens stop working. This cannot be undone.")):
+            return
+        done = _("{name} deleted").format(name=user.name)
+        if await self._do(self.accounts.delete_user(user.id, self.actor), done):
             self.users_view.refresh()
 
     def new_user_form(self) -> None:
@@ -149,7 +155,8 @@ class AccessSection:
                     "password": password.value,
                     "sites": [s.strip() for s in sites.value.split(",") if s.strip()] or None,
                 }
-                if await self._do(self.accounts.create_user(body, self.actor), f"{name.value} created"):
+                created = _("{name} created").format(name=name.value)
+                if await self._do(self.accounts.create_user(body, self.actor), created):
                     name.value = password.value = sites.value = ""
                     self.users_view.refresh()
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from services.accounts import TokenInfo
+from services.accounts import TokenInfo, UserInfo
 from services.device_keys import KeyInfo
 
 Json = dict[str, Any]
@@ -371,6 +371,16 @@ class DeviceKey(BaseModel):
     created_at: str
     revoked: bool
     key: str | None = Field(None, description="the secret, once, when the key is made")
+
+
+def user_json(user: UserInfo) -> Json:
+    """An account in the contract's JSON (`User`)."""
+    return {
+        "id": user.id, "name": user.name, "role": user.role,
+        "sites": list(user.sites) if user.sites is not None else None, "sso": user.sso,
+        "local_password": user.local_password, "disabled": user.disabled,
+        "created_at": user.created_at.isoformat(),
+    }  # fmt: skip
 
 
 def token_json(token: TokenInfo, secret: str | None = None) -> Json:

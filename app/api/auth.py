@@ -102,25 +102,26 @@ def router(runtime: Runtime) -> APIRouter:
     @r.get("/users", **A.answers(list[A.User]))
     async def list_users(request: Request) -> list[dict[str, Any]]:
         """Accounts (for a site-limited admin: those limited to its sites)."""
-        return await accounts.list_users(principal_of(request))
+        return [A.user_json(u) for u in await accounts.list_users(principal_of(request))]
 
     @r.post("/users", status_code=201, **A.answers(A.User, 201), openapi_extra=json_body(UserBody))
     async def create_user(request: Request) -> dict[str, Any]:
         """Body `{"name", "role": "viewer|operator|admin", "password", "sites": [names] or null}`. A
         site-limited admin must give sites within its own."""
         who = principal_of(request)
-        return await accounts.create_user(await read_object(request, MAX_BYTES), who.name, who)
+        return A.user_json(await accounts.create_user(await read_object(request, MAX_BYTES), who.name, who))
 
     @r.patch("/users/{user_id}", **A.answers(A.User), openapi_extra=json_body(UserPatch))
     async def update_user(user_id: ObjectId, request: Request) -> dict[str, Any]:
         """Any of `role`, `sites`, `disabled`, `password`."""
         who = principal_of(request)
-        return await accounts.update_user(user_id, await read_object(request, MAX_BYTES), who.name, who)
+        changed = await accounts.update_user(user_id, await read_object(request, MAX_BYTES), who.name, who)
+        return A.user_json(changed)
 
     @r.delete("/users/{user_id}", **A.answers(A.DeletedUser))
     async def delete_user(user_id: ObjectId, request: Request) -> dict[str, Any]:
         who = principal_of(request)
-        return await accounts.delete_user(user_id, who.name, who)
+        return {"deleted": await accounts.delete_user(user_id, who.name, who)}
 
     @r.get("/all-tokens", **A.answers(list[A.Token]))
     async def list_all_tokens(request: Request) -> list[dict[str, Any]]:

@@ -16,10 +16,11 @@ from .core import (
     MadeToken,
     Throttle,
     TokenInfo,
+    UserInfo,
     check_manages,
     digest,
     token_info,
-    user_dict,
+    user_info,
 )
 from .tokens import TokensAndAudit
 from .users import Users
@@ -32,10 +33,11 @@ __all__ = [
     "MadeToken",
     "Throttle",
     "TokenInfo",
+    "UserInfo",
     "check_manages",
     "digest",
     "token_info",
-    "user_dict",
+    "user_info",
 ]
 
 

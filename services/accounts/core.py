@@ -104,17 +104,26 @@ class Throttle:
         self.failures.pop(key, None)
 
 
-def user_dict(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "name": user.name,
-        "role": user.role,
-        "sites": user.sites,
-        "sso": user.oidc_subject is not None,
-        "local_password": user.password_hash is not None,
-        "disabled": user.disabled,
-        "created_at": user.created_at.isoformat(),
-    }
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """An account as the service answers it (the API writes the contract's JSON); never its password."""
+
+    id: int
+    name: str
+    role: str
+    sites: tuple[str, ...] | None  # None: every site
+    sso: bool  # made by single sign-on
+    local_password: bool
+    disabled: bool
+    created_at: datetime
+
+
+def user_info(user: User) -> UserInfo:
+    sites = tuple(user.sites) if user.sites is not None else None
+    return UserInfo(
+        user.id, user.name, user.role, sites, user.oidc_subject is not None, user.password_hash is not None,
+        user.disabled, user.created_at,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

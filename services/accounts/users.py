@@ -18,18 +18,18 @@ from app.core.principal import ROLES, Principal, check_role
 
 from ..errors import Conflict, NotFound
 from ..scope import covers
-from .core import AccountsCore, LoginRefused, _check_name, _check_sites, check_manages, user_dict
+from .core import AccountsCore, LoginRefused, UserInfo, _check_name, _check_sites, check_manages, user_info
 
 
 class Users(AccountsCore):
     # -- users
-    async def list_users(self, by: Principal | None = None) -> list[dict[str, Any]]:
+    async def list_users(self, by: Principal | None = None) -> list[UserInfo]:
         """Every account, or those a site-limited admin `by` manages (`check_manages`)."""
 
-        def work() -> list[dict[str, Any]]:
+        def work() -> list[UserInfo]:
             with self.sessions() as db:
                 users = db.scalars(select(User).order_by(User.name))
-                return [user_dict(u) for u in users if by is None or covers(by.sites, u.sites)]
+                return [user_info(u) for u in users if by is None or covers(by.sites, u.sites)]
 
         return await asyncio.to_thread(work)
 
@@ -42,7 +42,7 @@ class Users(AccountsCore):
         *,
         actor: str = "system",
         by: Principal | None = None,
-    ) -> dict[str, Any]:
+    ) -> UserInfo:
         name = _check_name(name)
         check_manages(by, _check_sites(sites), "an account of every site")
         if role not in ROLES:
@@ -66,13 +66,11 @@ class Users(AccountsCore):
                     actor=actor, action="user.create", target=name, detail={"role": role, "sites": user.sites}
                 )
             )
-            out = user_dict(user)
+            out = user_info(user)
         self.load()
         return out
 
-    async def create_user(
-        self, body: dict[str, Any], actor: str, by: Principal | None = None
-    ) -> dict[str, Any]:
+    async def create_user(self, body: dict[str, Any], actor: str, by: Principal | None = None) -> UserInfo:
         return await asyncio.to_thread(
             functools.partial(
                 self.create_user_sync,
@@ -87,8 +85,8 @@ class Users(AccountsCore):
 
     async def update_user(
         self, user_id: int, body: dict[str, Any], actor: str, by: Principal | None = None
-    ) -> dict[str, Any]:
-        def work() -> dict[str, Any]:
+    ) -> UserInfo:
+        def work() -> UserInfo:
             changes: dict[str, Any] = {}
             if "role" in body:
                 if body["role"] not in ROLES:
@@ -127,7 +125,7 @@ class Users(AccountsCore):
                     self._keep_an_admin(db, user.id)
                 shown = {k: ("***" if k == "password_hash" else v) for k, v in changes.items()}
                 db.add(AuditEvent(actor=actor, action="user.update", target=user.name, detail=shown))
-                out = user_dict(user)
+                out = user_info(user)
             self.load()
             return out
 
@@ -151,8 +149,10 @@ class Users(AccountsCore):
 
         await asyncio.to_thread(work)
 
-    async def delete_user(self, user_id: int, actor: str, by: Principal | None = None) -> dict[str, Any]:
-        def work() -> dict[str, Any]:
+    async def delete_user(self, user_id: int, actor: str, by: Principal | None = None) -> int:
+        """Delete an account (and its tokens), never the last active admin; its id."""
+
+        def work() -> int:
             with self.sessions.begin() as db:
                 user = db.get(User, user_id)
                 if user is None:
@@ -163,7 +163,7 @@ class Users(AccountsCore):
                 db.delete(user)
                 db.add(AuditEvent(actor=actor, action="user.delete", target=user.name))
             self.load()
-            return {"deleted": user_id}
+            return user_id
 
         return await asyncio.to_thread(work)
 

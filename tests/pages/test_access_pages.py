@@ -72,7 +72,7 @@ async def test_admin_adds_a_user_and_makes_a_device_key_shown_once(user, runtime
     user.find(marker="new-user-password").type("olga-password")
     user.find(marker="add-user").click()
     await user.should_see(marker="user-olga", retries=100)  # Argon2 hashes the password first
-    assert {u["name"] for u in await runtime.accounts.list_users()} == {"admin", "olga"}
+    assert {u.name for u in await runtime.accounts.list_users()} == {"admin", "olga"}
 
     user.find(marker="add-key").click()
     await user.should_see("choose the site the device writes for")  # no key for a site that is not there
