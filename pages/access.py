@@ -283,10 +283,10 @@ class AccessSection:
         events = await self.accounts.audit_log(20)
         rows = [
             {
-                "at": local_time(e["at"], self.runtime.settings.default_timezone, seconds=True),
-                "actor": e["actor"],
-                "action": audit_action(e["action"]),
-                "target": e["target"],
+                "at": local_time(e.at, self.runtime.settings.default_timezone, seconds=True),
+                "actor": e.actor,
+                "action": audit_action(e.action),
+                "target": e.target,
             }
             for e in events
         ]

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from services.accounts import TokenInfo, UserInfo
+from services.accounts import AuditEntry, TokenInfo, UserInfo
 from services.device_keys import KeyInfo
 
 Json = dict[str, Any]
@@ -371,6 +371,14 @@ class DeviceKey(BaseModel):
     created_at: str
     revoked: bool
     key: str | None = Field(None, description="the secret, once, when the key is made")
+
+
+def audit_json(event: AuditEntry) -> Json:
+    """An audit log event in the contract's JSON (`AuditEvent`)."""
+    return {
+        "at": event.at.isoformat(), "actor": event.actor, "action": event.action, "target": event.target,
+        "detail": event.detail, "address": event.address,
+    }  # fmt: skip
 
 
 def user_json(user: UserInfo) -> Json:

@@ -148,6 +148,6 @@ def router(runtime: Runtime) -> APIRouter:
     @r.get("/audit", **A.answers(list[A.AuditEvent]))
     async def audit_log(limit: int = 200) -> list[dict[str, Any]]:
         """The newest events first."""
-        return await accounts.audit_log(max(1, min(limit, 5000)))
+        return [A.audit_json(e) for e in await accounts.audit_log(max(1, min(limit, 5000)))]
 
     return r

@@ -12,6 +12,7 @@ from __future__ import annotations
 from .core import (
     RELOAD_S,
     TOKEN_PREFIX,
+    AuditEntry,
     LoginRefused,
     MadeToken,
     Throttle,
@@ -29,6 +30,7 @@ __all__ = [
     "RELOAD_S",
     "TOKEN_PREFIX",
     "AccountService",
+    "AuditEntry",
     "LoginRefused",
     "MadeToken",
     "Throttle",

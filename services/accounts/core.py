@@ -105,6 +105,18 @@ class Throttle:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One event of the audit log: who did what, to what, when (UTC) and from where."""
+
+    at: datetime
+    actor: str
+    action: str  # `request` (a change through the API), `user.create` ..., or a page's own words
+    target: str | None
+    detail: dict[str, Any] | None
+    address: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class UserInfo:
     """An account as the service answers it (the API writes the contract's JSON); never its password."""
 

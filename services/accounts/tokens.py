@@ -20,6 +20,7 @@ from ..scope import covers
 from .core import (
     TOKEN_PREFIX,
     AccountsCore,
+    AuditEntry,
     MadeToken,
     TokenInfo,
     _check_name,
@@ -130,20 +131,12 @@ class TokensAndAudit(AccountsCore):
 
         await asyncio.to_thread(work)
 
-    async def audit_log(self, limit: int = 200) -> list[dict[str, Any]]:
-        def work() -> list[dict[str, Any]]:
+    async def audit_log(self, limit: int = 200) -> list[AuditEntry]:
+        """The newest `limit` events first."""
+
+        def work() -> list[AuditEntry]:
             with self.sessions() as db:
                 rows = db.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit))
-                return [
-                    {
-                        "at": e.at.isoformat(),
-                        "actor": e.actor,
-                        "action": e.action,
-                        "target": e.target,
-                        "detail": e.detail,
-                        "address": e.address,
-                    }
-                    for e in rows
-                ]
+                return [AuditEntry(e.at, e.actor, e.action, e.target, e.detail, e.address) for e in rows]
 
         return await asyncio.to_thread(work)

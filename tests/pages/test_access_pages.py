@@ -88,7 +88,7 @@ async def test_admin_adds_a_user_and_makes_a_device_key_shown_once(user, runtime
     assert grant.site == "Lab"
     listed = await runtime.device_keys.list()
     assert [k.prefix for k in listed] == [secret.value[:12]]
-    events = {e["action"] for e in await runtime.accounts.audit_log()}
+    events = {e.action for e in await runtime.accounts.audit_log()}
     assert {"user.create", "key.create"} <= events
 
 
@@ -98,7 +98,7 @@ async def test_changes_made_on_a_page_are_in_the_audit_log(user, runtime):
     user.find(marker="create-site").click()
     await user.should_see("Site 'Audited site' created", retries=100)  # notified after the audit is written
     events = await runtime.accounts.audit_log()
-    assert any(e["action"] == "site created" and e["target"] == "Audited site" for e in events), events
+    assert any(e.action == "site created" and e.target == "Audited site" for e in events), events
 
 
 async def test_admin_changes_a_password_on_the_settings_page(user, runtime, create_user):

@@ -70,7 +70,7 @@ async def test_an_active_alert_is_shown_acknowledged_and_resolved(
     await user.should_see(marker="no-open-alerts", retries=20)
     rows = user.find(marker="history").elements.pop().rows
     assert [(r["rule"], r["state"], r["by"]) for r in rows] == [("CO₂ high", "resolved", "admin")]
-    audit = [(e["actor"], e["action"]) for e in await runtime.accounts.audit_log(10)]
+    audit = [(e.actor, e.action) for e in await runtime.accounts.audit_log(10)]
     assert ("admin", "alert acknowledged") in audit and ("admin", "alert resolved") in audit
     # the list that held the buttons was refreshed under them: no error in the page's handlers
     assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text

@@ -52,7 +52,7 @@ async def test_models_page_lists_versions_and_trains_on_demand(user: User, runti
     assert record["points"] >= 5 and record["ratio"] == record["mae"] / record["persistence_mae"]
     assert track.rows[0]["ratio"].startswith(f"{record['ratio']:.2f}")
     assert runtime.registry.training_history(1)[0]["outcome"] == "promoted"
-    audit = [(e["actor"], e["action"], e["target"]) for e in await runtime.accounts.audit_log(5)]
+    audit = [(e.actor, e.action, e.target) for e in await runtime.accounts.audit_log(5)]
     assert ("admin", "training started", "Maison / Bureau: co2") in audit
 
 
@@ -108,7 +108,7 @@ async def test_activating_a_model_worse_than_persistence_asks_first(user: User, 
     user.find(marker="confirm").click()
     await user.should_see("co2_predictor/Maison/Bureau 2 is active")
     assert runtime.registry.get(worse["id"])["status"] == "active"
-    audit = [(e["action"], e["target"]) for e in await runtime.accounts.audit_log(5)]
+    audit = [(e.action, e.target) for e in await runtime.accounts.audit_log(5)]
     assert ("model activated", "co2_predictor/Maison/Bureau 2") in audit
 
 

@@ -121,6 +121,6 @@ async def test_confirming_a_proposal_is_confirmed_audited_and_carried_out(
     user.find(marker=f"proposal-{proposal['id']}-confirm").click()
     await user.should_see("Proposal confirmed")  # the history holding the button was refreshed under it
     await eventually(lambda: runtime.modules.module(vent).state == {"on": True})
-    audit = [(e["actor"], e["action"]) for e in await runtime.accounts.audit_log(5)]
+    audit = [(e.actor, e.action) for e in await runtime.accounts.audit_log(5)]
     assert ("admin", "proposal confirmed") in audit
     assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
