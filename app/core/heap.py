@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
-import threading
 
 FREEZE_AFTER_S = 2.0
 
@@ -14,7 +14,7 @@ class HeapTuning:
 
     def __init__(self) -> None:
         self._thresholds: tuple[int, int, int] | None = None
-        self._freezer: threading.Timer | None = None
+        self._freezer: asyncio.TimerHandle | None = None
 
     def apply(self) -> None:
         # Readings make and drop tens of thousands of small objects a second: a young-generation pass every
@@ -24,10 +24,12 @@ class HeapTuning:
         gc.set_threshold(10_000, 10, 10)
         # What exists then (modules, app, registry) lives as long as the process: keep it out of the cyclic
         # collector's full passes, which re-scanned it all while readings flowed. A full collection takes
-        # about 0.1 s: done a moment after start-up, so the platform answers first.
-        self._freezer = threading.Timer(FREEZE_AFTER_S, _freeze)
-        self._freezer.daemon = True
-        self._freezer.start()
+        # about 0.1 s: done a moment after start-up, so the platform answers first, and on the event loop's
+        # thread (finalizers the collection runs may touch the loop's objects; a timer thread would race it).
+        try:
+            self._freezer = asyncio.get_running_loop().call_later(FREEZE_AFTER_S, _freeze)
+        except RuntimeError:  # started outside an event loop (the CLI, some tests): no freeze needed
+            self._freezer = None
 
     def undo(self) -> None:
         if self._freezer is not None:
