@@ -7,12 +7,11 @@ contract's names of a site and a room."""
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-
-from services.accounts import AuditEntry, TokenInfo, UserInfo
-from services.device_keys import KeyInfo
 
 Json = dict[str, Any]
 
@@ -373,41 +372,18 @@ class DeviceKey(BaseModel):
     key: str | None = Field(None, description="the secret, once, when the key is made")
 
 
-def audit_json(event: AuditEntry) -> Json:
-    """An audit log event in the contract's JSON (`AuditEvent`)."""
-    return {
-        "at": event.at.isoformat(), "actor": event.actor, "action": event.action, "target": event.target,
-        "detail": event.detail, "address": event.address,
-    }  # fmt: skip
-
-
-def user_json(user: UserInfo) -> Json:
-    """An account in the contract's JSON (`User`)."""
-    return {
-        "id": user.id, "name": user.name, "role": user.role,
-        "sites": list(user.sites) if user.sites is not None else None, "sso": user.sso,
-        "local_password": user.local_password, "disabled": user.disabled,
-        "created_at": user.created_at.isoformat(),
-    }  # fmt: skip
-
-
-def token_json(token: TokenInfo, secret: str | None = None) -> Json:
-    """A personal access token in the contract's JSON (`Token`); the secret only when it was just made."""
-    out: Json = {
-        "id": token.id, "name": token.name, "prefix": token.prefix, "user_id": token.user_id,
-        "user": token.user, "created_at": token.created_at.isoformat(),
-        "expires_at": token.expires_at.isoformat() if token.expires_at else None, "revoked": token.revoked,
-    }  # fmt: skip
-    return {**out, "token": secret} if secret is not None else out
-
-
-def key_json(key: KeyInfo, secret: str | None = None) -> Json:
-    """A device key in the contract's JSON (`DeviceKey`); the secret only when it was just made."""
-    out: Json = {
-        "id": key.id, "site": key.site, "name": key.name, "prefix": key.prefix,
-        "created_at": key.created_at.isoformat(), "revoked": key.revoked,
-    }  # fmt: skip
-    return {**out, "key": secret} if secret is not None else out
+def contract_json(result: Any, **extra: Any) -> Json:
+    """A service's typed result (a dataclass: `KeyInfo`, `TokenInfo`, `UserInfo`, `AuditEntry`) as the
+    contract's JSON: the same field names, times as ISO 8601 texts, tuples as lists; `extra` adds fields such
+    as a secret shown once."""
+    out: Json = {}
+    for name, value in dataclasses.asdict(result).items():
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[name] = value
+    return {**out, **extra}
 
 
 class AuditEvent(BaseModel):

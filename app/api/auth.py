@@ -85,13 +85,13 @@ def router(runtime: Runtime) -> APIRouter:
     @r.get("/tokens", **A.answers(list[A.Token]))
     async def list_tokens(request: Request) -> list[dict[str, Any]]:
         """The caller's personal access tokens (never their secrets)."""
-        return [A.token_json(t) for t in await accounts.list_tokens(principal_of(request))]
+        return [A.contract_json(t) for t in await accounts.list_tokens(principal_of(request))]
 
     @r.post("/tokens", status_code=201, **A.answers(A.Token, 201), openapi_extra=json_body(TokenBody))
     async def create_token(request: Request) -> dict[str, Any]:
         """Body `{"name": "...", "days": 90}` (days optional: no expiry). The answer holds the token, once."""
         made = await accounts.create_token(principal_of(request), await read_object(request, MAX_BYTES))
-        return A.token_json(made.info, made.secret)
+        return A.contract_json(made.info, token=made.secret)
 
     @r.delete("/tokens/{token_id}", **A.answers(A.Revoked))
     async def revoke_token(token_id: ObjectId, request: Request) -> dict[str, Any]:
@@ -102,21 +102,23 @@ def router(runtime: Runtime) -> APIRouter:
     @r.get("/users", **A.answers(list[A.User]))
     async def list_users(request: Request) -> list[dict[str, Any]]:
         """Accounts (for a site-limited admin: those limited to its sites)."""
-        return [A.user_json(u) for u in await accounts.list_users(principal_of(request))]
+        return [A.contract_json(u) for u in await accounts.list_users(principal_of(request))]
 
     @r.post("/users", status_code=201, **A.answers(A.User, 201), openapi_extra=json_body(UserBody))
     async def create_user(request: Request) -> dict[str, Any]:
         """Body `{"name", "role": "viewer|operator|admin", "password", "sites": [names] or null}`. A
         site-limited admin must give sites within its own."""
         who = principal_of(request)
-        return A.user_json(await accounts.create_user(await read_object(request, MAX_BYTES), who.name, who))
+        return A.contract_json(
+            await accounts.create_user(await read_object(request, MAX_BYTES), who.name, who)
+        )
 
     @r.patch("/users/{user_id}", **A.answers(A.User), openapi_extra=json_body(UserPatch))
     async def update_user(user_id: ObjectId, request: Request) -> dict[str, Any]:
         """Any of `role`, `sites`, `disabled`, `password`."""
         who = principal_of(request)
         changed = await accounts.update_user(user_id, await read_object(request, MAX_BYTES), who.name, who)
-        return A.user_json(changed)
+        return A.contract_json(changed)
 
     @r.delete("/users/{user_id}", **A.answers(A.DeletedUser))
     async def delete_user(user_id: ObjectId, request: Request) -> dict[str, Any]:
@@ -126,19 +128,19 @@ def router(runtime: Runtime) -> APIRouter:
     @r.get("/all-tokens", **A.answers(list[A.Token]))
     async def list_all_tokens(request: Request) -> list[dict[str, Any]]:
         """Every user's tokens (admin; a site-limited admin: those of the accounts it manages)."""
-        return [A.token_json(t) for t in await accounts.list_tokens(by=principal_of(request))]
+        return [A.contract_json(t) for t in await accounts.list_tokens(by=principal_of(request))]
 
     @r.get("/keys", **A.answers(list[A.DeviceKey]))
     async def list_keys(request: Request) -> list[dict[str, Any]]:
         """Device keys: site, name and the first characters only (a site-limited admin: its sites')."""
-        return [A.key_json(key) for key in await keys.list(principal_of(request))]
+        return [A.contract_json(key) for key in await keys.list(principal_of(request))]
 
     @r.post("/keys", status_code=201, **A.answers(A.DeviceKey, 201), openapi_extra=json_body(KeyBody))
     async def create_key(request: Request) -> dict[str, Any]:
         """Body `{"site": "...", "name": "..."}`. The answer holds the key, once."""
         who = principal_of(request)
         made = await keys.create(await read_object(request, MAX_BYTES), who.name, who)
-        return A.key_json(made.info, made.secret)
+        return A.contract_json(made.info, key=made.secret)
 
     @r.delete("/keys/{key_id}", **A.answers(A.Revoked))
     async def revoke_key(key_id: ObjectId, request: Request) -> dict[str, Any]:
@@ -148,6 +150,6 @@ def router(runtime: Runtime) -> APIRouter:
     @r.get("/audit", **A.answers(list[A.AuditEvent]))
     async def audit_log(limit: int = 200) -> list[dict[str, Any]]:
         """The newest events first."""
-        return [A.audit_json(e) for e in await accounts.audit_log(max(1, min(limit, 5000)))]
+        return [A.contract_json(e) for e in await accounts.audit_log(max(1, min(limit, 5000)))]
 
     return r
