@@ -50,6 +50,13 @@ async def read_json_body(
     """A JSON body read from an ASGI `receive`: 415 for another content type, 413 past `max_bytes`
     (checked before reading when the length is declared), 400 for an empty body or broken JSON
     (`parse_json`)."""
+    return parse_json(await read_json_bytes(content_type, content_length, receive, max_bytes), max_depth)
+
+
+async def read_json_bytes(
+    content_type: str, content_length: str | None, receive: Receive, max_bytes: int
+) -> bytes:
+    """The bytes of a body said to be JSON, not decoded yet (see `read_json_body`)."""
     if not _is_json(content_type):
         raise HTTPProblem(415, f"Content-Type must be application/json, got {content_type or 'nothing'!r}")
     if content_length and content_length.isdigit() and int(content_length) > max_bytes:
@@ -68,7 +75,7 @@ async def read_json_body(
     body = b"".join(chunks)
     if not body:
         raise HTTPProblem(400, "the body is empty; send a JSON document")
-    return parse_json(body, max_depth)
+    return body
 
 
 def parse_json(body: bytes, max_depth: int | None = MAX_DEPTH) -> Any:

@@ -20,7 +20,7 @@ from app.runtime import Runtime
 from services.device_keys import Grant
 from services.ingestion import IngestOutcome
 
-from .common import Receive, error_answer, read_json, read_json_body
+from .common import Receive, error_answer, parse_json, read_json_bytes
 from .device_auth import device_grant
 from .schemas import IngestReading, LegacyReading, json_body
 
@@ -68,12 +68,17 @@ def _answer(outcome: IngestOutcome, batch: bool, sensor_id: str | None) -> tuple
     return 200, body
 
 
+def _loads(raw: bytes) -> Any:
+    return parse_json(raw, max_depth=None)  # readings have a fixed shape: no walk over every batch
+
+
 async def ingest_request(
-    runtime: Runtime, body: Any, *, legacy: bool, grant: Grant
+    runtime: Runtime, raw: bytes, *, legacy: bool, grant: Grant
 ) -> tuple[int, dict[str, Any]]:
-    """Validate and store a request's readings; (status, JSON answer). Raises the services' errors."""
+    """Validate and store a request's readings (the body's bytes, said to be JSON); (status, JSON answer).
+    Raises the services' errors."""
     source = "legacy" if legacy else "api"
-    drafts, batch = runtime.ingestion.parse(body, legacy=legacy, source=source)
+    drafts, batch = runtime.ingestion.parse_encoded(raw, _loads, legacy=legacy, source=source)
     # the key's site is checked where each reading would be stored (services/ingestion.py)
     outcome = await runtime.ingestion.submit(drafts, batch=batch, source=source, site=grant.site)
     return _answer(outcome, batch, drafts[0].sensor_id if drafts else None)
@@ -93,12 +98,11 @@ class IngestEndpoint:
         else:
             try:
                 grant = await device_grant(self.runtime, scope)  # device keys (app/api/device_auth.py)
-                payload = await read_json_body(
+                payload = await read_json_bytes(
                     headers.get(b"content-type", b"").decode("latin-1"),
                     headers.get(b"content-length", b"").decode("latin-1") or None,
                     receive,
                     self.runtime.settings.max_body_bytes,
-                    max_depth=None,  # readings have a fixed shape: no walk over every batch
                 )
                 status, body = await ingest_request(
                     self.runtime, payload, legacy=scope["path"] in LEGACY_PATHS, grant=grant
@@ -118,6 +122,12 @@ def router(runtime: Runtime) -> APIRouter:
     r = APIRouter(tags=["ingest"])
     max_bytes = runtime.settings.max_body_bytes
 
+    async def _read(request: Request) -> bytes:
+        headers = request.headers
+        return await read_json_bytes(
+            headers.get("content-type", ""), headers.get("content-length"), request.receive, max_bytes
+        )
+
     @r.post(
         "/api/ingest",
         response_model=IngestAnswer,
@@ -134,9 +144,7 @@ def router(runtime: Runtime) -> APIRouter:
         stored once and answered 200 too. A list holds at most `IAQ_MAX_BATCH` readings (default 5000),
         stored all or nothing."""
         grant = await device_grant(runtime, request.scope)
-        status, body = await ingest_request(
-            runtime, await read_json(request, max_bytes, max_depth=None), legacy=False, grant=grant
-        )
+        status, body = await ingest_request(runtime, await _read(request), legacy=False, grant=grant)
         return JSONResponse(body, status_code=status)
 
     @r.post(
@@ -147,9 +155,7 @@ def router(runtime: Runtime) -> APIRouter:
     async def ingest_legacy(request: Request) -> JSONResponse:
         """The original product's flat format with `capteur_id`; kept for existing devices."""
         grant = await device_grant(runtime, request.scope)
-        status, body = await ingest_request(
-            runtime, await read_json(request, max_bytes, max_depth=None), legacy=True, grant=grant
-        )
+        status, body = await ingest_request(runtime, await _read(request), legacy=True, grant=grant)
         return JSONResponse(body, status_code=status)
 
     r.add_api_route(  # the same, where the original's code served it (the device lane answers it first)
