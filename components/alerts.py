@@ -14,7 +14,7 @@ from nicegui import ui
 
 from app.core.domain.alerts import RULE_METRICS, SEVERITIES
 from app.core.domain.readings import FieldError
-from app.core.i18n import N_, _, ngettext, term
+from app.core.i18n import N_, _, term
 
 from .labels import alert_state, metric_name, rule_name, severity
 from .tiles import format_age, format_value
@@ -226,20 +226,3 @@ class RuleForm:
             element = self.fields.get(e.field)
             if element is not None:
                 element.error = e.problem
-
-
-def alert_badge() -> ui.badge:
-    """The dashboard tile's badge: hidden until `show_alert_count` gives it open alerts."""
-    badge = ui.badge("", color="negative").classes("self-start").mark("tile-alerts")
-    badge.set_visibility(False)
-    return badge
-
-
-def show_alert_count(badge: ui.badge, counts: dict[str, int] | None) -> None:
-    total = sum((counts or {}).values())
-    text = ngettext("{n} open alert", "{n} open alerts", total).format(n=total) if total else ""
-    colour = "negative" if (counts or {}).get("critical") else "orange-8"
-    if badge.text != text:
-        badge.set_text(text)
-        badge.props(f"color={colour}")
-    badge.set_visibility(bool(total))

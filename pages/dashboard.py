@@ -15,12 +15,11 @@ from app.core.bus import Measurement
 from app.core.domain.score import split_stale
 from app.core.i18n import _
 from components.access import page_bus, page_sites
-from components.alerts import alert_badge, show_alert_count
 from components.frame import frame
 from components.portfolio import PortfolioRoom, PortfolioTable
 from components.refresh import Coalesced
 from components.storage_status import storage_banner
-from components.tiles import RoomTile
+from components.tiles import AGE_REFRESH_S, RoomTile
 from services.query import SiteLatest
 from services.scope import keep
 
@@ -84,7 +83,6 @@ class SiteBoard:
     def __init__(self, runtime: Runtime, *, origin: str) -> None:
         self.runtime, self.origin = runtime, origin
         self.tiles: dict[int, RoomTile] = {}
-        self.badges: dict[int, ui.badge] = {}  # open alerts per room
         self.seen: dict[int, tuple[dict[str, float], int]] = {}  # live readings, replayed onto rebuilt tiles
         self.reload = Coalesced(self._reload)
         self.refresh_portfolio = Coalesced(self._refresh_portfolio)
@@ -107,6 +105,11 @@ class SiteBoard:
         bus.config_changed.subscribe(self.reload)
         bus.alerts.subscribe(self.on_alert)
         ui.timer(PORTFOLIO_REFRESH_S, self.refresh_portfolio)
+        ui.timer(AGE_REFRESH_S, self.tick)  # one timer for every tile's age
+
+    def tick(self) -> None:
+        for tile in self.tiles.values():
+            tile.tick()
 
     async def _reload(self) -> None:
         overview = keep(self.sites, await self.runtime.query.overview())
@@ -136,8 +139,8 @@ class SiteBoard:
 
     async def on_alert(self, _alert: dict[str, Any]) -> None:
         counts = self.runtime.alerting.open_counts()
-        for room_id, badge in self.badges.items():
-            show_alert_count(badge, counts.get(room_id))
+        for room_id, tile in self.tiles.items():
+            tile.show_alerts(counts.get(room_id))
         await self.refresh_portfolio()
 
     async def _refresh_portfolio(self) -> None:
@@ -145,7 +148,7 @@ class SiteBoard:
 
     @ui.refreshable_method
     def sections(self, overview: list[SiteLatest]) -> None:
-        self.tiles, self.badges = {}, {}
+        self.tiles = {}
         open_alerts = self.runtime.alerting.open_counts()
         if not overview and self.sites is not None:
             ui.label(
@@ -171,12 +174,11 @@ class SiteBoard:
                             room.values,
                             room.updated_ms,
                             target=f"/rooms/{room.id}",
+                            ticking=False,
                             **score_options(self.runtime, room.id, site.name, room.times),
                         )
                         tile.element.mark(f"room-{room.id}")
-                        with tile.card:
-                            self.badges[room.id] = alert_badge()
-                        show_alert_count(self.badges[room.id], open_alerts.get(room.id))
+                        tile.show_alerts(open_alerts.get(room.id))
                         if room.id in self.seen:
                             tile.update(*self.seen[room.id])
                         self.tiles[room.id] = tile

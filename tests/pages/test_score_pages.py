@@ -6,6 +6,7 @@ import time
 
 from nicegui.testing import User
 
+from components.tiles import RoomTileView
 from tests.support.pages import reading, room_id
 from tests.support.waiting import eventually
 
@@ -16,15 +17,14 @@ async def test_a_tile_shows_the_score_and_its_change_after_a_new_reading(user: U
     await runtime.ingestion.ingest(reading(ago_s=60, **CLEAN))
     await user.open("/")
     with user.scope(marker=f"room-{await room_id(runtime, 'Bureau')}"):
-        await user.should_see(marker="tile-score")
-        score = user.find(marker="tile-score").elements.pop()
-        level = user.find(marker="tile-level").elements.pop()
-        assert (score.text, level.text) == ("80", "excellent")  # PM2.5 at the WHO annual guideline
+        await user.should_see(kind=RoomTileView)
+        tile = user.find(kind=RoomTileView).elements.pop()
+        assert (tile.props["score"], tile.props["level"]) == ("80", "excellent")  # PM2.5 at the WHO guideline
         await user.should_see("driven by PM2.5")
 
         await runtime.ingestion.ingest(reading(co2=1500))  # 1080 ppm above outdoor: category III
-        await eventually(lambda: score.text == "49")
-        assert level.text == "moderate"
+        await eventually(lambda: tile.props["score"] == "49")
+        assert tile.props["level"] == "moderate"
         await user.should_see("driven by CO₂")
 
 
@@ -32,19 +32,19 @@ async def test_the_room_view_scores_with_the_rooms_override(user: User, runtime)
     await runtime.ingestion.ingest(reading(**{**CLEAN, "co2": 970}))
     rid = await room_id(runtime, "Bureau")
     await user.open(f"/rooms/{rid}")
-    score = user.find(marker="tile-score").elements.pop()
-    assert score.text == "80"
+    tile = user.find(kind=RoomTileView).elements.pop()
+    assert tile.props["score"] == "80"
 
     await runtime.scoring.set_room_thresholds(rid, {"outdoor_co2_ppm": 300})  # 670 ppm above outdoor now
-    await eventually(lambda: score.text == "70")
-    assert user.find(marker="tile-level").elements.pop().text == "good"
+    await eventually(lambda: tile.props["score"] == "70")
+    assert tile.props["level"] == "good"
 
 
 async def test_a_tile_with_only_old_readings_shows_no_score(user: User, runtime) -> None:
     await runtime.ingestion.ingest(reading(ago_s=2 * 3600, **CLEAN))
     await user.open("/")
     await user.should_see("no reading in the last 1 h")
-    assert user.find(marker="tile-score").elements.pop().text == "—"
+    assert user.find(kind=RoomTileView).elements.pop().props["score"] == "—"
 
 
 async def test_the_recorder_stores_one_score_per_room_and_minute(user: User, runtime) -> None:
