@@ -288,6 +288,7 @@ class IngestionService:
                     keys.append((entry[1], entry[3]))
             existing = self.store.existing_keys(conn, keys)  # one query for the whole group
             to_store: list[StoredReading] = []
+            new = tuple.__new__
             for pending, plan in zip(group, plans, strict=True):
                 if isinstance(plan, Exception):
                     outcomes.append(plan)
@@ -301,9 +302,12 @@ class IngestionService:
                         continue
                     seen.add(key)
                     draft = drafts[i]
-                    to_store.append(StoredReading(sensor_pk, room.id, ts_ms, draft.values))
+                    values = draft.values
+                    # tuple.__new__: the named tuples' own constructors are Python functions, called
+                    # twice for every reading
+                    to_store.append(new(StoredReading, (sensor_pk, room.id, ts_ms, values)))
                     published.append(
-                        Measurement(draft.sensor_id, room.site.name, room.name, room.id, ts_ms, draft.values)
+                        new(Measurement, (draft.sensor_id, room.site.name, room.name, room.id, ts_ms, values))
                     )
                 first = plan[0][3] if plan else None
                 outcomes.append(IngestOutcome(len(drafts), len(plan) - len(duplicates), duplicates, first))

@@ -194,15 +194,24 @@ class Predictor(ForecastBase):
         """A reading within 20 % under a preventive threshold asks for a forecast of its room now rather than
         at the next interval (at most once a minute per room and metric)."""
         now = time.monotonic()
+        rooms = {m.room_id for m in batch}
+        last = self._last_early
         for metric, (threshold, _, _) in PREVENTIVE_THRESHOLDS.items():
+            # only the rooms not asked for within the minute are looked at reading by reading
+            waiting = {r for r in rooms if now - last.get((r, metric), -1e9) >= EARLY_FORECAST_EVERY_S}
+            if not waiting:
+                continue
             low = 0.8 * threshold
-            close = {m.room_id for m in batch if low <= (m.values.get(metric) or -1.0) < threshold}
+            close = {
+                m.room_id
+                for m in batch
+                if m.room_id in waiting and low <= (m.values.get(metric) or -1.0) < threshold
+            }
             for room_id in close:
                 key = (room_id, metric)
-                if now - self._last_early.get(key, -1e9) >= EARLY_FORECAST_EVERY_S:
-                    self._last_early[key] = now
-                    self._due.add(key)
-                    self._wake.set()
+                last[key] = now
+                self._due.add(key)
+                self._wake.set()
 
     async def run_predictor(self, interval_s: float) -> None:
         if not self._listening:  # a restarted worker must not subscribe twice

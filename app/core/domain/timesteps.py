@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 _STEP = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|hour|d|day)s?\s*$", re.IGNORECASE)
 _UNIT_S = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
@@ -37,8 +38,6 @@ def to_ms(ts) -> int:
 
 def iso_ms(ts_ms: int) -> str:
     """Milliseconds since the epoch -> ISO 8601 UTC text with a `Z`, milliseconds only when there are some."""
-    from datetime import UTC, datetime
-
     dt = datetime.fromtimestamp(ts_ms / 1000, UTC)
     text = dt.isoformat(timespec="milliseconds" if ts_ms % 1000 else "seconds")
     return text.replace("+00:00", "Z")
