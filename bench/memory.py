@@ -85,12 +85,15 @@ def open_tabs(server: PlatformProcess, count: int, hold_s: float, samples: list[
             first = context.new_page()
             browser_sign_in(first, server, "/")
             pages = [first]
-            for _ in range(count - 1):
+            for n in range(count - 1):
                 page = context.new_page()
-                page.goto(server.anonymous_url + "/", wait_until="domcontentloaded")
+                # generous: on 2 cores the browser drawing 50 tabs of 200 tiles competes with the server
+                page.goto(server.anonymous_url + "/", wait_until="domcontentloaded", timeout=300_000)
                 pages.append(page)
+                if (n + 2) % 10 == 0:
+                    print(f"  {n + 2} tabs: RSS {rss_mb(server.proc.pid):6.1f} MB", flush=True)
             for page in pages:  # every tab's websocket connected and its tiles drawn
-                page.locator(".q-card", has_text="Room 000").first.wait_for(timeout=60_000)
+                page.locator(".q-card", has_text="Room 000").first.wait_for(timeout=300_000)
             print(f"  {count} tabs drawn: RSS {rss_mb(server.proc.pid):6.1f} MB", flush=True)
             started = time.monotonic()
             while time.monotonic() - started < hold_s:
