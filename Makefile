@@ -6,7 +6,7 @@ PY := $(BIN)/python
 URL ?= http://localhost:$(or $(IAQ_PORT),8080)
 export IAQ_DATA_DIR ?= ./data
 
-.PHONY: help install install-dev run run-simulator test test-fast lint format translations health init-db backup restore clean clean-db bench bench-influx
+.PHONY: help install install-dev run run-simulator test test-fast lint format translations health init-db backup restore clean clean-db bench bench-influx bench-memory
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -72,6 +72,9 @@ bench: install-dev  ## run the ingestion benchmark (needs wrk)
 
 bench-influx: install-dev  ## SQLite next to InfluxDB, and ingestion on InfluxDB (needs influxd: apt-get install influxdb)
 	$(PY) bench/influx.py
+
+bench-memory: install-dev  ## the platform's memory: an hour of 200 rooms, then 50 dashboard tabs (needs chromium)
+	$(PY) bench/memory.py
 
 clean:  ## remove caches and build files (keeps data/ and .venv/)
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
