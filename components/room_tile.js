@@ -7,7 +7,7 @@ export default {
       <q-card :class="'nicegui-card w-64 gap-1' + (href ? ' cursor-pointer hover:shadow-lg' : '')"
               :style="'border-left: 6px solid ' + colour">
         <div class="nicegui-row w-full items-baseline justify-between no-wrap gap-2">
-          <div class="text-subtitle1 text-weight-medium ellipsis">{{ name }}</div>
+          <div class="text-subtitle1 text-weight-medium ellipsis" :title="name">{{ name }}</div>
           <div v-if="caption" class="text-caption text-grey-7">{{ caption }}</div>
           <q-badge v-if="alerts && alerts.text" :color="alerts.colour" class="self-start">{{ alerts.text }}</q-badge>
         </div>
