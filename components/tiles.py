@@ -46,7 +46,7 @@ class RoomTileView(ui.element, component="room_tile.js"):
     def _displayed_contents(self, *, only_visible: bool) -> list:
         """What the tile shows as text, for the `user` test fixture's `should_see`."""
         props = self.props
-        lines = [line["text"] for line in props.get("lines", [])]
+        lines = [text for line in props.get("lines", []) for text in (line["label"], line["text"])]
         alerts = (props.get("alerts") or {}).get("text")
         return (
             [props.get(k) for k in ("name", "caption", "score", "level", "detail", "age")] + lines + [alerts]
@@ -94,15 +94,6 @@ class RoomTile:
             self._show_age()
         if ticking:
             ui.timer(AGE_REFRESH_S, self.tick)
-
-    @property
-    def score(self) -> str:
-        """The score as shown (`—` when there is none)."""
-        return self.view.props["score"]
-
-    @property
-    def level(self) -> str:
-        return self.view.props["level"]
 
     def update(self, values: dict[str, float], ts_ms: int, times: dict[str, int] | None = None) -> None:
         """Show newer values (a reading may carry only some metrics); older readings are ignored."""
